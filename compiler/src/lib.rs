@@ -1,0 +1,1 @@
+//! ONNX to .cvimodel compiler. Empty until its milestone: nothing here is faked.

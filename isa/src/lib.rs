@@ -1,0 +1,22 @@
+//! The CV18xx TPU instruction set: chip parameters, the TIU and TDMA descriptor layouts of the four
+//! chips as data, the cmdbuf and dmabuf codecs, operation decoding and the disassembler.
+
+pub mod chip;
+pub mod cmdbuf;
+pub mod codec;
+pub mod cpu;
+pub mod disasm;
+pub mod dmabuf;
+pub mod error;
+mod fields;
+pub mod layout;
+pub mod op;
+pub mod tdma;
+pub mod tiu;
+
+pub use chip::{Chip, ChipParams};
+pub use cmdbuf::{parse_cmdbuf, Command, Desc, Engine};
+pub use error::StreamError;
+pub use op::{Direction, Fmt, TdmaKind, TdmaOp, TiuOp};
+pub use tdma::{TdmaDesc, TdmaField};
+pub use tiu::{TiuDesc, TiuField};
