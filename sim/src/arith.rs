@@ -1,0 +1,1 @@
+//! Arithmetic primitives (filled by the arithmetic work).

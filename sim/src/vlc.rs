@@ -1,0 +1,1 @@
+//! VLC weight compression codec (filled by the VLC work).
