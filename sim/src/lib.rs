@@ -2,4 +2,13 @@
 //! Semantics (what a descriptor computes) and timing (how long it takes) live in separate modules.
 
 pub mod arith;
+pub mod error;
+pub mod machine;
+pub mod memory;
+pub mod tdma;
+pub mod tiu;
+pub mod vectors;
 pub mod vlc;
+
+pub use error::{ExecError, ExecErrorKind};
+pub use machine::Machine;
