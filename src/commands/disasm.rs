@@ -1,0 +1,31 @@
+//! `cvsim disasm`: one line per descriptor, optionally every field.
+
+use cvsim_isa::cmdbuf::Command;
+use cvsim_isa::disasm::{check_reserved, line, verbose_fields};
+use cvsim_isa::dmabuf::{parse_dmabuf, DMABUF_MAGIC_M};
+use cvsim_isa::{parse_cmdbuf, Chip};
+use std::fmt::Write;
+
+/// Disassemble one decoded command list.
+pub fn render(chip: Chip, routine: &str, cmds: &[Command], verbose: bool, out: &mut String) {
+    for (i, c) in cmds.iter().enumerate() {
+        let _ = writeln!(out, "{}", line(chip, routine, i, c));
+        if verbose {
+            out.push_str(&verbose_fields(chip, &c.desc));
+            for m in check_reserved(chip, &c.desc) {
+                let _ = writeln!(out, "    warning: reserved field `{}` = {:#x}, expected {:#x}", m.field, m.value, m.expected);
+            }
+        }
+    }
+}
+
+/// Decode a raw command buffer: a dmabuf (magic 0xB5B5) or a cmdbuf.
+pub fn decode_raw(bytes: &[u8], chip: Option<Chip>) -> Result<(Chip, Vec<Command>), String> {
+    if bytes.len() >= 2 && u16::from_le_bytes([bytes[0], bytes[1]]) == DMABUF_MAGIC_M {
+        let chip = chip.ok_or("a dmabuf does not say which CV18xx chip it is for: pass --chip")?;
+        let d = parse_dmabuf(bytes, chip).map_err(|e| format!("dmabuf: {e}"))?;
+        Ok((chip, d.merged().map_err(|e| format!("dmabuf: {e}"))?))
+    } else {
+        parse_cmdbuf(bytes, chip).map_err(|e| format!("cmdbuf: {e}"))
+    }
+}

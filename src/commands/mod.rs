@@ -1,0 +1,2 @@
+pub mod disasm;
+pub mod vectors;
