@@ -2,6 +2,7 @@
 //! Semantics (what a descriptor computes) and timing (how long it takes) live in separate modules.
 
 pub mod arith;
+pub mod bf16;
 pub mod error;
 pub mod machine;
 pub mod memory;
