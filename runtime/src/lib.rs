@@ -1,1 +1,17 @@
 //! The .cvimodel container, device-memory accounting, and (later) the CVI_NN-style runtime API.
+//!
+//! - [`cvimodel`]: parse a `.cvimodel` file into owned types ([`Model`]), with typed errors.
+//! - [`memory`]: what the vendor runtime allocates on the device for a model ([`MemoryPlan`]).
+//! - [`info`]: a `cvimodel_tool -a dump`-style report and its JSON form.
+
+pub mod cpu;
+pub mod cvimodel;
+mod generated;
+pub mod info;
+pub mod memory;
+
+pub use cvimodel::{
+    AttrValue, CpuAttr, DType, Header, Model, ModelError, PixelFormat, Program, QuantType, Routine, RoutineKind, Section,
+    SectionType, Tensor, Version, Weight,
+};
+pub use memory::{MemoryOptions, MemoryPlan};
