@@ -1,8 +1,11 @@
 //! Argument parsing and dispatch.
 
-use crate::commands;
+use crate::commands::{self, tensors};
+use crate::npz;
 use clap::{Parser, Subcommand};
 use cvsim_isa::Chip;
+use cvsim_runtime::session::{Instance, LoadedModel};
+use cvsim_runtime::Model;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -15,6 +18,14 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Describe a .cvimodel: version, chip, programs, routines, tensors, sections, weights, and the
+    /// device memory it needs.
+    Info {
+        model: PathBuf,
+        /// Print the same as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Disassemble every TPU routine of a .cvimodel, or a raw cmdbuf/dmabuf file (with --chip).
     Disasm {
         file: PathBuf,
@@ -24,6 +35,27 @@ pub enum Command {
         /// List every field with its bit range, and flag reserved fields with unexpected values.
         #[arg(long, short)]
         verbose: bool,
+    },
+    /// Run a model on inputs from an .npz file and write its outputs to an .npz file.
+    Run {
+        model: PathBuf,
+        /// Inputs keyed by tensor name, in each tensor's dtype (bf16 as uint16).
+        #[arg(long)]
+        input: PathBuf,
+        /// Where to write the outputs, keyed by tensor name.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// Also write every tensor of the program (like the vendor's output-all-tensors option).
+        #[arg(long)]
+        dump_all: Option<PathBuf>,
+        /// Program (shape variant) to run.
+        #[arg(long, default_value_t = 0)]
+        program: usize,
+    },
+    /// Run every conformance case (model.cvimodel + input.npz + expected.npz) under the folders.
+    Conformance {
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
     },
     /// Run per-instruction conformance vectors (.jsonl files or folders of them).
     Vectors {
@@ -36,15 +68,61 @@ fn read(path: &PathBuf) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
+fn load_model(path: &PathBuf) -> Result<Model, String> {
+    Model::from_file(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 pub fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
+        Command::Info { model, json } => {
+            let m = load_model(&model)?;
+            if json {
+                let v = cvsim_runtime::info::info_json(&m);
+                println!("{}", serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?);
+            } else {
+                print!("{}", cvsim_runtime::info::render_info(&m));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Disasm { file, chip, verbose } => {
             let bytes = read(&file)?;
-            let (chip, cmds) = commands::disasm::decode_raw(&bytes, chip).map_err(|e| format!("{}: {e}", file.display()))?;
             let mut out = String::new();
-            commands::disasm::render(chip, "raw", &cmds, verbose, &mut out);
+            if bytes.starts_with(b"CviModel") {
+                let m = Model::from_vec(bytes).map_err(|e| format!("{}: {e}", file.display()))?;
+                commands::disasm::render_model(&m, verbose, &mut out).map_err(|e| format!("{}: {e}", file.display()))?;
+            } else {
+                let (chip, cmds) = commands::disasm::decode_raw(&bytes, chip).map_err(|e| format!("{}: {e}", file.display()))?;
+                commands::disasm::render(chip, "raw", &cmds, verbose, &mut out);
+            }
             print!("{out}");
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Run { model, input, output, dump_all, program } => {
+            let loaded = LoadedModel::from_file(&model).map_err(|e| format!("{}: {e}", model.display()))?;
+            let mut inst = Instance::new(loaded, program).map_err(|e| format!("{}: {e}", model.display()))?;
+            let inputs = npz::read(&input)?;
+            tensors::set_inputs(&mut inst, &inputs).map_err(|e| format!("{}: {e}", input.display()))?;
+            inst.forward().map_err(|e| format!("{}: {e}", model.display()))?;
+            let outs = tensors::outputs(&inst)?;
+            match &output {
+                Some(p) => npz::write(p, &outs)?,
+                None => {
+                    for a in &outs {
+                        let n = a.data.len() / a.elem.size();
+                        let shown: Vec<String> = (0..n.min(16)).map(|i| tensors::format_elem(a, i)).collect();
+                        println!("{} {} {:?}: [{}{}]", a.name, a.elem.name(), a.shape, shown.join(", "), if n > 16 { ", ..." } else { "" });
+                    }
+                }
+            }
+            if let Some(p) = &dump_all {
+                npz::write(p, &tensors::all(&inst)?)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Conformance { dirs } => {
+            let (outcomes, out) = commands::conformance::run(&dirs, true)?;
+            print!("{out}");
+            Ok(if outcomes.iter().all(|o| o.ok) { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         Command::Vectors { paths } => {
             let (out, _, fail) = commands::vectors::run(&paths)?;

@@ -9,6 +9,7 @@ pub mod cvimodel;
 mod generated;
 pub mod info;
 pub mod memory;
+pub mod session;
 
 pub use cvimodel::{
     AttrValue, CpuAttr, DType, Header, Model, ModelError, PixelFormat, Program, QuantType, Routine, RoutineKind, Section,

@@ -29,3 +29,26 @@ pub fn decode_raw(bytes: &[u8], chip: Option<Chip>) -> Result<(Chip, Vec<Command
         parse_cmdbuf(bytes, chip).map_err(|e| format!("cmdbuf: {e}"))
     }
 }
+
+/// Disassemble every TPU routine of every program of a model.
+pub fn render_model(m: &cvsim_runtime::Model, verbose: bool, out: &mut String) -> Result<(), String> {
+    let chip = m.chip();
+    let mut done = std::collections::HashSet::new();
+    for (pi, p) in m.programs.iter().enumerate() {
+        for (ri, r) in p.routines.iter().enumerate() {
+            let Some(name) = r.tpu_section() else {
+                let _ = writeln!(out, "# program {pi} routine {ri}: CPU {}", r.cpu_function().unwrap_or("?"));
+                continue;
+            };
+            if !done.insert(name.to_string()) {
+                let _ = writeln!(out, "# program {pi} routine {ri}: TPU section `{name}` (listed above)");
+                continue;
+            }
+            let sec = m.section(name).ok_or_else(|| format!("routine {ri} names missing section `{name}`"))?;
+            let cmds = m.decode_cmdbuf(sec).map_err(|e| e.to_string())?;
+            let _ = writeln!(out, "# program {pi} routine {ri}: TPU section `{name}`, {} descriptors, chip {chip}", cmds.len());
+            render(chip, name, &cmds, verbose, out);
+        }
+    }
+    Ok(())
+}

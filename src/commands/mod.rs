@@ -1,2 +1,5 @@
+pub mod case;
+pub mod conformance;
 pub mod disasm;
+pub mod tensors;
 pub mod vectors;

@@ -1,0 +1,426 @@
+//! Running a model: a loaded model (parsed file and decoded command buffers, shared by every
+//! instance) and instances of it (one program's device memory on an emulated TPU), with
+//! forward passes that run TPU routines on the simulator and CPU routines on the host.
+
+use crate::cpu;
+use crate::cvimodel::{AttrValue, DType, Model, ModelError, Program, Routine, RoutineKind, SectionType, Tensor};
+use crate::memory::{tensor_mem_size, MemoryOptions, MemoryPlan};
+use cvsim_isa::Command;
+use cvsim_sim::{ExecError, Machine};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Base-register numbers of the memory regions (spec `runtime.md` §1.5).
+pub const REGION_SHARED: usize = 0;
+pub const REGION_WEIGHT: usize = 1;
+pub const REGION_PRIVATE: usize = 2;
+
+/// Where the emulated device places its first allocation; a gap below catches null addresses.
+const DEVICE_BASE: u64 = 0x0100_0000;
+const DEVICE_ALIGN: u64 = 0x10_0000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error("program {program} does not exist (the model has {count})")]
+    NoProgram { program: usize, count: usize },
+    #[error("no tensor named `{name}` (the program has: {known})")]
+    NoTensor { name: String, known: String },
+    #[error("tensor `{name}`: {why}")]
+    BadTensor { name: String, why: String },
+    #[error("input `{name}`: {got} bytes given, the tensor holds {want} ({dtype} {shape:?})")]
+    InputSize { name: String, got: usize, want: usize, dtype: &'static str, shape: [i64; 4] },
+    #[error("routine {routine} (TPU, section `{section}`): {source}")]
+    Tpu { routine: usize, section: String, source: ExecError },
+    #[error("routine {routine} (CPU `{function}`): {why}")]
+    Cpu { routine: usize, function: String, why: String },
+    #[error("device memory: {0}")]
+    Device(String),
+}
+
+/// A model ready to run: the parsed file and its decoded command buffers, shared by clones.
+pub struct LoadedModel {
+    pub model: Model,
+    /// Decoded command stream per TPU section name.
+    pub cmdbufs: HashMap<String, Arc<Vec<Command>>>,
+}
+
+impl LoadedModel {
+    pub fn new(model: Model) -> Result<Arc<LoadedModel>, RuntimeError> {
+        let mut cmdbufs = HashMap::new();
+        for p in &model.programs {
+            for r in &p.routines {
+                if let Some(name) = r.tpu_section() {
+                    if !cmdbufs.contains_key(name) {
+                        let sec = model.section(name).ok_or_else(|| RuntimeError::Device(format!("section `{name}` missing")))?.clone();
+                        let cmds = model.decode_cmdbuf(&sec)?;
+                        cmdbufs.insert(name.to_string(), Arc::new(cmds));
+                    }
+                }
+            }
+        }
+        Ok(Arc::new(LoadedModel { model, cmdbufs }))
+    }
+
+    pub fn from_file(path: impl AsRef<std::path::Path>) -> Result<Arc<LoadedModel>, RuntimeError> {
+        LoadedModel::new(Model::from_file(path)?)
+    }
+}
+
+/// Where a tensor's bytes live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Place {
+    /// In a device region: (gmem region index, byte offset).
+    Device(usize, usize),
+    /// No device memory (offset −1): host memory the CPU routines use.
+    Host,
+}
+
+/// One instance of one program: its own private and IO memory, the shared and weight memory, and
+/// an emulated TPU.
+pub struct Instance {
+    pub loaded: Arc<LoadedModel>,
+    pub program_index: usize,
+    pub machine: Machine,
+    /// gmem region index behind each base register, if allocated.
+    regions: [Option<usize>; 8],
+    host: HashMap<String, Vec<u8>>,
+}
+
+fn align(v: u64, a: u64) -> u64 {
+    v.div_ceil(a) * a
+}
+
+impl Instance {
+    /// Allocate the program's device memory the way the runtime does and load the weights.
+    pub fn new(loaded: Arc<LoadedModel>, program_index: usize) -> Result<Instance, RuntimeError> {
+        let model = &loaded.model;
+        let count = model.programs.len();
+        let program = model.programs.get(program_index).ok_or(RuntimeError::NoProgram { program: program_index, count })?;
+        let plan = MemoryPlan::new(model, MemoryOptions { program: program_index, ..Default::default() })?;
+        let chip = model.chip();
+        let mut sizes = [0u64; 8];
+        sizes[REGION_SHARED] = plan.shared_gmem;
+        sizes[REGION_PRIVATE] = plan.private_gmem;
+        let weight: Vec<u8> = match model.sections.iter().find(|s| s.kind == SectionType::Weight) {
+            Some(sec) => model.section_bytes(sec)?.into_owned(),
+            None => Vec::new(),
+        };
+        sizes[REGION_WEIGHT] = weight.len() as u64;
+        for io in &plan.io {
+            sizes[io.region as usize] = io.size;
+        }
+        // Later tensors of a region are views into its buffer; never let a view reach past it.
+        for t in &program.tensor_map {
+            if let Some(r) = t.region {
+                let end = t.region_offset + tensor_mem_size(chip, t).map(|s| s.0).unwrap_or(0);
+                if r as usize != REGION_WEIGHT && end > sizes[r as usize] {
+                    if r as usize >= 3 {
+                        return Err(RuntimeError::BadTensor { name: t.name.clone(), why: format!("ends at {end:#x}, past its IO region {r} buffer of {:#x} bytes", sizes[r as usize]) });
+                    }
+                    return Err(RuntimeError::BadTensor { name: t.name.clone(), why: format!("ends at {end:#x}, past region {r} ({:#x} bytes)", sizes[r as usize]) });
+                }
+            }
+        }
+        let mut machine = Machine::new(chip);
+        let mut regions = [None; 8];
+        let mut next = DEVICE_BASE;
+        let legacy = program.neuron_size != 0;
+        for r in 0..8 {
+            if legacy && r == REGION_PRIVATE {
+                continue;
+            }
+            let size = if legacy && r == REGION_SHARED { program.neuron_size as u64 } else { sizes[r] };
+            if size == 0 {
+                continue;
+            }
+            if next + size > 0xFFFF_FFFF {
+                return Err(RuntimeError::Device(format!("regions need more than 4 GiB (region {r} is {size} bytes)")));
+            }
+            let name = match r {
+                REGION_SHARED => "shared".to_string(),
+                REGION_WEIGHT => "weight".to_string(),
+                REGION_PRIVATE => "private".to_string(),
+                r => format!("io{r}"),
+            };
+            regions[r] = Some(machine.gmem.add_region(name, next, size as usize));
+            machine.gmem.base_regs[r] = next;
+            next = align(next + size, DEVICE_ALIGN);
+        }
+        if legacy {
+            // Old mlir-tpu models: regions 0 and 2 are one buffer.
+            regions[REGION_PRIVATE] = regions[REGION_SHARED];
+            machine.gmem.base_regs[REGION_PRIVATE] = machine.gmem.base_regs[REGION_SHARED];
+        }
+        if let Some(w) = regions[REGION_WEIGHT] {
+            machine.gmem.regions[w].data.copy_from_slice(&weight);
+        }
+        Ok(Instance { loaded, program_index, machine, regions, host: HashMap::new() })
+    }
+
+    pub fn model(&self) -> &Model {
+        &self.loaded.model
+    }
+
+    pub fn program(&self) -> &Program {
+        &self.loaded.model.programs[self.program_index]
+    }
+
+    fn tensor(&self, name: &str) -> Result<&Tensor, RuntimeError> {
+        self.program().tensor(name).ok_or_else(|| RuntimeError::NoTensor {
+            name: name.to_string(),
+            known: self.program().tensor_map.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", "),
+        })
+    }
+
+    /// The byte size the runtime gives a tensor (`CVI_TENSOR.mem_size`).
+    pub fn mem_size(&self, t: &Tensor) -> Result<usize, RuntimeError> {
+        tensor_mem_size(self.model().chip(), t)
+            .map(|s| s.0 as usize)
+            .ok_or_else(|| RuntimeError::BadTensor { name: t.name.clone(), why: "has a dynamic dim".into() })
+    }
+
+    fn place(&self, t: &Tensor) -> Result<Place, RuntimeError> {
+        match t.region {
+            None => Ok(Place::Host),
+            Some(r) => {
+                let idx = self.regions[r as usize].ok_or_else(|| RuntimeError::BadTensor {
+                    name: t.name.clone(),
+                    why: format!("lives in region {r}, which this program does not allocate"),
+                })?;
+                Ok(Place::Device(idx, t.region_offset as usize))
+            }
+        }
+    }
+
+    /// A tensor's current bytes.
+    pub fn tensor_bytes(&self, name: &str) -> Result<Vec<u8>, RuntimeError> {
+        let t = self.tensor(name)?;
+        let size = self.mem_size(t)?;
+        match self.place(t)? {
+            Place::Device(r, o) => Ok(self.machine.gmem.regions[r].data[o..o + size].to_vec()),
+            Place::Host => Ok(self.host.get(name).cloned().unwrap_or_else(|| vec![0; size])),
+        }
+    }
+
+    fn tensor_slice_mut(&mut self, name: &str) -> Result<&mut [u8], RuntimeError> {
+        let t = self.tensor(name)?.clone();
+        let size = self.mem_size(&t)?;
+        match self.place(&t)? {
+            Place::Device(r, o) => Ok(&mut self.machine.gmem.regions[r].data[o..o + size]),
+            Place::Host => Ok(self.host.entry(name.to_string()).or_insert_with(|| vec![0; size]).as_mut_slice()),
+        }
+    }
+
+    /// Copy an input's bytes into the tensor (its exact `mem_size`).
+    pub fn set_input(&mut self, name: &str, data: &[u8]) -> Result<(), RuntimeError> {
+        if !self.program().input_tensors.iter().any(|n| n == name) {
+            return Err(RuntimeError::NoTensor { name: name.to_string(), known: self.program().input_tensors.join(", ") });
+        }
+        let t = self.tensor(name)?.clone();
+        let want = self.mem_size(&t)?;
+        if data.len() != want {
+            return Err(RuntimeError::InputSize { name: name.into(), got: data.len(), want, dtype: t.dtype.name(), shape: t.shape });
+        }
+        self.tensor_slice_mut(name)?.copy_from_slice(data);
+        Ok(())
+    }
+
+    /// Run every routine of the program in order.
+    pub fn forward(&mut self) -> Result<(), RuntimeError> {
+        let routines = self.program().routines.clone();
+        for (i, r) in routines.iter().enumerate() {
+            match &r.kind {
+                RoutineKind::Tpu { .. } => {
+                    let section = r.tpu_section().unwrap_or_default().to_string();
+                    let cmds = self.loaded.cmdbufs.get(&section).cloned().ok_or_else(|| RuntimeError::Device(format!("section `{section}` not loaded")))?;
+                    self.machine.run(&cmds).map_err(|source| RuntimeError::Tpu { routine: i, section, source })?;
+                }
+                RoutineKind::Cpu { function, .. } => {
+                    self.run_cpu(r).map_err(|why| RuntimeError::Cpu { routine: i, function: function.clone(), why })?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The tensors `OPTION_OUTPUT_ALL_TENSORS` exports: every tensor-map entry not marked
+    /// `overwrote`, in tensor-map order.
+    pub fn all_tensors(&self) -> Result<Vec<(Tensor, Vec<u8>)>, RuntimeError> {
+        self.program().tensor_map.iter().filter(|t| !t.overwrote).map(|t| Ok((t.clone(), self.tensor_bytes(&t.name)?))).collect()
+    }
+
+    fn run_cpu(&mut self, r: &Routine) -> Result<(), String> {
+        let function = r.cpu_function().unwrap_or_default();
+        let input = |i: usize| r.in_tensors.get(i).cloned().ok_or_else(|| format!("needs input {i}"));
+        let output = |i: usize| r.out_tensors.get(i).cloned().ok_or_else(|| format!("needs output {i}"));
+        let float_attr = |k: &str| match r.attr(k) {
+            Some(AttrValue::Float(v)) => Ok(Some(*v)),
+            Some(other) => Err(format!("attribute `{k}` is {other}, not a float")),
+            None => Ok(None),
+        };
+        let str_attr = |k: &str| match r.attr(k) {
+            Some(AttrValue::Str(v)) => Ok(v.clone()),
+            Some(other) => Err(format!("attribute `{k}` is {other}, not a string")),
+            None => Err(format!("missing mandatory attribute `{k}`")),
+        };
+        let int_attr = |k: &str| match r.attr(k) {
+            Some(AttrValue::Int(v)) => Ok(*v),
+            Some(other) => Err(format!("attribute `{k}` is {other}, not an int")),
+            None => Ok(0), // a zero int is left out of the buffer
+        };
+        let err = |e: RuntimeError| e.to_string();
+        match function {
+            "quant" => {
+                let (src, dst) = (input(0)?, output(0)?);
+                let _from = str_attr("from")?;
+                let to = str_attr("to")?;
+                let dequant = to == "NONE";
+                let scale = cpu::quant::effective_scale(float_attr("scale")?, float_attr("threshold")?, dequant);
+                let (st, dt) = (self.tensor(&src).map_err(err)?.clone(), self.tensor(&dst).map_err(err)?.clone());
+                let inb = self.tensor_bytes(&src).map_err(err)?;
+                let n = st.count().unwrap_or(0) as usize;
+                let out = self.tensor_slice_mut(&dst).map_err(err)?;
+                let need = n * dt.dtype.size();
+                if out.len() < need || inb.len() < n * st.dtype.size() {
+                    return Err(format!("tensor sizes do not fit {n} elements"));
+                }
+                if !dequant {
+                    if st.dtype != DType::F32 {
+                        return Err(format!("quantises from {}, expected fp32", st.dtype.name()));
+                    }
+                    let x: Vec<f32> = inb.chunks_exact(4).take(n).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+                    match dt.dtype {
+                        DType::I8 => {
+                            let mut q = vec![0i8; n];
+                            cpu::quant::quantise_i8(&x, scale, &mut q);
+                            for (o, v) in out.iter_mut().zip(q) {
+                                *o = v as u8;
+                            }
+                        }
+                        DType::Bf16 => {
+                            let mut q = vec![0u16; n];
+                            cpu::quant::quantise_bf16(&x, &mut q);
+                            for (o, v) in out.chunks_exact_mut(2).zip(q) {
+                                o.copy_from_slice(&v.to_le_bytes());
+                            }
+                        }
+                        d => return Err(format!("cannot quantise to {}", d.name())),
+                    }
+                } else {
+                    let mut y = vec![0f32; n];
+                    match st.dtype {
+                        DType::I8 => cpu::quant::dequantise_i8(&inb[..n].iter().map(|&b| b as i8).collect::<Vec<_>>(), scale, &mut y),
+                        DType::Bf16 => cpu::quant::dequantise_bf16(&inb.chunks_exact(2).take(n).map(|c| u16::from_le_bytes([c[0], c[1]])).collect::<Vec<_>>(), &mut y),
+                        d => return Err(format!("cannot dequantise from {}", d.name())),
+                    }
+                    if dt.dtype != DType::F32 {
+                        return Err(format!("dequantises to {}, expected fp32", dt.dtype.name()));
+                    }
+                    for (o, v) in out.chunks_exact_mut(4).zip(y) {
+                        o.copy_from_slice(&v.to_le_bytes());
+                    }
+                }
+                Ok(())
+            }
+            "argmax_v3" => {
+                let (data_n, map_n) = (input(0)?, input(1)?);
+                let axis = int_attr("axis")?;
+                let scale = float_attr("scale")?.unwrap_or(1.0);
+                let dt = self.tensor(&data_n).map_err(err)?.clone();
+                if !(0..4).contains(&axis) {
+                    return Err(format!("axis {axis} outside 0..4"));
+                }
+                let outer: i64 = dt.shape[..axis as usize].iter().product();
+                let inner = dt.shape[axis as usize];
+                let (outer, inner) = (outer.max(0) as usize, inner.max(0) as usize);
+                let data = self.tensor_bytes(&data_n).map_err(err)?;
+                let map = self.tensor_bytes(&map_n).map_err(err)?;
+                let tiles = inner.div_ceil(cpu::argmax::TILE).max(1);
+                let mut idx = vec![0f32; outer];
+                let mut val = vec![0f32; outer];
+                if dt.dtype == DType::I8 {
+                    let d: Vec<i8> = data.iter().map(|&b| b as i8).collect();
+                    let m: Vec<i8> = map.iter().map(|&b| b as i8).collect();
+                    if d.len() < outer * inner || m.len() < outer * tiles {
+                        return Err("data or map smaller than its shape".into());
+                    }
+                    cpu::argmax::argmax_v3(&d, &m, outer, inner, |i, x, mx| {
+                        idx[i] = x;
+                        val[i] = mx as i32 as f32 * scale;
+                    });
+                } else {
+                    let d: Vec<u16> = data.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+                    let m: Vec<u16> = map.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+                    if d.len() < outer * inner || m.len() < outer * tiles {
+                        return Err("data or map smaller than its shape".into());
+                    }
+                    cpu::argmax::argmax_v3(&d, &m, outer, inner, |i, x, mx| {
+                        idx[i] = x;
+                        val[i] = f32::from_bits((mx as u32) << 16);
+                    });
+                }
+                let write = |s: &mut Self, name: &str, v: &[f32]| -> Result<(), String> {
+                    let out = s.tensor_slice_mut(name).map_err(err)?;
+                    if out.len() < v.len() * 4 {
+                        return Err(format!("output `{name}` too small"));
+                    }
+                    for (o, x) in out.chunks_exact_mut(4).zip(v) {
+                        o.copy_from_slice(&x.to_le_bytes());
+                    }
+                    Ok(())
+                };
+                write(self, &output(0)?, &idx)?;
+                if let Some(vn) = r.out_tensors.get(1) {
+                    write(self, vn, &val)?;
+                }
+                Ok(())
+            }
+            "interp" => {
+                let (src, dst) = (input(0)?, output(0)?);
+                let p = cpu::interp::InterpParams {
+                    shrink_factor: int_attr("shrink_factor")?,
+                    zoom_factor: int_attr("zoom_factor")?,
+                    pad_beg: int_attr("pad_beg")?,
+                    pad_end: int_attr("pad_end")?,
+                    height: int_attr("height")?,
+                    width: int_attr("width")?,
+                    mode: str_attr("coordinate_transformation_mode")?,
+                };
+                let (st, dt) = (self.tensor(&src).map_err(err)?.clone(), self.tensor(&dst).map_err(err)?.clone());
+                let [n, c, ih, iw] = st.shape.map(|d| d.max(0) as usize);
+                let (oh, ow) = p.output_size(ih, iw, (dt.shape[2].max(0) as usize, dt.shape[3].max(0) as usize));
+                let planes = n * c;
+                if ih == 0 || iw == 0 || oh == 0 || ow == 0 {
+                    return Err("empty input or output".into());
+                }
+                let inb = self.tensor_bytes(&src).map_err(err)?;
+                let out = self.tensor_slice_mut(&dst).map_err(err)?;
+                if p.is_nearest() {
+                    let esz = match st.dtype {
+                        DType::I8 | DType::U8 => 1,
+                        DType::Bf16 => 2,
+                        _ => 4,
+                    };
+                    if inb.len() < planes * ih * iw * esz || out.len() < planes * oh * ow * esz {
+                        return Err("tensor smaller than the resize needs".into());
+                    }
+                    cpu::interp::nearest(&p, &inb, out, planes, esz, (ih, iw), (oh, ow));
+                } else {
+                    if inb.len() < planes * ih * iw * 4 || out.len() < planes * oh * ow * 4 {
+                        return Err("tensor smaller than the resize needs".into());
+                    }
+                    let x: Vec<f32> = inb.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+                    let mut y = vec![0f32; planes * oh * ow];
+                    cpu::interp::bilinear(&p, &x, &mut y, planes, (ih, iw), (oh, ow));
+                    for (o, v) in out.chunks_exact_mut(4).zip(y) {
+                        o.copy_from_slice(&v.to_le_bytes());
+                    }
+                }
+                Ok(())
+            }
+            other => Err(format!("CPU function `{other}` is not implemented")),
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! `.npz` input and output: arrays keyed by tensor name, held as raw little-endian bytes so that
+//! comparisons are byte for byte.
+
+use npyz::npz::{NpzArchive, NpzWriter};
+use npyz::WriterBuilder;
+use std::path::Path;
+
+/// Element types cvsim reads and writes (the runtime's tensor formats).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ElemType {
+    F32,
+    I32,
+    U32,
+    I16,
+    U16,
+    I8,
+    U8,
+}
+
+impl ElemType {
+    pub fn size(self) -> usize {
+        match self {
+            ElemType::F32 | ElemType::I32 | ElemType::U32 => 4,
+            ElemType::I16 | ElemType::U16 => 2,
+            ElemType::I8 | ElemType::U8 => 1,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            ElemType::F32 => "float32",
+            ElemType::I32 => "int32",
+            ElemType::U32 => "uint32",
+            ElemType::I16 => "int16",
+            ElemType::U16 => "uint16",
+            ElemType::I8 => "int8",
+            ElemType::U8 => "uint8",
+        }
+    }
+    fn from_descr(d: &str) -> Option<ElemType> {
+        Some(match d {
+            "<f4" => ElemType::F32,
+            "<i4" => ElemType::I32,
+            "<u4" => ElemType::U32,
+            "<i2" => ElemType::I16,
+            "<u2" => ElemType::U16,
+            "|i1" | "<i1" => ElemType::I8,
+            "|u1" | "<u1" => ElemType::U8,
+            _ => return None,
+        })
+    }
+}
+
+/// One array of an npz file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Array {
+    pub name: String,
+    pub elem: ElemType,
+    pub shape: Vec<u64>,
+    /// Little-endian element bytes in C order.
+    pub data: Vec<u8>,
+}
+
+fn io_err(path: &Path, e: impl std::fmt::Display) -> String {
+    format!("{}: {e}", path.display())
+}
+
+macro_rules! read_as {
+    ($npy:expr, $t:ty, $path:expr, $name:expr) => {{
+        let v: Vec<$t> = $npy.into_vec().map_err(|e| io_err($path, format!("array `{}`: {e}", $name)))?;
+        v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>()
+    }};
+}
+
+/// Read every array of an npz file, in the archive's order.
+pub fn read(path: &Path) -> Result<Vec<Array>, String> {
+    let mut ar = NpzArchive::open(path).map_err(|e| io_err(path, e))?;
+    let names: Vec<String> = ar.array_names().map(str::to_string).collect();
+    let mut out = Vec::new();
+    for name in names {
+        let npy = ar.by_name(&name).map_err(|e| io_err(path, e))?.ok_or_else(|| io_err(path, format!("array `{name}` vanished")))?;
+        if npy.order() != npyz::Order::C {
+            return Err(io_err(path, format!("array `{name}` is in Fortran order; cvsim needs C order")));
+        }
+        let descr = npy.dtype().descr();
+        let elem = ElemType::from_descr(&descr).ok_or_else(|| io_err(path, format!("array `{name}` has unsupported dtype {descr}")))?;
+        let shape = npy.shape().to_vec();
+        let data = match elem {
+            ElemType::F32 => read_as!(npy, f32, path, name),
+            ElemType::I32 => read_as!(npy, i32, path, name),
+            ElemType::U32 => read_as!(npy, u32, path, name),
+            ElemType::I16 => read_as!(npy, i16, path, name),
+            ElemType::U16 => read_as!(npy, u16, path, name),
+            ElemType::I8 => read_as!(npy, i8, path, name),
+            ElemType::U8 => read_as!(npy, u8, path, name),
+        };
+        out.push(Array { name, elem, shape, data });
+    }
+    Ok(out)
+}
+
+macro_rules! write_as {
+    ($w:expr, $a:expr, $t:ty, $opts:expr) => {{
+        let mut aw = $w.array::<$t>(&$a.name, $opts)?.default_dtype().shape(&$a.shape).begin_nd()?;
+        let n = std::mem::size_of::<$t>();
+        aw.extend($a.data.chunks_exact(n).map(|c| <$t>::from_le_bytes(c.try_into().expect("element size"))))?;
+        aw.finish()?;
+    }};
+}
+
+/// Write arrays to a deflate-compressed npz file.
+pub fn write(path: &Path, arrays: &[Array]) -> Result<(), String> {
+    let go = || -> std::io::Result<()> {
+        let mut w = NpzWriter::create(path)?;
+        for a in arrays {
+            let opts = npyz::zip::write::FileOptions::default().compression_method(npyz::zip::CompressionMethod::Deflated);
+            match a.elem {
+                ElemType::F32 => write_as!(w, a, f32, opts),
+                ElemType::I32 => write_as!(w, a, i32, opts),
+                ElemType::U32 => write_as!(w, a, u32, opts),
+                ElemType::I16 => write_as!(w, a, i16, opts),
+                ElemType::U16 => write_as!(w, a, u16, opts),
+                ElemType::I8 => write_as!(w, a, i8, opts),
+                ElemType::U8 => write_as!(w, a, u8, opts),
+            }
+        }
+        Ok(())
+    };
+    go().map_err(|e| io_err(path, e))
+}
