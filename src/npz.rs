@@ -82,7 +82,7 @@ pub fn read(path: &Path) -> Result<Vec<Array>, String> {
             return Err(io_err(path, format!("array `{name}` is in Fortran order; cvsim needs C order")));
         }
         let descr = npy.dtype().descr();
-        let elem = ElemType::from_descr(&descr).ok_or_else(|| io_err(path, format!("array `{name}` has unsupported dtype {descr}")))?;
+        let elem = ElemType::from_descr(descr.trim_matches('\'')).ok_or_else(|| io_err(path, format!("array `{name}` has unsupported dtype {descr}")))?;
         let shape = npy.shape().to_vec();
         let data = match elem {
             ElemType::F32 => read_as!(npy, f32, path, name),
