@@ -196,7 +196,7 @@ fn tiu_operands(chip: Chip, d: &TiuDesc) -> String {
             let _ = write!(s, "ls={} add ", d.opt_left_shift);
         }
     }
-    if d.opt_relu_typ != 0 && !matches!(op, TiuOp::MaxPool | TiuOp::MinPool | TiuOp::AvgPool) || (chip.is_cv183x() && false) {
+    if d.opt_relu_typ != 0 && !matches!(op, TiuOp::MaxPool | TiuOp::MinPool | TiuOp::AvgPool) {
         s.push_str("relu ");
     }
     if d.double_conv != 0 {
