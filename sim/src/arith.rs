@@ -305,3 +305,108 @@ mod tests {
         assert_eq!(qm_shift_from_byte(Chip::Cv183x, 31), 31);
     }
 }
+
+// =============================================================================================
+// fp32 accumulation of the bf16 MAC datapath (conv, depthwise, average pooling)
+// Appended by the conv/depthwise/pool work; see `tiu/conv.rs`.
+// =============================================================================================
+
+/// One fp32 product of two bf16 operands as the TIU's multiplier forms it: exact (two 8-bit
+/// significands fit in 24 bits) except that a subnormal product is flushed to zero (sign kept).
+///
+/// Evidence: `cv183x-tiu_pool_bf16-005` averages a window holding −max, 2^-125, +max and −25.875
+/// with the constant 0.25; the simulator gives exactly −25.875·0.25. 2^-125·0.25 is an fp32
+/// subnormal; kept, it would move −max/4 by one ulp under [`f32_add_toward_zero`] (≈ 2^101).
+#[inline]
+pub fn f32_mul_ftz(a: f32, b: f32) -> f32 {
+    // Written with selects, not branches, so the callers' loops over outputs vectorise.
+    let p = (a * b).to_bits();
+    f32::from_bits(if p & EXP_BITS == 0 { p & SIGN_BIT } else { p })
+}
+
+const SIGN_BIT: u32 = 0x8000_0000;
+const EXP_BITS: u32 = 0x7F80_0000;
+
+/// `a + b` in fp32 rounded toward zero (truncated), as the TIU's bf16 MAC accumulates; a
+/// subnormal sum is flushed to zero and an overflow saturates to ±`f32::MAX` (a truncating adder
+/// never rounds up to infinity). NaN and infinite operands give the IEEE sum.
+///
+/// Evidence (the spec's §3.6.1/§3.7 host references compute in C floats, i.e. round to nearest
+/// even): every element of `tiu_conv_bf16`, `tiu_depthwise_bf16` and `tiu_pool_bf16` on all four
+/// chips is reproduced by truncating accumulation, while round-to-nearest-even misses one element
+/// in each of `cv182x-tiu_conv_bf16-000` and `-027` and 7 average-pooling vectors (3 on CV181x,
+/// 1 on CV182x, 3 on CV183x). On those two conv elements round-half-away and round-toward-−∞
+/// miss both and round-toward-+∞ one. Which rounding the bias addition uses is not distinguished
+/// by any vector; the same adder is assumed. Overflow and subnormal sums are not exercised.
+#[inline]
+pub fn f32_add_toward_zero(a: f32, b: f32) -> f32 {
+    let s = a + b;
+    // TwoSum: `err` is the exact rounding error of `s`. When it points toward zero the
+    // nearest-even sum was rounded away from zero, and truncation is one ulp closer to zero
+    // (one less in the sign-magnitude bit pattern, also across a binade boundary).
+    let bb = s - a;
+    let err = (a - (s - bb)) + (b - bb);
+    let sb = s.to_bits();
+    let away = err != 0.0 && (err.to_bits() ^ sb) & SIGN_BIT != 0;
+    let truncated = sb - away as u32;
+    let finite_operands = a.to_bits() & EXP_BITS != EXP_BITS && b.to_bits() & EXP_BITS != EXP_BITS;
+    // Selects rather than branches, so the callers' loops over outputs vectorise.
+    let r = if sb & EXP_BITS != EXP_BITS {
+        truncated
+    } else if finite_operands {
+        (sb & SIGN_BIT) | 0x7F7F_FFFF // overflow: ±f32::MAX
+    } else {
+        sb // an infinite or NaN operand: the IEEE sum
+    };
+    f32::from_bits(if r & EXP_BITS == 0 { r & SIGN_BIT } else { r })
+}
+
+/// `acc + a·b` as the bf16 MAC computes it: [`f32_mul_ftz`], then [`f32_add_toward_zero`].
+#[inline]
+pub fn f32_mac(acc: f32, a: f32, b: f32) -> f32 {
+    f32_add_toward_zero(acc, f32_mul_ftz(a, b))
+}
+
+#[cfg(test)]
+mod fp32_accumulation_tests {
+    use super::*;
+
+    #[test]
+    fn truncating_add() {
+        // 1 + 2^-24 lies halfway between 1 and 1 + 2^-23: nearest-even gives 1, truncation too.
+        assert_eq!(f32_add_toward_zero(1.0, 2f32.powi(-24)), 1.0);
+        // 1 + 3·2^-25 is above the midpoint: nearest rounds up, truncation does not.
+        assert_eq!(f32_add_toward_zero(1.0, 3.0 * 2f32.powi(-25)), 1.0);
+        assert_eq!(f32_add_toward_zero(-1.0, -3.0 * 2f32.powi(-25)), -1.0);
+        // Exact sums are unchanged.
+        assert_eq!(f32_add_toward_zero(1.5, 0.25), 1.75);
+        assert_eq!(f32_add_toward_zero(f32::MAX, f32::MAX), f32::MAX);
+        assert_eq!(f32_add_toward_zero(-f32::MAX, -f32::MAX), -f32::MAX);
+        assert!(f32_add_toward_zero(f32::NAN, 1.0).is_nan());
+        assert_eq!(f32_mul_ftz(f32::MIN_POSITIVE, 0.25), 0.0);
+        assert_eq!(f32_mac(2.0, 3.0, 4.0), 14.0);
+    }
+
+    #[test]
+    fn truncating_add_matches_exact_arithmetic() {
+        // Compare with the exact sum computed in f64 (exact for these operands) truncated to f32.
+        let mut x = 0x1234_5678u32;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x
+        };
+        for _ in 0..100_000 {
+            // Exponents within 2^4 of each other keep the f64 sum exact.
+            let a = f32::from_bits((next() & 0x07FF_FFFF) | 0x3C00_0000) * if next() & 1 == 0 { 1.0 } else { -1.0 };
+            let b = f32::from_bits((next() & 0x07FF_FFFF) | 0x3C00_0000) * if next() & 1 == 0 { 1.0 } else { -1.0 };
+            let exact = a as f64 + b as f64;
+            let mut t = exact as f32; // nearest
+            if (t as f64).abs() > exact.abs() {
+                t = f32::from_bits(t.to_bits() - 1);
+            }
+            assert_eq!(f32_add_toward_zero(a, b).to_bits(), t.to_bits(), "{a:e} + {b:e}");
+        }
+    }
+}

@@ -1,9 +1,628 @@
-//! TIU conv.
+//! TIU convolution (tsk_typ 0), int8 (per-tensor shift or per-channel QM) and bf16, with partial
+//! sums (spec `isa.md` §3.6.1, §3.7, §9).
+//!
+//! Also holds what depthwise convolution shares with it: the field checks, the per-channel bias and
+//! quantisation records (opd2) and the int8 epilogue.
+//!
+//! Execution: every operand is bounds-checked once; the input is gathered into a padded buffer of
+//! exactly the rows and columns the outputs read (pads and inserts materialised, so the inner loops
+//! have no branches), and the weights into a dense `[oc][kh][kw][ic]` buffer.
 
+use super::operand::{view, Opd};
+use super::window::{Dilation, Kernel, Window};
+use crate::arith;
+use crate::bf16;
 use crate::error::{ExecErrorKind, ExecResult};
-use crate::memory::Lmem;
+use crate::memory::{LTensor, Lmem};
 use cvsim_isa::{Chip, TiuDesc};
 
-pub fn exec(_chip: Chip, _lmem: &mut Lmem, d: &TiuDesc) -> ExecResult {
-    Err(ExecErrorKind::Unsupported { what: format!("TIU conv (bf16={})", d.is_bf16()) })
+pub fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc) -> ExecResult {
+    check_common(d)?;
+    let g = ConvShape::from_desc(d)?;
+    if g.is_empty() {
+        return Ok(());
+    }
+    let win = Window::from_desc(d, g.ih, g.iw, Kernel { kh: g.kh, kw: g.kw, dilation: Dilation::Honoured })?;
+    if d.is_bf16() {
+        exec_bf16(chip, lmem, d, &g, &win)
+    } else {
+        exec_int8(chip, lmem, d, &g, &win)
+    }
+}
+
+/// Conv dimensions, checked for consistency between the operands.
+struct ConvShape {
+    n: u32,
+    ic: u32,
+    ih: u32,
+    iw: u32,
+    oc: u32,
+    oh: u32,
+    ow: u32,
+    kh: u32,
+    kw: u32,
+    /// `opt_opd1_const`: every tap uses the scalar in `opd1_addr`.
+    w_const: bool,
+}
+
+impl ConvShape {
+    fn from_desc(d: &TiuDesc) -> ExecResult<ConvShape> {
+        let g = ConvShape {
+            n: d.opd0_n,
+            ic: d.opd0_c,
+            ih: d.opd0_h,
+            iw: d.opd0_w,
+            oc: d.res0_c,
+            oh: d.res0_h,
+            ow: d.res0_w,
+            kh: d.opd1_h,
+            kw: d.opd1_w,
+            w_const: d.opt_opd1_const != 0,
+        };
+        if d.res0_n != g.n {
+            return Err(ExecErrorKind::Illegal { field: "res0_n", value: d.res0_n as i64, why: "conv result batch differs from opd0_n" });
+        }
+        if !g.w_const {
+            if d.opd1_n != g.ic {
+                return Err(ExecErrorKind::Illegal { field: "opd1_n", value: d.opd1_n as i64, why: "weight input channels differ from opd0_c" });
+            }
+            if d.opd1_c != g.oc {
+                return Err(ExecErrorKind::Illegal { field: "opd1_c", value: d.opd1_c as i64, why: "weight output channels differ from res0_c" });
+            }
+        }
+        nonzero_input(d)?;
+        Ok(g)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.n == 0 || self.oc == 0 || self.oh == 0 || self.ow == 0
+    }
+}
+
+/// An input with no channels, rows or columns has no defined window.
+pub(crate) fn nonzero_input(d: &TiuDesc) -> ExecResult {
+    for (field, v) in [("opd0_c", d.opd0_c), ("opd0_h", d.opd0_h), ("opd0_w", d.opd0_w)] {
+        if v == 0 {
+            return Err(ExecErrorKind::Illegal { field, value: 0, why: "input dimension must be at least 1" });
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Field checks shared with depthwise convolution
+// ---------------------------------------------------------------------------------------------
+
+fn unsupported(what: String) -> ExecErrorKind {
+    ExecErrorKind::Unsupported { what }
+}
+
+/// Reject fields no emitter sets and no source defines (spec §8 item 4), and operand widths the
+/// conv datapath does not read.
+pub(crate) fn check_common(d: &TiuDesc) -> ExecResult {
+    let zero_only = [
+        ("opt_opd0_const", d.opt_opd0_const),
+        ("opt_opd2_const", d.opt_opd2_const),
+        ("short_nchwstr_same", d.short_nchwstr_same),
+        ("opt_relu_value", d.opt_relu_value),
+        ("fp_round_typ", d.fp_round_typ),
+        ("opt_res_add", d.opt_res_add),
+    ];
+    for (field, v) in zero_only {
+        if v != 0 {
+            return Err(unsupported(format!("field `{field}` = {v} (undocumented; no emitter sets it)")));
+        }
+    }
+    if d.opt_relu_typ > 1 {
+        return Err(unsupported(format!("field `opt_relu_typ` = {} (only 0 = off and 1 = ReLU are documented)", d.opt_relu_typ)));
+    }
+    // seg: 1 = 8-bit (or one bf16 element); 0 = 16-bit byte planes; 2/3 undocumented.
+    for (field, v) in [("opt_res0_seg", d.opt_res0_seg), ("opt_opd0_seg", d.opt_opd0_seg), ("opt_opd1_seg", d.opt_opd1_seg)] {
+        if v != 1 {
+            return Err(unsupported(format!("field `{field}` = {v} (convolution operands are 8-bit or bf16 elements, seg = 1)")));
+        }
+    }
+    Ok(())
+}
+
+/// `opt_relu_typ` (0 or 1 after [`check_common`]).
+pub(crate) fn relu(d: &TiuDesc) -> bool {
+    d.opt_relu_typ == 1
+}
+
+/// Whether opd2 (bias or records) is read: `tsk_opd_num` 3 with bias, 2 without.
+pub(crate) fn has_bias(d: &TiuDesc) -> ExecResult<bool> {
+    match d.tsk_opd_num {
+        2 => Ok(false),
+        3 => Ok(true),
+        v => Err(ExecErrorKind::Illegal { field: "tsk_opd_num", value: v as i64, why: "convolution takes 2 operands, or 3 with a bias" }),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Operand gathering
+// ---------------------------------------------------------------------------------------------
+
+/// Channel bases of `t`, and bounds for `planes` copies of it `b_str` bytes apart (byte planes of
+/// 16-bit biases, ps32 partial sums). Returns the bases of plane 0.
+pub(crate) fn plane_bases(t: &LTensor, lmem: &Lmem, planes: u32, b_str: u32, what: &'static str) -> ExecResult<Vec<usize>> {
+    let bases = t.channel_bases(lmem, what)?;
+    if planes > 1 {
+        let (lane, off) = Lmem::split(t.addr);
+        let extra = (planes - 1) as u64 * b_str as u64;
+        if off as u64 + extra >= lmem.per_lane as u64 {
+            return Err(ExecErrorKind::LmemOutOfRange { what, lane, start: off as u64 + extra, end: off as u64 + extra + 1, limit: lmem.per_lane });
+        }
+        let last = LTensor { addr: t.addr + extra as u32, ..*t };
+        last.channel_bases(lmem, what)?;
+    }
+    Ok(bases)
+}
+
+/// The int8 pad/insert value, sign-extended per `opt_opd0_sign`. CV18[0-2]x hold it in the low
+/// byte of the 16-bit `opd0_ins_val`; CV183x's field is 8 bits.
+pub(crate) fn pad_i8(chip: Chip, d: &TiuDesc) -> i16 {
+    let b = d.pad_value(chip) as u8;
+    if d.opt_opd0_sign != 0 {
+        b as i8 as i16
+    } else {
+        b as i16
+    }
+}
+
+#[inline]
+pub(crate) fn load_i8(lmem: &Lmem, i: usize, signed: bool) -> i16 {
+    let b = lmem.data[i];
+    if signed {
+        b as i8 as i16
+    } else {
+        b as i16
+    }
+}
+
+#[inline]
+pub(crate) fn load_u16(lmem: &Lmem, i: usize) -> u16 {
+    u16::from_le_bytes([lmem.data[i], lmem.data[i + 1]])
+}
+
+/// Gather opd0 `(N, IC, IH, IW)` into `[n][row][col][ic]` over the window's span, pads and inserts
+/// filled with `pad`. Channels innermost: a conv tap is then one contiguous dot product over IC,
+/// and with undilated kernels a whole kernel row is.
+fn gather_nhwc<T: Copy>(x: &LTensor, bases: &[usize], win: &Window, pad: T, mut load: impl FnMut(usize) -> T) -> Vec<T> {
+    let (sh, sw) = win.span();
+    let ic = x.c as usize;
+    let mut buf = vec![pad; x.n as usize * sh * sw * ic];
+    let (rows, cols) = (win.h.sources(), win.w.sources());
+    for n in 0..x.n {
+        for (r, src_h) in rows.iter().enumerate() {
+            let Some(h) = *src_h else { continue };
+            for (col, src_w) in cols.iter().enumerate() {
+                let Some(w) = *src_w else { continue };
+                let inner = x.inner(n, h, w);
+                let o = ((n as usize * sh + r) * sw + col) * ic;
+                for (c, dst) in buf[o..o + ic].iter_mut().enumerate() {
+                    *dst = load(bases[c] + inner);
+                }
+            }
+        }
+    }
+    buf
+}
+
+/// Weights as `[oc][kh][kw][ic]`: from opd1 `(IC, OC, KH, KW)` through its stride code (1 = the
+/// weight layout, §1.3), or the scalar of `opt_opd1_const` for every tap.
+fn gather_weights<T: Copy>(
+    chip: Chip,
+    lmem: &Lmem,
+    d: &TiuDesc,
+    g: &ConvShape,
+    esz: u32,
+    constant: T,
+    mut load: impl FnMut(usize) -> T,
+) -> ExecResult<Vec<T>> {
+    let per_oc = (g.kh * g.kw * g.ic) as usize;
+    if g.w_const {
+        return Ok(vec![constant; g.oc as usize * per_oc]);
+    }
+    let t = view(chip, d, Opd::Opd1, esz);
+    let bases = t.channel_bases(lmem, "conv weights (opd1)")?;
+    let mut w = Vec::with_capacity(g.oc as usize * per_oc);
+    for &b in &bases {
+        for kh in 0..g.kh {
+            for kw in 0..g.kw {
+                for ic in 0..g.ic {
+                    w.push(load(b + t.inner(ic, kh, kw)));
+                }
+            }
+        }
+    }
+    Ok(w)
+}
+
+// ---------------------------------------------------------------------------------------------
+// int8 epilogue (shared with depthwise)
+// ---------------------------------------------------------------------------------------------
+
+/// How one output channel's int32 accumulator becomes an int8 result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Requant {
+    /// `acc + bias16`, ReLU, rounding shift, saturate (`opt_chl_quan = 0`).
+    PerTensor { bias: i32 },
+    /// `acc + bias32` (wrapping), QM multiply and shift, clamp to int8 (`opt_chl_quan = 1`).
+    Qm { bias: i32, mult: i32, shift: i32 },
+}
+
+/// The int8 epilogue parameters common to every channel.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Int8Out {
+    relu: bool,
+    signed: bool,
+    rshift: u32,
+    /// `opt_shift_typ`: arithmetic (1) or logical (0) right shift.
+    arith: bool,
+    /// `opt_rshift_typ`: rounding (1) or truncating (0) right shift.
+    round: bool,
+    chip: Chip,
+}
+
+impl Int8Out {
+    /// The per-tensor epilogue without ReLU: rounding (or plain) right shift by `opt_res_shift`,
+    /// arithmetic or logical per `opt_shift_typ`, saturation per `opt_res0_sign`.
+    pub(crate) fn shift_only(chip: Chip, d: &TiuDesc) -> ExecResult<Int8Out> {
+        let rs = d.res_shift(chip);
+        if rs < 0 {
+            return Err(unsupported(format!("field `opt_res_shift` = {} (a left shift is defined only for per-channel quantisation)", d.opt_res_shift)));
+        }
+        Ok(Int8Out { relu: false, signed: d.opt_res0_sign != 0, rshift: rs as u32, arith: d.opt_shift_typ != 0, round: d.opt_rshift_typ != 0, chip })
+    }
+
+    /// Finish one row of accumulators of one channel into `dst[o · step]`. The requantisation
+    /// is resolved once per row, so each variant's loop is straight-line code.
+    #[inline]
+    pub(crate) fn finish_row(&self, acc: &[i32], q: Requant, dst: &mut [u8], step: usize) {
+        #[inline(always)]
+        fn write(acc: &[i32], dst: &mut [u8], step: usize, f: impl Fn(i32) -> u8) {
+            if step == 1 {
+                for (d, &a) in dst[..acc.len()].iter_mut().zip(acc) {
+                    *d = f(a);
+                }
+            } else {
+                for (o, &a) in acc.iter().enumerate() {
+                    dst[o * step] = f(a);
+                }
+            }
+        }
+        let (relu, signed, rs, round) = (self.relu, self.signed, self.rshift, self.round);
+        match q {
+            Requant::PerTensor { bias } => {
+                let pre = move |a: i32| {
+                    let v = a.wrapping_add(bias);
+                    if relu {
+                        v.max(0)
+                    } else {
+                        v
+                    }
+                };
+                if self.arith {
+                    let shift = move |v: i32| if round { arith::rshr_i32(v, rs) } else { arith::shr_floor_i32(v, rs) };
+                    write(acc, dst, step, |a| arith::saturate8(shift(pre(a)), signed));
+                } else if round {
+                    write(acc, dst, step, |a| arith::saturate8(arith::rshr_u32(pre(a) as u32, rs) as i64, signed));
+                } else {
+                    write(acc, dst, step, |a| arith::saturate8(arith::shr_u32(pre(a) as u32, rs) as i64, signed));
+                }
+            }
+            Requant::Qm { bias, mult, shift } => {
+                let chip = self.chip;
+                write(acc, dst, step, |a| {
+                    let v = arith::qm_requantize_i8(a, bias, mult, shift, chip);
+                    // ReLU after the requantisation (§8 item 12); QM output is signed int8.
+                    if relu {
+                        v.max(0) as u8
+                    } else {
+                        v as u8
+                    }
+                });
+            }
+        }
+    }
+}
+
+/// Per-channel requantisation for `channels` output channels, read from opd2 once per descriptor:
+/// 16-bit biases in two byte planes (per-tensor), or the packed QM records.
+pub(crate) fn int8_requant(chip: Chip, lmem: &Lmem, d: &TiuDesc, channels: u32, what: &'static str) -> ExecResult<(Int8Out, Vec<Requant>)> {
+    let bias = has_bias(d)?;
+    let relu = relu(d);
+    if d.opt_chl_quan == 0 {
+        // Per-tensor shift: 5 bits on CV183x; on CV18[0-2]x the 6-bit field is read as a right
+        // shift here, and only the QM paths define a two's-complement (left shift) reading (§3.3).
+        let out = Int8Out { relu, ..Int8Out::shift_only(chip, d)? };
+        if !bias {
+            return Ok((out, vec![Requant::PerTensor { bias: 0 }; channels as usize]));
+        }
+        if d.opt_opd2_seg != 0 {
+            return Err(unsupported(format!("field `opt_opd2_seg` = {} with a per-tensor bias (the bias is 16-bit, seg = 0)", d.opt_opd2_seg)));
+        }
+        if d.short_opd2_str != 2 {
+            return Err(unsupported(format!("field `short_opd2_str` = {} for a bias (only the per-channel layout 2 is documented)", d.short_opd2_str)));
+        }
+        let t = LTensor { n: 1, c: channels, h: 1, w: 1, ..view(chip, d, Opd::Opd2, 1) };
+        let bases = plane_bases(&t, lmem, 2, d.opd2_b_str, what)?;
+        let signed = d.opt_opd2_sign != 0;
+        let b_str = d.opd2_b_str as usize;
+        let q = bases
+            .iter()
+            .map(|&b| {
+                let hi = load_i8(lmem, b + b_str, signed) as i32;
+                Requant::PerTensor { bias: hi * 256 + lmem.data[b] as i32 }
+            })
+            .collect();
+        return Ok((out, q));
+    }
+    if d.opt_res_shift != 0 {
+        return Err(unsupported(format!("field `opt_res_shift` = {} with per-channel quantisation (the shift is in the records)", d.opt_res_shift)));
+    }
+    if d.opt_res0_sign == 0 {
+        // The references only produce signed QM output (§3.6.1 "(open) Unsigned QM output").
+        return Err(unsupported("per-channel quantisation with an unsigned result (`opt_res0_sign` = 0)".to_string()));
+    }
+    // Records: channel c at lane c % lanes, offset opd2_addr + (c / lanes)·R; the opd2 shape,
+    // stride code and b_str are ignored in this mode (§3.6.1).
+    let r = if bias { 9 } else { 5 };
+    let t = LTensor { addr: d.opd2_addr, n: 1, c: channels, h: 1, w: r, n_str: 0, c_str: r, h_str: 0, w_str: 1, esz: 1 };
+    let bases = t.channel_bases(lmem, what)?;
+    let out = Int8Out { relu, signed: true, rshift: 0, arith: true, round: true, chip };
+    let word = |i: usize| i32::from_le_bytes([lmem.data[i], lmem.data[i + 1], lmem.data[i + 2], lmem.data[i + 3]]);
+    let q = bases
+        .iter()
+        .map(|&b| {
+            let (bias, m) = if bias { (word(b), b + 4) } else { (0, b) };
+            Requant::Qm { bias, mult: word(m), shift: arith::qm_shift_from_byte(chip, lmem.data[m + 4]) }
+        })
+        .collect();
+    Ok((out, q))
+}
+
+// ---------------------------------------------------------------------------------------------
+// bf16 bias (shared with depthwise)
+// ---------------------------------------------------------------------------------------------
+
+/// fp32 biases per channel: two 16-bit planes, plane 0 = high half, plane 1 = low half at
+/// `opd2_b_str` (§3.6.1 bf16). None without a bias.
+pub(crate) fn bf16_bias(chip: Chip, lmem: &Lmem, d: &TiuDesc, channels: u32, what: &'static str) -> ExecResult<Option<Vec<f32>>> {
+    if !has_bias(d)? {
+        return Ok(None);
+    }
+    if d.opt_opd2_seg != 0 {
+        return Err(unsupported(format!("field `opt_opd2_seg` = {} with a bf16 bias (the bias is fp32 in two planes, seg = 0)", d.opt_opd2_seg)));
+    }
+    if d.short_opd2_str != 2 {
+        return Err(unsupported(format!("field `short_opd2_str` = {} for a bias (only the per-channel layout 2 is documented)", d.short_opd2_str)));
+    }
+    let t = LTensor { n: 1, c: channels, h: 1, w: 1, ..view(chip, d, Opd::Opd2, 2) };
+    let bases = plane_bases(&t, lmem, 2, d.opd2_b_str, what)?;
+    let b_str = d.opd2_b_str as usize;
+    Ok(Some(
+        bases
+            .iter()
+            .map(|&b| f32::from_bits((load_u16(lmem, b) as u32) << 16 | load_u16(lmem, b + b_str) as u32))
+            .collect(),
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Result and partial sums
+// ---------------------------------------------------------------------------------------------
+
+/// `ps32_md`: 0 off, 2 first pass, 3 middle pass, 1 last pass (§3.6.1 "Partial sums").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ps32 {
+    Off,
+    First,
+    Middle,
+    Last,
+}
+
+impl Ps32 {
+    fn of(d: &TiuDesc) -> Ps32 {
+        match d.ps32_md {
+            0 => Ps32::Off,
+            1 => Ps32::Last,
+            2 => Ps32::First,
+            _ => Ps32::Middle,
+        }
+    }
+    /// Reads the previous partial sum.
+    fn reads(self) -> bool {
+        matches!(self, Ps32::Middle | Ps32::Last)
+    }
+    /// Writes a raw partial sum instead of the final result.
+    fn writes_partial(self) -> bool {
+        matches!(self, Ps32::First | Ps32::Middle)
+    }
+}
+
+/// res0 and its plane bases: one plane for a final result, 4 byte planes (int8) or 2 half-word
+/// planes (bf16) when partial sums are read or written.
+fn result_bases(chip: Chip, lmem: &Lmem, d: &TiuDesc, esz: u32, ps: Ps32) -> ExecResult<(LTensor, Vec<usize>)> {
+    let t = view(chip, d, Opd::Res0, esz);
+    let planes = if ps == Ps32::Off { 1 } else { 4 / esz };
+    let bases = plane_bases(&t, lmem, planes, d.res0_b_str, "conv result (res0)")?;
+    Ok((t, bases))
+}
+
+// ---------------------------------------------------------------------------------------------
+// int8
+// ---------------------------------------------------------------------------------------------
+
+#[inline]
+fn dot_i16(a: &[i16], b: &[i16]) -> i32 {
+    // Products of 8-bit values fit in i32; the sum wraps like a 32-bit accumulator.
+    a.iter().zip(b).fold(0i32, |s, (&x, &y)| s.wrapping_add(x as i32 * y as i32))
+}
+
+fn exec_int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, g: &ConvShape, win: &Window) -> ExecResult {
+    let ps = Ps32::of(d);
+    let x = view(chip, d, Opd::Opd0, 1);
+    let xb = x.channel_bases(lmem, "conv input (opd0)")?;
+    let (res, rb) = result_bases(chip, lmem, d, 1, ps)?;
+    let (out, requant) = if ps.writes_partial() {
+        // Partial passes write the raw sum: no bias, ReLU or shift (§3.6.1).
+        (None, Vec::new())
+    } else {
+        let (o, q) = int8_requant(chip, lmem, d, g.oc, "conv bias/quantisation (opd2)")?;
+        (Some(o), q)
+    };
+    let x_signed = d.opt_opd0_sign != 0;
+    let w_signed = d.opt_opd1_sign != 0;
+    let w_const = {
+        let b = d.opd1_addr as u8;
+        if w_signed {
+            b as i8 as i16
+        } else {
+            b as i16
+        }
+    };
+    let weights = gather_weights(chip, lmem, d, g, 1, w_const, |i| load_i8(lmem, i, w_signed))?;
+    let input = gather_nhwc(&x, &xb, win, pad_i8(chip, d), |i| load_i8(lmem, i, x_signed));
+
+    let (sh, sw) = win.span();
+    let ic = g.ic as usize;
+    let (kh, kw) = (g.kh as usize, g.kw as usize);
+    let (dh, dw) = (win.h.dilation as usize, win.w.dilation as usize);
+    let (st_h, st_w) = (win.h.stride as usize, win.w.stride as usize);
+    let row_len = sw * ic;
+    let b_str = d.res0_b_str as usize;
+    let w_step = res.w_str as usize;
+    let mut acc = vec![0i32; g.ow as usize];
+    for n in 0..g.n as usize {
+        let img = &input[n * sh * row_len..(n + 1) * sh * row_len];
+        for oc in 0..g.oc as usize {
+            let wk = &weights[oc * kh * kw * ic..(oc + 1) * kh * kw * ic];
+            for oh in 0..g.oh {
+                for (ow, a) in acc.iter_mut().enumerate() {
+                    let mut sum = 0i32;
+                    let col0 = ow * st_w * ic;
+                    for ky in 0..kh {
+                        let row = &img[(oh as usize * st_h + ky * dh) * row_len..];
+                        let wrow = &wk[ky * kw * ic..(ky + 1) * kw * ic];
+                        if dw == 1 {
+                            // Undilated: the kernel row's KW·IC inputs are contiguous.
+                            sum = sum.wrapping_add(dot_i16(wrow, &row[col0..col0 + kw * ic]));
+                        } else {
+                            for kx in 0..kw {
+                                let c = col0 + kx * dw * ic;
+                                sum = sum.wrapping_add(dot_i16(&wrow[kx * ic..(kx + 1) * ic], &row[c..c + ic]));
+                            }
+                        }
+                    }
+                    *a = sum;
+                }
+                let at = rb[oc] + res.inner(n as u32, oh, 0);
+                if ps.reads() {
+                    // Previous partial sum: 4 byte planes, least significant first.
+                    for (ow, a) in acc.iter_mut().enumerate() {
+                        let i = at + ow * w_step;
+                        *a = a.wrapping_add(i32::from_le_bytes([0, 1, 2, 3].map(|k| lmem.data[i + k * b_str])));
+                    }
+                }
+                match out {
+                    None => {
+                        for (ow, a) in acc.iter().enumerate() {
+                            for (k, byte) in a.to_le_bytes().into_iter().enumerate() {
+                                lmem.data[at + ow * w_step + k * b_str] = byte;
+                            }
+                        }
+                    }
+                    Some(o) => o.finish_row(&acc, requant[oc], &mut lmem.data[at..], w_step),
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// bf16
+// ---------------------------------------------------------------------------------------------
+
+/// The bf16 result of an fp32 accumulator: the hardware conversion (§3.7 as corrected by §9.3–9.7),
+/// then ReLU on the bf16 value. ReLU after the conversion is what §9.5 shows: a −inf or negative
+/// overflow result comes out as 0x7F7F even with ReLU on, because the conversion already replaced
+/// it by the positive 0x7F7F.
+#[inline]
+pub(crate) fn bf16_result(acc: f32, relu: bool) -> u16 {
+    let r = bf16::bf16_result(acc);
+    if relu && r & 0x8000 != 0 {
+        0
+    } else {
+        r
+    }
+}
+
+fn exec_bf16(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, g: &ConvShape, win: &Window) -> ExecResult {
+    let ps = Ps32::of(d);
+    let x = view(chip, d, Opd::Opd0, 2);
+    let xb = x.channel_bases(lmem, "conv input (opd0)")?;
+    let (res, rb) = result_bases(chip, lmem, d, 2, ps)?;
+    let bias = if ps.writes_partial() { None } else { bf16_bias(chip, lmem, d, g.oc, "conv bias (opd2)")? };
+    let relu = relu(d) && !ps.writes_partial();
+    let weights = gather_weights(chip, lmem, d, g, 2, bf16::bf16_operand(d.opd1_addr as u16), |i| bf16::bf16_operand(load_u16(lmem, i)))?;
+    let pad = bf16::bf16_operand(d.pad_value(chip) as u16);
+    let input = win.gather_planes(x.n, &xb, |n, h, w| x.inner(n, h, w), pad, |i| bf16::bf16_operand(load_u16(lmem, i)));
+
+    let (plane, row_len) = (win.plane_len(), win.row_len());
+    let ic = g.ic as usize;
+    let (kh, kw) = (g.kh as usize, g.kw as usize);
+    let (dh, dw) = (win.h.dilation as usize, win.w.dilation as usize);
+    let st_h = win.h.stride as usize;
+    let ow_n = g.ow as usize;
+    let b_str = d.res0_b_str as usize;
+    let mut acc = vec![0f32; ow_n];
+    for n in 0..g.n as usize {
+        let img = &input[n * ic * plane..(n + 1) * ic * plane];
+        for oc in 0..g.oc as usize {
+            let wk = &weights[oc * kh * kw * ic..(oc + 1) * kh * kw * ic];
+            for oh in 0..g.oh {
+                acc.fill(0.0);
+                // fp32 sum in the order kh → kw → ic (§3.6.1 bf16), each output independently;
+                // the loop over outputs is innermost so it vectorises without reordering a sum.
+                // The adds truncate (round toward zero) and subnormal products flush to zero, not
+                // the host references' round-to-nearest (see `arith::f32_add_toward_zero`).
+                for ky in 0..kh {
+                    let r = (oh as usize * st_h + ky * dh) * row_len;
+                    for kx in 0..kw {
+                        let col = r + win.col_pos(kx * dw);
+                        for c in 0..ic {
+                            let wv = wk[(ky * kw + kx) * ic + c];
+                            let src = &img[c * plane + col..][..ow_n];
+                            for (a, &v) in acc.iter_mut().zip(src) {
+                                *a = arith::f32_mac(*a, v, wv);
+                            }
+                        }
+                    }
+                }
+                for (ow, &sum) in acc.iter().enumerate() {
+                    let at = rb[oc] + res.inner(n as u32, oh, ow as u32);
+                    let mut v = sum;
+                    if ps.reads() {
+                        // Partial sum: fp32 bits, plane 0 = high half, plane 1 = low half.
+                        let old = f32::from_bits((load_u16(lmem, at) as u32) << 16 | load_u16(lmem, at + b_str) as u32);
+                        v = arith::f32_add_toward_zero(v, old);
+                    }
+                    if ps.writes_partial() {
+                        let bits = v.to_bits();
+                        lmem.data[at..at + 2].copy_from_slice(&((bits >> 16) as u16).to_le_bytes());
+                        lmem.data[at + b_str..at + b_str + 2].copy_from_slice(&(bits as u16).to_le_bytes());
+                        continue;
+                    }
+                    if let Some(b) = &bias {
+                        v = arith::f32_add_toward_zero(v, b[oc]);
+                    }
+                    lmem.data[at..at + 2].copy_from_slice(&bf16_result(v, relu).to_le_bytes());
+                }
+            }
+        }
+    }
+    Ok(())
 }

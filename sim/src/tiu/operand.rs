@@ -14,7 +14,7 @@ pub enum Opd {
 }
 
 fn align16(v: u32) -> u32 {
-    v.div_ceil(16) * 16
+    v.div_ceil(16).saturating_mul(16)
 }
 
 /// Raw (addr, n, c, h, w, stride code, n/c/h/w strides) of an operand.
@@ -29,9 +29,13 @@ pub fn raw(d: &TiuDesc, o: Opd) -> (u32, [u32; 4], u32, [u32; 4]) {
 
 /// The EU-aligned default strides (stride code 0): w = esz, h = W·esz, c = align16(H·W·esz),
 /// n = c · ceil(C / lanes).
+///
+/// Products saturate: a stride too large for 32 bits is far outside a lane, so the bounds check
+/// reports the operand instead of the arithmetic overflowing (products of 12-bit shape fields
+/// exceed 32 bits).
 pub fn default_strides(lanes: u32, [_, c, h, w]: [u32; 4], esz: u32) -> [u32; 4] {
-    let c_str = align16(h * w * esz);
-    [c_str * c.div_ceil(lanes), c_str, w * esz, esz]
+    let c_str = align16(h.saturating_mul(w).saturating_mul(esz));
+    [c_str.saturating_mul(c.div_ceil(lanes)), c_str, w.saturating_mul(esz), esz]
 }
 
 /// An operand as a local-memory tensor, with its strides resolved from the stride code.
@@ -44,10 +48,11 @@ pub fn view(chip: Chip, d: &TiuDesc, o: Opd, esz: u32) -> LTensor {
         // Weight layout of shape (n = ic, c = oc, h = kh, w = kw): [oc][kh][kw][ic] per lane.
         1 => {
             let [ic, _, kh, kw] = shape;
-            [esz, kh * kw * ic * esz, kw * ic * esz, ic * esz]
+            let ic_b = ic.saturating_mul(esz);
+            [esz, kh.saturating_mul(kw).saturating_mul(ic_b), kw.saturating_mul(ic_b), ic_b]
         }
         // Per-channel parameter layout: one value per channel, back to back in each lane.
-        2 => [esz * shape[1].div_ceil(lanes), esz, esz, esz],
+        2 => [esz.saturating_mul(shape[1].div_ceil(lanes)), esz, esz, esz],
         _ => strides,
     };
     LTensor { addr, n: shape[0], c: shape[1], h: shape[2], w: shape[3], n_str, c_str, h_str, w_str, esz }

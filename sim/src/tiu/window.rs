@@ -1,0 +1,294 @@
+//! Sliding-window geometry shared by convolution, depthwise convolution and pooling: input
+//! insertion, padding, kernel dilation and stride (spec `isa.md` §3.6.1 "Geometry", §3.6.3).
+//!
+//! Along one axis the TIU reads a virtual "padded" input of length
+//! `pad_lo + (I−1)·(ins+1) + 1 + ins_last + pad_hi`: input element `i` sits at `pad_lo + i·(ins+1)`
+//! and every other position holds the pad/insert value. Output `o` reads kernel tap `k` at padded
+//! position `o·stride + k·dilation`.
+//!
+//! The executors materialise only the part of the padded input the outputs read (`span`
+//! positions) once per descriptor, so their inner loops are branch-free slice arithmetic.
+
+use crate::error::{ExecErrorKind, ExecResult};
+use cvsim_isa::TiuDesc;
+
+/// One spatial axis of a sliding window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Axis {
+    /// Real input elements.
+    pub input: u32,
+    /// Pad/insert elements between neighbouring inputs.
+    pub ins: u32,
+    /// Pad/insert elements after the last input (before `pad_hi`).
+    pub ins_last: u32,
+    pub pad_lo: u32,
+    pub pad_hi: u32,
+    pub kernel: u32,
+    /// Distance between kernel taps (1 = dense).
+    pub dilation: u32,
+    pub stride: u32,
+    pub output: u32,
+}
+
+impl Axis {
+    /// Length of the virtual padded input.
+    pub fn padded_len(&self) -> u32 {
+        self.pad_lo + (self.input - 1) * (self.ins + 1) + 1 + self.ins_last + self.pad_hi
+    }
+
+    /// Padded positions one output's window covers.
+    pub fn kernel_extent(&self) -> u32 {
+        (self.kernel - 1) * self.dilation + 1
+    }
+
+    /// The largest output count the padded input allows (0 if the kernel does not fit).
+    pub fn max_output(&self) -> u32 {
+        let (len, ext) = (self.padded_len(), self.kernel_extent());
+        if ext > len {
+            0
+        } else {
+            (len - ext) / self.stride + 1
+        }
+    }
+
+    /// Padded positions `0..span` that the `output` outputs read.
+    pub fn span(&self) -> u32 {
+        (self.output - 1) * self.stride + self.kernel_extent()
+    }
+
+    /// The input element at padded position `p`, or None for a pad/insert position.
+    #[inline]
+    pub fn source(&self, p: u32) -> Option<u32> {
+        let q = p.checked_sub(self.pad_lo)?;
+        let step = self.ins + 1;
+        if q % step != 0 {
+            return None;
+        }
+        let i = q / step;
+        (i < self.input).then_some(i)
+    }
+
+    /// `source` for every position of `0..span`.
+    pub fn sources(&self) -> Vec<Option<u32>> {
+        (0..self.span()).map(|p| self.source(p)).collect()
+    }
+}
+
+/// The two axes of a window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub h: Axis,
+    pub w: Axis,
+}
+
+/// How a descriptor's kernel dilation fields (`conv_opd1_{y,x}_ins0`) apply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dilation {
+    /// Taps are `ins0 + 1` apart (conv, depthwise).
+    Honoured,
+    /// The fields are ignored and taps are dense (CV18[0-2]x per-channel-quantised depthwise).
+    Ignored,
+    /// Non-zero fields are an error (pooling: undocumented).
+    Rejected,
+}
+
+/// The kernel of a window.
+#[derive(Clone, Copy, Debug)]
+pub struct Kernel {
+    pub kh: u32,
+    pub kw: u32,
+    pub dilation: Dilation,
+}
+
+impl Window {
+    /// The window of a conv/depthwise/pool descriptor for an input of `ih × iw` and the output
+    /// `res0_h × res0_w`. Checks that the descriptor is self-consistent: non-zero strides and
+    /// kernel, and no more outputs than the padded input provides.
+    pub fn from_desc(d: &TiuDesc, ih: u32, iw: u32, k: Kernel) -> ExecResult<Window> {
+        if d.conv_op_y_str == 0 {
+            return Err(ExecErrorKind::Illegal { field: "conv_op_y_str", value: 0, why: "stride must be at least 1" });
+        }
+        if d.conv_op_x_str == 0 {
+            return Err(ExecErrorKind::Illegal { field: "conv_op_x_str", value: 0, why: "stride must be at least 1" });
+        }
+        if k.kh == 0 {
+            return Err(ExecErrorKind::Illegal { field: "opd1_h", value: 0, why: "kernel height must be at least 1" });
+        }
+        if k.kw == 0 {
+            return Err(ExecErrorKind::Illegal { field: "opd1_w", value: 0, why: "kernel width must be at least 1" });
+        }
+        if k.dilation == Dilation::Rejected && (d.conv_opd1_y_ins0 != 0 || d.conv_opd1_x_ins0 != 0) {
+            // Pooling emitters never set kernel dilation; whether the pooling datapath honours it
+            // is undocumented.
+            let (field, value) =
+                if d.conv_opd1_y_ins0 != 0 { ("conv_opd1_y_ins0", d.conv_opd1_y_ins0) } else { ("conv_opd1_x_ins0", d.conv_opd1_x_ins0) };
+            return Err(ExecErrorKind::Illegal { field, value: value as i64, why: "kernel dilation on a pooling descriptor is undocumented" });
+        }
+        let (dh, dw) = if k.dilation == Dilation::Honoured { (d.conv_opd1_y_ins0 + 1, d.conv_opd1_x_ins0 + 1) } else { (1, 1) };
+        let h = Axis {
+            input: ih,
+            ins: d.conv_opd0_y_ins0,
+            ins_last: d.conv_opd0_y_ins0_last,
+            pad_lo: d.conv_opd0_up_pad,
+            pad_hi: d.conv_opd0_dn_pad,
+            kernel: k.kh,
+            dilation: dh,
+            stride: d.conv_op_y_str,
+            output: d.res0_h,
+        };
+        let w = Axis {
+            input: iw,
+            ins: d.conv_opd0_x_ins0,
+            ins_last: d.conv_opd0_x_ins0_last,
+            pad_lo: d.conv_opd0_lf_pad,
+            pad_hi: d.conv_opd0_rt_pad,
+            kernel: k.kw,
+            dilation: dw,
+            stride: d.conv_op_x_str,
+            output: d.res0_w,
+        };
+        // The spec derives res0_h/res0_w from the geometry (§3.6.1 "Output size"); a descriptor
+        // asking for more would read past the padded input, which no source describes.
+        if h.output > h.max_output() {
+            return Err(ExecErrorKind::Illegal {
+                field: "res0_h",
+                value: h.output as i64,
+                why: "more output rows than the padded, inserted input and kernel allow",
+            });
+        }
+        if w.output > w.max_output() {
+            return Err(ExecErrorKind::Illegal {
+                field: "res0_w",
+                value: w.output as i64,
+                why: "more output columns than the padded, inserted input and kernel allow",
+            });
+        }
+        Ok(Window { h, w })
+    }
+
+    /// Rows × columns of the padded input the outputs read.
+    pub fn span(&self) -> (usize, usize) {
+        (self.h.span() as usize, self.w.span() as usize)
+    }
+
+    /// Elements per row of a plane in the layout [`Window::gather_planes`] builds: the column span
+    /// rounded up to a multiple of the W stride.
+    pub fn row_len(&self) -> usize {
+        let s = self.w.stride as usize;
+        (self.w.span() as usize).div_ceil(s) * s
+    }
+
+    /// Elements per plane: span rows × [`Window::row_len`].
+    pub fn plane_len(&self) -> usize {
+        self.h.span() as usize * self.row_len()
+    }
+
+    /// Position in a plane row of padded column `col`. Columns are stored by phase
+    /// (`col mod stride_w` first, then `col / stride_w`), so the inputs that consecutive outputs
+    /// read under one kernel tap (`o·stride_w + k`) are adjacent for every stride.
+    #[inline]
+    pub fn col_pos(&self, col: usize) -> usize {
+        let s = self.w.stride as usize;
+        (col % s) * (self.row_len() / s) + col / s
+    }
+
+    /// Gather an `(N, C, IH, IW)` operand into planes `[n][c][row][col]` covering the span, pads and
+    /// inserts set to `pad`, columns in the [`Window::col_pos`] order. `bases` are the operand's
+    /// per-channel bases and `inner(n, h, w)` the offset of an element from its channel base;
+    /// `load` reads one element at a `Lmem::data` index.
+    pub fn gather_planes<T: Copy>(&self, n: u32, bases: &[usize], inner: impl Fn(u32, u32, u32) -> usize, pad: T, mut load: impl FnMut(usize) -> T) -> Vec<T> {
+        let (row_len, plane) = (self.row_len(), self.plane_len());
+        let mut buf = vec![pad; n as usize * bases.len() * plane];
+        let rows = self.h.sources();
+        let cols: Vec<(usize, u32)> = self.w.sources().iter().enumerate().filter_map(|(col, s)| s.map(|w| (self.col_pos(col), w))).collect();
+        for ni in 0..n {
+            for (c, &base) in bases.iter().enumerate() {
+                let p = (ni as usize * bases.len() + c) * plane;
+                for (r, src_h) in rows.iter().enumerate() {
+                    let Some(h) = *src_h else { continue };
+                    let dst = &mut buf[p + r * row_len..p + (r + 1) * row_len];
+                    for &(pos, w) in &cols {
+                        dst[pos] = load(base + inner(ni, h, w));
+                    }
+                }
+            }
+        }
+        buf
+    }
+
+    /// Fold every kernel tap of output row `oh` into `acc` (one entry per output column):
+    /// `acc[o] = f(acc[o], input(row(oh, ky), o·stride_w + kx·dilation_w), tap(ky·kw + kx))`, taps
+    /// in kernel order (kh outer, kw inner). `plane` is one channel's plane from
+    /// [`Window::gather_planes`]; `tap` gives a per-tap value (a weight) once per tap.
+    ///
+    /// The loop over outputs is innermost and reads a contiguous slice: each output's fold keeps
+    /// the kernel order (which fp32 sums need), and the loop vectorises.
+    #[inline]
+    pub fn fold_row<T: Copy, A: Copy, W: Copy>(&self, acc: &mut [A], plane: &[T], oh: usize, tap: impl Fn(usize) -> W, f: impl Fn(A, T, W) -> A) {
+        let row_len = self.row_len();
+        let (kh, kw) = (self.h.kernel as usize, self.w.kernel as usize);
+        let (dh, dw) = (self.h.dilation as usize, self.w.dilation as usize);
+        let st_h = self.h.stride as usize;
+        let n = acc.len();
+        for ky in 0..kh {
+            let row = &plane[(oh * st_h + ky * dh) * row_len..][..row_len];
+            for kx in 0..kw {
+                let wt = tap(ky * kw + kx);
+                let src = &row[self.col_pos(kx * dw)..][..n];
+                for (a, &v) in acc.iter_mut().zip(src) {
+                    *a = f(*a, v, wt);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn axis(input: u32, ins: u32, ins_last: u32, pad_lo: u32, pad_hi: u32, kernel: u32, dilation: u32, stride: u32) -> Axis {
+        let mut a = Axis { input, ins, ins_last, pad_lo, pad_hi, kernel, dilation, stride, output: 1 };
+        a.output = a.max_output();
+        a
+    }
+
+    #[test]
+    fn padded_length_and_output() {
+        // 5 inputs, 1 inserted between, 1 after, pads 2/1: 2 + 9 + 1 + 1 = 13.
+        let a = axis(5, 1, 1, 2, 1, 3, 2, 2);
+        assert_eq!(a.padded_len(), 13);
+        assert_eq!(a.kernel_extent(), 5);
+        assert_eq!(a.output, (13 - 5) / 2 + 1);
+        assert_eq!(a.span(), (a.output - 1) * 2 + 5);
+    }
+
+    #[test]
+    fn phased_columns_make_strided_taps_contiguous() {
+        for stride in 1..=4u32 {
+            let h = axis(3, 0, 0, 0, 0, 1, 1, 1);
+            let w = Axis { input: 11, ins: 0, ins_last: 0, pad_lo: 1, pad_hi: 2, kernel: 3, dilation: 2, stride, output: 1 };
+            let w = Axis { output: w.max_output(), ..w };
+            let win = Window { h, w };
+            let span = w.span() as usize;
+            let pos: Vec<usize> = (0..span).map(|c| win.col_pos(c)).collect();
+            let mut seen = pos.clone();
+            seen.sort();
+            seen.dedup();
+            assert_eq!(seen.len(), span, "distinct positions");
+            assert!(pos.iter().all(|&p| p < win.row_len()));
+            for k in 0..w.kernel_extent() as usize {
+                for o in 0..w.output as usize {
+                    assert_eq!(pos[o * stride as usize + k], pos[k] + o);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn sources_place_inputs_between_inserts_and_pads() {
+        let a = axis(3, 2, 1, 1, 2, 1, 1, 1);
+        let s: Vec<Option<u32>> = (0..a.padded_len()).map(|p| a.source(p)).collect();
+        assert_eq!(s, vec![None, Some(0), None, None, Some(1), None, None, Some(2), None, None, None]);
+    }
+}

@@ -1,0 +1,540 @@
+//! TIU convolution against a plain reference written from the spec (`isa.md` §1.2–1.3 layouts,
+//! §3.6.1 geometry and arithmetic, §3.7, §9 errata, and the truncating fp32 accumulation the
+//! vectors show): random shapes, strides, pads, dilation, insertion, start lanes, signedness,
+//! per-tensor and per-channel quantisation, partial sums, bf16, on all four chips.
+
+mod tiu_conv_support;
+
+use cvsim_isa::{Chip, TiuDesc};
+use cvsim_sim::memory::Lmem;
+use cvsim_sim::tiu;
+use cvsim_sim::ExecErrorKind;
+use proptest::prelude::*;
+use tiu_conv_support::*;
+
+/// A conv problem: geometry (c = input channels), output channels, data.
+#[derive(Clone, Debug)]
+struct Conv {
+    chip: Chip,
+    g: Geom,
+    oc: u32,
+    /// x[n][ic][h][w]
+    x: Vec<u16>,
+    /// w[oc][kh][kw][ic]
+    w: Vec<u16>,
+}
+
+impl Conv {
+    fn x(&self, n: u32, c: u32, h: u32, w: u32) -> u16 {
+        let g = &self.g;
+        self.x[(((n * g.c + c) * g.ih + h) * g.iw + w) as usize]
+    }
+    fn w(&self, oc: u32, ky: u32, kx: u32, ic: u32) -> u16 {
+        let g = &self.g;
+        self.w[(((oc * g.kh + ky) * g.kw + kx) * g.c + ic) as usize]
+    }
+}
+
+/// Where the operands went.
+struct Placed {
+    d: TiuDesc,
+    res: Place,
+}
+
+/// Lay out opd0 (EU-aligned, code 0), opd1 (weight layout, code 1) and res0 (explicit strides,
+/// code 3, starting at `res_lane`), and fill in the descriptor's operand fields.
+fn place(cv: &Conv, l: &mut Lmem, esz: u32, res_lane: u32, alloc: &mut Alloc) -> Option<Placed> {
+    let lanes = cv.chip.lanes();
+    let g = &cv.g;
+    let mut d = base_desc(cv.chip);
+    d.tsk_typ = 0;
+    d.tsk_eu_typ = 0;
+    d.tsk_opd_num = 2;
+    d.opd_typ = (esz == 2) as u32;
+    g.fill(&mut d, true);
+    let x = alloc.aligned(lanes, [g.n, g.c, g.ih, g.iw], esz)?;
+    // §1.3 weight layout: lane oc % NPU, offset (oc / NPU)·KH·KW·IC + ((kh·KW + kw)·IC + ic).
+    let per_oc = g.kh * g.kw * g.c * esz;
+    let wt = Place { lane0: 0, off0: alloc.take(per_oc * cv.oc.div_ceil(lanes))?, str: [esz, per_oc, g.kw * g.c * esz, g.c * esz] };
+    let res = alloc.strided(lanes, res_lane, [g.n, cv.oc, g.oh, g.ow], esz, 2)?;
+    for n in 0..g.n {
+        for c in 0..g.c {
+            for h in 0..g.ih {
+                for w in 0..g.iw {
+                    let i = x.idx(lanes, n, c, h, w);
+                    if esz == 1 {
+                        l.data[i] = cv.x(n, c, h, w) as u8;
+                    } else {
+                        put16(l, i, cv.x(n, c, h, w));
+                    }
+                }
+            }
+        }
+    }
+    for oc in 0..cv.oc {
+        for ky in 0..g.kh {
+            for kx in 0..g.kw {
+                for ic in 0..g.c {
+                    let i = wt.idx(lanes, ic, oc, ky, kx);
+                    if esz == 1 {
+                        l.data[i] = cv.w(oc, ky, kx, ic) as u8;
+                    } else {
+                        put16(l, i, cv.w(oc, ky, kx, ic));
+                    }
+                }
+            }
+        }
+    }
+    (d.opd0_addr, d.opd0_n, d.opd0_c, d.opd0_h, d.opd0_w) = (x.addr(), g.n, g.c, g.ih, g.iw);
+    d.short_opd0_str = 0;
+    (d.opd1_addr, d.opd1_n, d.opd1_c) = (wt.addr(), g.c, cv.oc);
+    d.short_opd1_str = 1;
+    (d.res0_addr, d.res0_n, d.res0_c) = (res.addr(), g.n, cv.oc);
+    d.short_res0_str = 3;
+    [d.res0_n_str, d.res0_c_str, d.res0_h_str, d.res0_w_str] = res.str;
+    Some(Placed { d, res })
+}
+
+/// Σ x·w over the window (int8 operands, exact in i64), pads and inserts = `pad`.
+fn acc_i8(cv: &Conv, n: u32, oc: u32, oh: u32, ow: u32, xs: bool, ws: bool, pad: i64) -> i64 {
+    let g = &cv.g;
+    let v = |b: u16, s: bool| if s { b as u8 as i8 as i64 } else { b as u8 as i64 };
+    let mut acc = 0;
+    for ky in 0..g.kh {
+        for kx in 0..g.kw {
+            for ic in 0..g.c {
+                let x = match g.tap(oh, ow, ky, kx) {
+                    Some((h, w)) => v(cv.x(n, ic, h, w), xs),
+                    None => pad,
+                };
+                acc += x * v(cv.w(oc, ky, kx, ic), ws);
+            }
+        }
+    }
+    acc
+}
+
+/// The bf16 sum: kh → kw → ic, truncating fp32 adds.
+fn acc_bf16(cv: &Conv, n: u32, oc: u32, oh: u32, ow: u32, pad: f32) -> f32 {
+    let g = &cv.g;
+    let mut acc = 0f32;
+    for ky in 0..g.kh {
+        for kx in 0..g.kw {
+            for ic in 0..g.c {
+                let x = match g.tap(oh, ow, ky, kx) {
+                    Some((h, w)) => bf(cv.x(n, ic, h, w)),
+                    None => pad,
+                };
+                acc = trunc_add(acc, x * bf(cv.w(oc, ky, kx, ic)));
+            }
+        }
+    }
+    acc
+}
+
+fn conv_i8() -> impl Strategy<Value = Conv> {
+    (chip(), geom(20, 3, true, true), 1u32..=20).prop_flat_map(|(chip, g, oc)| {
+        let xs = (g.n * g.c * g.ih * g.iw) as usize;
+        let ws = (oc * g.kh * g.kw * g.c) as usize;
+        (prop::collection::vec(any::<u8>().prop_map(|b| b as u16), xs), prop::collection::vec(any::<u8>().prop_map(|b| b as u16), ws))
+            .prop_map(move |(x, w)| Conv { chip, g, oc, x, w })
+    })
+}
+
+fn conv_bf16() -> impl Strategy<Value = Conv> {
+    (chip(), geom(12, 3, true, true), 1u32..=12).prop_flat_map(|(chip, g, oc)| {
+        let xs = (g.n * g.c * g.ih * g.iw) as usize;
+        let ws = (oc * g.kh * g.kw * g.c) as usize;
+        (prop::collection::vec(bf16_val(), xs), prop::collection::vec(bf16_val(), ws)).prop_map(move |(x, w)| Conv { chip, g, oc, x, w })
+    })
+}
+
+#[derive(Clone, Debug)]
+struct Int8Opts {
+    x_signed: bool,
+    w_signed: bool,
+    res_signed: bool,
+    relu: bool,
+    rs: u32,
+    pad: u8,
+    res_lane: u32,
+    /// Per output channel: 16-bit bias (per-tensor) or (bias32, mult, shift) (QM).
+    bias: Option<Vec<i32>>,
+    qm: Option<Vec<(i32, i32)>>,
+    seed: u64,
+}
+
+fn int8_opts(oc: u32, qm: bool) -> impl Strategy<Value = Int8Opts> {
+    let bias32 = prop_oneof![Just(i32::MAX), Just(i32::MIN), -100_000i32..100_000, any::<i32>()];
+    let mult = prop_oneof![Just(i32::MAX), 1i32 << 30..i32::MAX, 0i32..1000];
+    (
+        (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>(), 0u32..=20, any::<u8>(), 0u32..8),
+        prop::option::of(prop::collection::vec(if qm { bias32.boxed() } else { (-32768i32..32768).boxed() }, oc as usize)),
+        prop::collection::vec((mult, -32i32..=31), oc as usize),
+        any::<u64>(),
+    )
+        .prop_map(move |((x_signed, w_signed, res_signed, relu, rs, pad, res_lane), bias, q, seed)| Int8Opts {
+            x_signed,
+            w_signed,
+            res_signed: res_signed || qm,
+            relu,
+            rs,
+            pad,
+            res_lane,
+            bias,
+            qm: qm.then_some(q),
+            seed,
+        })
+}
+
+/// Run an int8 conv and return (got, want) for every output.
+fn run_int8(cv: &Conv, o: &Int8Opts) -> Option<(Vec<u8>, Vec<u8>)> {
+    let chip = cv.chip;
+    let lanes = chip.lanes();
+    let g = &cv.g;
+    let mut l = random_lmem(chip, o.seed);
+    let mut alloc = Alloc::new();
+    let Placed { mut d, res } = place(cv, &mut l, 1, o.res_lane % lanes, &mut alloc)?;
+    d.opt_opd0_sign = o.x_signed as u32;
+    d.opt_opd1_sign = o.w_signed as u32;
+    d.opt_res0_sign = o.res_signed as u32;
+    d.opt_relu_typ = o.relu as u32;
+    d.opd0_ins_val = o.pad as u32;
+    let pad = if o.x_signed { o.pad as i8 as i64 } else { o.pad as i64 };
+    let qm_shift = |s: i32| if chip.is_cv183x() { s.rem_euclid(32) } else { s };
+    match &o.qm {
+        None => {
+            d.opt_res_shift = o.rs;
+            if let Some(b) = &o.bias {
+                // (2, OC, 1, 1) per-channel layout: low bytes, then high bytes b_str further on.
+                let b_str = cv.oc.div_ceil(lanes);
+                let off = alloc.take(2 * b_str)?;
+                for (c, &v) in b.iter().enumerate() {
+                    let i = ((c as u32 % lanes) * LANE_BYTES + off + c as u32 / lanes) as usize;
+                    l.data[i] = v as u8;
+                    l.data[i + b_str as usize] = (v >> 8) as u8;
+                }
+                d.tsk_opd_num = 3;
+                d.opd2_addr = off;
+                (d.opd2_n, d.opd2_c, d.opd2_h, d.opd2_w) = (1, cv.oc, 1, 1);
+                d.short_opd2_str = 2;
+                d.opd2_b_str = b_str;
+                d.opt_opd2_sign = 1;
+            }
+        }
+        Some(q) => {
+            d.opt_chl_quan = 1;
+            d.opt_opd2_seg = 1;
+            let r = if o.bias.is_some() { 9 } else { 5 };
+            let off = alloc.take(r * cv.oc.div_ceil(lanes))?;
+            for c in 0..cv.oc {
+                let (m, s) = q[c as usize];
+                let rec = record(chip, o.bias.as_ref().map(|b| b[c as usize]), m, qm_shift(s));
+                let i = ((c % lanes) * LANE_BYTES + off + (c / lanes) * r) as usize;
+                l.data[i..i + rec.len()].copy_from_slice(&rec);
+            }
+            d.tsk_opd_num = if o.bias.is_some() { 3 } else { 2 };
+            d.opd2_addr = off;
+            d.short_opd2_str = 2;
+        }
+    }
+    tiu::exec(chip, &mut l, &d).unwrap_or_else(|e| panic!("{e}"));
+    let mut got = Vec::new();
+    let mut want = Vec::new();
+    for n in 0..g.n {
+        for oc in 0..cv.oc {
+            for oh in 0..g.oh {
+                for ow in 0..g.ow {
+                    got.push(l.data[res.idx(lanes, n, oc, oh, ow)]);
+                    let acc = acc_i8(cv, n, oc, oh, ow, o.x_signed, o.w_signed, pad);
+                    let bias = o.bias.as_ref().map_or(0, |b| b[oc as usize]);
+                    want.push(match &o.qm {
+                        None => per_tensor_ref(acc, bias as i64, o.relu, o.rs, o.res_signed),
+                        Some(q) => {
+                            let (m, s) = q[oc as usize];
+                            qm_ref(acc, bias, m, qm_shift(s), o.relu)
+                        }
+                    });
+                }
+            }
+        }
+    }
+    Some((got, want))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    #[test]
+    fn int8_per_tensor_matches_reference(cv in conv_i8(), o in int8_opts(20, false)) {
+        let o = Int8Opts { bias: o.bias.map(|b| b[..cv.oc as usize].to_vec()), ..o };
+        if let Some((got, want)) = run_int8(&cv, &o) {
+            prop_assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn int8_per_channel_qm_matches_reference(cv in conv_i8(), o in int8_opts(20, true)) {
+        let o = Int8Opts {
+            bias: o.bias.map(|b| b[..cv.oc as usize].to_vec()),
+            qm: o.qm.map(|q| q[..cv.oc as usize].to_vec()),
+            ..o
+        };
+        if let Some((got, want)) = run_int8(&cv, &o) {
+            prop_assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn bf16_matches_reference(cv in conv_bf16(), relu in any::<bool>(), bias in prop::option::of(prop::collection::vec(any::<u32>(), 12)), pad in bf16_val(), res_lane in 0u32..8, seed in any::<u64>()) {
+        let chip = cv.chip;
+        let lanes = chip.lanes();
+        let g = cv.g;
+        let mut l = random_lmem(chip, seed);
+        let mut alloc = Alloc::new();
+        let Some(Placed { mut d, res }) = place(&cv, &mut l, 2, res_lane % lanes, &mut alloc) else { return Ok(()) };
+        d.opt_relu_typ = relu as u32;
+        // CV183x keeps the bf16 pad value in its own field.
+        if chip.is_cv183x() { d.opd0_ins_fp = pad as u32 } else { d.opd0_ins_val = pad as u32 }
+        // fp32 bias, kept in the same exponent range as the data: planes high half, low half.
+        let bias: Option<Vec<f32>> = bias.map(|b| b[..cv.oc as usize].iter().map(|&v| f32::from_bits((v & 0x807F_FFFF) | 0x3F00_0000)).collect());
+        if let Some(b) = &bias {
+            let b_str = 2 * cv.oc.div_ceil(lanes);
+            let Some(off) = alloc.take(2 * b_str) else { return Ok(()) };
+            for (c, &v) in b.iter().enumerate() {
+                let i = ((c as u32 % lanes) * LANE_BYTES + off + 2 * (c as u32 / lanes)) as usize;
+                put16(&mut l, i, (v.to_bits() >> 16) as u16);
+                put16(&mut l, i + b_str as usize, v.to_bits() as u16);
+            }
+            d.tsk_opd_num = 3;
+            d.opd2_addr = off;
+            (d.opd2_n, d.opd2_c, d.opd2_h, d.opd2_w) = (1, cv.oc, 1, 1);
+            d.short_opd2_str = 2;
+            d.opd2_b_str = b_str;
+        }
+        tiu::exec(chip, &mut l, &d).unwrap_or_else(|e| panic!("{e}"));
+        for n in 0..g.n {
+            for oc in 0..cv.oc {
+                for oh in 0..g.oh {
+                    for ow in 0..g.ow {
+                        let mut acc = acc_bf16(&cv, n, oc, oh, ow, bf(pad));
+                        if let Some(b) = &bias {
+                            acc = trunc_add(acc, b[oc as usize]);
+                        }
+                        let want = bf16_relu(bf16_out(acc), relu);
+                        prop_assert_eq!(get16(&l, res.idx(lanes, n, oc, oh, ow)), want, "n {} oc {} oh {} ow {}", n, oc, oh, ow);
+                    }
+                }
+            }
+        }
+    }
+
+    /// ps32: first (2), middle (3) and last (1) passes over three slices of the input channels
+    /// equal one conv over all of them (integer sums are exact modulo 2^32).
+    #[test]
+    fn int8_partial_sums_chain_equals_one_pass(cv in conv_i8(), o in int8_opts(20, false)) {
+        prop_assume!(cv.g.c >= 3);
+        let o = Int8Opts { bias: o.bias.map(|b| b[..cv.oc as usize].to_vec()), qm: None, ..o };
+        let Some((_, want)) = run_int8(&cv, &o) else { return Ok(()) };
+        let chip = cv.chip;
+        let lanes = chip.lanes();
+        let g = cv.g;
+        // Slice the input channels: [0, a), [a, b), [b, IC).
+        let (a, b) = (g.c / 3, 2 * g.c / 3);
+        let slice = |lo: u32, hi: u32| -> Conv {
+            let mut s = cv.clone();
+            s.g.c = hi - lo;
+            s.x = (0..g.n).flat_map(|n| (lo..hi).flat_map(move |c| (0..g.ih).flat_map(move |h| (0..g.iw).map(move |w| (n, c, h, w))))).map(|(n, c, h, w)| cv.x(n, c, h, w)).collect();
+            s.w = (0..cv.oc).flat_map(|oc| (0..g.kh).flat_map(move |ky| (0..g.kw).flat_map(move |kx| (lo..hi).map(move |ic| (oc, ky, kx, ic))))).map(|(oc, ky, kx, ic)| cv.w(oc, ky, kx, ic)).collect();
+            s
+        };
+        let parts = [slice(0, a.max(1)), slice(a.max(1), b.max(2)), slice(b.max(2), g.c)];
+        let mut l = random_lmem(chip, o.seed);
+        // The result (4 planes of N·n_str bytes) stays put; each pass gets fresh input buffers.
+        let mut alloc = Alloc::new();
+        let Some(res) = alloc.strided(lanes, o.res_lane % lanes, [g.n, cv.oc, g.oh, g.ow], 1, 2) else { return Ok(()) };
+        let b_str = g.n * res.str[0];
+        let Some(_) = alloc.take(3 * b_str) else { return Ok(()) };
+        let mut bias_at = None;
+        if let Some(bv) = &o.bias {
+            let bs = cv.oc.div_ceil(lanes);
+            let Some(off) = alloc.take(2 * bs) else { return Ok(()) };
+            for (c, &v) in bv.iter().enumerate() {
+                let i = ((c as u32 % lanes) * LANE_BYTES + off + c as u32 / lanes) as usize;
+                l.data[i] = v as u8;
+                l.data[i + bs as usize] = (v >> 8) as u8;
+            }
+            bias_at = Some((off, bs));
+        }
+        for (k, part) in parts.iter().enumerate() {
+            let mut pa = Alloc { next: alloc.next };
+            let Some(Placed { mut d, .. }) = place(part, &mut l, 1, 0, &mut pa) else { return Ok(()) };
+            d.res0_addr = res.addr();
+            [d.res0_n_str, d.res0_c_str, d.res0_h_str, d.res0_w_str] = res.str;
+            d.res0_b_str = b_str;
+            d.ps32_md = [2, 3, 1][k];
+            d.opt_opd0_sign = o.x_signed as u32;
+            d.opt_opd1_sign = o.w_signed as u32;
+            d.opt_res0_sign = o.res_signed as u32;
+            d.opd0_ins_val = o.pad as u32;
+            if k == 2 {
+                d.opt_relu_typ = o.relu as u32;
+                d.opt_res_shift = o.rs;
+                if let Some((off, bs)) = bias_at {
+                    d.tsk_opd_num = 3;
+                    d.opd2_addr = off;
+                    (d.opd2_n, d.opd2_c) = (1, cv.oc);
+                    d.short_opd2_str = 2;
+                    d.opd2_b_str = bs;
+                    d.opt_opd2_sign = 1;
+                }
+            }
+            tiu::exec(chip, &mut l, &d).unwrap_or_else(|e| panic!("pass {k}: {e}"));
+        }
+        let mut got = Vec::new();
+        for n in 0..g.n { for oc in 0..cv.oc { for oh in 0..g.oh { for ow in 0..g.ow {
+            got.push(l.data[res.idx(lanes, n, oc, oh, ow)]);
+        }}}}
+        prop_assert_eq!(got, want);
+    }
+}
+
+fn small_i8(chip: Chip) -> Conv {
+    let g = Geom { n: 1, c: 2, ih: 3, iw: 3, kh: 2, kw: 2, st_h: 1, st_w: 1, dil_h: 1, dil_w: 1, pad: [0; 4], ins_h: 0, ins_w: 0, ins_h_last: 0, ins_w_last: 0, oh: 2, ow: 2 };
+    Conv { chip, g, oc: 1, x: (1..=18).collect(), w: vec![1, 2, 1, 2, 1, 2, 1, 2] }
+}
+
+/// A hand-checked case: 2 input channels 1..9 and 10..18, a 2×2 kernel of ones on channel 0 and
+/// twos on channel 1: output (0,0) = (1+2+4+5) + 2·(10+11+13+14) = 12 + 96 = 108.
+#[test]
+fn hand_computed_int8() {
+    for chip in Chip::ALL {
+        let cv = small_i8(chip);
+        let o = Int8Opts { x_signed: true, w_signed: true, res_signed: true, relu: false, rs: 0, pad: 0, res_lane: 1, bias: None, qm: None, seed: 7 };
+        let (got, want) = run_int8(&cv, &o).unwrap();
+        assert_eq!(want, vec![108, 120, 144, 156].into_iter().map(|v: i64| sat8(v, true)).collect::<Vec<_>>());
+        assert_eq!(got, want, "{chip}");
+    }
+}
+
+/// `opt_opd1_const`: every tap uses the scalar in opd1_addr (§3.6.1 "Weights as a scalar").
+#[test]
+fn constant_weight() {
+    for chip in Chip::ALL {
+        let mut cv = small_i8(chip);
+        let mut l = random_lmem(chip, 3);
+        let Placed { mut d, res } = place(&cv, &mut l, 1, 0, &mut Alloc::new()).unwrap();
+        d.opt_opd1_const = 1;
+        d.opd1_addr = 0xFD; // −3
+        d.opt_opd0_sign = 1;
+        d.opt_opd1_sign = 1;
+        d.opt_res0_sign = 1;
+        d.opt_res_shift = 1;
+        tiu::exec(chip, &mut l, &d).unwrap();
+        cv.w = vec![0xFD; 8];
+        for oh in 0..2 {
+            for ow in 0..2 {
+                let want = per_tensor_ref(acc_i8(&cv, 0, 0, oh, ow, true, true, 0), 0, false, 1, true);
+                assert_eq!(l.data[res.idx(chip.lanes(), 0, 0, oh, ow)], want);
+            }
+        }
+    }
+}
+
+/// bf16 special values: ±inf operands read as NaN and every NaN, infinity or overflow is written
+/// as +0x7F7F, also with ReLU (§9.3–9.5); subnormal inputs are zero (§9.6); −0 is never written.
+#[test]
+fn bf16_special_values() {
+    let chip = Chip::Cv181x;
+    let g = Geom { n: 1, c: 1, ih: 1, iw: 5, kh: 1, kw: 1, st_h: 1, st_w: 1, dil_h: 1, dil_w: 1, pad: [0; 4], ins_h: 0, ins_w: 0, ins_h_last: 0, ins_w_last: 0, oh: 1, ow: 5 };
+    //            +inf    NaN     max     subnormal  −1
+    let x = vec![0x7F80, 0x7FC0, 0x7F7F, 0x0001, 0xBF80];
+    for (w, relu, want) in [
+        (0x4000u16, false, [0x7F7F, 0x7F7F, 0x7F7F, 0x0000, 0xC000]),
+        (0xC000, true, [0x7F7F, 0x7F7F, 0x7F7F, 0x0000, 0x4000]),
+        (0x0000, false, [0x7F7F, 0x7F7F, 0x0000, 0x0000, 0x0000]),
+    ] {
+        let cv = Conv { chip, g, oc: 1, x: x.clone(), w: vec![w] };
+        let mut l = random_lmem(chip, 1);
+        let Placed { mut d, res } = place(&cv, &mut l, 2, 0, &mut Alloc::new()).unwrap();
+        d.opt_relu_typ = relu as u32;
+        tiu::exec(chip, &mut l, &d).unwrap();
+        let got: Vec<u16> = (0..5).map(|w| get16(&l, res.idx(chip.lanes(), 0, 0, 0, w))).collect();
+        assert_eq!(got, want, "w {w:#x} relu {relu}");
+    }
+}
+
+fn desc_for_errors(chip: Chip) -> (Lmem, TiuDesc) {
+    let cv = small_i8(chip);
+    let mut l = random_lmem(chip, 5);
+    let Placed { d, .. } = place(&cv, &mut l, 1, 0, &mut Alloc::new()).unwrap();
+    (l, d)
+}
+
+#[test]
+fn undocumented_fields_are_reported() {
+    for chip in Chip::ALL {
+        let (mut l, d0) = desc_for_errors(chip);
+        let mut d = d0.clone();
+        d.opt_relu_typ = 2;
+        assert!(matches!(tiu::exec(chip, &mut l, &d), Err(ExecErrorKind::Unsupported { what }) if what.contains("opt_relu_typ")));
+        let mut d = d0.clone();
+        d.opt_opd0_const = 1;
+        assert!(matches!(tiu::exec(chip, &mut l, &d), Err(ExecErrorKind::Unsupported { what }) if what.contains("opt_opd0_const")));
+        let mut d = d0.clone();
+        d.fp_round_typ = 1;
+        assert!(matches!(tiu::exec(chip, &mut l, &d), Err(ExecErrorKind::Unsupported { what }) if what.contains("fp_round_typ")));
+        if !chip.is_cv183x() {
+            let mut d = d0.clone();
+            d.opt_opd0_seg = 2;
+            assert!(matches!(tiu::exec(chip, &mut l, &d), Err(ExecErrorKind::Unsupported { what }) if what.contains("opt_opd0_seg")));
+        }
+        let mut d = d0.clone();
+        d.tsk_opd_num = 1;
+        assert!(matches!(tiu::exec(chip, &mut l, &d), Err(ExecErrorKind::Illegal { field: "tsk_opd_num", .. })));
+    }
+}
+
+#[test]
+fn inconsistent_geometry_is_illegal() {
+    for chip in Chip::ALL {
+        let (mut l, d0) = desc_for_errors(chip);
+        let mut d = d0.clone();
+        d.res0_h = 3; // a 2×2 kernel over 3 rows gives 2
+        assert!(matches!(tiu::exec(chip, &mut l, &d), Err(ExecErrorKind::Illegal { field: "res0_h", .. })));
+        let mut d = d0.clone();
+        d.conv_op_x_str = 0;
+        assert!(matches!(tiu::exec(chip, &mut l, &d), Err(ExecErrorKind::Illegal { field: "conv_op_x_str", .. })));
+        let mut d = d0.clone();
+        d.opd1_n = 3;
+        assert!(matches!(tiu::exec(chip, &mut l, &d), Err(ExecErrorKind::Illegal { field: "opd1_n", .. })));
+    }
+}
+
+#[test]
+fn operands_outside_local_memory_are_reported() {
+    for chip in Chip::ALL {
+        let (mut l, mut d) = desc_for_errors(chip);
+        d.res0_addr = 0x7FFE;
+        assert!(matches!(tiu::exec(chip, &mut l, &d), Err(ExecErrorKind::LmemOutOfRange { .. })));
+        let (mut l, mut d) = desc_for_errors(chip);
+        d.res0_addr = chip.lanes() << 15;
+        assert!(matches!(tiu::exec(chip, &mut l, &d), Err(ExecErrorKind::LmemOutOfRange { .. })));
+    }
+}
+
+/// The fp32 accumulator truncates: (1 + 2^-7) + 2^-8 − 2^-25 is a quarter ulp below the bf16
+/// midpoint between 0x3F81 and 0x3F82. Round-to-nearest would land on the midpoint and then round
+/// to even (0x3F82); truncation stays below it (0x3F81). This is the rule the CV182x conv and the
+/// average-pooling vectors need (`arith::f32_add_toward_zero`).
+#[test]
+fn bf16_accumulation_truncates() {
+    for chip in Chip::ALL {
+        let g = Geom { n: 1, c: 3, ih: 1, iw: 1, kh: 1, kw: 1, st_h: 1, st_w: 1, dil_h: 1, dil_w: 1, pad: [0; 4], ins_h: 0, ins_w: 0, ins_h_last: 0, ins_w_last: 0, oh: 1, ow: 1 };
+        let cv = Conv { chip, g, oc: 1, x: vec![0x3F81, 0x3B80, 0xB300], w: vec![0x3F80; 3] };
+        let mut l = random_lmem(chip, 1);
+        let Placed { d, res } = place(&cv, &mut l, 2, 0, &mut Alloc::new()).unwrap();
+        tiu::exec(chip, &mut l, &d).unwrap();
+        assert_eq!(get16(&l, res.idx(chip.lanes(), 0, 0, 0, 0)), 0x3F81, "{chip}");
+    }
+}
