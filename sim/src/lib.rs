@@ -8,6 +8,7 @@ pub mod machine;
 pub mod memory;
 pub mod tdma;
 pub mod tiu;
+pub mod timing;
 pub mod vectors;
 pub mod vlc;
 

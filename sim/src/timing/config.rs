@@ -1,0 +1,378 @@
+//! Every constant of the timing model, named, with where its value comes from, and overridable from
+//! JSON.
+//!
+//! Sources are cited as in `timing.md`: "estimator" is tpu-mlir's static CV18xx cost model
+//! (`timing.md` §4), "FAQ" the vendor TPU FAQ, board configurations the Milk-V defconfigs
+//! (`timing.md` §1.2). Values marked *fitted* were calibrated against the vendor's board latencies
+//! (`traces/timing_calibration.md`); values marked *assumed* have no public source and are
+//! physical guesses that the corpus does not constrain.
+//!
+//! A config file may give any subset of the fields: missing fields keep their defaults
+//! ([`TimingConfig::from_json`]); unknown fields are rejected so that a misspelt override is
+//! reported rather than ignored.
+
+use super::TimingError;
+use cvsim_isa::Chip;
+use serde::{Deserialize, Serialize};
+
+/// One value per chip.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PerChip<T> {
+    pub cv180x: T,
+    pub cv181x: T,
+    pub cv182x: T,
+    pub cv183x: T,
+}
+
+impl<T> PerChip<T> {
+    pub fn get(&self, chip: Chip) -> &T {
+        match chip {
+            Chip::Cv180x => &self.cv180x,
+            Chip::Cv181x => &self.cv181x,
+            Chip::Cv182x => &self.cv182x,
+            Chip::Cv183x => &self.cv183x,
+        }
+    }
+    pub fn get_mut(&mut self, chip: Chip) -> &mut T {
+        match chip {
+            Chip::Cv180x => &mut self.cv180x,
+            Chip::Cv181x => &mut self.cv181x,
+            Chip::Cv182x => &mut self.cv182x,
+            Chip::Cv183x => &mut self.cv183x,
+        }
+    }
+}
+
+/// The whole timing model's parameters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TimingConfig {
+    /// Share of DDR bandwidth taken by other bus masters (VPSS, VENC, the CPUs), 0 ≤ x < 1. It
+    /// stretches the DRAM part of every TDMA transfer by 1 / (1 − x) and leaves TIU time alone:
+    /// the FAQ (§3.7) reports exactly that split on boards running video pipelines.
+    pub ddr_load: f64,
+    /// TPU clock per chip in Hz. Default: `Chip::params().tpu_clock_hz` (650/750/500/500 MHz, the
+    /// board CSV headers and the estimator).
+    pub tpu_clock_hz: PerChip<u64>,
+    /// The DDR behind each chip.
+    pub ddr: PerChip<DdrConfig>,
+    pub tiu: TiuConfig,
+    pub tdma: TdmaConfig,
+    /// Host time between two segments of one routine: the driver resets both id counters, re-arms
+    /// the engines and waits for the TDMA interrupt (`isa.md` §2.5). *Assumed* (an interrupt round
+    /// trip plus a few register writes on a Linux host); none of the corpus routines has more than
+    /// one segment, so the calibration does not constrain it.
+    pub segment_gap_ns: f64,
+    /// Delay from a descriptor's completion to the start of a descriptor of the other engine that
+    /// waits for it: the completed-id counter is updated, the waiting engine sees it and issues.
+    /// *Fitted*.
+    pub sync_ns: f64,
+}
+
+/// A DDR interface: peak = transfer rate × bus width.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DdrConfig {
+    /// Mega-transfers per second.
+    pub rate_mts: f64,
+    /// Data bus width in bits.
+    pub bus_bits: u32,
+    /// Share of the peak that long sequential TDMA streams achieve (refresh, bank/page changes,
+    /// read/write turnarounds, controller scheduling). *Fitted*, one value for every chip.
+    pub efficiency: f64,
+}
+
+impl Default for DdrConfig {
+    fn default() -> Self {
+        DdrConfig { rate_mts: 1866.0, bus_bits: 16, efficiency: DDR_EFFICIENCY }
+    }
+}
+
+impl DdrConfig {
+    /// Peak bandwidth in bytes per second (MB = 10⁶ bytes, as the FAQ computes it).
+    pub fn peak_bytes_per_s(&self) -> f64 {
+        self.rate_mts * 1e6 * self.bus_bits as f64 / 8.0
+    }
+}
+
+/// *Fitted* cross-engine sync latency in ns (see [`TimingConfig::sync_ns`]).
+pub const SYNC_NS: f64 = 0.0;
+/// *Fitted* DDR efficiency (see `traces/timing_calibration.md`).
+pub const DDR_EFFICIENCY: f64 = 0.60;
+/// *Fitted* TIU per-descriptor overhead in ns (see [`TiuConfig::descriptor_ns`]).
+pub const TIU_DESCRIPTOR_NS: f64 = 190.0;
+/// *Fitted* TDMA per-descriptor latency in ns (see [`TdmaConfig::descriptor_ns`]).
+pub const TDMA_DESCRIPTOR_NS: f64 = 200.0;
+
+/// TIU cost constants. All cycle counts are TPU cycles; the defaults are the estimator's
+/// (`timing.md` §4.2–4.3) unless a field says otherwise.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TiuConfig {
+    /// Execution units per lane (`EU_NUM`, the chip headers), the pixel width of one pass.
+    pub eu_per_lane: u32,
+    /// EUs active for int8 data (estimator: 16).
+    pub eu_active_int8: u32,
+    /// EUs active for bf16 data (estimator: 8, i.e. half the int8 rate).
+    pub eu_active_bf16: u32,
+    /// Input channels consumed per cycle by a `double_conv` int8 convolution (estimator: 2).
+    pub double_conv_channels: u32,
+    /// Convolution/matrix start-up: sync and R0/R1 path (estimator: 37 + 2 + 2).
+    pub sync_cycles: u32,
+    /// Element-wise command latency: init and lane broadcast (estimator: 15 + 8 + 1 + 2).
+    pub eltwise_cmd_cycles: u32,
+    /// Write-back / post-processing (estimator: 12).
+    pub post_cycles: u32,
+    /// Post-processing with per-channel quantisation (estimator: 31).
+    pub post_qm_cycles: u32,
+    /// 16-bit per-tensor bias load (estimator: 2).
+    pub bias_cycles: u32,
+    /// Shift/round per pass, int8 (estimator: 4).
+    pub shift_int8_cycles: u32,
+    /// Shift/round per pass with per-channel quantisation (estimator: 1).
+    pub shift_qm_cycles: u32,
+    /// Shift/round per pass, bf16 (estimator: 2).
+    pub shift_bf16_cycles: u32,
+    /// Depthwise shift/round for int8 and unquantised 1×1 kernels (estimator: 3).
+    pub shift_depthwise_cycles: u32,
+    /// Partial-sum read/write per pass by `ps32_md` 0..3 (estimator: 0, 4, 4, 8).
+    pub ps32_cycles: [u32; 4],
+    /// Minimum inner loop with per-channel quantisation (estimator: 16, "to confirm").
+    pub min_loop_qm_cycles: u32,
+    /// Element-wise issue rate per pixel group, in cycles (estimator `eu_lat`); see [`EltwiseLatency`].
+    pub eltwise: EltwiseLatency,
+    /// Factor on the per-pixel-group term when the result's C stride is not a multiple of 16
+    /// (estimator: 30/16).
+    pub unaligned_write_factor: f64,
+    /// Per-descriptor overhead not in the estimator: the TIU fetches each 112-byte descriptor from
+    /// DDR and the drivers disable pre-execution (`isa.md` §2.5), so every descriptor pays a DRAM
+    /// round trip and a decode before it runs. In ns because it is DRAM latency. *Fitted*.
+    pub descriptor_ns: f64,
+}
+
+/// Per-pixel-group issue cycles of the element-wise operations: `[8-bit operand, 16-bit operand]`
+/// (estimator `eu_lat`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EltwiseLatency {
+    pub mul: [f64; 2],
+    /// Added to `mul` when the result is 8-bit (the requantising shift).
+    pub mul_8bit_result: f64,
+    pub mac: [f64; 2],
+    pub add_sub: [f64; 2],
+    /// Added to `add_sub` for a 16-bit operand with a constant second operand (estimator: −0.5).
+    pub add_sub_16bit_const: f64,
+    /// max, min, and, or, xor, ge.
+    pub logic: [f64; 2],
+    pub shift: [f64; 2],
+    pub copy: [f64; 2],
+    /// Added when the result is 16-bit.
+    pub wide_result: f64,
+    /// Lookup table: per pixel group `lut_base + opd1_h` (estimator: 1 + h + 2).
+    pub lut_base: f64,
+    /// Multi-dimensional sum (CV183x `tens_mdsum`) per pixel group (estimator: 3).
+    pub mdsum: f64,
+    /// Unknown element-wise operations: costed like a copy of 16-bit data. *Assumed*.
+    pub unknown: f64,
+}
+
+impl Default for EltwiseLatency {
+    fn default() -> Self {
+        EltwiseLatency {
+            mul: [2.5, 4.5],
+            mul_8bit_result: 3.0,
+            mac: [9.0, 11.0],
+            add_sub: [5.0, 7.0],
+            add_sub_16bit_const: -0.5,
+            logic: [3.0, 5.0],
+            shift: [4.0, 4.0],
+            copy: [2.0, 4.0],
+            wide_result: 1.0,
+            lut_base: 3.0,
+            mdsum: 3.0,
+            unknown: 4.0,
+        }
+    }
+}
+
+impl Default for TiuConfig {
+    fn default() -> Self {
+        TiuConfig {
+            eu_per_lane: 16,
+            eu_active_int8: 16,
+            eu_active_bf16: 8,
+            double_conv_channels: 2,
+            sync_cycles: 41,
+            eltwise_cmd_cycles: 26,
+            post_cycles: 12,
+            post_qm_cycles: 31,
+            bias_cycles: 2,
+            shift_int8_cycles: 4,
+            shift_qm_cycles: 1,
+            shift_bf16_cycles: 2,
+            shift_depthwise_cycles: 3,
+            ps32_cycles: [0, 4, 4, 8],
+            min_loop_qm_cycles: 16,
+            eltwise: EltwiseLatency::default(),
+            unaligned_write_factor: 30.0 / 16.0,
+            descriptor_ns: TIU_DESCRIPTOR_NS,
+        }
+    }
+}
+
+/// TDMA and DRAM-access constants.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TdmaConfig {
+    /// AXI data width: one beat moves this many bytes (estimator: 16). Every row is rounded out to
+    /// whole beats at both ends.
+    pub beat_bytes: u32,
+    /// Longest burst in beats (estimator: 16; the driver writes burst-length code 3 = 16 beats).
+    pub max_burst_beats: u32,
+    /// Longest burst of a C↔W-transpose store (estimator: 8).
+    pub cw_transpose_burst_beats: u32,
+    /// Bursts never cross this boundary (AXI rule; estimator: 4 KiB).
+    pub boundary_bytes: u32,
+    /// DRAM access granule: every burst is charged the granules it touches (estimator: 64; the
+    /// driver enables TDMA's 64-byte alignment, so bursts are inferred to start on granule
+    /// boundaries and only a row's ends waste bandwidth).
+    pub granule_bytes: u32,
+    /// Extra DRAM time for each discontiguous row after the first: a new row of a strided pattern
+    /// usually opens another DRAM page. *Assumed*: about half of DDR3-1866 tRP + tRCD (2 × 13.9 ns),
+    /// the rest being hidden by bank interleaving.
+    pub row_switch_ns: f64,
+    /// Local-memory port: bytes per TPU cycle on the TDMA side (estimator `LOCAL_MEM_WIDTH` = 16).
+    /// The TDMA time is the slower of the DRAM side and this side (the estimator divides its
+    /// 16-byte row count by 16 bytes again, `timing.md` §4.5 item 4; here a row is one cycle).
+    pub lmem_bytes_per_cycle: u32,
+    /// Fixed latency of every TDMA descriptor: descriptor fetch, the first DRAM access (load) or
+    /// the write response (store), and the completion handshake. In ns because it is DRAM
+    /// latency. *Fitted*.
+    pub descriptor_ns: f64,
+    /// Fixed latency of a local-to-local move, which touches no DRAM beyond the descriptor fetch:
+    /// in TPU cycles. *Assumed* (same order as the TIU start-up).
+    pub l2l_cycles: u32,
+    /// Compressed size / raw size of VLC data when the caller does not supply the real size
+    /// (timing never reads data). *Assumed*: int8 weights code to about 80% with Golomb-Rice.
+    pub compression_ratio: f64,
+}
+
+impl Default for TdmaConfig {
+    fn default() -> Self {
+        TdmaConfig {
+            beat_bytes: 16,
+            max_burst_beats: 16,
+            cw_transpose_burst_beats: 8,
+            boundary_bytes: 4096,
+            granule_bytes: 64,
+            row_switch_ns: 14.0,
+            lmem_bytes_per_cycle: 16,
+            descriptor_ns: TDMA_DESCRIPTOR_NS,
+            l2l_cycles: 40,
+            compression_ratio: 0.8,
+        }
+    }
+}
+
+impl Default for TimingConfig {
+    fn default() -> Self {
+        let ddr = |rate_mts: f64, bus_bits: u32| DdrConfig { rate_mts, bus_bits, efficiency: DDR_EFFICIENCY };
+        TimingConfig {
+            ddr_load: 0.0,
+            tpu_clock_hz: PerChip {
+                cv180x: Chip::Cv180x.params().tpu_clock_hz,
+                cv181x: Chip::Cv181x.params().tpu_clock_hz,
+                cv182x: Chip::Cv182x.params().tpu_clock_hz,
+                cv183x: Chip::Cv183x.params().tpu_clock_hz,
+            },
+            ddr: PerChip {
+                // DDR2-1333 ×16: the Milk-V Duo (CV1800B) board configuration.
+                cv180x: ddr(1333.0, 16),
+                // DDR3-1866 ×16: the Milk-V Duo 256M / Duo S board configurations.
+                cv181x: ddr(1866.0, 16),
+                // 1866 MT/s × 16 bit: FAQ §2.4.
+                cv182x: ddr(1866.0, 16),
+                // 1866 MT/s, 16- or 32-bit by board (FAQ §2.4). 32-bit is the default because it
+                // fits the vendor's CV183x figures and the 16-bit board does not
+                // (`traces/timing_calibration.md`); set `bus_bits` to 16 for a 16-bit board.
+                cv183x: ddr(1866.0, 32),
+            },
+            tiu: TiuConfig::default(),
+            tdma: TdmaConfig::default(),
+            segment_gap_ns: 10_000.0,
+            sync_ns: SYNC_NS,
+        }
+    }
+}
+
+impl TimingConfig {
+    /// Parse a (possibly partial) JSON config; absent fields keep their defaults.
+    pub fn from_json(text: &str) -> Result<TimingConfig, TimingError> {
+        let cfg: TimingConfig = serde_json::from_str(text).map_err(|e| TimingError::Config(e.to_string()))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// The effective config as pretty JSON (every field, for `--print-config`-style output).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a config always serialises")
+    }
+
+    pub fn clock_hz(&self, chip: Chip) -> u64 {
+        *self.tpu_clock_hz.get(chip)
+    }
+
+    /// Reject values the model cannot use, naming the field.
+    pub fn validate(&self) -> Result<(), TimingError> {
+        let bad = |field: &str, why: &str| Err(TimingError::Config(format!("`{field}`: {why}")));
+        if !(0.0..1.0).contains(&self.ddr_load) {
+            return bad("ddr_load", "must be at least 0 and below 1");
+        }
+        for chip in Chip::ALL {
+            let d = self.ddr.get(chip);
+            if !(d.rate_mts > 0.0) || d.bus_bits == 0 {
+                return bad(&format!("ddr.{chip}"), "rate_mts and bus_bits must be positive");
+            }
+            if !(d.efficiency > 0.0 && d.efficiency <= 1.0) {
+                return bad(&format!("ddr.{chip}.efficiency"), "must be in (0, 1]");
+            }
+            if self.clock_hz(chip) == 0 {
+                return bad(&format!("tpu_clock_hz.{chip}"), "must be positive");
+            }
+        }
+        let t = &self.tiu;
+        if t.eu_per_lane == 0 || t.eu_active_int8 == 0 || t.eu_active_bf16 == 0 || t.double_conv_channels == 0 {
+            return bad("tiu", "EU counts and double_conv_channels must be positive");
+        }
+        let m = &self.tdma;
+        if m.beat_bytes == 0 || !m.beat_bytes.is_power_of_two() {
+            return bad("tdma.beat_bytes", "must be a power of two");
+        }
+        if m.granule_bytes == 0 || !m.granule_bytes.is_power_of_two() {
+            return bad("tdma.granule_bytes", "must be a power of two");
+        }
+        if m.boundary_bytes == 0 || !m.boundary_bytes.is_power_of_two() {
+            return bad("tdma.boundary_bytes", "must be a power of two");
+        }
+        if m.max_burst_beats == 0 || m.cw_transpose_burst_beats == 0 || m.lmem_bytes_per_cycle == 0 {
+            return bad("tdma", "burst lengths and lmem_bytes_per_cycle must be positive");
+        }
+        if !(m.compression_ratio > 0.0 && m.compression_ratio <= 2.0) {
+            return bad("tdma.compression_ratio", "must be in (0, 2]");
+        }
+        let non_negative = [
+            ("tiu.descriptor_ns", t.descriptor_ns),
+            ("tdma.descriptor_ns", m.descriptor_ns),
+            ("tdma.row_switch_ns", m.row_switch_ns),
+            ("segment_gap_ns", self.segment_gap_ns),
+            ("sync_ns", self.sync_ns),
+        ];
+        for (name, v) in non_negative {
+            if !(v >= 0.0 && v.is_finite()) {
+                return bad(name, "must be a finite number ≥ 0");
+            }
+        }
+        Ok(())
+    }
+}
