@@ -6,10 +6,12 @@
 
 pub mod cpu;
 pub mod cvimodel;
+pub mod example;
 mod generated;
 pub mod info;
 pub mod memory;
 pub mod session;
+pub mod writer;
 
 pub use cvimodel::{
     AttrValue, CpuAttr, DType, Header, Model, ModelError, PixelFormat, Program, QuantType, Routine, RoutineKind, Section,
