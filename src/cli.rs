@@ -10,7 +10,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
-#[command(name = "cvsim", version, about = "Bit-exact emulator and cycle-approximate simulator of the CV18xx TPU family")]
+#[command(
+    name = "cvsim",
+    version,
+    about = "Bit-exact emulator and cycle-approximate simulator of the CV18xx TPU family"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -89,9 +93,11 @@ pub fn run(cli: Cli) -> Result<ExitCode, String> {
             let mut out = String::new();
             if bytes.starts_with(b"CviModel") {
                 let m = Model::from_vec(bytes).map_err(|e| format!("{}: {e}", file.display()))?;
-                commands::disasm::render_model(&m, verbose, &mut out).map_err(|e| format!("{}: {e}", file.display()))?;
+                commands::disasm::render_model(&m, verbose, &mut out)
+                    .map_err(|e| format!("{}: {e}", file.display()))?;
             } else {
-                let (chip, cmds) = commands::disasm::decode_raw(&bytes, chip).map_err(|e| format!("{}: {e}", file.display()))?;
+                let (chip, cmds) =
+                    commands::disasm::decode_raw(&bytes, chip).map_err(|e| format!("{}: {e}", file.display()))?;
                 commands::disasm::render(chip, "raw", &cmds, verbose, &mut out);
             }
             print!("{out}");
@@ -110,7 +116,14 @@ pub fn run(cli: Cli) -> Result<ExitCode, String> {
                     for a in &outs {
                         let n = a.data.len() / a.elem.size();
                         let shown: Vec<String> = (0..n.min(16)).map(|i| tensors::format_elem(a, i)).collect();
-                        println!("{} {} {:?}: [{}{}]", a.name, a.elem.name(), a.shape, shown.join(", "), if n > 16 { ", ..." } else { "" });
+                        println!(
+                            "{} {} {:?}: [{}{}]",
+                            a.name,
+                            a.elem.name(),
+                            a.shape,
+                            shown.join(", "),
+                            if n > 16 { ", ..." } else { "" }
+                        );
                     }
                 }
             }

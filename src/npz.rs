@@ -77,12 +77,16 @@ pub fn read(path: &Path) -> Result<Vec<Array>, String> {
     let names: Vec<String> = ar.array_names().map(str::to_string).collect();
     let mut out = Vec::new();
     for name in names {
-        let npy = ar.by_name(&name).map_err(|e| io_err(path, e))?.ok_or_else(|| io_err(path, format!("array `{name}` vanished")))?;
+        let npy = ar
+            .by_name(&name)
+            .map_err(|e| io_err(path, e))?
+            .ok_or_else(|| io_err(path, format!("array `{name}` vanished")))?;
         if npy.order() != npyz::Order::C {
             return Err(io_err(path, format!("array `{name}` is in Fortran order; cvsim needs C order")));
         }
         let descr = npy.dtype().descr();
-        let elem = ElemType::from_descr(descr.trim_matches('\'')).ok_or_else(|| io_err(path, format!("array `{name}` has unsupported dtype {descr}")))?;
+        let elem = ElemType::from_descr(descr.trim_matches('\''))
+            .ok_or_else(|| io_err(path, format!("array `{name}` has unsupported dtype {descr}")))?;
         let shape = npy.shape().to_vec();
         let data = match elem {
             ElemType::F32 => read_as!(npy, f32, path, name),
@@ -112,7 +116,8 @@ pub fn write(path: &Path, arrays: &[Array]) -> Result<(), String> {
     let go = || -> std::io::Result<()> {
         let mut w = NpzWriter::create(path)?;
         for a in arrays {
-            let opts = npyz::zip::write::FileOptions::default().compression_method(npyz::zip::CompressionMethod::Deflated);
+            let opts =
+                npyz::zip::write::FileOptions::default().compression_method(npyz::zip::CompressionMethod::Deflated);
             match a.elem {
                 ElemType::F32 => write_as!(w, a, f32, opts),
                 ElemType::I32 => write_as!(w, a, i32, opts),

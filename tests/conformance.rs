@@ -17,7 +17,8 @@ fn main() {
     let mut trials = Vec::new();
     if !root.is_dir() {
         eprintln!("SKIP: conformance corpus not found at {}; its tests are ignored", root.display());
-        trials.push(Trial::test("conformance corpus absent (../shared/conformance)", || Ok(())).with_ignored_flag(true));
+        trials
+            .push(Trial::test("conformance corpus absent (../shared/conformance)", || Ok(())).with_ignored_flag(true));
         libtest_mimic::run(&args, trials).exit();
     }
     for group in ["models", "networks", "ops", "features"] {

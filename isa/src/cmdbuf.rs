@@ -133,9 +133,15 @@ pub fn parse_cmdbuf(buf: &[u8], chip: Option<Chip>) -> Result<(Chip, Vec<Command
         let engine_id = hdr[2] & 0xF;
         let engine = Engine::from_id(engine_id).ok_or(StreamError::UnknownEngine { offset: pos, engine: engine_id })?;
         // A zero length byte means the length is held in the 32-bit mask field.
-        let len = if hdr[1] != 0 { hdr[1] as usize } else { u32::from_le_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]) as usize };
+        let len =
+            if hdr[1] != 0 { hdr[1] as usize } else { u32::from_le_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]) as usize };
         if len != engine.payload_bytes() {
-            return Err(StreamError::BadLength { offset: pos, engine: engine.name(), len, expected: engine.payload_bytes() });
+            return Err(StreamError::BadLength {
+                offset: pos,
+                engine: engine.name(),
+                len,
+                expected: engine.payload_bytes(),
+            });
         }
         let body_at = pos + HEADER_BYTES;
         if len > buf.len() - body_at {

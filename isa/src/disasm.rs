@@ -82,7 +82,14 @@ pub fn verbose_fields(chip: Chip, desc: &Desc) -> String {
         Desc::Tiu(d) => field_lines(tiu_layout(chip), &**d, &mut s),
         Desc::Tdma(d) => field_lines(tdma_layout(chip), &**d, &mut s),
         Desc::Cpu(c) => {
-            let _ = writeln!(s, "    op_type={} num_tiu={} num_tdma={} name={:?}", c.op_type(), c.num_tiu(), c.num_tdma(), c.name());
+            let _ = writeln!(
+                s,
+                "    op_type={} num_tiu={} num_tdma={} name={:?}",
+                c.op_type(),
+                c.num_tiu(),
+                c.num_tdma(),
+                c.name()
+            );
         }
     }
     s
@@ -168,7 +175,14 @@ fn tiu_operands(chip: Chip, d: &TiuDesc) -> String {
             let _ = write!(
                 s,
                 "k={}x{} s={}x{} pad=[{},{},{},{}] ",
-                d.opd1_h, d.opd1_w, d.conv_op_y_str, d.conv_op_x_str, d.conv_opd0_up_pad, d.conv_opd0_dn_pad, d.conv_opd0_lf_pad, d.conv_opd0_rt_pad
+                d.opd1_h,
+                d.opd1_w,
+                d.conv_op_y_str,
+                d.conv_op_x_str,
+                d.conv_opd0_up_pad,
+                d.conv_opd0_dn_pad,
+                d.conv_opd0_lf_pad,
+                d.conv_opd0_rt_pad
             );
             if d.conv_opd1_x_ins0 != 0 || d.conv_opd1_y_ins0 != 0 {
                 let _ = write!(s, "dil={}x{} ", d.conv_opd1_y_ins0 + 1, d.conv_opd1_x_ins0 + 1);
@@ -218,7 +232,14 @@ fn tdma_operands(d: &TdmaDesc) -> String {
             let _ = write!(
                 s,
                 "dst={dst}({},{},{},{}) str=({},{},{}) val={:#x}",
-                d.src_n, d.dst_c, d.dst_h, d.dst_w, d.dst_n_stride, d.dst_c_stride(), d.dst_h_stride, d.const_val
+                d.src_n,
+                d.dst_c,
+                d.dst_h,
+                d.dst_w,
+                d.dst_n_stride,
+                d.dst_c_stride(),
+                d.dst_h_stride,
+                d.const_val
             );
         }
         _ => {
@@ -240,7 +261,12 @@ fn tdma_operands(d: &TdmaDesc) -> String {
                 d.dst_h_stride
             );
             if op.src_fmt != op.dst_fmt && op.dst_fmt == crate::op::Fmt::I8 {
-                let _ = write!(s, " {} rnd={}", if d.int8_sign != 0 { "s8" } else { "u8" }, if d.int8_rnd_mode != 0 { "rz" } else { "rne" });
+                let _ = write!(
+                    s,
+                    " {} rnd={}",
+                    if d.int8_sign != 0 { "s8" } else { "u8" },
+                    if d.int8_rnd_mode != 0 { "rz" } else { "rne" }
+                );
             }
             if op.compressed && op.dir == Direction::L2G {
                 let _ = write!(s, " bias=({},{}) zg={}", d.compress_bias0, d.compress_bias1, d.compress_zero_guard);

@@ -192,7 +192,12 @@ fn rd32(b: &[u8], at: usize) -> u32 {
 /// Parse a dmabuf. `chip` is needed because CV180x, CV181x and CV182x share one secondary magic.
 pub fn parse_dmabuf(buf: &[u8], chip: Chip) -> Result<Dmabuf, StreamError> {
     if buf.len() < DMABUF_HEADER_BYTES {
-        return Err(StreamError::Truncated { offset: 0, what: "dmabuf header", need: DMABUF_HEADER_BYTES, have: buf.len() });
+        return Err(StreamError::Truncated {
+            offset: 0,
+            what: "dmabuf header",
+            need: DMABUF_HEADER_BYTES,
+            have: buf.len(),
+        });
     }
     let magic_m = u16::from_le_bytes([buf[0], buf[1]]);
     if magic_m != DMABUF_MAGIC_M {
@@ -200,7 +205,12 @@ pub fn parse_dmabuf(buf: &[u8], chip: Chip) -> Result<Dmabuf, StreamError> {
     }
     let magic_s = u16::from_le_bytes([buf[2], buf[3]]);
     if magic_s != chip.params().dmabuf_magic_s {
-        return Err(StreamError::DmabufChip { offset: 2, found: magic_s, chip: chip.name(), expected: chip.params().dmabuf_magic_s });
+        return Err(StreamError::DmabufChip {
+            offset: 2,
+            found: magic_s,
+            chip: chip.name(),
+            expected: chip.params().dmabuf_magic_s,
+        });
     }
     let mut arraybase = [0u64; 8];
     for (i, a) in arraybase.iter_mut().enumerate() {
@@ -218,11 +228,21 @@ pub fn parse_dmabuf(buf: &[u8], chip: Chip) -> Result<Dmabuf, StreamError> {
         arraybase,
     };
     if header.size as usize > buf.len() {
-        return Err(StreamError::DmabufField { offset: 4, what: "dmabuf_size", value: header.size as u64, why: "larger than the buffer" });
+        return Err(StreamError::DmabufField {
+            offset: 4,
+            what: "dmabuf_size",
+            value: header.size as u64,
+            why: "larger than the buffer",
+        });
     }
     let nseg = header.cpu_desc_count as usize;
     if nseg.saturating_mul(CPU_BYTES) > buf.len() - DMABUF_HEADER_BYTES {
-        return Err(StreamError::DmabufField { offset: 8, what: "cpu_desc_count", value: nseg as u64, why: "segment table runs past the end" });
+        return Err(StreamError::DmabufField {
+            offset: 8,
+            what: "cpu_desc_count",
+            value: nseg as u64,
+            why: "segment table runs past the end",
+        });
     }
     let mut segments = Vec::with_capacity(nseg);
     let (mut tiu_seen, mut tdma_seen) = (0u64, 0u64);
@@ -238,7 +258,12 @@ pub fn parse_dmabuf(buf: &[u8], chip: Chip) -> Result<Dmabuf, StreamError> {
         let mut tius = Vec::new();
         let ntiu = cpu.num_tiu() as usize;
         if ntiu.checked_mul(TIU_BYTES).and_then(|n| n.checked_add(tiu_off)).is_none_or(|e| e > buf.len()) {
-            return Err(StreamError::DmabufField { offset: at + 4, what: "num_tiu", value: ntiu as u64, why: "TIU descriptors run past the end" });
+            return Err(StreamError::DmabufField {
+                offset: at + 4,
+                what: "num_tiu",
+                value: ntiu as u64,
+                why: "TIU descriptors run past the end",
+            });
         }
         for i in 0..ntiu {
             let o = tiu_off + i * TIU_BYTES;
@@ -248,22 +273,41 @@ pub fn parse_dmabuf(buf: &[u8], chip: Chip) -> Result<Dmabuf, StreamError> {
         }
         let ntdma = cpu.num_tdma() as usize;
         if ntdma.checked_mul(TDMA_BYTES).and_then(|n| n.checked_add(tdma_off)).is_none_or(|e| e > buf.len()) {
-            return Err(StreamError::DmabufField { offset: at + 8, what: "num_tdma", value: ntdma as u64, why: "TDMA descriptors run past the end" });
+            return Err(StreamError::DmabufField {
+                offset: at + 8,
+                what: "num_tdma",
+                value: ntdma as u64,
+                why: "TDMA descriptors run past the end",
+            });
         }
         let mut tdmas = Vec::new();
         for i in 0..ntdma {
             let o = tdma_off + i * TDMA_BYTES;
-            tdmas.push(Command { offset: o, header: None, desc: decode_body(chip, Engine::Tdma, &buf[o..o + TDMA_BYTES]) });
+            tdmas.push(Command {
+                offset: o,
+                header: None,
+                desc: decode_body(chip, Engine::Tdma, &buf[o..o + TDMA_BYTES]),
+            });
         }
         tiu_seen += ntiu as u64;
         tdma_seen += ntdma as u64;
         segments.push((tius, tdmas));
     }
     if tiu_seen != header.bd_desc_count as u64 {
-        return Err(StreamError::DmabufField { offset: 12, what: "bd_desc_count", value: header.bd_desc_count as u64, why: "differs from the sum over segments" });
+        return Err(StreamError::DmabufField {
+            offset: 12,
+            what: "bd_desc_count",
+            value: header.bd_desc_count as u64,
+            why: "differs from the sum over segments",
+        });
     }
     if tdma_seen != header.tdma_desc_count as u64 {
-        return Err(StreamError::DmabufField { offset: 16, what: "tdma_desc_count", value: header.tdma_desc_count as u64, why: "differs from the sum over segments" });
+        return Err(StreamError::DmabufField {
+            offset: 16,
+            what: "tdma_desc_count",
+            value: header.tdma_desc_count as u64,
+            why: "differs from the sum over segments",
+        });
     }
     Ok(Dmabuf { header, segments })
 }

@@ -10,7 +10,9 @@ pub enum StreamError {
     Truncated { offset: usize, what: &'static str, need: usize, have: usize },
     #[error("offset {offset}: record magic {found:#04x} is not a CV18xx cmdbuf magic (0xA5..0xA8)")]
     BadMagic { offset: usize, found: u8 },
-    #[error("offset {offset}: record magic {found:#04x} ({found_chip}) differs from the stream's {expected:#04x} ({chip})")]
+    #[error(
+        "offset {offset}: record magic {found:#04x} ({found_chip}) differs from the stream's {expected:#04x} ({chip})"
+    )]
     MixedMagic { offset: usize, found: u8, found_chip: &'static str, expected: u8, chip: &'static str },
     #[error("offset {offset}: unknown engine id {engine} in record header (0 = TIU, 1 = CPU, 2 = TDMA)")]
     UnknownEngine { offset: usize, engine: u8 },

@@ -156,13 +156,7 @@ impl<F: Copy + PartialEq> Layout<F> {
             }
             let end = f.bit as u32 + f.width as u32;
             if end > bits {
-                return Err(LayoutError::PastEnd {
-                    layout: self.name,
-                    field: f.name,
-                    bit: f.bit as u32,
-                    end,
-                    bits,
-                });
+                return Err(LayoutError::PastEnd { layout: self.name, field: f.name, bit: f.bit as u32, end, bits });
             }
             for b in f.bit as u32..end {
                 if let Some(a) = owner[b as usize] {

@@ -194,7 +194,10 @@ pub enum TdmaKind {
     HwcToChw(u8),
     /// Global matrix rows × cols → local cols × rows.
     RowColTranspose,
-    Unknown { spec_func: u8, transpose_md: u8 },
+    Unknown {
+        spec_func: u8,
+        transpose_md: u8,
+    },
 }
 
 /// Element format of one side of a transfer.

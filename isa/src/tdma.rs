@@ -87,11 +87,7 @@ macro_rules! tdma_table {
 }
 
 // CV18[0-2]x: bit 13 reserved, bit 14 `intra_cmd_paral`.
-tdma_table!(
-    TDMA_CV18X_FIELDS,
-    rsv(D::rsv01, "rsv01", 13, 1, 0),
-    val(D::intra_cmd_paral, "intra_cmd_paral", 14, 1, 0),
-);
+tdma_table!(TDMA_CV18X_FIELDS, rsv(D::rsv01, "rsv01", 13, 1, 0), val(D::intra_cmd_paral, "intra_cmd_paral", 14, 1, 0),);
 // CV183x: bits 14:13 are one reserved field.
 tdma_table!(TDMA_CV183X_FIELDS, rsv(D::rsv01, "rsv01", 13, 2, 0));
 

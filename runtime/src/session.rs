@@ -53,7 +53,8 @@ impl LoadedModel {
             for r in &p.routines {
                 if let Some(name) = r.tpu_section() {
                     if !cmdbufs.contains_key(name) {
-                        let sec = model.section(name).ok_or_else(|| RuntimeError::Device(format!("section `{name}` missing")))?.clone();
+                        let sec =
+                            model.section(name).ok_or_else(|| RuntimeError::Device(format!("section `{name}` missing")))?.clone();
                         let cmds = model.decode_cmdbuf(&sec)?;
                         cmdbufs.insert(name.to_string(), Arc::new(cmds));
                     }
@@ -117,9 +118,15 @@ impl Instance {
                 let end = t.region_offset + tensor_mem_size(chip, t).map(|s| s.0).unwrap_or(0);
                 if r as usize != REGION_WEIGHT && end > sizes[r as usize] {
                     if r as usize >= 3 {
-                        return Err(RuntimeError::BadTensor { name: t.name.clone(), why: format!("ends at {end:#x}, past its IO region {r} buffer of {:#x} bytes", sizes[r as usize]) });
+                        return Err(RuntimeError::BadTensor {
+                            name: t.name.clone(),
+                            why: format!("ends at {end:#x}, past its IO region {r} buffer of {:#x} bytes", sizes[r as usize]),
+                        });
                     }
-                    return Err(RuntimeError::BadTensor { name: t.name.clone(), why: format!("ends at {end:#x}, past region {r} ({:#x} bytes)", sizes[r as usize]) });
+                    return Err(RuntimeError::BadTensor {
+                        name: t.name.clone(),
+                        why: format!("ends at {end:#x}, past region {r} ({:#x} bytes)", sizes[r as usize]),
+                    });
                 }
             }
         }
@@ -221,7 +228,13 @@ impl Instance {
         let t = self.tensor(name)?.clone();
         let want = self.mem_size(&t)?;
         if data.len() != want {
-            return Err(RuntimeError::InputSize { name: name.into(), got: data.len(), want, dtype: t.dtype.name(), shape: t.shape });
+            return Err(RuntimeError::InputSize {
+                name: name.into(),
+                got: data.len(),
+                want,
+                dtype: t.dtype.name(),
+                shape: t.shape,
+            });
         }
         self.tensor_slice_mut(name)?.copy_from_slice(data);
         Ok(())
@@ -234,7 +247,12 @@ impl Instance {
             match &r.kind {
                 RoutineKind::Tpu { .. } => {
                     let section = r.tpu_section().unwrap_or_default().to_string();
-                    let cmds = self.loaded.cmdbufs.get(&section).cloned().ok_or_else(|| RuntimeError::Device(format!("section `{section}` not loaded")))?;
+                    let cmds = self
+                        .loaded
+                        .cmdbufs
+                        .get(&section)
+                        .cloned()
+                        .ok_or_else(|| RuntimeError::Device(format!("section `{section}` not loaded")))?;
                     self.machine.run(&cmds).map_err(|source| RuntimeError::Tpu { routine: i, section, source })?;
                 }
                 RoutineKind::Cpu { function, .. } => {
@@ -311,8 +329,13 @@ impl Instance {
                 } else {
                     let mut y = vec![0f32; n];
                     match st.dtype {
-                        DType::I8 => cpu::quant::dequantise_i8(&inb[..n].iter().map(|&b| b as i8).collect::<Vec<_>>(), scale, &mut y),
-                        DType::Bf16 => cpu::quant::dequantise_bf16(&inb.chunks_exact(2).take(n).map(|c| u16::from_le_bytes([c[0], c[1]])).collect::<Vec<_>>(), &mut y),
+                        DType::I8 => {
+                            cpu::quant::dequantise_i8(&inb[..n].iter().map(|&b| b as i8).collect::<Vec<_>>(), scale, &mut y)
+                        }
+                        DType::Bf16 => cpu::quant::dequantise_bf16(
+                            &inb.chunks_exact(2).take(n).map(|c| u16::from_le_bytes([c[0], c[1]])).collect::<Vec<_>>(),
+                            &mut y,
+                        ),
                         d => return Err(format!("cannot dequantise from {}", d.name())),
                     }
                     if dt.dtype != DType::F32 {

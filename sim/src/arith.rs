@@ -221,11 +221,7 @@ pub const fn rounding_divide_by_pot(x: i32, e: u32) -> i32 {
 #[inline]
 pub const fn multiply_by_quantized_multiplier(acc: i32, mult: i32, shift: i32, chip: Chip) -> i32 {
     let _ = chip;
-    let (left, right) = if shift > 0 {
-        (0, shift as u32)
-    } else {
-        (shift.unsigned_abs(), 0)
-    };
+    let (left, right) = if shift > 0 { (0, shift as u32) } else { (shift.unsigned_abs(), 0) };
     rounding_divide_by_pot(srdhm(shl_wrapping_i32(acc, left), mult), right)
 }
 
@@ -288,10 +284,7 @@ mod tests {
                                                                             // INT32_MAX bias + positive sum wraps negative (§9.1).
         assert_eq!(qm_requantize_i8(10, i32::MAX, i32::MAX, 0, c), -128);
         // Left shift wraps to 32 bits before the multiply (§9.2): 2^30 << 2 = 0.
-        assert_eq!(
-            multiply_by_quantized_multiplier(1 << 30, i32::MAX, -2, c),
-            0
-        );
+        assert_eq!(multiply_by_quantized_multiplier(1 << 30, i32::MAX, -2, c), 0);
         assert_eq!(rounding_divide_by_pot(-5, 1), -3);
         assert_eq!(rounding_divide_by_pot(5, 1), 3);
     }

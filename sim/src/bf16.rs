@@ -238,18 +238,9 @@ mod tests {
         assert_eq!(bf16_to_u8(0xBF80, Int8Rounding::NearestEven, c), 0);
         assert_eq!(bf16_to_i8(0xFFC0, Int8Rounding::NearestEven, c), -128);
         assert_eq!(bf16_to_u8(0x7F81, Int8Rounding::TowardZero, c), 255);
-        assert_eq!(
-            bf16_to_i8(0x7F7F, Int8Rounding::NearestEven, Chip::Cv183x),
-            0
-        );
-        assert_eq!(
-            bf16_to_i8(0xFF80, Int8Rounding::TowardZero, Chip::Cv183x),
-            0
-        );
-        assert_eq!(
-            bf16_to_u8(0x4B00, Int8Rounding::TowardZero, Chip::Cv183x),
-            255
-        );
+        assert_eq!(bf16_to_i8(0x7F7F, Int8Rounding::NearestEven, Chip::Cv183x), 0);
+        assert_eq!(bf16_to_i8(0xFF80, Int8Rounding::TowardZero, Chip::Cv183x), 0);
+        assert_eq!(bf16_to_u8(0x4B00, Int8Rounding::TowardZero, Chip::Cv183x), 255);
         assert_eq!(i8_to_bf16(-128), 0xC300);
         assert_eq!(u8_to_bf16(255), 0x437F);
         assert_eq!(int8_to_bf16(0xFF, true), 0xBF80);

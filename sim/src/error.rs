@@ -5,7 +5,9 @@ use cvsim_isa::Engine;
 /// What went wrong while executing one descriptor.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ExecErrorKind {
-    #[error("local memory access out of range: lane {lane}, bytes {start:#x}..{end:#x} of a {limit:#x}-byte lane ({what})")]
+    #[error(
+        "local memory access out of range: lane {lane}, bytes {start:#x}..{end:#x} of a {limit:#x}-byte lane ({what})"
+    )]
     LmemOutOfRange { what: &'static str, lane: u32, start: u64, end: u64, limit: u32 },
     #[error("global memory access {start:#x}..{end:#x} (base register {sel} + {offset:#x}) is outside every allocated region{near}")]
     GmemOutOfRange { sel: u32, offset: u64, start: u64, end: u64, near: String },

@@ -7,8 +7,8 @@ pub mod error;
 pub mod machine;
 pub mod memory;
 pub mod tdma;
-pub mod tiu;
 pub mod timing;
+pub mod tiu;
 pub mod vectors;
 pub mod vlc;
 

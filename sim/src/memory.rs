@@ -57,7 +57,13 @@ impl LTensor {
     pub fn channel_bases(&self, lmem: &Lmem, what: &'static str) -> ExecResult<Vec<usize>> {
         let (lane0, off0) = Lmem::split(self.addr);
         if lane0 >= lmem.lanes {
-            return Err(ExecErrorKind::LmemOutOfRange { what, lane: lane0, start: off0 as u64, end: off0 as u64 + 1, limit: lmem.per_lane });
+            return Err(ExecErrorKind::LmemOutOfRange {
+                what,
+                lane: lane0,
+                start: off0 as u64,
+                end: off0 as u64 + 1,
+                limit: lmem.per_lane,
+            });
         }
         if self.n == 0 || self.c == 0 || self.h == 0 || self.w == 0 {
             return Ok(Vec::new());
@@ -72,7 +78,13 @@ impl LTensor {
             let lane = l % lmem.lanes;
             let off = off0 as u64 + (l / lmem.lanes) as u64 * self.c_str as u64;
             if off + span > lmem.per_lane as u64 {
-                return Err(ExecErrorKind::LmemOutOfRange { what, lane, start: off, end: off + span, limit: lmem.per_lane });
+                return Err(ExecErrorKind::LmemOutOfRange {
+                    what,
+                    lane,
+                    start: off,
+                    end: off + span,
+                    limit: lmem.per_lane,
+                });
             }
             bases.push(lmem.index(lane, off as u32));
         }
@@ -175,7 +187,19 @@ pub struct GTensor {
 impl GTensor {
     /// Resolve and bounds-check a global tensor; W is dense (no W stride field in TDMA).
     #[allow(clippy::too_many_arguments)]
-    pub fn resolve(gmem: &Gmem, sel: u32, offset: u64, n: u32, c: u32, h: u32, w: u32, n_str: u64, c_str: u64, h_str: u64, esz: u32) -> ExecResult<GTensor> {
+    pub fn resolve(
+        gmem: &Gmem,
+        sel: u32,
+        offset: u64,
+        n: u32,
+        c: u32,
+        h: u32,
+        w: u32,
+        n_str: u64,
+        c_str: u64,
+        h_str: u64,
+        esz: u32,
+    ) -> ExecResult<GTensor> {
         let span = if n == 0 || c == 0 || h == 0 || w == 0 {
             0
         } else {

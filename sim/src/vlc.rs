@@ -84,11 +84,7 @@ impl VlcHeader {
         let bytes: &[u8; HEADER_BYTES] = stream
             .get(..HEADER_BYTES)
             .and_then(|h| h.try_into().ok())
-            .ok_or(VlcError::Truncated {
-                part: StreamPart::Header,
-                need: HEADER_BYTES,
-                len: stream.len(),
-            })?;
+            .ok_or(VlcError::Truncated { part: StreamPart::Header, need: HEADER_BYTES, len: stream.len() })?;
         let mut lo = [0u8; 8];
         lo.copy_from_slice(&bytes[..8]);
         let w = u64::from_le_bytes(lo);
@@ -151,49 +147,23 @@ impl fmt::Display for StreamPart {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum VlcError {
     #[error("VLC stream is {len} bytes; its {part} need {need}")]
-    Truncated {
-        part: StreamPart,
-        need: usize,
-        len: usize,
-    },
+    Truncated { part: StreamPart, need: usize, len: usize },
     #[error("bf16 VLC stream cannot fill an odd output length of {out_len} bytes")]
     OddBf16Length { out_len: usize },
-    #[error(
-        "VLC block {block}: kmap byte {kmap:#04x} names Rice order 6 (valid: 0..=5, or 7 for raw)"
-    )]
+    #[error("VLC block {block}: kmap byte {kmap:#04x} names Rice order 6 (valid: 0..=5, or 7 for raw)")]
     BadRiceOrder { block: usize, kmap: u8 },
     #[error(
         "VLC block {block}: needs {need} more bits at data bit {bit}, but the data section ends at bit {data_bits}"
     )]
-    DataOverrun {
-        block: usize,
-        bit: usize,
-        need: u32,
-        data_bits: usize,
-    },
+    DataOverrun { block: usize, bit: usize, need: u32, data_bits: usize },
     #[error("VLC block {block}: the {ulen}-bit unary field starting at data bit {bit} ends before its 16th symbol")]
     UnaryOverflow { block: usize, bit: usize, ulen: u32 },
     #[error("VLC block {block}: the 16 unary codes starting at data bit {bit} take {used} bits, kmap says {ulen}")]
-    UnaryLength {
-        block: usize,
-        bit: usize,
-        used: u32,
-        ulen: u32,
-    },
+    UnaryLength { block: usize, bit: usize, used: u32, ulen: u32 },
     #[error("VLC block {block}: symbol {index} decodes to {value}, beyond 255")]
-    SymbolRange {
-        block: usize,
-        index: usize,
-        value: u32,
-    },
-    #[error(
-        "VLC block {block}: zero count field says {count} but the block has {actual} zero symbols"
-    )]
-    ZeroCount {
-        block: usize,
-        count: u32,
-        actual: u32,
-    },
+    SymbolRange { block: usize, index: usize, value: u32 },
+    #[error("VLC block {block}: zero count field says {count} but the block has {actual} zero symbols")]
+    ZeroCount { block: usize, count: u32, actual: u32 },
 }
 
 /// A compressing-store parameter combination the vendor simulator refuses with an assertion
@@ -204,11 +174,7 @@ pub enum StoreParamError {
         "compressing store of int8/uint8 data needs bias0 = 0, bias1 = 0 and zero guard off \
          (got bias0 {bias0}, bias1 {bias1}, zero guard {zero_guard}); the vendor simulator asserts"
     )]
-    Int8 {
-        bias0: u8,
-        bias1: u8,
-        zero_guard: bool,
-    },
+    Int8 { bias0: u8, bias1: u8, zero_guard: bool },
     #[error(
         "compressing store of bf16 data needs bias0 = 127 and bias1 = 0 (got bias0 {bias0}, \
          bias1 {bias1}); the vendor simulator asserts"
@@ -233,11 +199,7 @@ pub fn check_store_params(
             return Err(StoreParamError::Bf16 { bias0, bias1 });
         }
     } else if bias0 != 0 || bias1 != 0 || zero_guard {
-        return Err(StoreParamError::Int8 {
-            bias0,
-            bias1,
-            zero_guard,
-        });
+        return Err(StoreParamError::Int8 { bias0, bias1, zero_guard });
     }
     Ok(())
 }
@@ -245,11 +207,7 @@ pub fn check_store_params(
 /// Number of blocks for `raw_len` uncompressed bytes (16 bytes per int8 block, 32 per bf16 block).
 #[inline]
 pub const fn block_count(raw_len: usize, bf16: bool) -> usize {
-    let per = if bf16 {
-        2 * SYMBOLS_PER_BLOCK
-    } else {
-        SYMBOLS_PER_BLOCK
-    };
+    let per = if bf16 { 2 * SYMBOLS_PER_BLOCK } else { SYMBOLS_PER_BLOCK };
     raw_len.div_ceil(per)
 }
 
@@ -268,15 +226,8 @@ pub const fn kmap_len(raw_len: usize, bf16: bool) -> usize {
 /// block raw, plus the map and the header.
 #[inline]
 pub const fn max_stream_len(raw_len: usize, bf16: bool) -> usize {
-    let per = if bf16 {
-        2 * SYMBOLS_PER_BLOCK
-    } else {
-        SYMBOLS_PER_BLOCK
-    };
-    block_count(raw_len, bf16)
-        .saturating_mul(per)
-        .saturating_add(kmap_len(raw_len, bf16))
-        .saturating_add(HEADER_BYTES)
+    let per = if bf16 { 2 * SYMBOLS_PER_BLOCK } else { SYMBOLS_PER_BLOCK };
+    block_count(raw_len, bf16).saturating_mul(per).saturating_add(kmap_len(raw_len, bf16)).saturating_add(HEADER_BYTES)
 }
 
 /// How many bytes a stream occupies (header + map + the header's data size) when it expands to

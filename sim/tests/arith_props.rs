@@ -8,11 +8,7 @@ use proptest::prelude::*;
 
 /// `cases` cases, and no regression files written beside the tests.
 fn cfg(cases: u32) -> ProptestConfig {
-    ProptestConfig {
-        cases,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
+    ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() }
 }
 
 // ----- references -----------------------------------------------------------------------------
@@ -42,22 +38,10 @@ fn ref_round_half_away(x: i128, e: u32) -> i128 {
 /// TFLite-style requantisation with the vendor simulator's 32-bit wraps, in i128.
 fn ref_qm(acc: i32, bias: i32, mult: i32, shift: i32) -> i128 {
     let x = (acc as i128 + bias as i128) as i32; // wraps to 32 bits (§9.1)
-    let (left, right) = if shift > 0 {
-        (0u32, shift as u32)
-    } else {
-        ((-shift) as u32, 0u32)
-    };
-    let shifted = if left >= 32 {
-        0
-    } else {
-        ((x as i128) << left) as i32
-    }; // wraps (§9.2)
+    let (left, right) = if shift > 0 { (0u32, shift as u32) } else { ((-shift) as u32, 0u32) };
+    let shifted = if left >= 32 { 0 } else { ((x as i128) << left) as i32 }; // wraps (§9.2)
     let p = shifted as i128 * mult as i128;
-    let nudge = if p >= 0 {
-        1i128 << 30
-    } else {
-        1 - (1i128 << 30)
-    };
+    let nudge = if p >= 0 { 1i128 << 30 } else { 1 - (1i128 << 30) };
     let high = ((p + nudge) / (1i128 << 31)) as i32; // C division truncates; i32::MIN² wraps
     ref_round_half_away(high as i128, right)
 }
@@ -160,10 +144,7 @@ fn operand_read_all_patterns() {
         let got = bf16_operand(b);
         let exp = (b >> 7) & 0xFF;
         match exp {
-            0 => assert!(
-                got == 0.0 && got.is_sign_negative() == (b & 0x8000 != 0),
-                "{b:#06x}"
-            ),
+            0 => assert!(got == 0.0 && got.is_sign_negative() == (b & 0x8000 != 0), "{b:#06x}"),
             0xFF => assert!(got.is_nan(), "{b:#06x}"),
             _ => assert_eq!(got as f64, ref_bf16_value(b), "{b:#06x}"),
         }
@@ -206,11 +187,7 @@ fn bf16_to_int8_all_patterns() {
         for b in 0..=u16::MAX {
             for signed in [false, true] {
                 for rnd in [Int8Rounding::NearestEven, Int8Rounding::TowardZero] {
-                    let (lo, hi) = if signed {
-                        (-128.0, 127.0)
-                    } else {
-                        (0.0, 255.0)
-                    };
+                    let (lo, hi) = if signed { (-128.0, 127.0) } else { (0.0, 255.0) };
                     let exp = (b >> 7) & 0xFF;
                     let neg = b & 0x8000 != 0;
                     let want: f64 = if exp == 0xFF && b & 0x7F != 0 {
@@ -261,9 +238,8 @@ fn f32_edge() -> impl Strategy<Value = f32> {
     prop_oneof![
         any::<u32>().prop_map(f32::from_bits),
         // Exactly halfway between two bf16 values, and one ulp either side.
-        (any::<u16>(), -1i32..=1).prop_map(|(b, d)| f32::from_bits(
-            (((b as u32) << 16) | 0x8000).wrapping_add(d as u32)
-        )),
+        (any::<u16>(), -1i32..=1)
+            .prop_map(|(b, d)| f32::from_bits((((b as u32) << 16) | 0x8000).wrapping_add(d as u32))),
         // Around the smallest normal and the largest finite value.
         (0u32..0x0100_0000).prop_map(f32::from_bits),
         (0x7F00_0000u32..0x7F80_0000).prop_map(f32::from_bits),

@@ -16,26 +16,15 @@ use serde_json::Value;
 use std::path::PathBuf;
 
 fn vectors(chip: &str, family: &str) -> Option<Vec<Value>> {
-    let path = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/conformance"
-    ))
-    .join("vectors")
-    .join(chip)
-    .join(format!("{family}.jsonl"));
+    let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/conformance"))
+        .join("vectors")
+        .join(chip)
+        .join(format!("{family}.jsonl"));
     let Ok(text) = std::fs::read_to_string(&path) else {
-        println!(
-            "SKIP {chip} {family}: conformance corpus not found at {}",
-            path.display()
-        );
+        println!("SKIP {chip} {family}: conformance corpus not found at {}", path.display());
         return None;
     };
-    Some(
-        text.lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| serde_json::from_str(l).expect("vector JSON"))
-            .collect(),
-    )
+    Some(text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).expect("vector JSON")).collect())
 }
 
 fn region(v: &Value, key: &str, i: usize) -> Vec<u8> {
@@ -43,10 +32,7 @@ fn region(v: &Value, key: &str, i: usize) -> Vec<u8> {
 }
 
 fn halves(bytes: &[u8]) -> Vec<u16> {
-    bytes
-        .chunks_exact(2)
-        .map(|p| u16::from_le_bytes([p[0], p[1]]))
-        .collect()
+    bytes.chunks_exact(2).map(|p| u16::from_le_bytes([p[0], p[1]])).collect()
 }
 
 fn chip_of(name: &str) -> Chip {
@@ -79,14 +65,8 @@ fn eltwise_chip(chip: &str) {
         let n = a.len();
         // Region order: a, [b], [accumulator], output.
         let (b, acc): (Vec<u16>, Vec<u16>) = match op {
-            "mac" => (
-                halves(&region(v, "gmem_init", 1)),
-                halves(&region(v, "gmem_init", 2)),
-            ),
-            "mac_const" => (
-                vec![constant.expect("const"); n],
-                halves(&region(v, "gmem_init", 1)),
-            ),
+            "mac" => (halves(&region(v, "gmem_init", 1)), halves(&region(v, "gmem_init", 2))),
+            "mac_const" => (vec![constant.expect("const"); n], halves(&region(v, "gmem_init", 1))),
             "copy" => (vec![0; n], vec![0; n]),
             _ if op.ends_with("_const") => (vec![constant.expect("const"); n], vec![0; n]),
             _ => (halves(&region(v, "gmem_init", 1)), vec![0; n]),
@@ -121,10 +101,7 @@ fn eltwise_chip(chip: &str) {
         }
         checked += 1;
     }
-    println!(
-        "{chip} tiu_eltwise_bf16: {checked} vectors, {elements} elements, {} mismatches",
-        failures.len()
-    );
+    println!("{chip} tiu_eltwise_bf16: {checked} vectors, {elements} elements, {} mismatches", failures.len());
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
@@ -142,19 +119,12 @@ fn tdma_chip(chip: &str) {
         let got: Vec<u8> = match xfer {
             "l2g_bf16_to_i8" | "l2l_bf16_to_i8" => {
                 let signed = p["dst_fmt"] == "i8";
-                let rnd = Int8Rounding::from_field(
-                    p["int8_rnd_mode"].as_u64().expect("int8_rnd_mode") as u32,
-                );
-                halves(&src)
-                    .iter()
-                    .map(|&b| bf16_to_int8(b, signed, rnd, c))
-                    .collect()
+                let rnd = Int8Rounding::from_field(p["int8_rnd_mode"].as_u64().expect("int8_rnd_mode") as u32);
+                halves(&src).iter().map(|&b| bf16_to_int8(b, signed, rnd, c)).collect()
             }
             "g2l_i8_to_bf16" => {
                 let signed = p["src_fmt"] == "i8";
-                src.iter()
-                    .flat_map(|&b| int8_to_bf16(b, signed).to_le_bytes())
-                    .collect()
+                src.iter().flat_map(|&b| int8_to_bf16(b, signed).to_le_bytes()).collect()
             }
             _ => continue,
         };
@@ -169,10 +139,7 @@ fn tdma_chip(chip: &str) {
             ));
         }
     }
-    println!(
-        "{chip} tdma bf16<->int8 conversions: {checked} vectors, {} failed",
-        failures.len()
-    );
+    println!("{chip} tdma bf16<->int8 conversions: {checked} vectors, {} failed", failures.len());
     assert!(checked > 0);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

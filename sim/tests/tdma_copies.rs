@@ -11,10 +11,7 @@ use proptest::prelude::*;
 use tdma_support::*;
 
 fn cfg() -> ProptestConfig {
-    ProptestConfig {
-        cases: 48,
-        ..ProptestConfig::default()
-    }
+    ProptestConfig { cases: 48, ..ProptestConfig::default() }
 }
 
 /// A tensor copy case: chip, element size, shapes and both layouts.
@@ -29,28 +26,17 @@ struct Case {
 
 /// Source shape and a destination shape with the same N and C·H·W (a reshape, or the same).
 fn cases() -> impl Strategy<Value = Case> {
-    (
-        chips(),
-        prop::sample::select(vec![1u32, 2]),
-        shapes(40),
-        0u32..3,
-        any::<u64>(),
-    )
-        .prop_map(|(chip, esz, s, reshape, seed)| {
+    (chips(), prop::sample::select(vec![1u32, 2]), shapes(40), 0u32..3, any::<u64>()).prop_map(
+        |(chip, esz, s, reshape, seed)| {
             let [n, c, h, w] = s;
             let d = match reshape {
                 0 => s,
                 1 => [n, c * h, 1, w],
                 _ => [n, 1, h, c * w],
             };
-            Case {
-                chip,
-                esz,
-                src_shape: s,
-                dst_shape: d,
-                seed,
-            }
-        })
+            Case { chip, esz, src_shape: s, dst_shape: d, seed }
+        },
+    )
 }
 
 /// Flat position within one n → (c, h, w) of `shape`.
@@ -388,11 +374,7 @@ fn zero_c_stride_broadcasts() {
         let table = env.g()[..256].to_vec();
         for lane in 0..lanes as usize {
             let at = lane * 32 * 1024 + 0x100;
-            assert_eq!(
-                &env.lmem.data[at..at + 256],
-                &table[..],
-                "{chip} lane {lane}"
-            );
+            assert_eq!(&env.lmem.data[at..at + 256], &table[..], "{chip} lane {lane}");
         }
     }
 }

@@ -10,10 +10,7 @@ use proptest::prelude::*;
 use tdma_support::*;
 
 fn cfg() -> ProptestConfig {
-    ProptestConfig {
-        cases: 48,
-        ..ProptestConfig::default()
-    }
+    ProptestConfig { cases: 48, ..ProptestConfig::default() }
 }
 
 /// bf16 test values: mostly in-range numbers with fractions and ties, some large, some special.
@@ -39,11 +36,7 @@ fn bf16_value(p: &mut Picks, chip: Chip) -> u16 {
 /// its sign (measured, see `bf16::bf16_to_int8`).
 fn ref_bf16_to_int8(b: u16, signed: bool, toward_zero: bool) -> u8 {
     let f = f32::from_bits((b as u32) << 16);
-    let (lo, hi) = if signed {
-        (-128.0, 127.0)
-    } else {
-        (0.0, 255.0)
-    };
+    let (lo, hi) = if signed { (-128.0, 127.0) } else { (0.0, 255.0) };
     let r = if f.is_nan() {
         if b >> 15 == 1 {
             lo
@@ -51,11 +44,7 @@ fn ref_bf16_to_int8(b: u16, signed: bool, toward_zero: bool) -> u8 {
             hi
         }
     } else {
-        let r = if toward_zero {
-            f.trunc()
-        } else {
-            f.round_ties_even()
-        };
+        let r = if toward_zero { f.trunc() } else { f.round_ties_even() };
         r.clamp(lo, hi)
     };
     r as i32 as u8
@@ -354,13 +343,7 @@ fn lut_idx_signs_and_nan() {
                     assert_eq!(get16(&env.lmem.data, 66), want, "{chip} {x:#06x}");
                 }
                 None => {
-                    let illegal = matches!(
-                        r,
-                        Err(ExecErrorKind::Illegal {
-                            field: "mv_lut_idx",
-                            ..
-                        })
-                    );
+                    let illegal = matches!(r, Err(ExecErrorKind::Illegal { field: "mv_lut_idx", .. }));
                     assert!(illegal, "{chip} {x:#06x}: {r:?}");
                     assert!(env.lmem.data == before, "a refused move wrote");
                 }
@@ -370,9 +353,7 @@ fn lut_idx_signs_and_nan() {
 }
 
 fn err(chip: Chip, d: &TdmaDesc) -> ExecErrorKind {
-    Env::new(chip, 1)
-        .run(d)
-        .expect_err("descriptor should be refused")
+    Env::new(chip, 1).run(d).expect_err("descriptor should be refused")
 }
 
 /// A plain 1×1×1×16 G2L from GBASE to L0:0.
@@ -386,7 +367,8 @@ fn small_load() -> TdmaDesc {
 #[test]
 fn refused_descriptors() {
     let chip = Chip::Cv181x;
-    let unsupported = |k: &ExecErrorKind, word: &str| matches!(k, ExecErrorKind::Unsupported { what } if what.contains(word));
+    let unsupported =
+        |k: &ExecErrorKind, word: &str| matches!(k, ExecErrorKind::Unsupported { what } if what.contains(word));
 
     let mut d = small_load();
     d.spec_func = 2;
@@ -407,48 +389,24 @@ fn refused_descriptors() {
 
     let mut d = small_load();
     d.transpose_md = 2;
-    assert!(matches!(
-        err(chip, &d),
-        ExecErrorKind::Illegal {
-            field: "transpose_md",
-            ..
-        }
-    ));
+    assert!(matches!(err(chip, &d), ExecErrorKind::Illegal { field: "transpose_md", .. }));
     let mut d = small_load();
     d.dst_w = 15;
-    assert!(matches!(
-        err(chip, &d),
-        ExecErrorKind::Illegal { field: "dst_c", .. }
-    ));
+    assert!(matches!(err(chip, &d), ExecErrorKind::Illegal { field: "dst_c", .. }));
     let mut d = small_load();
     d.int8_rnd_mode = 1;
-    assert!(matches!(
-        err(chip, &d),
-        ExecErrorKind::Illegal {
-            field: "int8_rnd_mode",
-            ..
-        }
-    ));
+    assert!(matches!(err(chip, &d), ExecErrorKind::Illegal { field: "int8_rnd_mode", .. }));
 
     // Out of range: a channel stride that walks off the lane, and a source outside every region.
     let mut d = small_load();
     set_dst(&mut d, 0x7FF8, [1, 1, 16], [16, 16, 16]);
-    assert!(matches!(
-        err(chip, &d),
-        ExecErrorKind::LmemOutOfRange { lane: 0, .. }
-    ));
+    assert!(matches!(err(chip, &d), ExecErrorKind::LmemOutOfRange { lane: 0, .. }));
     let mut d = small_load();
     d.src_base_addr_low = (GBASE as usize + GLEN - 8) as u32;
-    assert!(matches!(
-        err(chip, &d),
-        ExecErrorKind::GmemOutOfRange { .. }
-    ));
+    assert!(matches!(err(chip, &d), ExecErrorKind::GmemOutOfRange { .. }));
     let mut d = small_load();
     d.dst_base_addr_low = 9 << 15;
-    assert!(matches!(
-        err(chip, &d),
-        ExecErrorKind::LmemOutOfRange { lane: 9, .. }
-    ));
+    assert!(matches!(err(chip, &d), ExecErrorKind::LmemOutOfRange { lane: 9, .. }));
 }
 
 /// A field the case blames and how it changes the descriptor.
@@ -468,18 +426,9 @@ fn refused_compressing_stores() {
         ("compress_bias0", |d| d.compress_bias0 = 1),
         ("compress_bias1", |d| d.compress_bias1 = 3),
         ("compress_zero_guard", |d| d.compress_zero_guard = 1),
-        ("compress_bias0", |d| {
-            (d.src_fmt, d.dst_fmt, d.src_w, d.dst_w, d.compress_bias0) = (2, 2, 16, 16, 100)
-        }),
+        ("compress_bias0", |d| (d.src_fmt, d.dst_fmt, d.src_w, d.dst_w, d.compress_bias0) = (2, 2, 16, 16, 100)),
         ("compress_bias1", |d| {
-            (
-                d.src_fmt,
-                d.dst_fmt,
-                d.src_w,
-                d.dst_w,
-                d.compress_bias0,
-                d.compress_bias1,
-            ) = (2, 2, 16, 16, 127, 1)
+            (d.src_fmt, d.dst_fmt, d.src_w, d.dst_w, d.compress_bias0, d.compress_bias1) = (2, 2, 16, 16, 127, 1)
         }),
     ];
     for (field, set) in cases {
@@ -488,24 +437,14 @@ fn refused_compressing_stores() {
         let mut env = Env::new(Chip::Cv182x, 2);
         let before = env.g().to_vec();
         let r = env.run(&d);
-        assert!(
-            matches!(r, Err(ExecErrorKind::Illegal { field: f, .. }) if f == field),
-            "{field}: {r:?}"
-        );
+        assert!(matches!(r, Err(ExecErrorKind::Illegal { field: f, .. }) if f == field), "{field}: {r:?}");
         assert!(env.g() == &before[..]);
     }
     // Accepted: int8 with zero biases, bf16 with bias0 = 127 and the zero guard on.
     let mut env = Env::new(Chip::Cv182x, 2);
     env.run(&base()).unwrap();
     let mut d = base();
-    (
-        d.src_fmt,
-        d.dst_fmt,
-        d.src_w,
-        d.dst_w,
-        d.compress_bias0,
-        d.compress_zero_guard,
-    ) = (2, 2, 16, 16, 127, 1);
+    (d.src_fmt, d.dst_fmt, d.src_w, d.dst_w, d.compress_bias0, d.compress_zero_guard) = (2, 2, 16, 16, 127, 1);
     env.run(&d).unwrap();
 }
 
@@ -527,11 +466,5 @@ fn decompress_header_decides() {
     d.dst_fmt = 2;
     d.src_w = 20;
     d.dst_w = 20;
-    assert!(matches!(
-        env.run(&d),
-        Err(ExecErrorKind::Illegal {
-            field: "src_fmt",
-            ..
-        })
-    ));
+    assert!(matches!(env.run(&d), Err(ExecErrorKind::Illegal { field: "src_fmt", .. })));
 }

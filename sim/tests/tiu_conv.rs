@@ -55,7 +55,11 @@ fn place(cv: &Conv, l: &mut Lmem, esz: u32, res_lane: u32, alloc: &mut Alloc) ->
     let x = alloc.aligned(lanes, [g.n, g.c, g.ih, g.iw], esz)?;
     // §1.3 weight layout: lane oc % NPU, offset (oc / NPU)·KH·KW·IC + ((kh·KW + kw)·IC + ic).
     let per_oc = g.kh * g.kw * g.c * esz;
-    let wt = Place { lane0: 0, off0: alloc.take(per_oc * cv.oc.div_ceil(lanes))?, str: [esz, per_oc, g.kw * g.c * esz, g.c * esz] };
+    let wt = Place {
+        lane0: 0,
+        off0: alloc.take(per_oc * cv.oc.div_ceil(lanes))?,
+        str: [esz, per_oc, g.kw * g.c * esz, g.c * esz],
+    };
     let res = alloc.strided(lanes, res_lane, [g.n, cv.oc, g.oh, g.ow], esz, 2)?;
     for n in 0..g.n {
         for c in 0..g.c {
@@ -136,7 +140,10 @@ fn conv_i8() -> impl Strategy<Value = Conv> {
     (chip(), geom(20, 3, true, true), 1u32..=20).prop_flat_map(|(chip, g, oc)| {
         let xs = (g.n * g.c * g.ih * g.iw) as usize;
         let ws = (oc * g.kh * g.kw * g.c) as usize;
-        (prop::collection::vec(any::<u8>().prop_map(|b| b as u16), xs), prop::collection::vec(any::<u8>().prop_map(|b| b as u16), ws))
+        (
+            prop::collection::vec(any::<u8>().prop_map(|b| b as u16), xs),
+            prop::collection::vec(any::<u8>().prop_map(|b| b as u16), ws),
+        )
             .prop_map(move |(x, w)| Conv { chip, g, oc, x, w })
     })
 }
@@ -145,7 +152,13 @@ fn conv_bf16() -> impl Strategy<Value = Conv> {
     (chip(), geom(12, 3, true, true), 1u32..=12).prop_flat_map(|(chip, g, oc)| {
         let xs = (g.n * g.c * g.ih * g.iw) as usize;
         let ws = (oc * g.kh * g.kw * g.c) as usize;
-        (prop::collection::vec(bf16_val(), xs), prop::collection::vec(bf16_val(), ws)).prop_map(move |(x, w)| Conv { chip, g, oc, x, w })
+        (prop::collection::vec(bf16_val(), xs), prop::collection::vec(bf16_val(), ws)).prop_map(move |(x, w)| Conv {
+            chip,
+            g,
+            oc,
+            x,
+            w,
+        })
     })
 }
 
@@ -169,7 +182,10 @@ fn int8_opts(oc: u32, qm: bool) -> impl Strategy<Value = Int8Opts> {
     let mult = prop_oneof![Just(i32::MAX), 1i32 << 30..i32::MAX, 0i32..1000];
     (
         (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>(), 0u32..=20, any::<u8>(), 0u32..8),
-        prop::option::of(prop::collection::vec(if qm { bias32.boxed() } else { (-32768i32..32768).boxed() }, oc as usize)),
+        prop::option::of(prop::collection::vec(
+            if qm { bias32.boxed() } else { (-32768i32..32768).boxed() },
+            oc as usize,
+        )),
         prop::collection::vec((mult, -32i32..=31), oc as usize),
         any::<u64>(),
     )
@@ -400,7 +416,25 @@ proptest! {
 }
 
 fn small_i8(chip: Chip) -> Conv {
-    let g = Geom { n: 1, c: 2, ih: 3, iw: 3, kh: 2, kw: 2, st_h: 1, st_w: 1, dil_h: 1, dil_w: 1, pad: [0; 4], ins_h: 0, ins_w: 0, ins_h_last: 0, ins_w_last: 0, oh: 2, ow: 2 };
+    let g = Geom {
+        n: 1,
+        c: 2,
+        ih: 3,
+        iw: 3,
+        kh: 2,
+        kw: 2,
+        st_h: 1,
+        st_w: 1,
+        dil_h: 1,
+        dil_w: 1,
+        pad: [0; 4],
+        ins_h: 0,
+        ins_w: 0,
+        ins_h_last: 0,
+        ins_w_last: 0,
+        oh: 2,
+        ow: 2,
+    };
     Conv { chip, g, oc: 1, x: (1..=18).collect(), w: vec![1, 2, 1, 2, 1, 2, 1, 2] }
 }
 
@@ -410,7 +444,18 @@ fn small_i8(chip: Chip) -> Conv {
 fn hand_computed_int8() {
     for chip in Chip::ALL {
         let cv = small_i8(chip);
-        let o = Int8Opts { x_signed: true, w_signed: true, res_signed: true, relu: false, rs: 0, pad: 0, res_lane: 1, bias: None, qm: None, seed: 7 };
+        let o = Int8Opts {
+            x_signed: true,
+            w_signed: true,
+            res_signed: true,
+            relu: false,
+            rs: 0,
+            pad: 0,
+            res_lane: 1,
+            bias: None,
+            qm: None,
+            seed: 7,
+        };
         let (got, want) = run_int8(&cv, &o).unwrap();
         assert_eq!(want, vec![108, 120, 144, 156].into_iter().map(|v: i64| sat8(v, true)).collect::<Vec<_>>());
         assert_eq!(got, want, "{chip}");
@@ -446,7 +491,25 @@ fn constant_weight() {
 #[test]
 fn bf16_special_values() {
     let chip = Chip::Cv181x;
-    let g = Geom { n: 1, c: 1, ih: 1, iw: 5, kh: 1, kw: 1, st_h: 1, st_w: 1, dil_h: 1, dil_w: 1, pad: [0; 4], ins_h: 0, ins_w: 0, ins_h_last: 0, ins_w_last: 0, oh: 1, ow: 5 };
+    let g = Geom {
+        n: 1,
+        c: 1,
+        ih: 1,
+        iw: 5,
+        kh: 1,
+        kw: 1,
+        st_h: 1,
+        st_w: 1,
+        dil_h: 1,
+        dil_w: 1,
+        pad: [0; 4],
+        ins_h: 0,
+        ins_w: 0,
+        ins_h_last: 0,
+        ins_w_last: 0,
+        oh: 1,
+        ow: 5,
+    };
     //            +inf    NaN     max     subnormal  −1
     let x = vec![0x7F80, 0x7FC0, 0x7F7F, 0x0001, 0xBF80];
     for (w, relu, want) in [
@@ -477,17 +540,25 @@ fn undocumented_fields_are_reported() {
         let (mut l, d0) = desc_for_errors(chip);
         let mut d = d0.clone();
         d.opt_relu_typ = 2;
-        assert!(matches!(tiu::exec(chip, &mut l, &d), Err(ExecErrorKind::Unsupported { what }) if what.contains("opt_relu_typ")));
+        assert!(
+            matches!(tiu::exec(chip, &mut l, &d), Err(ExecErrorKind::Unsupported { what }) if what.contains("opt_relu_typ"))
+        );
         let mut d = d0.clone();
         d.opt_opd0_const = 1;
-        assert!(matches!(tiu::exec(chip, &mut l, &d), Err(ExecErrorKind::Unsupported { what }) if what.contains("opt_opd0_const")));
+        assert!(
+            matches!(tiu::exec(chip, &mut l, &d), Err(ExecErrorKind::Unsupported { what }) if what.contains("opt_opd0_const"))
+        );
         let mut d = d0.clone();
         d.fp_round_typ = 1;
-        assert!(matches!(tiu::exec(chip, &mut l, &d), Err(ExecErrorKind::Unsupported { what }) if what.contains("fp_round_typ")));
+        assert!(
+            matches!(tiu::exec(chip, &mut l, &d), Err(ExecErrorKind::Unsupported { what }) if what.contains("fp_round_typ"))
+        );
         if !chip.is_cv183x() {
             let mut d = d0.clone();
             d.opt_opd0_seg = 2;
-            assert!(matches!(tiu::exec(chip, &mut l, &d), Err(ExecErrorKind::Unsupported { what }) if what.contains("opt_opd0_seg")));
+            assert!(
+                matches!(tiu::exec(chip, &mut l, &d), Err(ExecErrorKind::Unsupported { what }) if what.contains("opt_opd0_seg"))
+            );
         }
         let mut d = d0.clone();
         d.tsk_opd_num = 1;
@@ -530,7 +601,25 @@ fn operands_outside_local_memory_are_reported() {
 #[test]
 fn bf16_accumulation_truncates() {
     for chip in Chip::ALL {
-        let g = Geom { n: 1, c: 3, ih: 1, iw: 1, kh: 1, kw: 1, st_h: 1, st_w: 1, dil_h: 1, dil_w: 1, pad: [0; 4], ins_h: 0, ins_w: 0, ins_h_last: 0, ins_w_last: 0, oh: 1, ow: 1 };
+        let g = Geom {
+            n: 1,
+            c: 3,
+            ih: 1,
+            iw: 1,
+            kh: 1,
+            kw: 1,
+            st_h: 1,
+            st_w: 1,
+            dil_h: 1,
+            dil_w: 1,
+            pad: [0; 4],
+            ins_h: 0,
+            ins_w: 0,
+            ins_h_last: 0,
+            ins_w_last: 0,
+            oh: 1,
+            ow: 1,
+        };
         let cv = Conv { chip, g, oc: 1, x: vec![0x3F81, 0x3B80, 0xB300], w: vec![0x3F80; 3] };
         let mut l = random_lmem(chip, 1);
         let Placed { d, res } = place(&cv, &mut l, 2, 0, &mut Alloc::new()).unwrap();

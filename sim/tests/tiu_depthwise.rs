@@ -36,7 +36,12 @@ fn dw(vals: BoxedStrategy<u16>) -> impl Strategy<Value = Dw> {
     (chip(), geom(20, 5, true, true)).prop_flat_map(move |(chip, g)| {
         let xs = (g.n * g.c * g.ih * g.iw) as usize;
         let ws = (g.c * g.kh * g.kw) as usize;
-        (prop::collection::vec(vals.clone(), xs), prop::collection::vec(vals.clone(), ws)).prop_map(move |(x, w)| Dw { chip, g, x, w })
+        (prop::collection::vec(vals.clone(), xs), prop::collection::vec(vals.clone(), ws)).prop_map(move |(x, w)| Dw {
+            chip,
+            g,
+            x,
+            w,
+        })
     })
 }
 
@@ -105,7 +110,11 @@ struct Opts {
 }
 
 fn opts(qm: bool) -> impl Strategy<Value = Opts> {
-    let bias = if qm { prop_oneof![Just(i32::MAX), Just(i32::MIN), -70_000i32..70_000, any::<i32>()].boxed() } else { (-32768i32..32768).boxed() };
+    let bias = if qm {
+        prop_oneof![Just(i32::MAX), Just(i32::MIN), -70_000i32..70_000, any::<i32>()].boxed()
+    } else {
+        (-32768i32..32768).boxed()
+    };
     (
         (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>(), 0u32..=16, any::<u8>(), (0u32..32, 0u32..32)),
         prop::option::of(prop::collection::vec(bias, 20)),
@@ -272,7 +281,25 @@ proptest! {
 #[test]
 fn constant_weight() {
     for chip in Chip::ALL {
-        let g = Geom { n: 1, c: 3, ih: 3, iw: 4, kh: 2, kw: 3, st_h: 1, st_w: 1, dil_h: 1, dil_w: 1, pad: [1, 0, 0, 1], ins_h: 0, ins_w: 0, ins_h_last: 0, ins_w_last: 0, oh: 3, ow: 3 };
+        let g = Geom {
+            n: 1,
+            c: 3,
+            ih: 3,
+            iw: 4,
+            kh: 2,
+            kw: 3,
+            st_h: 1,
+            st_w: 1,
+            dil_h: 1,
+            dil_w: 1,
+            pad: [1, 0, 0, 1],
+            ins_h: 0,
+            ins_w: 0,
+            ins_h_last: 0,
+            ins_w_last: 0,
+            oh: 3,
+            ow: 3,
+        };
         let mut p = Dw { chip, g, x: (0..36).map(|v| (v * 7 % 256) as u16).collect(), w: vec![0; 18] };
         let mut l = random_lmem(chip, 9);
         let (mut d, res) = place(&p, &mut l, 1, 1, 0, &mut Alloc::new()).unwrap();
@@ -291,7 +318,11 @@ fn constant_weight() {
                             acc += g.tap(oh, ow, ky, kx).map_or(0, |(h, w)| p.x(0, c, h, w) as i64) * 5;
                         }
                     }
-                    assert_eq!(l.data[res.idx(chip.lanes(), 0, c, oh, ow)], per_tensor_ref(acc, 0, false, 3, false), "{chip} c {c} oh {oh} ow {ow}");
+                    assert_eq!(
+                        l.data[res.idx(chip.lanes(), 0, c, oh, ow)],
+                        per_tensor_ref(acc, 0, false, 3, false),
+                        "{chip} c {c} oh {oh} ow {ow}"
+                    );
                 }
             }
         }
@@ -301,12 +332,32 @@ fn constant_weight() {
 #[test]
 fn partial_sums_are_unsupported() {
     for chip in Chip::ALL {
-        let g = Geom { n: 1, c: 2, ih: 2, iw: 2, kh: 1, kw: 1, st_h: 1, st_w: 1, dil_h: 1, dil_w: 1, pad: [0; 4], ins_h: 0, ins_w: 0, ins_h_last: 0, ins_w_last: 0, oh: 2, ow: 2 };
+        let g = Geom {
+            n: 1,
+            c: 2,
+            ih: 2,
+            iw: 2,
+            kh: 1,
+            kw: 1,
+            st_h: 1,
+            st_w: 1,
+            dil_h: 1,
+            dil_w: 1,
+            pad: [0; 4],
+            ins_h: 0,
+            ins_w: 0,
+            ins_h_last: 0,
+            ins_w_last: 0,
+            oh: 2,
+            ow: 2,
+        };
         let p = Dw { chip, g, x: vec![1; 8], w: vec![1; 2] };
         let mut l = random_lmem(chip, 2);
         let (mut d, _) = place(&p, &mut l, 1, 0, 0, &mut Alloc::new()).unwrap();
         d.ps32_md = 2;
-        assert!(matches!(tiu::exec(chip, &mut l, &d), Err(ExecErrorKind::Unsupported { what }) if what.contains("ps32_md")));
+        assert!(
+            matches!(tiu::exec(chip, &mut l, &d), Err(ExecErrorKind::Unsupported { what }) if what.contains("ps32_md"))
+        );
         d.ps32_md = 0;
         d.res0_c = 3;
         assert!(matches!(tiu::exec(chip, &mut l, &d), Err(ExecErrorKind::Illegal { field: "res0_c", .. })));

@@ -44,7 +44,15 @@ struct Alloc {
 impl Alloc {
     /// A tensor of `shape` with element size `esz`, w stride `w_mul`·esz (0 = broadcast along w),
     /// h stride 0 when `h_bcast`, and `planes` byte planes.
-    fn place(&mut self, lane0: u32, shape: [u32; 4], esz: u32, w_mul: u32, h_bcast: bool, planes: u32) -> Option<Place> {
+    fn place(
+        &mut self,
+        lane0: u32,
+        shape: [u32; 4],
+        esz: u32,
+        w_mul: u32,
+        h_bcast: bool,
+        planes: u32,
+    ) -> Option<Place> {
         let [n, c, h, w] = shape;
         let w_str = w_mul * esz;
         let row = (w - 1) * w_str + esz;
@@ -301,8 +309,12 @@ fn check_int(k: &IntCase) -> Result<(), TestCaseError> {
     // opd1_addr has 16 bits: lane 0 or 1.
     let Some(b) = al.place(0, k.shape, 1, k.w_mul[2], k.b_h_bcast, planes(k.b_wide)) else { return Ok(()) };
 
-    let mut d =
-        TiuDesc { tsk_typ: 3, tsk_eu_typ: k.op.eu(), tsk_opd_num: if k.op == Op::Copy { 1 } else { 2 }, ..Default::default() };
+    let mut d = TiuDesc {
+        tsk_typ: 3,
+        tsk_eu_typ: k.op.eu(),
+        tsk_opd_num: if k.op == Op::Copy { 1 } else { 2 },
+        ..Default::default()
+    };
     d.cmd_en = 1;
     d.opt_chl_quan = (k.op == Op::MulQm) as u32;
     d.quan_m = k.quan_m;
@@ -376,7 +388,9 @@ fn check_int(k: &IntCase) -> Result<(), TestCaseError> {
                     };
                     let relu = |x: i32| if k.relu { x.max(0) } else { x };
                     let v = match k.op {
-                        Op::Mul => relu(sat(rshr(av.wrapping_mul(bv), rs, k.round, k.arith_shift), k.res_wide, k.res_signed)),
+                        Op::Mul => {
+                            relu(sat(rshr(av.wrapping_mul(bv), rs, k.round, k.arith_shift), k.res_wide, k.res_signed))
+                        }
                         Op::MulQm => relu(qm(av * bv, k.quan_m as i32, k.rs).clamp(-128, 127)),
                         Op::Mac => {
                             let old = read(&res, true, k.res_signed, ri);
@@ -522,7 +536,8 @@ fn check_half(k: &HalfCase) -> Result<(), TestCaseError> {
     let Some(a) = al.place(k.lane_a, k.shape, 2, k.w_mul[1].max(1), false, 1) else { return Ok(()) };
     let Some(b) = al.place(0, k.shape, 2, k.w_mul[2], k.b_h_bcast, 1) else { return Ok(()) };
 
-    let mut d = TiuDesc { tsk_typ: 3, tsk_eu_typ: k.op.eu(), tsk_opd_num: 2, opd_typ: 1, cmd_en: 1, ..Default::default() };
+    let mut d =
+        TiuDesc { tsk_typ: 3, tsk_eu_typ: k.op.eu(), tsk_opd_num: 2, opd_typ: 1, cmd_en: 1, ..Default::default() };
     d.opt_relu_typ = k.relu as u32;
     d.opt_res_add = (k.op == Op::Mac) as u32;
     (d.opt_res0_sign, d.opt_opd0_sign, d.opt_opd1_sign) = (1, 1, 1);
@@ -630,7 +645,8 @@ proptest! {
 
 /// A 1×1×1×1 element-wise descriptor on lane 0: res at 0x100, opd0 at 0, opd1 at 0x80.
 fn one(eu: u32, bf16: bool) -> TiuDesc {
-    let mut d = TiuDesc { tsk_typ: 3, tsk_eu_typ: eu, tsk_opd_num: 2, opd_typ: bf16 as u32, cmd_en: 1, ..Default::default() };
+    let mut d =
+        TiuDesc { tsk_typ: 3, tsk_eu_typ: eu, tsk_opd_num: 2, opd_typ: bf16 as u32, cmd_en: 1, ..Default::default() };
     (d.res0_n, d.res0_c, d.res0_h, d.res0_w) = (1, 1, 1, 1);
     (d.opd0_n, d.opd0_c, d.opd0_h, d.opd0_w) = (1, 1, 1, 1);
     (d.opd1_n, d.opd1_c, d.opd1_h, d.opd1_w) = (1, 1, 1, 1);

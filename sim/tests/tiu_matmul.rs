@@ -195,7 +195,13 @@ fn check(t: &Case) -> Result<(), TestCaseError> {
         Kind::Qm => 4,
         _ => 2,
     };
-    let bias = Mat { off0: (res.off0 + res.bytes(nl, res_planes)).div_ceil(16) * 16, rows: bias_rows, cols: ncols, w: t.rw, esz };
+    let bias = Mat {
+        off0: (res.off0 + res.bytes(nl, res_planes)).div_ceil(16) * 16,
+        rows: bias_rows,
+        cols: ncols,
+        w: t.rw,
+        esz,
+    };
     let end = bias.off0 + bias.bytes(nl, 1);
     if end > 0x8000 || bias.off0 > 0xFFFF || right.off0 > 0xFFFF {
         return Ok(());

@@ -39,9 +39,16 @@ impl Pool {
 fn pool(vals: BoxedStrategy<u16>, bf16: bool) -> impl Strategy<Value = Pool> {
     let kinds = prop::sample::select(vec![Kind::Max, Kind::Min, Kind::Avg]);
     (chip(), kinds, geom(40, 4, false, true))
-        .prop_filter("min pooling missing on this chip", move |(chip, kind, _)| *kind != Kind::Min || !(chip.is_cv183x() || (bf16 && *chip == Chip::Cv182x)))
+        .prop_filter("min pooling missing on this chip", move |(chip, kind, _)| {
+            *kind != Kind::Min || !(chip.is_cv183x() || (bf16 && *chip == Chip::Cv182x))
+        })
         .prop_flat_map(move |(chip, kind, g)| {
-            prop::collection::vec(vals.clone(), (g.n * g.c * g.ih * g.iw) as usize).prop_map(move |x| Pool { chip, kind, g, x })
+            prop::collection::vec(vals.clone(), (g.n * g.c * g.ih * g.iw) as usize).prop_map(move |x| Pool {
+                chip,
+                kind,
+                g,
+                x,
+            })
         })
 }
 
@@ -167,7 +174,25 @@ proptest! {
 
 fn one_row(chip: Chip, kind: Kind, x: Vec<u16>) -> Pool {
     let w = x.len() as u32;
-    let g = Geom { n: 1, c: 1, ih: 1, iw: w, kh: 1, kw: w, st_h: 1, st_w: 1, dil_h: 1, dil_w: 1, pad: [0; 4], ins_h: 0, ins_w: 0, ins_h_last: 0, ins_w_last: 0, oh: 1, ow: 1 };
+    let g = Geom {
+        n: 1,
+        c: 1,
+        ih: 1,
+        iw: w,
+        kh: 1,
+        kw: w,
+        st_h: 1,
+        st_w: 1,
+        dil_h: 1,
+        dil_w: 1,
+        pad: [0; 4],
+        ins_h: 0,
+        ins_w: 0,
+        ins_h_last: 0,
+        ins_w_last: 0,
+        oh: 1,
+        ow: 1,
+    };
     Pool { chip, kind, g, x }
 }
 
@@ -177,7 +202,10 @@ fn one_row(chip: Chip, kind: Kind, x: Vec<u16>) -> Pool {
 #[test]
 fn bf16_average_truncates_and_flushes_subnormal_products() {
     for chip in Chip::ALL {
-        for (x, k, want) in [(vec![0x3F81u16, 0x3B80, 0xB300], 0x3F80u16, 0x3F81u16), (vec![0xFF7F, 0x0100, 0x7F7F, 0xC1CF], 0x3E80, 0xC0CF)] {
+        for (x, k, want) in [
+            (vec![0x3F81u16, 0x3B80, 0xB300], 0x3F80u16, 0x3F81u16),
+            (vec![0xFF7F, 0x0100, 0x7F7F, 0xC1CF], 0x3E80, 0xC0CF),
+        ] {
             let p = one_row(chip, Kind::Avg, x);
             let mut l = random_lmem(chip, 4);
             let (mut d, res) = place(&p, &mut l, 2).unwrap();
@@ -196,13 +224,17 @@ fn unsupported_forms_are_reported() {
         let mut l = random_lmem(chip, 4);
         let (mut d, _) = place(&p, &mut l, 1).unwrap();
         d.opt_relu_typ = 1;
-        assert!(matches!(tiu::exec(chip, &mut l, &d), Err(ExecErrorKind::Unsupported { what }) if what.contains("opt_relu_typ")));
+        assert!(
+            matches!(tiu::exec(chip, &mut l, &d), Err(ExecErrorKind::Unsupported { what }) if what.contains("opt_relu_typ"))
+        );
         d.opt_relu_typ = 0;
         d.conv_opd1_x_ins0 = 1;
         assert!(matches!(tiu::exec(chip, &mut l, &d), Err(ExecErrorKind::Illegal { field: "conv_opd1_x_ins0", .. })));
         d.conv_opd1_x_ins0 = 0;
         d.tsk_eu_typ = 1; // average pooling needs its constant as an immediate
-        assert!(matches!(tiu::exec(chip, &mut l, &d), Err(ExecErrorKind::Unsupported { what }) if what.contains("opt_opd1_const")));
+        assert!(
+            matches!(tiu::exec(chip, &mut l, &d), Err(ExecErrorKind::Unsupported { what }) if what.contains("opt_opd1_const"))
+        );
     }
     let p = one_row(Chip::Cv182x, Kind::Min, vec![0x3F80, 0x4000]);
     let mut l = random_lmem(Chip::Cv182x, 4);

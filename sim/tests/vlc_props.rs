@@ -2,19 +2,14 @@
 //! hand-checked small streams, and typed errors (never a panic) for corrupt or short input.
 
 use cvsim_sim::vlc::{
-    block_count, check_store_params, compress, decompress, decompress_into, kmap_len,
-    max_stream_len, stream_len, StoreParamError, StreamPart, VlcError, VlcHeader, HEADER_BYTES,
-    RAW_KMAP,
+    block_count, check_store_params, compress, decompress, decompress_into, kmap_len, max_stream_len, stream_len,
+    StoreParamError, StreamPart, VlcError, VlcHeader, HEADER_BYTES, RAW_KMAP,
 };
 use proptest::prelude::*;
 
 /// `cases` cases, and no regression files written beside the tests.
 fn cfg(cases: u32) -> ProptestConfig {
-    ProptestConfig {
-        cases,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
+    ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() }
 }
 
 /// What a round trip must give back: bf16 elements with exponent 0 become +0 under the zero guard.
@@ -49,8 +44,7 @@ fn bf16_data() -> impl Strategy<Value = Vec<u8>> {
         2 => prop::sample::select(vec![0x0000u16, 0x8000, 0x0001, 0x8005, 0x007F, 0x7F80, 0xFF80, 0x7FC0, 0x7F7F]),
         2 => any::<u16>(),
     ];
-    prop::collection::vec(elem, 0..400)
-        .prop_map(|v| v.iter().flat_map(|e| e.to_le_bytes()).collect())
+    prop::collection::vec(elem, 0..400).prop_map(|v| v.iter().flat_map(|e| e.to_le_bytes()).collect())
 }
 
 fn check_round_trip(data: &[u8], signed: bool, bf16: bool, bias0: u8, bias1: u8, zero_guard: bool) {
@@ -59,10 +53,7 @@ fn check_round_trip(data: &[u8], signed: bool, bf16: bool, bias0: u8, bias1: u8,
     assert!(stream.len() <= max_stream_len(data.len(), bf16));
     assert_eq!(stream_len(&stream, data.len()), Ok(stream.len()));
     let h = VlcHeader::parse(&stream).unwrap();
-    assert_eq!(
-        (h.signed, h.bf16, h.bias0, h.bias1, h.zero_guard),
-        (signed, bf16, bias0, bias1 & 0x7F, zero_guard)
-    );
+    assert_eq!((h.signed, h.bf16, h.bias0, h.bias1, h.zero_guard), (signed, bf16, bias0, bias1 & 0x7F, zero_guard));
     assert!(!h.has_reserved_bits());
     let back = decompress(&stream, data.len()).unwrap();
     assert_eq!(back, expected_round_trip(data, bf16, zero_guard));
@@ -182,67 +173,32 @@ fn bf16_padding_and_zero_guard() {
 fn header_fields() {
     let s = compress(&[1, 2, 3], true, false, 200, 0xFF, true);
     let h = VlcHeader::parse(&s).unwrap();
-    assert_eq!(
-        (h.signed, h.bf16, h.bias0, h.bias1, h.zero_guard),
-        (true, false, 200, 0x7F, true)
-    );
+    assert_eq!((h.signed, h.bf16, h.bias0, h.bias1, h.zero_guard), (true, false, 200, 0x7F, true));
     assert_eq!(s[3] >> 4, 0b0001);
     let mut bad = s.clone();
     bad[3] |= 0x40; // reserved "bit depth" bit
     bad[9] = 1;
     assert!(VlcHeader::parse(&bad).unwrap().has_reserved_bits());
-    assert_eq!(
-        decompress(&bad, 3).unwrap(),
-        [1, 2, 3],
-        "reserved header bits do not change decoding"
-    );
+    assert_eq!(decompress(&bad, 3).unwrap(), [1, 2, 3], "reserved header bits do not change decoding");
 }
 
 #[test]
 fn typed_errors() {
     let data: Vec<u8> = (0..40).map(|i| (i % 5) as u8).collect();
     let s = compress(&data, false, false, 0, 0, false);
-    assert_eq!(
-        decompress(&s[..10], 40),
-        Err(VlcError::Truncated {
-            part: StreamPart::Header,
-            need: 16,
-            len: 10
-        })
-    );
-    assert!(matches!(
-        decompress(&s[..20], 40),
-        Err(VlcError::Truncated {
-            part: StreamPart::Kmap,
-            ..
-        })
-    ));
-    assert!(matches!(
-        decompress(&s[..33], 40),
-        Err(VlcError::Truncated {
-            part: StreamPart::Data,
-            ..
-        })
-    ));
+    assert_eq!(decompress(&s[..10], 40), Err(VlcError::Truncated { part: StreamPart::Header, need: 16, len: 10 }));
+    assert!(matches!(decompress(&s[..20], 40), Err(VlcError::Truncated { part: StreamPart::Kmap, .. })));
+    assert!(matches!(decompress(&s[..33], 40), Err(VlcError::Truncated { part: StreamPart::Data, .. })));
 
     let mut bad = s.clone();
     bad[16] = 6 << 5;
-    assert_eq!(
-        decompress(&bad, 40),
-        Err(VlcError::BadRiceOrder {
-            block: 0,
-            kmap: 0xC0
-        })
-    );
+    assert_eq!(decompress(&bad, 40), Err(VlcError::BadRiceOrder { block: 0, kmap: 0xC0 }));
 
     // Shrinking ulen by one: the 16th symbol's terminator is missing.
     let mut bad = s.clone();
     bad[16] -= 1;
     assert!(
-        matches!(
-            decompress(&bad, 40),
-            Err(VlcError::UnaryOverflow { block: 0, .. })
-        ),
+        matches!(decompress(&bad, 40), Err(VlcError::UnaryOverflow { block: 0, .. })),
         "{:?}",
         decompress(&bad, 40)
     );
@@ -254,33 +210,19 @@ fn typed_errors() {
     // A header that claims an empty data section.
     let mut bad = s.clone();
     bad[..3].fill(0);
-    assert!(matches!(
-        decompress(&bad, 40),
-        Err(VlcError::DataOverrun { block: 0, .. })
-    ));
+    assert!(matches!(decompress(&bad, 40), Err(VlcError::DataOverrun { block: 0, .. })));
 
     let bf = compress(&[0x80, 0x3F, 0, 0], false, true, 127, 0, true);
-    assert_eq!(
-        decompress(&bf, 3),
-        Err(VlcError::OddBf16Length { out_len: 3 })
-    );
+    assert_eq!(decompress(&bf, 3), Err(VlcError::OddBf16Length { out_len: 3 }));
 
     // A huge output length is refused before anything is allocated.
-    assert!(matches!(
-        decompress(&s, usize::MAX / 4),
-        Err(VlcError::Truncated {
-            part: StreamPart::Kmap,
-            ..
-        })
-    ));
+    assert!(matches!(decompress(&s, usize::MAX / 4), Err(VlcError::Truncated { part: StreamPart::Kmap, .. })));
 }
 
 #[test]
 fn zero_count_is_checked() {
     // bf16 with zero guard, a block that picks k > 0 (so it carries the 4-bit zero count).
-    let elems: Vec<u16> = (0..16)
-        .map(|i| if i % 4 == 0 { 0 } else { (120 + i as u16) << 7 })
-        .collect();
+    let elems: Vec<u16> = (0..16).map(|i| if i % 4 == 0 { 0 } else { (120 + i as u16) << 7 }).collect();
     let data: Vec<u8> = elems.iter().flat_map(|e| e.to_le_bytes()).collect();
     let s = compress(&data, false, true, 127, 0, true);
     let k = s[16] >> 5;
@@ -288,14 +230,7 @@ fn zero_count_is_checked() {
     let count_bit = 16 * k as usize; // the zero count follows the k bit-planes
     let mut bad = s.clone();
     bad[32 + count_bit / 8] ^= 1 << (count_bit % 8);
-    assert!(matches!(
-        decompress(&bad, data.len()),
-        Err(VlcError::ZeroCount {
-            block: 0,
-            count: 5,
-            actual: 4
-        })
-    ));
+    assert!(matches!(decompress(&bad, data.len()), Err(VlcError::ZeroCount { block: 0, count: 5, actual: 4 })));
     assert_eq!(decompress(&s, data.len()).unwrap(), data);
 }
 
@@ -305,34 +240,19 @@ fn store_params() {
     assert_eq!(check_store_params(false, true, 127, 0, true), Ok(()));
     assert_eq!(
         check_store_params(true, false, 3, 0, false),
-        Err(StoreParamError::Int8 {
-            bias0: 3,
-            bias1: 0,
-            zero_guard: false
-        })
+        Err(StoreParamError::Int8 { bias0: 3, bias1: 0, zero_guard: false })
     );
     assert!(check_store_params(false, false, 0, 0, true).is_err());
     assert!(check_store_params(false, false, 0, 1, false).is_err());
-    assert_eq!(
-        check_store_params(false, true, 126, 0, false),
-        Err(StoreParamError::Bf16 {
-            bias0: 126,
-            bias1: 0
-        })
-    );
+    assert_eq!(check_store_params(false, true, 126, 0, false), Err(StoreParamError::Bf16 { bias0: 126, bias1: 0 }));
     assert!(check_store_params(false, true, 127, 1, false).is_err());
-    let msg = check_store_params(false, true, 0, 0, false)
-        .unwrap_err()
-        .to_string();
+    let msg = check_store_params(false, true, 0, 0, false).unwrap_err().to_string();
     assert!(msg.contains("bias0 = 127"), "{msg}");
 }
 
 #[test]
 fn empty_input() {
     let s = compress(&[], true, false, 0, 0, false);
-    assert_eq!(
-        s,
-        vec![0x00, 0x00, 0x00, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
-    );
+    assert_eq!(s, vec![0x00, 0x00, 0x00, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
     assert_eq!(decompress(&s, 0).unwrap(), Vec::<u8>::new());
 }

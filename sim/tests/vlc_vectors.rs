@@ -14,16 +14,11 @@ use serde_json::Value;
 use std::path::PathBuf;
 
 fn corpus() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/conformance"
-    ))
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/conformance"))
 }
 
 fn region(v: &Value, key: &str, i: usize) -> Result<Vec<u8>, String> {
-    let hex_str = v[key][i]["hex"]
-        .as_str()
-        .ok_or_else(|| format!("{key}[{i}].hex missing"))?;
+    let hex_str = v[key][i]["hex"].as_str().ok_or_else(|| format!("{key}[{i}].hex missing"))?;
     hex::decode(hex_str).map_err(|e| format!("{key}[{i}].hex: {e}"))
 }
 
@@ -32,10 +27,7 @@ fn first_diff(got: &[u8], want: &[u8]) -> String {
         return format!("length {} instead of {}", got.len(), want.len());
     }
     match got.iter().zip(want).position(|(a, b)| a != b) {
-        Some(i) => format!(
-            "first difference at byte {i}: got {:#04x}, want {:#04x}",
-            got[i], want[i]
-        ),
+        Some(i) => format!("first difference at byte {i}: got {:#04x}, want {:#04x}", got[i], want[i]),
         None => "equal".into(),
     }
 }
@@ -89,9 +81,7 @@ fn check_decompress(v: &Value, p: &Params) -> Result<(), String> {
         ));
     }
     let h = VlcHeader::parse(&stream).map_err(|e| e.to_string())?;
-    if (h.signed, h.bf16, h.bias0, h.bias1, h.zero_guard)
-        != (p.signed, p.bf16, p.bias0, p.bias1, p.zero_guard)
-    {
+    if (h.signed, h.bf16, h.bias0, h.bias1, h.zero_guard) != (p.signed, p.bf16, p.bias0, p.bias1, p.zero_guard) {
         return Err(format!("header {h:?} differs from params.vlc"));
     }
     let got = decompress(&stream, p.raw_bytes).map_err(|e| format!("decompress: {e}"))?;
@@ -100,10 +90,7 @@ fn check_decompress(v: &Value, p: &Params) -> Result<(), String> {
     }
     let again = compress(&got, h.signed, h.bf16, h.bias0, h.bias1, h.zero_guard);
     if again != stream {
-        return Err(format!(
-            "compress(decompress(stream)) differs from the stream: {}",
-            first_diff(&again, &stream)
-        ));
+        return Err(format!("compress(decompress(stream)) differs from the stream: {}", first_diff(&again, &stream)));
     }
     Ok(())
 }
@@ -115,32 +102,19 @@ fn check_compress(v: &Value, p: &Params) -> Result<(), String> {
     if raw.len() != p.raw_bytes || background.len() != want.len() {
         return Err("region sizes do not match params".into());
     }
-    check_store_params(p.signed, p.bf16, p.bias0, p.bias1, p.zero_guard)
-        .map_err(|e| e.to_string())?;
+    check_store_params(p.signed, p.bf16, p.bias0, p.bias1, p.zero_guard).map_err(|e| e.to_string())?;
     let stream = compress(&raw, p.signed, p.bf16, p.bias0, p.bias1, p.zero_guard);
     if stream.len() != p.stream_bytes || stream.len() > want.len() {
-        return Err(format!(
-            "stream is {} bytes, params say {}",
-            stream.len(),
-            p.stream_bytes
-        ));
+        return Err(format!("stream is {} bytes, params say {}", stream.len(), p.stream_bytes));
     }
     if stream[..] != want[..stream.len()] {
-        return Err(format!(
-            "stream: {}",
-            first_diff(&stream, &want[..stream.len()])
-        ));
+        return Err(format!("stream: {}", first_diff(&stream, &want[..stream.len()])));
     }
     if want[stream.len()..] != background[stream.len()..] {
         return Err("bytes after the stream are not the untouched background".into());
     }
-    let back =
-        decompress(&stream, raw.len()).map_err(|e| format!("decompress of own stream: {e}"))?;
-    let expect_back = if p.bf16 && p.zero_guard {
-        zero_guard_loss(&raw)
-    } else {
-        raw
-    };
+    let back = decompress(&stream, raw.len()).map_err(|e| format!("decompress of own stream: {e}"))?;
+    let expect_back = if p.bf16 && p.zero_guard { zero_guard_loss(&raw) } else { raw };
     if back != expect_back {
         return Err(format!("round trip: {}", first_diff(&back, &expect_back)));
     }
@@ -150,19 +124,12 @@ fn check_compress(v: &Value, p: &Params) -> Result<(), String> {
 fn run_chip(chip: &str) {
     let path = corpus().join("vectors").join(chip).join("tdma_vlc.jsonl");
     let Ok(text) = std::fs::read_to_string(&path) else {
-        println!(
-            "SKIP {chip}: conformance corpus not found at {}",
-            path.display()
-        );
+        println!("SKIP {chip}: conformance corpus not found at {}", path.display());
         return;
     };
     let (mut passed, mut failures) = (0usize, Vec::new());
     let (mut n_decompress, mut n_compress) = (0usize, 0usize);
-    for (line_no, line) in text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-    {
+    for (line_no, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let v: Value = match serde_json::from_str(line) {
             Ok(v) => v,
             Err(e) => {
@@ -193,12 +160,7 @@ fn run_chip(chip: &str) {
         failures.len()
     );
     assert!(passed > 0, "{chip}: no vectors in {}", path.display());
-    assert!(
-        failures.is_empty(),
-        "{chip}: {} failed:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{chip}: {} failed:\n{}", failures.len(), failures.join("\n"));
 }
 
 #[test]

@@ -18,7 +18,11 @@ pub struct Case {
 impl Case {
     pub fn name(&self, root: &Path) -> String {
         let rel = self.dir.strip_prefix(root).unwrap_or(&self.dir).display().to_string();
-        let rel = if rel.is_empty() { self.dir.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default() } else { rel };
+        let rel = if rel.is_empty() {
+            self.dir.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default()
+        } else {
+            rel
+        };
         if self.program == 0 {
             rel
         } else {
@@ -36,7 +40,12 @@ pub fn find(paths: &[PathBuf]) -> Vec<Case> {
         }
         let model = p.join("model.cvimodel");
         if model.is_file() && p.join("input.npz").is_file() && p.join("expected.npz").is_file() {
-            out.push(Case { dir: p.to_path_buf(), program: 0, input: p.join("input.npz"), expected: p.join("expected.npz") });
+            out.push(Case {
+                dir: p.to_path_buf(),
+                program: 0,
+                input: p.join("input.npz"),
+                expected: p.join("expected.npz"),
+            });
             for k in 1..16 {
                 let (i, e) = (p.join(format!("input_program{k}.npz")), p.join(format!("expected_program{k}.npz")));
                 if i.is_file() && e.is_file() {

@@ -54,7 +54,10 @@ pub fn run(paths: &[PathBuf], progress: bool) -> Result<(Vec<CaseOutcome>, Strin
                     b.set_message(name.clone());
                     b.inc(1);
                 }
-                results.lock().expect("lock").push((i, CaseOutcome { name, ok, detail, seconds: t.elapsed().as_secs_f64() }));
+                results
+                    .lock()
+                    .expect("lock")
+                    .push((i, CaseOutcome { name, ok, detail, seconds: t.elapsed().as_secs_f64() }));
             });
         }
     });

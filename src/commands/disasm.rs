@@ -13,7 +13,11 @@ pub fn render(chip: Chip, routine: &str, cmds: &[Command], verbose: bool, out: &
         if verbose {
             out.push_str(&verbose_fields(chip, &c.desc));
             for m in check_reserved(chip, &c.desc) {
-                let _ = writeln!(out, "    warning: reserved field `{}` = {:#x}, expected {:#x}", m.field, m.value, m.expected);
+                let _ = writeln!(
+                    out,
+                    "    warning: reserved field `{}` = {:#x}, expected {:#x}",
+                    m.field, m.value, m.expected
+                );
             }
         }
     }
@@ -46,7 +50,11 @@ pub fn render_model(m: &cvsim_runtime::Model, verbose: bool, out: &mut String) -
             }
             let sec = m.section(name).ok_or_else(|| format!("routine {ri} names missing section `{name}`"))?;
             let cmds = m.decode_cmdbuf(sec).map_err(|e| e.to_string())?;
-            let _ = writeln!(out, "# program {pi} routine {ri}: TPU section `{name}`, {} descriptors, chip {chip}", cmds.len());
+            let _ = writeln!(
+                out,
+                "# program {pi} routine {ri}: TPU section `{name}`, {} descriptors, chip {chip}",
+                cmds.len()
+            );
             render(chip, name, &cmds, verbose, out);
         }
     }

@@ -39,12 +39,20 @@ pub fn set_inputs(inst: &mut Instance, arrays: &[Array]) -> Result<(), String> {
         }
     }
     for name in &names {
-        let a = arrays.iter().find(|a| &a.name == name).ok_or_else(|| format!("no array `{name}` in the input file (the model's inputs are: {})", names.join(", ")))?;
-        let t = inst.program().tensor(name).cloned().ok_or_else(|| format!("input `{name}` is not in the tensor map"))?;
+        let a = arrays.iter().find(|a| &a.name == name).ok_or_else(|| {
+            format!("no array `{name}` in the input file (the model's inputs are: {})", names.join(", "))
+        })?;
+        let t =
+            inst.program().tensor(name).cloned().ok_or_else(|| format!("input `{name}` is not in the tensor map"))?;
         let size = inst.mem_size(&t).map_err(|e| e.to_string())?;
         let want = elem_of(t.dtype);
         if a.elem != want {
-            return Err(format!("input `{name}`: array has dtype {}, the tensor is {} (give it as {})", a.elem.name(), t.dtype.name(), want.name()));
+            return Err(format!(
+                "input `{name}`: array has dtype {}, the tensor is {} (give it as {})",
+                a.elem.name(),
+                t.dtype.name(),
+                want.name()
+            ));
         }
         // An aligned frame is given as its whole buffer, flat.
         let flat_frame = t.aligned && a.shape.len() == 1 && a.data.len() == size;
@@ -76,7 +84,8 @@ pub fn outputs(inst: &Instance) -> Result<Vec<Array>, String> {
     names
         .iter()
         .map(|n| {
-            let t = inst.program().tensor(n).cloned().ok_or_else(|| format!("output `{n}` is not in the tensor map"))?;
+            let t =
+                inst.program().tensor(n).cloned().ok_or_else(|| format!("output `{n}` is not in the tensor map"))?;
             let data = inst.tensor_bytes(n).map_err(|e| e.to_string())?;
             Ok(to_array(inst, &t, data))
         })

@@ -9,7 +9,10 @@ use std::sync::Mutex;
 pub fn run(paths: &[PathBuf]) -> Result<(String, usize, usize), String> {
     let files = find_files(paths);
     if files.is_empty() {
-        return Err(format!("no .jsonl vector files under {}", paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")));
+        return Err(format!(
+            "no .jsonl vector files under {}",
+            paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        ));
     }
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<(usize, Result<Vec<VectorResult>, String>)>> = Mutex::new(Vec::new());

@@ -40,7 +40,15 @@ impl InterpParams {
 }
 
 /// Nearest-neighbour resize of `planes` planes of element size `esz`, byte for byte.
-pub fn nearest(p: &InterpParams, input: &[u8], out: &mut [u8], planes: usize, esz: usize, (ih, iw): (usize, usize), (oh, ow): (usize, usize)) {
+pub fn nearest(
+    p: &InterpParams,
+    input: &[u8],
+    out: &mut [u8],
+    planes: usize,
+    esz: usize,
+    (ih, iw): (usize, usize),
+    (oh, ow): (usize, usize),
+) {
     let sh = ih as f32 / oh as f32;
     let sw = iw as f32 / ow as f32;
     let half = p.mode == "nearest_half_pixel";
@@ -63,7 +71,14 @@ pub fn nearest(p: &InterpParams, input: &[u8], out: &mut [u8], planes: usize, es
 
 /// Bilinear resize of fp32 planes (modes `half_pixel`, `pytorch_half_pixel`, `asymmetric`, and
 /// the Caffe-style `align_corners` for any other mode).
-pub fn bilinear(p: &InterpParams, input: &[f32], out: &mut [f32], planes: usize, (ih, iw): (usize, usize), (oh, ow): (usize, usize)) {
+pub fn bilinear(
+    p: &InterpParams,
+    input: &[f32],
+    out: &mut [f32],
+    planes: usize,
+    (ih, iw): (usize, usize),
+    (oh, ow): (usize, usize),
+) {
     match p.mode.as_str() {
         "half_pixel" | "pytorch_half_pixel" => half_pixel(p.mode == "pytorch_half_pixel", input, out, planes, (ih, iw), (oh, ow)),
         "asymmetric" => asymmetric(input, out, planes, (ih, iw), (oh, ow)),
@@ -97,7 +112,10 @@ fn half_pixel(pytorch: bool, input: &[f32], out: &mut [f32], planes: usize, (ih,
             let (y1, y2, dy1, dy2) = axis(y, scale_h, ih, oh);
             for xo in 0..lw {
                 let (x1, x2, dx1, dx2) = axis(xo, scale_w, iw, ow);
-                let v = dx2 * dy2 * x[y1 * iw + x1] + dx1 * dy2 * x[y1 * iw + x2] + dx2 * dy1 * x[y2 * iw + x1] + dx1 * dy1 * x[y2 * iw + x2];
+                let v = dx2 * dy2 * x[y1 * iw + x1]
+                    + dx1 * dy2 * x[y1 * iw + x2]
+                    + dx2 * dy1 * x[y2 * iw + x1]
+                    + dx1 * dy1 * x[y2 * iw + x2];
                 out[(pl * oh + y) * ow + xo] = v;
             }
         }
@@ -135,7 +153,14 @@ fn asymmetric(input: &[f32], out: &mut [f32], planes: usize, (ih, iw): (usize, u
     }
 }
 
-fn align_corners(p: &InterpParams, input: &[f32], out: &mut [f32], planes: usize, (ih, iw): (usize, usize), (oh, ow): (usize, usize)) {
+fn align_corners(
+    p: &InterpParams,
+    input: &[f32],
+    out: &mut [f32],
+    planes: usize,
+    (ih, iw): (usize, usize),
+    (oh, ow): (usize, usize),
+) {
     let eh = ih + p.pad_beg.max(0) as usize + p.pad_end.max(0) as usize;
     let ew = iw + p.pad_beg.max(0) as usize + p.pad_end.max(0) as usize;
     if eh == oh && ew == ow && p.pad_beg == 0 && p.pad_end == 0 {

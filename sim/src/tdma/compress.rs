@@ -16,29 +16,17 @@ use crate::memory::{Gmem, Lmem};
 use crate::vlc::{self, StoreParamError, VlcHeader, HEADER_BYTES};
 use cvsim_isa::{Chip, Direction, Fmt, TdmaDesc, TdmaKind, TdmaOp};
 
-pub(crate) fn exec(
-    chip: Chip,
-    lmem: &mut Lmem,
-    gmem: &mut Gmem,
-    d: &TdmaDesc,
-    op: TdmaOp,
-) -> ExecResult {
+pub(crate) fn exec(chip: Chip, lmem: &mut Lmem, gmem: &mut Gmem, d: &TdmaDesc, op: TdmaOp) -> ExecResult {
     if !matches!(op.kind, TdmaKind::Tensor | TdmaKind::Matrix) {
         return Err(ExecErrorKind::Unsupported {
-            what: format!(
-                "TDMA {} (compression only on plain tensor and matrix copies)",
-                op.name()
-            ),
+            what: format!("TDMA {} (compression only on plain tensor and matrix copies)", op.name()),
         });
     }
     match op.dir {
         Direction::G2L => load(chip, lmem, gmem, d, op.kind == TdmaKind::Matrix),
         Direction::L2G => store(lmem, gmem, d, op.kind == TdmaKind::Matrix),
         dir => Err(ExecErrorKind::Unsupported {
-            what: format!(
-                "TDMA {} with compress_en (only g2l decompress and l2g compress)",
-                dir.name()
-            ),
+            what: format!("TDMA {} with compress_en (only g2l decompress and l2g compress)", dir.name()),
         }),
     }
 }
@@ -68,12 +56,7 @@ fn load(chip: Chip, lmem: &mut Lmem, gmem: &mut Gmem, d: &TdmaDesc, matrix: bool
     let (src, dst) = (Side::src(d, Direction::G2L), Side::dst(d, Direction::G2L));
     aligned(&src, "src_base_addr_low")?;
     let elems = if matrix {
-        require_eq(
-            "src_c",
-            d.src_c,
-            d.src_n,
-            "a global matrix's src_c repeats its row count src_n",
-        )?;
+        require_eq("src_c", d.src_c, d.src_n, "a global matrix's src_c repeats its row count src_n")?;
         d.src_n as usize * d.src_w as usize
     } else {
         d.src_n as usize * d.src_c as usize * d.src_h as usize * d.src_w as usize
@@ -96,8 +79,7 @@ fn load(chip: Chip, lmem: &mut Lmem, gmem: &mut Gmem, d: &TdmaDesc, matrix: bool
     }
     let len = vlc::stream_len(&region_data[start..], raw_len).map_err(vlc_err)?;
     let (region, start) = gmem.resolve(src.sel, src.addr, len as u64)?;
-    let raw = vlc::decompress(&gmem.regions[region].data[start..start + len], raw_len)
-        .map_err(vlc_err)?;
+    let raw = vlc::decompress(&gmem.regions[region].data[start..start + len], raw_len).map_err(vlc_err)?;
 
     if matrix {
         let g = GRows {
@@ -108,14 +90,7 @@ fn load(chip: Chip, lmem: &mut Lmem, gmem: &mut Gmem, d: &TdmaDesc, matrix: bool
             row_str: d.src_w as usize * se,
             esz: se,
         };
-        let l = LRows::resolve(
-            lmem,
-            &dst,
-            [d.src_n, d.dst_c, d.dst_h, d.dst_w],
-            d.src_w,
-            de,
-            ("dst_c", "dst_h"),
-        )?;
+        let l = LRows::resolve(lmem, &dst, [d.src_n, d.dst_c, d.dst_h, d.dst_w], d.src_w, de, ("dst_c", "dst_h"))?;
         with_conv!(sel, conv => {
             let mut m = Split { src: &raw, dst: &mut lmem.data };
             pieces(&g, &l, |gp, lp, n| m.chunk(gp, lp, n, &conv))
@@ -136,11 +111,7 @@ fn store(lmem: &mut Lmem, gmem: &mut Gmem, d: &TdmaDesc, matrix: bool) -> ExecRe
     let (s, t) = formats(d)?;
     if s != t {
         return Err(ExecErrorKind::Unsupported {
-            what: format!(
-                "TDMA compressing store {} → {} (only same-format)",
-                s.name(),
-                t.name()
-            ),
+            what: format!("TDMA compressing store {} → {} (only same-format)", s.name(), t.name()),
         });
     }
     if d.int8_rnd_mode != 0 {
@@ -151,12 +122,8 @@ fn store(lmem: &mut Lmem, gmem: &mut Gmem, d: &TdmaDesc, matrix: bool) -> ExecRe
         });
     }
     let bf16 = s == Fmt::Bf16;
-    let (signed, bias0, bias1, zero_guard) = (
-        d.cmprs_fmt != 0,
-        d.compress_bias0 as u8,
-        d.compress_bias1 as u8,
-        d.compress_zero_guard != 0,
-    );
+    let (signed, bias0, bias1, zero_guard) =
+        (d.cmprs_fmt != 0, d.compress_bias0 as u8, d.compress_bias1 as u8, d.compress_zero_guard != 0);
     store_params(d, signed, bf16, bias0, bias1, zero_guard)?;
     let esz = s.size();
     let (src, dst) = (Side::src(d, Direction::L2G), Side::dst(d, Direction::L2G));
@@ -164,34 +131,12 @@ fn store(lmem: &mut Lmem, gmem: &mut Gmem, d: &TdmaDesc, matrix: bool) -> ExecRe
 
     let conv = Verbatim(esz);
     let raw = if matrix {
-        require_eq(
-            "dst_c",
-            d.dst_c,
-            d.src_n,
-            "a global matrix's dst_c is its row count src_n",
-        )?;
+        require_eq("dst_c", d.dst_c, d.src_n, "a global matrix's dst_c is its row count src_n")?;
         let (rows, cols) = (d.src_n as usize, d.dst_w as usize);
         let mut raw = vec![0u8; rows * cols * esz];
-        let g = GRows {
-            loc: Loc::Temp,
-            start: 0,
-            rows,
-            cols,
-            row_str: cols * esz,
-            esz,
-        };
-        let l = LRows::resolve(
-            lmem,
-            &src,
-            [d.src_n, d.src_c, d.src_h, d.src_w],
-            d.dst_w,
-            esz,
-            ("src_c", "src_h"),
-        )?;
-        let mut m = Split {
-            src: &lmem.data,
-            dst: &mut raw,
-        };
+        let g = GRows { loc: Loc::Temp, start: 0, rows, cols, row_str: cols * esz, esz };
+        let l = LRows::resolve(lmem, &src, [d.src_n, d.src_c, d.src_h, d.src_w], d.dst_w, esz, ("src_c", "src_h"))?;
+        let mut m = Split { src: &lmem.data, dst: &mut raw };
         pieces(&g, &l, |gp, lp, n| m.chunk(lp, gp, n, &conv));
         raw
     } else {
@@ -207,15 +152,7 @@ fn store(lmem: &mut Lmem, gmem: &mut Gmem, d: &TdmaDesc, matrix: bool) -> ExecRe
             });
         }
         let mut raw = vec![0u8; elems * esz];
-        pair(
-            &mut Split {
-                src: buf(lmem, gmem, s.loc),
-                dst: &mut raw,
-            },
-            &s,
-            &t,
-            &conv,
-        );
+        pair(&mut Split { src: buf(lmem, gmem, s.loc), dst: &mut raw }, &s, &t, &conv);
         raw
     };
     if raw.is_empty() {
@@ -228,14 +165,7 @@ fn store(lmem: &mut Lmem, gmem: &mut Gmem, d: &TdmaDesc, matrix: bool) -> ExecRe
 }
 
 /// The store parameters the vendor simulator asserts on (errata 20) are illegal descriptors.
-fn store_params(
-    d: &TdmaDesc,
-    signed: bool,
-    bf16: bool,
-    bias0: u8,
-    bias1: u8,
-    zero_guard: bool,
-) -> ExecResult {
+fn store_params(d: &TdmaDesc, signed: bool, bf16: bool, bias0: u8, bias1: u8, zero_guard: bool) -> ExecResult {
     // The descriptor's bias1 has 8 bits, the stream header 7: a value the header cannot carry is
     // refused too (only 0 is accepted anyway).
     let e = match vlc::check_store_params(signed, bf16, bias0, bias1, zero_guard) {

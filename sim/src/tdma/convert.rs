@@ -66,9 +66,7 @@ pub(crate) struct Bf16ToI8 {
 
 impl Bf16ToI8 {
     pub fn new(signed: bool, rnd: Int8Rounding, chip: Chip) -> Bf16ToI8 {
-        Bf16ToI8 {
-            table: narrow_table(chip, signed, rnd),
-        }
+        Bf16ToI8 { table: narrow_table(chip, signed, rnd) }
     }
 }
 
@@ -78,11 +76,7 @@ impl Bf16ToI8 {
 fn narrow_table(chip: Chip, signed: bool, rnd: Int8Rounding) -> &'static [u8] {
     static TABLES: [OnceLock<Box<[u8]>>; 16] = [const { OnceLock::new() }; 16];
     let i = chip as usize * 4 + signed as usize * 2 + (rnd == Int8Rounding::TowardZero) as usize;
-    TABLES[i].get_or_init(|| {
-        (0..=u16::MAX)
-            .map(|b| bf16_to_int8(b, signed, rnd, chip))
-            .collect()
-    })
+    TABLES[i].get_or_init(|| (0..=u16::MAX).map(|b| bf16_to_int8(b, signed, rnd, chip)).collect())
 }
 
 impl Conv for Bf16ToI8 {
@@ -106,14 +100,8 @@ impl Conv for Bf16ToI8 {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ConvSel {
     Verbatim(usize),
-    I8ToBf16 {
-        signed: bool,
-    },
-    Bf16ToI8 {
-        signed: bool,
-        rnd: Int8Rounding,
-        chip: Chip,
-    },
+    I8ToBf16 { signed: bool },
+    Bf16ToI8 { signed: bool, rnd: Int8Rounding, chip: Chip },
     LutIdx,
     LutBase,
 }
@@ -167,16 +155,10 @@ pub(crate) fn select(chip: Chip, d: &TdmaDesc, dir: Direction) -> ExecResult<Con
         (Fmt::I8, Fmt::I8) => ConvSel::Verbatim(1),
         (Fmt::Bf16, Fmt::Bf16) => ConvSel::Verbatim(2),
         (Fmt::I8, Fmt::Bf16) if matches!(dir, Direction::G2L | Direction::L2L) => {
-            ConvSel::I8ToBf16 {
-                signed: d.int8_sign != 0,
-            }
+            ConvSel::I8ToBf16 { signed: d.int8_sign != 0 }
         }
         (Fmt::Bf16, Fmt::I8) if matches!(dir, Direction::L2G | Direction::L2L) => {
-            ConvSel::Bf16ToI8 {
-                signed: d.int8_sign != 0,
-                rnd: Int8Rounding::from_field(d.int8_rnd_mode),
-                chip,
-            }
+            ConvSel::Bf16ToI8 { signed: d.int8_sign != 0, rnd: Int8Rounding::from_field(d.int8_rnd_mode), chip }
         }
         _ => {
             return Err(ExecErrorKind::Unsupported {

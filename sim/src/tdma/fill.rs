@@ -15,10 +15,7 @@ pub(crate) fn exec(lmem: &mut Lmem, gmem: &mut Gmem, d: &TdmaDesc, dir: Directio
         Direction::G2L | Direction::L2G => Side::dst(d, dir),
         _ => {
             return Err(ExecErrorKind::Unsupported {
-                what: format!(
-                    "TDMA {} constant fill (only trans_dir 0 and 1 are defined)",
-                    dir.name()
-                ),
+                what: format!("TDMA {} constant fill (only trans_dir 0 and 1 are defined)", dir.name()),
             })
         }
     };

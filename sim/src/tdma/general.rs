@@ -7,29 +7,15 @@ use crate::error::{ExecErrorKind, ExecResult};
 use crate::memory::{Gmem, Lmem};
 use cvsim_isa::{Chip, Direction, TdmaDesc};
 
-pub(crate) fn exec(
-    chip: Chip,
-    lmem: &mut Lmem,
-    gmem: &mut Gmem,
-    d: &TdmaDesc,
-    dir: Direction,
-) -> ExecResult {
+pub(crate) fn exec(chip: Chip, lmem: &mut Lmem, gmem: &mut Gmem, d: &TdmaDesc, dir: Direction) -> ExecResult {
     let (s, t) = formats(d)?;
     if s != t {
         return Err(ExecErrorKind::Unsupported {
-            what: format!(
-                "TDMA general copy {} → {} (only same-format copies)",
-                s.name(),
-                t.name()
-            ),
+            what: format!("TDMA general copy {} → {} (only same-format copies)", s.name(), t.name()),
         });
     }
     if d.spec_func != 0 || d.sys_dtype != 0 {
-        let (field, value) = if d.spec_func != 0 {
-            ("spec_func", d.spec_func)
-        } else {
-            ("sys_dtype", d.sys_dtype)
-        };
+        let (field, value) = if d.spec_func != 0 { ("spec_func", d.spec_func) } else { ("sys_dtype", d.sys_dtype) };
         return Err(ExecErrorKind::Illegal {
             field,
             value: value as i64,
@@ -92,13 +78,10 @@ pub(crate) fn exec(
         // through one local address (conformance vectors README, "Drops"), so their local layout
         // is unknown: refuse rather than guess.
         Direction::G2L | Direction::L2G => Err(ExecErrorKind::Unsupported {
-            what: format!(
-                "TDMA {} general copy on {chip} (its local-memory byte layout is not known)",
-                dir.name()
-            ),
+            what: format!("TDMA {} general copy on {chip} (its local-memory byte layout is not known)", dir.name()),
         }),
-        Direction::L2L => Err(ExecErrorKind::Unsupported {
-            what: "TDMA l2l general copy (never emitted; layout unknown)".into(),
-        }),
+        Direction::L2L => {
+            Err(ExecErrorKind::Unsupported { what: "TDMA l2l general copy (never emitted; layout unknown)".into() })
+        }
     }
 }

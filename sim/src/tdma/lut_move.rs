@@ -91,11 +91,7 @@ pub(crate) fn exec(lmem: &mut Lmem, gmem: &mut Gmem, d: &TdmaDesc) -> ExecResult
             why: "mv_lut_idx and mv_lut_base cannot both be set",
         });
     }
-    let field = if op.lut_idx {
-        "mv_lut_idx"
-    } else {
-        "mv_lut_base"
-    };
+    let field = if op.lut_idx { "mv_lut_idx" } else { "mv_lut_base" };
     if op.dir != Direction::L2L || op.kind != TdmaKind::Tensor || op.compressed {
         return Err(ExecErrorKind::Illegal {
             field,
@@ -104,17 +100,9 @@ pub(crate) fn exec(lmem: &mut Lmem, gmem: &mut Gmem, d: &TdmaDesc) -> ExecResult
         });
     }
     if op.src_fmt != Fmt::Bf16 || op.dst_fmt != Fmt::Bf16 {
-        return Err(ExecErrorKind::Illegal {
-            field,
-            value: 1,
-            why: "a LUT index/base move is bf16 → bf16",
-        });
+        return Err(ExecErrorKind::Illegal { field, value: 1, why: "a LUT index/base move is bf16 → bf16" });
     }
-    let sel = if op.lut_idx {
-        ConvSel::LutIdx
-    } else {
-        ConvSel::LutBase
-    };
+    let sel = if op.lut_idx { ConvSel::LutIdx } else { ConvSel::LutBase };
     let (src, dst) = sides(lmem, gmem, d, Direction::L2L, sel)?;
     if op.lut_idx {
         // Check every input before writing anything, so a refused descriptor changes nothing.

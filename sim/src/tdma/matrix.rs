@@ -32,13 +32,7 @@ pub(crate) struct LRows {
 
 impl GRows {
     /// Resolve `rows × cols` at a side whose C stride is the row stride.
-    pub fn resolve(
-        gmem: &Gmem,
-        side: &Side,
-        rows: u32,
-        cols: u32,
-        esz: usize,
-    ) -> ExecResult<GRows> {
+    pub fn resolve(gmem: &Gmem, side: &Side, rows: u32, cols: u32, esz: usize) -> ExecResult<GRows> {
         let g = side.global(gmem, [1, rows, 1, cols], esz)?;
         Ok(GRows {
             loc: Loc::Gmem(g.region),
@@ -71,11 +65,7 @@ impl LRows {
             });
         }
         let t = side.local([rows, c, h, w], esz)?;
-        Ok(LRows {
-            bases: t.channel_bases(lmem, side.what)?,
-            n_str: t.n_str as usize,
-            w: w as usize,
-        })
+        Ok(LRows { bases: t.channel_bases(lmem, side.what)?, n_str: t.n_str as usize, w: w as usize })
     }
 }
 
@@ -108,62 +98,29 @@ fn l2g<M: Mem, C: Conv>(m: &mut M, g: &GRows, l: &LRows, conv: &C) {
 
 /// G2L: `src_n` rows (= `src_c`) of `src_w` columns → local (src_n, dst_c, 1, dst_w).
 /// L2G: local (src_n, src_c, 1, src_w) → `dst_c` rows (= `src_n`) of `dst_w` columns.
-pub(crate) fn copy(
-    chip: Chip,
-    lmem: &mut Lmem,
-    gmem: &mut Gmem,
-    d: &TdmaDesc,
-    dir: Direction,
-) -> ExecResult {
+pub(crate) fn copy(chip: Chip, lmem: &mut Lmem, gmem: &mut Gmem, d: &TdmaDesc, dir: Direction) -> ExecResult {
     let sel = convert::select(chip, d, dir)?;
     let (se, de) = sizes(sel);
     let (src, dst) = (Side::src(d, dir), Side::dst(d, dir));
     match dir {
         Direction::G2L => {
-            require_eq(
-                "src_c",
-                d.src_c,
-                d.src_n,
-                "a global matrix's src_c repeats its row count src_n",
-            )?;
+            require_eq("src_c", d.src_c, d.src_n, "a global matrix's src_c repeats its row count src_n")?;
             let g = GRows::resolve(gmem, &src, d.src_n, d.src_w, se)?;
-            let l = LRows::resolve(
-                lmem,
-                &dst,
-                [d.src_n, d.dst_c, d.dst_h, d.dst_w],
-                d.src_w,
-                de,
-                ("dst_c", "dst_h"),
-            )?;
+            let l = LRows::resolve(lmem, &dst, [d.src_n, d.dst_c, d.dst_h, d.dst_w], d.src_w, de, ("dst_c", "dst_h"))?;
             let Loc::Gmem(r) = g.loc else { unreachable!() };
             with_conv!(sel, conv => g2l(&mut Split { src: &gmem.regions[r].data, dst: &mut lmem.data }, &g, &l, &conv));
             Ok(())
         }
         Direction::L2G => {
-            require_eq(
-                "dst_c",
-                d.dst_c,
-                d.src_n,
-                "a global matrix's dst_c is its row count src_n",
-            )?;
+            require_eq("dst_c", d.dst_c, d.src_n, "a global matrix's dst_c is its row count src_n")?;
             let g = GRows::resolve(gmem, &dst, d.dst_c, d.dst_w, de)?;
-            let l = LRows::resolve(
-                lmem,
-                &src,
-                [d.src_n, d.src_c, d.src_h, d.src_w],
-                d.dst_w,
-                se,
-                ("src_c", "src_h"),
-            )?;
+            let l = LRows::resolve(lmem, &src, [d.src_n, d.src_c, d.src_h, d.src_w], d.dst_w, se, ("src_c", "src_h"))?;
             let Loc::Gmem(r) = g.loc else { unreachable!() };
             with_conv!(sel, conv => l2g(&mut Split { src: &lmem.data, dst: &mut gmem.regions[r].data }, &g, &l, &conv));
             Ok(())
         }
         _ => Err(ExecErrorKind::Unsupported {
-            what: format!(
-                "TDMA {} matrix copy (only g2l and l2g are defined)",
-                dir.name()
-            ),
+            what: format!("TDMA {} matrix copy (only g2l and l2g are defined)", dir.name()),
         }),
     }
 }

@@ -54,7 +54,11 @@ pub fn exec(chip: Chip, lmem: &mut Lmem, gmem: &mut Gmem, d: &TdmaDesc) -> ExecR
         TdmaKind::Matrix => matrix::copy(chip, lmem, gmem, d, dir),
         TdmaKind::RowColTranspose => transpose::row_col(lmem, gmem, d, dir),
         TdmaKind::Fill | TdmaKind::CwTranspose | TdmaKind::HwcToChw(_) if d.sys_dtype != 0 => {
-            Err(ExecErrorKind::Illegal { field: "sys_dtype", value: d.sys_dtype as i64, why: "this mode has no matrix form" })
+            Err(ExecErrorKind::Illegal {
+                field: "sys_dtype",
+                value: d.sys_dtype as i64,
+                why: "this mode has no matrix form",
+            })
         }
         TdmaKind::Fill => fill::exec(lmem, gmem, d, dir),
         TdmaKind::CwTranspose => transpose::cw(lmem, gmem, d, dir),

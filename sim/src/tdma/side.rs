@@ -103,19 +103,10 @@ impl Side {
 }
 
 /// `Illegal` unless `a == b`: two fields the hardware assumes equal.
-pub(crate) fn require_eq(
-    field: &'static str,
-    value: u32,
-    expected: u32,
-    why: &'static str,
-) -> ExecResult {
+pub(crate) fn require_eq(field: &'static str, value: u32, expected: u32, why: &'static str) -> ExecResult {
     if value == expected {
         Ok(())
     } else {
-        Err(ExecErrorKind::Illegal {
-            field,
-            value: value as i64,
-            why,
-        })
+        Err(ExecErrorKind::Illegal { field, value: value as i64, why })
     }
 }

@@ -15,11 +15,7 @@ fn int8_only(d: &TdmaDesc, mode: &str) -> ExecResult {
     match formats(d)? {
         (Fmt::I8, Fmt::I8) => Ok(()),
         (s, t) => Err(ExecErrorKind::Unsupported {
-            what: format!(
-                "TDMA {mode} with {} → {} (only 8-bit data)",
-                s.name(),
-                t.name()
-            ),
+            what: format!("TDMA {mode} with {} → {} (only 8-bit data)", s.name(), t.name()),
         }),
     }
 }
@@ -29,46 +25,24 @@ fn only(dir: Direction, want: Direction, mode: &str) -> ExecResult {
         Ok(())
     } else {
         Err(ExecErrorKind::Unsupported {
-            what: format!(
-                "TDMA {} {mode} (only {} is defined)",
-                dir.name(),
-                want.name()
-            ),
+            what: format!("TDMA {} {mode} (only {} is defined)", dir.name(), want.name()),
         })
     }
 }
 
 /// Global `rows × cols` (rows = src_n = src_c, cols = src_w) → local matrix `cols × rows`:
 /// element (r, k) goes to local row k, column r, i.e. LMEM n = k, chunk r / dst_w.
-pub(crate) fn row_col(
-    lmem: &mut Lmem,
-    gmem: &mut Gmem,
-    d: &TdmaDesc,
-    dir: Direction,
-) -> ExecResult {
+pub(crate) fn row_col(lmem: &mut Lmem, gmem: &mut Gmem, d: &TdmaDesc, dir: Direction) -> ExecResult {
     only(dir, Direction::G2L, "matrix row/column transpose")?;
     int8_only(d, "matrix row/column transpose")?;
-    require_eq(
-        "src_c",
-        d.src_c,
-        d.src_n,
-        "a global matrix's src_c repeats its row count src_n",
-    )?;
+    require_eq("src_c", d.src_c, d.src_n, "a global matrix's src_c repeats its row count src_n")?;
     let g = GRows::resolve(gmem, &Side::src(d, dir), d.src_n, d.src_w, 1)?;
-    let l = LRows::resolve(
-        lmem,
-        &Side::dst(d, dir),
-        [d.src_w, d.dst_c, d.dst_h, d.dst_w],
-        d.src_n,
-        1,
-        ("dst_c", "dst_h"),
-    )?;
+    let l =
+        LRows::resolve(lmem, &Side::dst(d, dir), [d.src_w, d.dst_c, d.dst_h, d.dst_w], d.src_n, 1, ("dst_c", "dst_h"))?;
     if l.bases.is_empty() {
         return Ok(());
     }
-    let Loc::Gmem(reg) = g.loc else {
-        unreachable!()
-    };
+    let Loc::Gmem(reg) = g.loc else { unreachable!() };
     let src = &gmem.regions[reg].data;
     let dst = &mut lmem.data;
     for r in 0..g.rows {
@@ -86,19 +60,9 @@ pub(crate) fn row_col(
 pub(crate) fn cw(lmem: &mut Lmem, gmem: &mut Gmem, d: &TdmaDesc, dir: Direction) -> ExecResult {
     only(dir, Direction::L2G, "C↔W transpose")?;
     int8_only(d, "C↔W transpose")?;
-    require_eq(
-        "dst_c",
-        d.dst_c,
-        d.src_w,
-        "a C↔W transpose's destination C is the source W",
-    )?;
+    require_eq("dst_c", d.dst_c, d.src_w, "a C↔W transpose's destination C is the source W")?;
     require_eq("dst_h", d.dst_h, d.src_h, "a C↔W transpose keeps H")?;
-    require_eq(
-        "dst_w",
-        d.dst_w,
-        d.src_c,
-        "a C↔W transpose's destination W is the source C",
-    )?;
+    require_eq("dst_w", d.dst_w, d.src_c, "a C↔W transpose's destination W is the source C")?;
     let src = Side::src(d, dir).local([d.src_n, d.src_c, d.src_h, d.src_w], 1)?;
     let bases = src.channel_bases(lmem, "TDMA source")?;
     let g = Side::dst(d, dir).global(gmem, [d.src_n, d.dst_c, d.dst_h, d.dst_w], 1)?;
@@ -124,21 +88,10 @@ pub(crate) fn cw(lmem: &mut Lmem, gmem: &mut Gmem, d: &TdmaDesc, dir: Direction)
 /// Global pixel-interleaved (N, H, W, C) with C = 3 (`transpose_md = 1`) or 4 (`= 2`) → local
 /// (N, C, H, W). Channel k of pixel (h, w) is at `n·n_str + h·h_str + w·C + k·c_str`: the mode
 /// implies the W step of C bytes; cvikernel sets `c_str = 1` and `h_str = C·W`.
-pub(crate) fn hwc_to_chw(
-    lmem: &mut Lmem,
-    gmem: &mut Gmem,
-    d: &TdmaDesc,
-    dir: Direction,
-    ch: u32,
-) -> ExecResult {
+pub(crate) fn hwc_to_chw(lmem: &mut Lmem, gmem: &mut Gmem, d: &TdmaDesc, dir: Direction, ch: u32) -> ExecResult {
     only(dir, Direction::G2L, "HWC → CHW")?;
     int8_only(d, "HWC → CHW")?;
-    require_eq(
-        "src_c",
-        d.src_c,
-        ch,
-        "HWC → CHW has C = 3 (transpose_md 1) or 4 (transpose_md 2)",
-    )?;
+    require_eq("src_c", d.src_c, ch, "HWC → CHW has C = 3 (transpose_md 1) or 4 (transpose_md 2)")?;
     require_eq("dst_c", d.dst_c, ch, "HWC → CHW keeps C")?;
     require_eq("dst_h", d.dst_h, d.src_h, "HWC → CHW keeps H")?;
     require_eq("dst_w", d.dst_w, d.src_w, "HWC → CHW keeps W")?;

@@ -70,16 +70,7 @@ impl Walk {
 
     /// `len` contiguous elements starting at `base`.
     pub fn flat(loc: Loc, base: usize, len: usize, esz: usize) -> Walk {
-        Walk {
-            loc,
-            base,
-            outer: vec![0],
-            mid: vec![0],
-            inner: 1,
-            inner_str: 0,
-            row: len,
-            esz,
-        }
+        Walk { loc, base, outer: vec![0], mid: vec![0], inner: 1, inner_str: 0, row: len, esz }
     }
 
     /// Visit the two outer levels in the other order: (n, c) becomes (c, n).
@@ -103,14 +94,8 @@ impl Walk {
 
     /// Every row as (start byte, elements), in order.
     pub fn rows(&self) -> Rows<'_> {
-        let empty =
-            self.outer.is_empty() || self.mid.is_empty() || self.inner == 0 || self.row == 0;
-        Rows {
-            w: self,
-            o: if empty { self.outer.len() } else { 0 },
-            m: 0,
-            i: 0,
-        }
+        let empty = self.outer.is_empty() || self.mid.is_empty() || self.inner == 0 || self.row == 0;
+        Rows { w: self, o: if empty { self.outer.len() } else { 0 }, m: 0, i: 0 }
     }
 }
 
@@ -165,10 +150,7 @@ pub(crate) struct Split<'a> {
 impl Mem for Split<'_> {
     #[inline]
     fn chunk<C: Conv>(&mut self, s: usize, d: usize, n: usize, conv: &C) {
-        conv.run(
-            &self.src[s..s + n * conv.src_esz()],
-            &mut self.dst[d..d + n * conv.dst_esz()],
-        );
+        conv.run(&self.src[s..s + n * conv.src_esz()], &mut self.dst[d..d + n * conv.dst_esz()]);
     }
 }
 
@@ -230,46 +212,22 @@ pub(crate) fn pair<M: Mem, C: Conv>(m: &mut M, src: &Walk, dst: &Walk, conv: &C)
 }
 
 /// Run `pair` between two sides that live in local or global memory, picking the buffers.
-pub(crate) fn transfer<C: Conv>(
-    lmem: &mut Lmem,
-    gmem: &mut Gmem,
-    src: &Walk,
-    dst: &Walk,
-    conv: &C,
-) -> ExecResult {
+pub(crate) fn transfer<C: Conv>(lmem: &mut Lmem, gmem: &mut Gmem, src: &Walk, dst: &Walk, conv: &C) -> ExecResult {
     match (src.loc, dst.loc) {
         (Loc::Lmem, Loc::Lmem) => pair(&mut Same(&mut lmem.data), src, dst, conv),
-        (Loc::Gmem(r), Loc::Lmem) => pair(
-            &mut Split {
-                src: &gmem.regions[r].data,
-                dst: &mut lmem.data,
-            },
-            src,
-            dst,
-            conv,
-        ),
-        (Loc::Lmem, Loc::Gmem(r)) => pair(
-            &mut Split {
-                src: &lmem.data,
-                dst: &mut gmem.regions[r].data,
-            },
-            src,
-            dst,
-            conv,
-        ),
-        (Loc::Gmem(a), Loc::Gmem(b)) if a == b => {
-            pair(&mut Same(&mut gmem.regions[a].data), src, dst, conv)
+        (Loc::Gmem(r), Loc::Lmem) => {
+            pair(&mut Split { src: &gmem.regions[r].data, dst: &mut lmem.data }, src, dst, conv)
         }
+        (Loc::Lmem, Loc::Gmem(r)) => {
+            pair(&mut Split { src: &lmem.data, dst: &mut gmem.regions[r].data }, src, dst, conv)
+        }
+        (Loc::Gmem(a), Loc::Gmem(b)) if a == b => pair(&mut Same(&mut gmem.regions[a].data), src, dst, conv),
         (Loc::Gmem(a), Loc::Gmem(b)) => {
             let (s, d) = two_regions(gmem, a, b);
             pair(&mut Split { src: s, dst: d }, src, dst, conv)
         }
         // Scratch buffers are paired by their owners with `pair` directly.
-        _ => {
-            return Err(ExecErrorKind::Unsupported {
-                what: "TDMA transfer through a scratch buffer".into(),
-            })
-        }
+        _ => return Err(ExecErrorKind::Unsupported { what: "TDMA transfer through a scratch buffer".into() }),
     }
     Ok(())
 }

@@ -57,8 +57,12 @@ fn deadlock_message(segment: usize, tiu: &Option<Blocked>, tdma: &Option<Blocked
             one(a, "TIU", "TDMA"),
             one(b, "TDMA", "TIU")
         ),
-        (Some(a), None) => format!("segment {segment}: {}, which no TDMA descriptor of the segment reaches", one(a, "TIU", "TDMA")),
-        (None, Some(b)) => format!("segment {segment}: {}, which no TIU descriptor of the segment reaches", one(b, "TDMA", "TIU")),
+        (Some(a), None) => {
+            format!("segment {segment}: {}, which no TDMA descriptor of the segment reaches", one(a, "TIU", "TDMA"))
+        }
+        (None, Some(b)) => {
+            format!("segment {segment}: {}, which no TIU descriptor of the segment reaches", one(b, "TDMA", "TIU"))
+        }
         (None, None) => format!("segment {segment}: deadlock"),
     }
 }

@@ -506,9 +506,17 @@ pub fn layer_csv(s: &Schedule, cmds: &[Command]) -> String {
 fn c_float(v: f64, prec: usize) -> String {
     if v.is_nan() {
         // x86 0.0/0.0 yields a NaN with the sign bit set, which glibc prints as "-nan".
-        if v.is_sign_negative() { "-nan".into() } else { "nan".into() }
+        if v.is_sign_negative() {
+            "-nan".into()
+        } else {
+            "nan".into()
+        }
     } else if v.is_infinite() {
-        if v > 0.0 { "inf".into() } else { "-inf".into() }
+        if v > 0.0 {
+            "inf".into()
+        } else {
+            "-inf".into()
+        }
     } else {
         format!("{v:.prec$}")
     }

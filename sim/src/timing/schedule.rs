@@ -142,7 +142,11 @@ pub fn schedule_with(
                 Desc::Cpu(_) => continue,
             };
             let pos = entries.len() as u32;
-            if engine == Engine::Tiu { tiu_q.push(pos) } else { tdma_q.push(pos) }
+            if engine == Engine::Tiu {
+                tiu_q.push(pos)
+            } else {
+                tdma_q.push(pos)
+            }
             entries.push(Entry {
                 index: ci as u32,
                 segment: si as u32,
@@ -170,7 +174,9 @@ pub fn schedule_with(
             let mut progressed = false;
             while i < tiu_q.len() {
                 let e = &mut entries[tiu_q[i] as usize];
-                let Desc::Tiu(d) = &cmds[e.index as usize].desc else { unreachable!("TIU queue holds TIU descriptors") };
+                let Desc::Tiu(d) = &cmds[e.index as usize].desc else {
+                    unreachable!("TIU queue holds TIU descriptors")
+                };
                 let Some(ready) = satisfied(d.cmd_id_gdma as u16, seg_start, sync, &tdma_max, &tdma_end) else { break };
                 e.start = tiu_free.max(ready);
                 e.end = e.start + tiu_cycles(chip, d, &cfg.tiu, clock_hz);
@@ -184,7 +190,9 @@ pub fn schedule_with(
             }
             while j < tdma_q.len() {
                 let e = &mut entries[tdma_q[j] as usize];
-                let Desc::Tdma(d) = &cmds[e.index as usize].desc else { unreachable!("TDMA queue holds TDMA descriptors") };
+                let Desc::Tdma(d) = &cmds[e.index as usize].desc else {
+                    unreachable!("TDMA queue holds TDMA descriptors")
+                };
                 let wait = if d.bar_en != 0 { d.wait_id_tpu as u16 } else { 0 };
                 let Some(ready) = satisfied(wait, seg_start, sync, &tiu_max, &tiu_end) else { break };
                 let compressed = if d.compress_en != 0 { compressed_bytes(e.index as usize) } else { None };

@@ -93,7 +93,8 @@ fn load_pattern(d: &TdmaDesc, kind: TdmaKind, compressed_bytes: Option<u64>, cfg
     let e = esz(d.src_fmt);
     let a = d.src_addr();
     if d.compress_en != 0 {
-        let bytes = compressed_bytes.unwrap_or_else(|| vlc_stream_bytes(dst_raw_bytes(d), d.src_fmt == 2, cfg.compression_ratio));
+        let bytes = compressed_bytes
+            .unwrap_or_else(|| vlc_stream_bytes(dst_raw_bytes(d), d.src_fmt == 2, cfg.compression_ratio));
         return Some(Pattern::contiguous(a, bytes));
     }
     let (n, c, h, w) = (d.src_n as u64, d.src_c as u64, d.src_h as u64, d.src_w as u64);
@@ -121,7 +122,8 @@ fn store_pattern(d: &TdmaDesc, kind: TdmaKind, compressed_bytes: Option<u64>, cf
     let e = esz(d.dst_fmt);
     let a = d.dst_addr();
     if d.compress_en != 0 {
-        let bytes = compressed_bytes.unwrap_or_else(|| vlc_stream_bytes(dst_raw_bytes(d), d.dst_fmt == 2, cfg.compression_ratio));
+        let bytes = compressed_bytes
+            .unwrap_or_else(|| vlc_stream_bytes(dst_raw_bytes(d), d.dst_fmt == 2, cfg.compression_ratio));
         return Pattern::contiguous(a, bytes);
     }
     let (c, h, w) = (d.dst_c as u64, d.dst_h as u64, d.dst_w as u64);
@@ -132,7 +134,9 @@ fn store_pattern(d: &TdmaDesc, kind: TdmaKind, compressed_bytes: Option<u64>, cf
             Pattern { addr: a, row_bytes: w * e, counts: [1, 1, c], strides: [0, 0, cs] }
         }
         // Destination (C, N, H·W): its N count is the source C.
-        TdmaKind::NcTranspose => Pattern { addr: a, row_bytes: w * e, counts: [d.src_c as u64, c, h], strides: [ns, cs, hs] },
+        TdmaKind::NcTranspose => {
+            Pattern { addr: a, row_bytes: w * e, counts: [d.src_c as u64, c, h], strides: [ns, cs, hs] }
+        }
         _ => Pattern { addr: a, row_bytes: w * e, counts: [d.src_n as u64, c, h], strides: [ns, cs, hs] },
     }
 }

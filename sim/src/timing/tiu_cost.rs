@@ -126,7 +126,9 @@ fn eltwise_latency(op: TiuOp, d: &TiuDesc, bf16: bool, cfg: &TiuConfig) -> f64 {
     let mut lat = match op {
         TiuOp::Mul | TiuOp::MulQm => l.mul[w] + if wide_out { 0.0 } else { l.mul_8bit_result },
         TiuOp::Mac => l.mac[w],
-        TiuOp::Add | TiuOp::Sub => l.add_sub[w] + if wide_in && d.opt_opd1_const != 0 { l.add_sub_16bit_const } else { 0.0 },
+        TiuOp::Add | TiuOp::Sub => {
+            l.add_sub[w] + if wide_in && d.opt_opd1_const != 0 { l.add_sub_16bit_const } else { 0.0 }
+        }
         TiuOp::Max | TiuOp::Min | TiuOp::And | TiuOp::Or | TiuOp::Xor | TiuOp::Ge => l.logic[w],
         TiuOp::ArithShift => l.shift[w],
         TiuOp::Copy => l.copy[w],

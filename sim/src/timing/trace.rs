@@ -35,7 +35,8 @@ pub fn chrome_trace(s: &Schedule, cmds: &[Command]) -> Value {
             Desc::Tdma(d) => (TID_TDMA, d.op().name()),
             Desc::Cpu(_) => continue,
         };
-        let mut args = json!({"index": e.index, "id": e.id, "layer": e.layer, "cycles": e.cycles(), "segment": e.segment});
+        let mut args =
+            json!({"index": e.index, "id": e.id, "layer": e.layer, "cycles": e.cycles(), "segment": e.segment});
         if e.engine == Engine::Tdma {
             args["dram_read_bytes"] = json!(e.read_bytes);
             args["dram_write_bytes"] = json!(e.write_bytes);
@@ -63,7 +64,9 @@ pub fn chrome_trace(s: &Schedule, cmds: &[Command]) -> Value {
         let name = format!("layer {layer}");
         let args = json!({"layer": layer, "descriptors": k - first});
         ev.push(json!({"ph": "b", "pid": PID, "tid": TID_LAYERS, "cat": "layer", "id": run, "name": name, "ts": us(start), "args": args}));
-        ev.push(json!({"ph": "e", "pid": PID, "tid": TID_LAYERS, "cat": "layer", "id": run, "name": name, "ts": us(end)}));
+        ev.push(
+            json!({"ph": "e", "pid": PID, "tid": TID_LAYERS, "cat": "layer", "id": run, "name": name, "ts": us(end)}),
+        );
         run += 1;
     }
 

@@ -60,14 +60,26 @@ impl ConvShape {
             w_const: d.opt_opd1_const != 0,
         };
         if d.res0_n != g.n {
-            return Err(ExecErrorKind::Illegal { field: "res0_n", value: d.res0_n as i64, why: "conv result batch differs from opd0_n" });
+            return Err(ExecErrorKind::Illegal {
+                field: "res0_n",
+                value: d.res0_n as i64,
+                why: "conv result batch differs from opd0_n",
+            });
         }
         if !g.w_const {
             if d.opd1_n != g.ic {
-                return Err(ExecErrorKind::Illegal { field: "opd1_n", value: d.opd1_n as i64, why: "weight input channels differ from opd0_c" });
+                return Err(ExecErrorKind::Illegal {
+                    field: "opd1_n",
+                    value: d.opd1_n as i64,
+                    why: "weight input channels differ from opd0_c",
+                });
             }
             if d.opd1_c != g.oc {
-                return Err(ExecErrorKind::Illegal { field: "opd1_c", value: d.opd1_c as i64, why: "weight output channels differ from res0_c" });
+                return Err(ExecErrorKind::Illegal {
+                    field: "opd1_c",
+                    value: d.opd1_c as i64,
+                    why: "weight output channels differ from res0_c",
+                });
             }
         }
         nonzero_input(d)?;
@@ -114,12 +126,19 @@ pub(crate) fn check_common(d: &TiuDesc) -> ExecResult {
         }
     }
     if d.opt_relu_typ > 1 {
-        return Err(unsupported(format!("field `opt_relu_typ` = {} (only 0 = off and 1 = ReLU are documented)", d.opt_relu_typ)));
+        return Err(unsupported(format!(
+            "field `opt_relu_typ` = {} (only 0 = off and 1 = ReLU are documented)",
+            d.opt_relu_typ
+        )));
     }
     // seg: 1 = 8-bit (or one bf16 element); 0 = 16-bit byte planes; 2/3 undocumented.
-    for (field, v) in [("opt_res0_seg", d.opt_res0_seg), ("opt_opd0_seg", d.opt_opd0_seg), ("opt_opd1_seg", d.opt_opd1_seg)] {
+    for (field, v) in
+        [("opt_res0_seg", d.opt_res0_seg), ("opt_opd0_seg", d.opt_opd0_seg), ("opt_opd1_seg", d.opt_opd1_seg)]
+    {
         if v != 1 {
-            return Err(unsupported(format!("field `{field}` = {v} (convolution operands are 8-bit or bf16 elements, seg = 1)")));
+            return Err(unsupported(format!(
+                "field `{field}` = {v} (convolution operands are 8-bit or bf16 elements, seg = 1)"
+            )));
         }
     }
     Ok(())
@@ -135,7 +154,11 @@ pub(crate) fn has_bias(d: &TiuDesc) -> ExecResult<bool> {
     match d.tsk_opd_num {
         2 => Ok(false),
         3 => Ok(true),
-        v => Err(ExecErrorKind::Illegal { field: "tsk_opd_num", value: v as i64, why: "convolution takes 2 operands, or 3 with a bias" }),
+        v => Err(ExecErrorKind::Illegal {
+            field: "tsk_opd_num",
+            value: v as i64,
+            why: "convolution takes 2 operands, or 3 with a bias",
+        }),
     }
 }
 
@@ -145,13 +168,25 @@ pub(crate) fn has_bias(d: &TiuDesc) -> ExecResult<bool> {
 
 /// Channel bases of `t`, and bounds for `planes` copies of it `b_str` bytes apart (byte planes of
 /// 16-bit biases, ps32 partial sums). Returns the bases of plane 0.
-pub(crate) fn plane_bases(t: &LTensor, lmem: &Lmem, planes: u32, b_str: u32, what: &'static str) -> ExecResult<Vec<usize>> {
+pub(crate) fn plane_bases(
+    t: &LTensor,
+    lmem: &Lmem,
+    planes: u32,
+    b_str: u32,
+    what: &'static str,
+) -> ExecResult<Vec<usize>> {
     let bases = t.channel_bases(lmem, what)?;
     if planes > 1 {
         let (lane, off) = Lmem::split(t.addr);
         let extra = (planes - 1) as u64 * b_str as u64;
         if off as u64 + extra >= lmem.per_lane as u64 {
-            return Err(ExecErrorKind::LmemOutOfRange { what, lane, start: off as u64 + extra, end: off as u64 + extra + 1, limit: lmem.per_lane });
+            return Err(ExecErrorKind::LmemOutOfRange {
+                what,
+                lane,
+                start: off as u64 + extra,
+                end: off as u64 + extra + 1,
+                limit: lmem.per_lane,
+            });
         }
         let last = LTensor { addr: t.addr + extra as u32, ..*t };
         last.channel_bases(lmem, what)?;
@@ -188,7 +223,13 @@ pub(crate) fn load_u16(lmem: &Lmem, i: usize) -> u16 {
 /// Gather opd0 `(N, IC, IH, IW)` into `[n][row][col][ic]` over the window's span, pads and inserts
 /// filled with `pad`. Channels innermost: a conv tap is then one contiguous dot product over IC,
 /// and with undilated kernels a whole kernel row is.
-fn gather_nhwc<T: Copy>(x: &LTensor, bases: &[usize], win: &Window, pad: T, mut load: impl FnMut(usize) -> T) -> Vec<T> {
+fn gather_nhwc<T: Copy>(
+    x: &LTensor,
+    bases: &[usize],
+    win: &Window,
+    pad: T,
+    mut load: impl FnMut(usize) -> T,
+) -> Vec<T> {
     let (sh, sw) = win.span();
     let ic = x.c as usize;
     let mut buf = vec![pad; x.n as usize * sh * sw * ic];
@@ -271,9 +312,19 @@ impl Int8Out {
     pub(crate) fn shift_only(chip: Chip, d: &TiuDesc) -> ExecResult<Int8Out> {
         let rs = d.res_shift(chip);
         if rs < 0 {
-            return Err(unsupported(format!("field `opt_res_shift` = {} (a left shift is defined only for per-channel quantisation)", d.opt_res_shift)));
+            return Err(unsupported(format!(
+                "field `opt_res_shift` = {} (a left shift is defined only for per-channel quantisation)",
+                d.opt_res_shift
+            )));
         }
-        Ok(Int8Out { relu: false, signed: d.opt_res0_sign != 0, rshift: rs as u32, arith: d.opt_shift_typ != 0, round: d.opt_rshift_typ != 0, chip })
+        Ok(Int8Out {
+            relu: false,
+            signed: d.opt_res0_sign != 0,
+            rshift: rs as u32,
+            arith: d.opt_shift_typ != 0,
+            round: d.opt_rshift_typ != 0,
+            chip,
+        })
     }
 
     /// Finish one row of accumulators of one channel into `dst[o · step]`. The requantisation
@@ -330,7 +381,13 @@ impl Int8Out {
 
 /// Per-channel requantisation for `channels` output channels, read from opd2 once per descriptor:
 /// 16-bit biases in two byte planes (per-tensor), or the packed QM records.
-pub(crate) fn int8_requant(chip: Chip, lmem: &Lmem, d: &TiuDesc, channels: u32, what: &'static str) -> ExecResult<(Int8Out, Vec<Requant>)> {
+pub(crate) fn int8_requant(
+    chip: Chip,
+    lmem: &Lmem,
+    d: &TiuDesc,
+    channels: u32,
+    what: &'static str,
+) -> ExecResult<(Int8Out, Vec<Requant>)> {
     let bias = has_bias(d)?;
     let relu = relu(d);
     if d.opt_chl_quan == 0 {
@@ -341,10 +398,16 @@ pub(crate) fn int8_requant(chip: Chip, lmem: &Lmem, d: &TiuDesc, channels: u32, 
             return Ok((out, vec![Requant::PerTensor { bias: 0 }; channels as usize]));
         }
         if d.opt_opd2_seg != 0 {
-            return Err(unsupported(format!("field `opt_opd2_seg` = {} with a per-tensor bias (the bias is 16-bit, seg = 0)", d.opt_opd2_seg)));
+            return Err(unsupported(format!(
+                "field `opt_opd2_seg` = {} with a per-tensor bias (the bias is 16-bit, seg = 0)",
+                d.opt_opd2_seg
+            )));
         }
         if d.short_opd2_str != 2 {
-            return Err(unsupported(format!("field `short_opd2_str` = {} for a bias (only the per-channel layout 2 is documented)", d.short_opd2_str)));
+            return Err(unsupported(format!(
+                "field `short_opd2_str` = {} for a bias (only the per-channel layout 2 is documented)",
+                d.short_opd2_str
+            )));
         }
         let t = LTensor { n: 1, c: channels, h: 1, w: 1, ..view(chip, d, Opd::Opd2, 1) };
         let bases = plane_bases(&t, lmem, 2, d.opd2_b_str, what)?;
@@ -360,7 +423,10 @@ pub(crate) fn int8_requant(chip: Chip, lmem: &Lmem, d: &TiuDesc, channels: u32, 
         return Ok((out, q));
     }
     if d.opt_res_shift != 0 {
-        return Err(unsupported(format!("field `opt_res_shift` = {} with per-channel quantisation (the shift is in the records)", d.opt_res_shift)));
+        return Err(unsupported(format!(
+            "field `opt_res_shift` = {} with per-channel quantisation (the shift is in the records)",
+            d.opt_res_shift
+        )));
     }
     if d.opt_res0_sign == 0 {
         // The references only produce signed QM output (§3.6.1 "(open) Unsigned QM output").
@@ -369,7 +435,8 @@ pub(crate) fn int8_requant(chip: Chip, lmem: &Lmem, d: &TiuDesc, channels: u32, 
     // Records: channel c at lane c % lanes, offset opd2_addr + (c / lanes)·R; the opd2 shape,
     // stride code and b_str are ignored in this mode (§3.6.1).
     let r = if bias { 9 } else { 5 };
-    let t = LTensor { addr: d.opd2_addr, n: 1, c: channels, h: 1, w: r, n_str: 0, c_str: r, h_str: 0, w_str: 1, esz: 1 };
+    let t =
+        LTensor { addr: d.opd2_addr, n: 1, c: channels, h: 1, w: r, n_str: 0, c_str: r, h_str: 0, w_str: 1, esz: 1 };
     let bases = t.channel_bases(lmem, what)?;
     let out = Int8Out { relu, signed: true, rshift: 0, arith: true, round: true, chip };
     let word = |i: usize| i32::from_le_bytes([lmem.data[i], lmem.data[i + 1], lmem.data[i + 2], lmem.data[i + 3]]);
@@ -389,15 +456,27 @@ pub(crate) fn int8_requant(chip: Chip, lmem: &Lmem, d: &TiuDesc, channels: u32, 
 
 /// fp32 biases per channel: two 16-bit planes, plane 0 = high half, plane 1 = low half at
 /// `opd2_b_str` (§3.6.1 bf16). None without a bias.
-pub(crate) fn bf16_bias(chip: Chip, lmem: &Lmem, d: &TiuDesc, channels: u32, what: &'static str) -> ExecResult<Option<Vec<f32>>> {
+pub(crate) fn bf16_bias(
+    chip: Chip,
+    lmem: &Lmem,
+    d: &TiuDesc,
+    channels: u32,
+    what: &'static str,
+) -> ExecResult<Option<Vec<f32>>> {
     if !has_bias(d)? {
         return Ok(None);
     }
     if d.opt_opd2_seg != 0 {
-        return Err(unsupported(format!("field `opt_opd2_seg` = {} with a bf16 bias (the bias is fp32 in two planes, seg = 0)", d.opt_opd2_seg)));
+        return Err(unsupported(format!(
+            "field `opt_opd2_seg` = {} with a bf16 bias (the bias is fp32 in two planes, seg = 0)",
+            d.opt_opd2_seg
+        )));
     }
     if d.short_opd2_str != 2 {
-        return Err(unsupported(format!("field `short_opd2_str` = {} for a bias (only the per-channel layout 2 is documented)", d.short_opd2_str)));
+        return Err(unsupported(format!(
+            "field `short_opd2_str` = {} for a bias (only the per-channel layout 2 is documented)",
+            d.short_opd2_str
+        )));
     }
     let t = LTensor { n: 1, c: channels, h: 1, w: 1, ..view(chip, d, Opd::Opd2, 2) };
     let bases = plane_bases(&t, lmem, 2, d.opd2_b_str, what)?;
@@ -567,7 +646,9 @@ fn exec_bf16(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, g: &ConvShape, win: &Wind
     let (res, rb) = result_bases(chip, lmem, d, 2, ps)?;
     let bias = if ps.writes_partial() { None } else { bf16_bias(chip, lmem, d, g.oc, "conv bias (opd2)")? };
     let relu = relu(d) && !ps.writes_partial();
-    let weights = gather_weights(chip, lmem, d, g, 2, bf16::bf16_operand(d.opd1_addr as u16), |i| bf16::bf16_operand(load_u16(lmem, i)))?;
+    let weights = gather_weights(chip, lmem, d, g, 2, bf16::bf16_operand(d.opd1_addr as u16), |i| {
+        bf16::bf16_operand(load_u16(lmem, i))
+    })?;
     let pad = bf16::bf16_operand(d.pad_value(chip) as u16);
     let input = win.gather_planes(x.n, &xb, |n, h, w| x.inner(n, h, w), pad, |i| bf16::bf16_operand(load_u16(lmem, i)));
 

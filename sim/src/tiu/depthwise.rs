@@ -16,17 +16,34 @@ use cvsim_isa::{Chip, TiuDesc};
 pub fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc) -> ExecResult {
     check_common(d)?;
     if d.ps32_md != 0 {
-        return Err(ExecErrorKind::Unsupported { what: format!("field `ps32_md` = {} on depthwise convolution (partial sums are a conv/FC feature)", d.ps32_md) });
+        return Err(ExecErrorKind::Unsupported {
+            what: format!(
+                "field `ps32_md` = {} on depthwise convolution (partial sums are a conv/FC feature)",
+                d.ps32_md
+            ),
+        });
     }
     let (n, c) = (d.opd0_n, d.opd0_c);
     if d.res0_n != n {
-        return Err(ExecErrorKind::Illegal { field: "res0_n", value: d.res0_n as i64, why: "depthwise result batch differs from opd0_n" });
+        return Err(ExecErrorKind::Illegal {
+            field: "res0_n",
+            value: d.res0_n as i64,
+            why: "depthwise result batch differs from opd0_n",
+        });
     }
     if d.res0_c != c {
-        return Err(ExecErrorKind::Illegal { field: "res0_c", value: d.res0_c as i64, why: "depthwise result channels differ from opd0_c" });
+        return Err(ExecErrorKind::Illegal {
+            field: "res0_c",
+            value: d.res0_c as i64,
+            why: "depthwise result channels differ from opd0_c",
+        });
     }
     if d.opt_opd1_const == 0 && d.opd1_c != c {
-        return Err(ExecErrorKind::Illegal { field: "opd1_c", value: d.opd1_c as i64, why: "depthwise weight channels differ from opd0_c" });
+        return Err(ExecErrorKind::Illegal {
+            field: "opd1_c",
+            value: d.opd1_c as i64,
+            why: "depthwise weight channels differ from opd0_c",
+        });
     }
     nonzero_input(d)?;
     if n == 0 || d.res0_h == 0 || d.res0_w == 0 {
@@ -48,7 +65,14 @@ pub fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc) -> ExecResult {
 
 /// Weights as `[c][kh][kw]`: opd1 `(1, C, KH, KW)` (EU-aligned, stride code 0, §1.3), or the
 /// scalar of `opt_opd1_const` for every tap.
-fn gather_weights<T: Copy>(chip: Chip, lmem: &Lmem, d: &TiuDesc, esz: u32, constant: T, mut load: impl FnMut(usize) -> T) -> ExecResult<Vec<T>> {
+fn gather_weights<T: Copy>(
+    chip: Chip,
+    lmem: &Lmem,
+    d: &TiuDesc,
+    esz: u32,
+    constant: T,
+    mut load: impl FnMut(usize) -> T,
+) -> ExecResult<Vec<T>> {
     let (c, kh, kw) = (d.opd0_c, d.opd1_h, d.opd1_w);
     if d.opt_opd1_const != 0 {
         return Ok(vec![constant; (c * kh * kw) as usize]);
@@ -83,7 +107,8 @@ fn exec_int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, win: &Window) -> ExecResu
     };
     let weights = gather_weights(chip, lmem, d, 1, w_const, |i| load_i8(lmem, i, w_signed))?;
     let x_signed = d.opt_opd0_sign != 0;
-    let input = win.gather_planes(x.n, &xb, |n, h, w| x.inner(n, h, w), pad_i8(chip, d), |i| load_i8(lmem, i, x_signed));
+    let input =
+        win.gather_planes(x.n, &xb, |n, h, w| x.inner(n, h, w), pad_i8(chip, d), |i| load_i8(lmem, i, x_signed));
 
     let plane_len = win.plane_len();
     let (kh, kw) = (win.h.kernel as usize, win.w.kernel as usize);
@@ -94,7 +119,13 @@ fn exec_int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, win: &Window) -> ExecResu
             let w = &weights[c * kh * kw..(c + 1) * kh * kw];
             for oh in 0..d.res0_h {
                 acc.fill(0);
-                win.fold_row(&mut acc, plane, oh as usize, |t| w[t] as i32, |a: i32, v: i16, wt| a.wrapping_add(v as i32 * wt));
+                win.fold_row(
+                    &mut acc,
+                    plane,
+                    oh as usize,
+                    |t| w[t] as i32,
+                    |a: i32, v: i16, wt| a.wrapping_add(v as i32 * wt),
+                );
                 let at = rb[c] + res.inner(n as u32, oh, 0);
                 out.finish_row(&acc, requant[c], &mut lmem.data[at..], res.w_str as usize);
             }
@@ -110,7 +141,9 @@ fn exec_bf16(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, win: &Window) -> ExecResu
     let rb = res.channel_bases(lmem, "depthwise result (res0)")?;
     let bias = bf16_bias(chip, lmem, d, x.c, "depthwise bias (opd2)")?;
     let relu = relu(d);
-    let weights = gather_weights(chip, lmem, d, 2, bf16::bf16_operand(d.opd1_addr as u16), |i| bf16::bf16_operand(load_u16(lmem, i)))?;
+    let weights = gather_weights(chip, lmem, d, 2, bf16::bf16_operand(d.opd1_addr as u16), |i| {
+        bf16::bf16_operand(load_u16(lmem, i))
+    })?;
     let pad = bf16::bf16_operand(d.pad_value(chip) as u16);
     let input = win.gather_planes(x.n, &xb, |n, h, w| x.inner(n, h, w), pad, |i| bf16::bf16_operand(load_u16(lmem, i)));
 

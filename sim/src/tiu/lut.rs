@@ -22,7 +22,9 @@ pub fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc) -> ExecResult {
     let shape = [d.res0_n, d.res0_c, d.res0_h, d.res0_w];
     let (_, in_shape, _, _) = raw(d, Opd::Opd0);
     if in_shape != shape {
-        return Err(unsupported(format!("lookup-table index shape {in_shape:?} differing from the result shape {shape:?}")));
+        return Err(unsupported(format!(
+            "lookup-table index shape {in_shape:?} differing from the result shape {shape:?}"
+        )));
     }
     // int8 and bf16 differ only in the entry size: a bf16 index is a 16-bit word of which only the
     // low byte selects the entry (§3.6.5; the vectors' arbitrary 16-bit indices confirm it). The

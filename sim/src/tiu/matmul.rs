@@ -103,7 +103,11 @@ pub fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc) -> ExecResult {
             });
         }
         if d.opt_chl_quan != 0 {
-            return Err(ExecErrorKind::Illegal { field: "opt_chl_quan", value: 1, why: "QM requantisation is an int8 mode" });
+            return Err(ExecErrorKind::Illegal {
+                field: "opt_chl_quan",
+                value: 1,
+                why: "QM requantisation is an int8 mode",
+            });
         }
         bf16(chip, lmem, d, relu, ps32, bias)
     } else {
@@ -210,7 +214,11 @@ fn int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, relu: bool, ps32: Ps32, bias: 
     let res_signed = d.opt_res0_sign != 0;
     let qm = d.opt_chl_quan != 0;
     if qm && res_wide {
-        return Err(ExecErrorKind::Illegal { field: "opt_res0_seg", value: 0, why: "QM matrix multiply has an 8-bit result" });
+        return Err(ExecErrorKind::Illegal {
+            field: "opt_res0_seg",
+            value: 0,
+            why: "QM matrix multiply has an 8-bit result",
+        });
     }
     let esz = 1;
     // A 16-bit result is two row blocks: rows 0..M hold the low bytes, rows M..2M the high bytes,
@@ -266,7 +274,8 @@ fn int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, relu: bool, ps32: Ps32, bias: 
         let ls = d.opt_left_shift;
         each(&g.res, g.m, g.n, g.rw, |f, i| {
             let (lo, hi) = (data[i], data[i + bs]);
-            let old = if res_signed { i16::from_le_bytes([lo, hi]) as i32 } else { u16::from_le_bytes([lo, hi]) as i32 };
+            let old =
+                if res_signed { i16::from_le_bytes([lo, hi]) as i32 } else { u16::from_le_bytes([lo, hi]) as i32 };
             acc[f] = acc[f].wrapping_add(arith::shl_wrapping_i32(old, ls));
         });
     }
@@ -338,7 +347,8 @@ fn bf16(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, relu: bool, ps32: Ps32, bias: 
     // (`test_181x_bf16_matrix_mac.c`): k = ci·w + wi for wi in 0..w, ci in 0..c. The vectors do
     // not pin the order (plain k order passes them too); the reference's is kept.
     let lc = g.k.div_ceil(g.lw);
-    let order: Vec<usize> = (0..g.lw).flat_map(|wi| (0..lc).map(move |ci| ci * g.lw + wi)).filter(|&k| k < g.k).collect();
+    let order: Vec<usize> =
+        (0..g.lw).flat_map(|wi| (0..lc).map(move |ci| ci * g.lw + wi)).filter(|&k| k < g.k).collect();
     // A partial sum (fp32 as two 16-bit planes: high half first) starts the accumulation. No
     // vector covers bf16 partial sums; whether the old sum is added first (as here) or last is
     // not known.

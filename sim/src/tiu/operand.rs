@@ -20,10 +20,30 @@ fn align16(v: u32) -> u32 {
 /// Raw (addr, n, c, h, w, stride code, n/c/h/w strides) of an operand.
 pub fn raw(d: &TiuDesc, o: Opd) -> (u32, [u32; 4], u32, [u32; 4]) {
     match o {
-        Opd::Res0 => (d.res0_addr, [d.res0_n, d.res0_c, d.res0_h, d.res0_w], d.short_res0_str, [d.res0_n_str, d.res0_c_str, d.res0_h_str, d.res0_w_str]),
-        Opd::Opd0 => (d.opd0_addr, [d.opd0_n, d.opd0_c, d.opd0_h, d.opd0_w], d.short_opd0_str, [d.opd0_n_str, d.opd0_c_str, d.opd0_h_str, d.opd0_w_str]),
-        Opd::Opd1 => (d.opd1_addr, [d.opd1_n, d.opd1_c, d.opd1_h, d.opd1_w], d.short_opd1_str, [d.opd1_n_str, d.opd1_c_str, d.opd1_h_str, d.opd1_w_str]),
-        Opd::Opd2 => (d.opd2_addr, [d.opd2_n, d.opd2_c, d.opd2_h, d.opd2_w], d.short_opd2_str, [d.opd2_n_str, d.opd2_c_str, d.opd2_h_str, d.opd2_w_str]),
+        Opd::Res0 => (
+            d.res0_addr,
+            [d.res0_n, d.res0_c, d.res0_h, d.res0_w],
+            d.short_res0_str,
+            [d.res0_n_str, d.res0_c_str, d.res0_h_str, d.res0_w_str],
+        ),
+        Opd::Opd0 => (
+            d.opd0_addr,
+            [d.opd0_n, d.opd0_c, d.opd0_h, d.opd0_w],
+            d.short_opd0_str,
+            [d.opd0_n_str, d.opd0_c_str, d.opd0_h_str, d.opd0_w_str],
+        ),
+        Opd::Opd1 => (
+            d.opd1_addr,
+            [d.opd1_n, d.opd1_c, d.opd1_h, d.opd1_w],
+            d.short_opd1_str,
+            [d.opd1_n_str, d.opd1_c_str, d.opd1_h_str, d.opd1_w_str],
+        ),
+        Opd::Opd2 => (
+            d.opd2_addr,
+            [d.opd2_n, d.opd2_c, d.opd2_h, d.opd2_w],
+            d.short_opd2_str,
+            [d.opd2_n_str, d.opd2_c_str, d.opd2_h_str, d.opd2_w_str],
+        ),
     }
 }
 

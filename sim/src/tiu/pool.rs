@@ -31,11 +31,15 @@ pub fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc) -> ExecResult {
     // §9.9: on CV182x the vendor simulator's bf16 min pooling reads memory outside the window
     // (its output depends on prior local-memory contents), so no result can be reproduced.
     if kind == Kind::Min && d.is_bf16() && chip == Chip::Cv182x {
-        return Err(ExecErrorKind::Unsupported { what: "bf16 min pooling on cv182x (the vendor simulator reads outside the window, §9.9)".into() });
+        return Err(ExecErrorKind::Unsupported {
+            what: "bf16 min pooling on cv182x (the vendor simulator reads outside the window, §9.9)".into(),
+        });
     }
     // Every pooling emitter forces ReLU off; its hardware behaviour was never validated (§3.6.3).
     if d.opt_relu_typ != 0 {
-        return Err(ExecErrorKind::Unsupported { what: format!("field `opt_relu_typ` = {} on pooling (emitters force ReLU off)", d.opt_relu_typ) });
+        return Err(ExecErrorKind::Unsupported {
+            what: format!("field `opt_relu_typ` = {} on pooling (emitters force ReLU off)", d.opt_relu_typ),
+        });
     }
     for (field, v) in [("ps32_md", d.ps32_md), ("opt_chl_quan", d.opt_chl_quan)] {
         if v != 0 {
@@ -47,16 +51,25 @@ pub fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc) -> ExecResult {
     }
     let (n, c) = (d.opd0_n, d.opd0_c);
     if d.res0_n != n {
-        return Err(ExecErrorKind::Illegal { field: "res0_n", value: d.res0_n as i64, why: "pooling result batch differs from opd0_n" });
+        return Err(ExecErrorKind::Illegal {
+            field: "res0_n",
+            value: d.res0_n as i64,
+            why: "pooling result batch differs from opd0_n",
+        });
     }
     if d.res0_c != c {
-        return Err(ExecErrorKind::Illegal { field: "res0_c", value: d.res0_c as i64, why: "pooling result channels differ from opd0_c" });
+        return Err(ExecErrorKind::Illegal {
+            field: "res0_c",
+            value: d.res0_c as i64,
+            why: "pooling result channels differ from opd0_c",
+        });
     }
     nonzero_input(d)?;
     if n == 0 || d.res0_h == 0 || d.res0_w == 0 {
         return Ok(());
     }
-    let win = Window::from_desc(d, d.opd0_h, d.opd0_w, Kernel { kh: d.opd1_h, kw: d.opd1_w, dilation: Dilation::Rejected })?;
+    let win =
+        Window::from_desc(d, d.opd0_h, d.opd0_w, Kernel { kh: d.opd1_h, kw: d.opd1_w, dilation: Dilation::Rejected })?;
     if d.is_bf16() {
         exec_bf16(chip, lmem, d, &win, kind)
     } else {
@@ -148,11 +161,23 @@ fn exec_bf16(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, win: &Window, kind: Kind)
                 match kind {
                     Kind::Max => {
                         acc.fill(f32::NEG_INFINITY);
-                        win.fold_row(&mut acc, plane, oh_u, |_| (), |a: f32, v: f32, _| if a.is_nan() || v.is_nan() { f32::NAN } else { a.max(v) });
+                        win.fold_row(
+                            &mut acc,
+                            plane,
+                            oh_u,
+                            |_| (),
+                            |a: f32, v: f32, _| if a.is_nan() || v.is_nan() { f32::NAN } else { a.max(v) },
+                        );
                     }
                     Kind::Min => {
                         acc.fill(f32::INFINITY);
-                        win.fold_row(&mut acc, plane, oh_u, |_| (), |a: f32, v: f32, _| if a.is_nan() || v.is_nan() { f32::NAN } else { a.min(v) });
+                        win.fold_row(
+                            &mut acc,
+                            plane,
+                            oh_u,
+                            |_| (),
+                            |a: f32, v: f32, _| if a.is_nan() || v.is_nan() { f32::NAN } else { a.min(v) },
+                        );
                     }
                     Kind::Avg => {
                         acc.fill(0.0);

@@ -120,11 +120,19 @@ impl Window {
         if k.dilation == Dilation::Rejected && (d.conv_opd1_y_ins0 != 0 || d.conv_opd1_x_ins0 != 0) {
             // Pooling emitters never set kernel dilation; whether the pooling datapath honours it
             // is undocumented.
-            let (field, value) =
-                if d.conv_opd1_y_ins0 != 0 { ("conv_opd1_y_ins0", d.conv_opd1_y_ins0) } else { ("conv_opd1_x_ins0", d.conv_opd1_x_ins0) };
-            return Err(ExecErrorKind::Illegal { field, value: value as i64, why: "kernel dilation on a pooling descriptor is undocumented" });
+            let (field, value) = if d.conv_opd1_y_ins0 != 0 {
+                ("conv_opd1_y_ins0", d.conv_opd1_y_ins0)
+            } else {
+                ("conv_opd1_x_ins0", d.conv_opd1_x_ins0)
+            };
+            return Err(ExecErrorKind::Illegal {
+                field,
+                value: value as i64,
+                why: "kernel dilation on a pooling descriptor is undocumented",
+            });
         }
-        let (dh, dw) = if k.dilation == Dilation::Honoured { (d.conv_opd1_y_ins0 + 1, d.conv_opd1_x_ins0 + 1) } else { (1, 1) };
+        let (dh, dw) =
+            if k.dilation == Dilation::Honoured { (d.conv_opd1_y_ins0 + 1, d.conv_opd1_x_ins0 + 1) } else { (1, 1) };
         let h = Axis {
             input: ih,
             ins: d.conv_opd0_y_ins0,
@@ -196,11 +204,19 @@ impl Window {
     /// inserts set to `pad`, columns in the [`Window::col_pos`] order. `bases` are the operand's
     /// per-channel bases and `inner(n, h, w)` the offset of an element from its channel base;
     /// `load` reads one element at a `Lmem::data` index.
-    pub fn gather_planes<T: Copy>(&self, n: u32, bases: &[usize], inner: impl Fn(u32, u32, u32) -> usize, pad: T, mut load: impl FnMut(usize) -> T) -> Vec<T> {
+    pub fn gather_planes<T: Copy>(
+        &self,
+        n: u32,
+        bases: &[usize],
+        inner: impl Fn(u32, u32, u32) -> usize,
+        pad: T,
+        mut load: impl FnMut(usize) -> T,
+    ) -> Vec<T> {
         let (row_len, plane) = (self.row_len(), self.plane_len());
         let mut buf = vec![pad; n as usize * bases.len() * plane];
         let rows = self.h.sources();
-        let cols: Vec<(usize, u32)> = self.w.sources().iter().enumerate().filter_map(|(col, s)| s.map(|w| (self.col_pos(col), w))).collect();
+        let cols: Vec<(usize, u32)> =
+            self.w.sources().iter().enumerate().filter_map(|(col, s)| s.map(|w| (self.col_pos(col), w))).collect();
         for ni in 0..n {
             for (c, &base) in bases.iter().enumerate() {
                 let p = (ni as usize * bases.len() + c) * plane;
@@ -224,7 +240,14 @@ impl Window {
     /// The loop over outputs is innermost and reads a contiguous slice: each output's fold keeps
     /// the kernel order (which fp32 sums need), and the loop vectorises.
     #[inline]
-    pub fn fold_row<T: Copy, A: Copy, W: Copy>(&self, acc: &mut [A], plane: &[T], oh: usize, tap: impl Fn(usize) -> W, f: impl Fn(A, T, W) -> A) {
+    pub fn fold_row<T: Copy, A: Copy, W: Copy>(
+        &self,
+        acc: &mut [A],
+        plane: &[T],
+        oh: usize,
+        tap: impl Fn(usize) -> W,
+        f: impl Fn(A, T, W) -> A,
+    ) {
         let row_len = self.row_len();
         let (kh, kw) = (self.h.kernel as usize, self.w.kernel as usize);
         let (dh, dw) = (self.h.dilation as usize, self.w.dilation as usize);
@@ -247,7 +270,16 @@ impl Window {
 mod tests {
     use super::*;
 
-    fn axis(input: u32, ins: u32, ins_last: u32, pad_lo: u32, pad_hi: u32, kernel: u32, dilation: u32, stride: u32) -> Axis {
+    fn axis(
+        input: u32,
+        ins: u32,
+        ins_last: u32,
+        pad_lo: u32,
+        pad_hi: u32,
+        kernel: u32,
+        dilation: u32,
+        stride: u32,
+    ) -> Axis {
         let mut a = Axis { input, ins, ins_last, pad_lo, pad_hi, kernel, dilation, stride, output: 1 };
         a.output = a.max_output();
         a
@@ -267,7 +299,17 @@ mod tests {
     fn phased_columns_make_strided_taps_contiguous() {
         for stride in 1..=4u32 {
             let h = axis(3, 0, 0, 0, 0, 1, 1, 1);
-            let w = Axis { input: 11, ins: 0, ins_last: 0, pad_lo: 1, pad_hi: 2, kernel: 3, dilation: 2, stride, output: 1 };
+            let w = Axis {
+                input: 11,
+                ins: 0,
+                ins_last: 0,
+                pad_lo: 1,
+                pad_hi: 2,
+                kernel: 3,
+                dilation: 2,
+                stride,
+                output: 1,
+            };
             let w = Axis { output: w.max_output(), ..w };
             let win = Window { h, w };
             let span = w.span() as usize;

@@ -66,11 +66,7 @@ pub(super) struct BitWriter {
 impl BitWriter {
     /// Continue writing at the end of `out`.
     pub(super) fn new(out: Vec<u8>) -> BitWriter {
-        BitWriter {
-            out,
-            acc: 0,
-            pending: 0,
-        }
+        BitWriter { out, acc: 0, pending: 0 }
     }
 
     /// Append the low `n` bits of `v` (`n <= MAX_BITS`).
@@ -101,14 +97,7 @@ mod tests {
 
     #[test]
     fn round_trip_fields() {
-        let fields: [(u64, u32); 6] = [
-            (1, 1),
-            (0x5A, 7),
-            (0xFFFF, 16),
-            (0, 3),
-            (0x1234_5678_9ABC, 47),
-            (0xAB, 8),
-        ];
+        let fields: [(u64, u32); 6] = [(1, 1), (0x5A, 7), (0xFFFF, 16), (0, 3), (0x1234_5678_9ABC, 47), (0xAB, 8)];
         let mut w = BitWriter::new(vec![0xEE]);
         for &(v, n) in &fields {
             w.put(v, n);

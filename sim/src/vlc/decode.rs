@@ -2,9 +2,7 @@
 
 use super::bits::BitReader;
 use super::remap::Remap;
-use super::{
-    block_count, kmap_len, StreamPart, VlcError, VlcHeader, HEADER_BYTES, SYMBOLS_PER_BLOCK,
-};
+use super::{block_count, kmap_len, StreamPart, VlcError, VlcHeader, HEADER_BYTES, SYMBOLS_PER_BLOCK};
 
 /// Expand `stream` into `out_len` bytes.
 ///
@@ -47,25 +45,14 @@ impl<'a> Sections<'a> {
         let kmap = stream
             .get(HEADER_BYTES..HEADER_BYTES + blocks)
             .filter(|_| stream.len() >= data_start)
-            .ok_or(VlcError::Truncated {
-                part: StreamPart::Kmap,
-                need: data_start,
-                len: stream.len(),
-            })?;
+            .ok_or(VlcError::Truncated { part: StreamPart::Kmap, need: data_start, len: stream.len() })?;
         let stream_len = data_start + header.data_bytes as usize;
-        let data = stream
-            .get(data_start..stream_len)
-            .ok_or(VlcError::Truncated {
-                part: StreamPart::Data,
-                need: stream_len,
-                len: stream.len(),
-            })?;
-        Ok(Sections {
-            header,
-            kmap,
-            data,
-            stream_len,
-        })
+        let data = stream.get(data_start..stream_len).ok_or(VlcError::Truncated {
+            part: StreamPart::Data,
+            need: stream_len,
+            len: stream.len(),
+        })?;
+        Ok(Sections { header, kmap, data, stream_len })
     }
 
     fn decode(&self, out: &mut [u8]) -> Result<(), VlcError> {
@@ -73,11 +60,7 @@ impl<'a> Sections<'a> {
         let table = Remap::new(h.signed, h.bf16, h.bias0, h.bias1, h.zero_guard).decode_table();
         let zero_count = h.bf16 && h.zero_guard;
         let mut bits = BitReader::new(self.data);
-        let per = if h.bf16 {
-            2 * SYMBOLS_PER_BLOCK
-        } else {
-            SYMBOLS_PER_BLOCK
-        };
+        let per = if h.bf16 { 2 * SYMBOLS_PER_BLOCK } else { SYMBOLS_PER_BLOCK };
         for ((block, &kmap), chunk) in self.kmap.iter().enumerate().zip(out.chunks_mut(per)) {
             let symbols = read_symbols(&mut bits, block, kmap, zero_count)?;
             if h.bf16 {
@@ -103,12 +86,7 @@ impl<'a> Sections<'a> {
 }
 
 fn overrun(bits: &BitReader<'_>, block: usize, need: u32) -> VlcError {
-    VlcError::DataOverrun {
-        block,
-        bit: bits.pos(),
-        need,
-        data_bits: bits.len_bits(),
-    }
+    VlcError::DataOverrun { block, bit: bits.pos(), need, data_bits: bits.len_bits() }
 }
 
 /// The 16 symbols of one block (exponent symbols for bf16), leaving `bits` after its coded part.
@@ -118,8 +96,7 @@ fn read_symbols(
     kmap: u8,
     zero_count: bool,
 ) -> Result<[u8; SYMBOLS_PER_BLOCK], VlcError> {
-    let read =
-        |bits: &mut BitReader<'_>, n: u32| bits.read(n).ok_or_else(|| overrun(bits, block, n));
+    let read = |bits: &mut BitReader<'_>, n: u32| bits.read(n).ok_or_else(|| overrun(bits, block, n));
     let mut symbols = [0u8; SYMBOLS_PER_BLOCK];
     let k = (kmap >> 5) as u32;
     match k {
@@ -137,21 +114,13 @@ fn read_symbols(
     for plane in planes.iter_mut().take(k as usize) {
         *plane = read(bits, 16)? as u16;
     }
-    let count = if zero_count && k > 0 {
-        Some(read(bits, 4)? as u32)
-    } else {
-        None
-    };
+    let count = if zero_count && k > 0 { Some(read(bits, 4)? as u32) } else { None };
     let unary_start = bits.pos();
     let mut unary = read(bits, ulen)?;
     let mut used = 0;
     for (i, sym) in symbols.iter_mut().enumerate() {
         if unary == 0 {
-            return Err(VlcError::UnaryOverflow {
-                block,
-                bit: unary_start,
-                ulen,
-            });
+            return Err(VlcError::UnaryOverflow { block, bit: unary_start, ulen });
         }
         let q = unary.trailing_zeros();
         unary >>= q + 1;
@@ -160,28 +129,15 @@ fn read_symbols(
         for (j, plane) in planes.iter().take(k as usize).enumerate() {
             value |= ((*plane as u32 >> i) & 1) << j;
         }
-        *sym = u8::try_from(value).map_err(|_| VlcError::SymbolRange {
-            block,
-            index: i,
-            value,
-        })?;
+        *sym = u8::try_from(value).map_err(|_| VlcError::SymbolRange { block, index: i, value })?;
     }
     if used != ulen {
-        return Err(VlcError::UnaryLength {
-            block,
-            bit: unary_start,
-            used,
-            ulen,
-        });
+        return Err(VlcError::UnaryLength { block, bit: unary_start, used, ulen });
     }
     if let Some(count) = count {
         let actual = symbols.iter().filter(|&&s| s == 0).count() as u32;
         if actual != count {
-            return Err(VlcError::ZeroCount {
-                block,
-                count,
-                actual,
-            });
+            return Err(VlcError::ZeroCount { block, count, actual });
         }
     }
     Ok(symbols)

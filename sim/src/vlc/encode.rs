@@ -3,8 +3,7 @@
 use super::bits::BitWriter;
 use super::remap::Remap;
 use super::{
-    block_count, kmap_len, max_stream_len, VlcHeader, HEADER_BYTES, RAW_KMAP, SECTION_ALIGN,
-    SYMBOLS_PER_BLOCK,
+    block_count, kmap_len, max_stream_len, VlcHeader, HEADER_BYTES, RAW_KMAP, SECTION_ALIGN, SYMBOLS_PER_BLOCK,
 };
 
 /// Longest unary field a kmap byte can describe (5 bits of `ulen − 16`).
@@ -28,20 +27,9 @@ const MAX_K: u32 = 5;
 ///   is zero (the TDMA never produces one).
 /// * The header's size field has 24 bits; streams with a data section of 16 MiB or more (far beyond
 ///   any local memory) get a truncated size.
-pub fn compress(
-    data: &[u8],
-    signed: bool,
-    bf16: bool,
-    bias0: u8,
-    bias1: u8,
-    zero_guard: bool,
-) -> Vec<u8> {
+pub fn compress(data: &[u8], signed: bool, bf16: bool, bias0: u8, bias1: u8, zero_guard: bool) -> Vec<u8> {
     let bias1 = bias1 & 0x7F;
-    let raw_len = if bf16 {
-        data.len().next_multiple_of(2)
-    } else {
-        data.len()
-    };
+    let raw_len = if bf16 { data.len().next_multiple_of(2) } else { data.len() };
     let blocks = block_count(raw_len, bf16);
     let data_start = HEADER_BYTES + kmap_len(raw_len, bf16);
     let mut out = Vec::with_capacity(max_stream_len(raw_len, bf16));
@@ -120,10 +108,7 @@ fn put_symbols(bits: &mut BitWriter, symbols: &[u8; SYMBOLS_PER_BLOCK], zero_cou
     match best {
         Some((size, k, ulen)) if size <= RAW_BITS => {
             for j in 0..k {
-                let plane = symbols
-                    .iter()
-                    .enumerate()
-                    .fold(0u64, |p, (i, &s)| p | (((s as u64 >> j) & 1) << i));
+                let plane = symbols.iter().enumerate().fold(0u64, |p, (i, &s)| p | (((s as u64 >> j) & 1) << i));
                 bits.put(plane, 16);
             }
             if zero_count && k > 0 {

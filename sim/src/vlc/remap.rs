@@ -17,10 +17,7 @@ impl Remap {
         if bf16 {
             Remap::Exponent { bias0, zero_guard }
         } else if signed {
-            Remap::Signed {
-                bias0,
-                bias1: bias1 & 0x7F,
-            }
+            Remap::Signed { bias0, bias1: bias1 & 0x7F }
         } else {
             Remap::Identity
         }
@@ -159,11 +156,7 @@ mod tests {
             let s = enc[v] as usize;
             assert!(!seen[s], "{r:?}: symbol {s} used twice");
             seen[s] = true;
-            assert_eq!(
-                dec[s] as usize, v,
-                "{r:?}: value {v} → symbol {s} → {}",
-                dec[s]
-            );
+            assert_eq!(dec[s] as usize, v, "{r:?}: value {v} → symbol {s} → {}", dec[s]);
         }
     }
 
@@ -172,19 +165,10 @@ mod tests {
         check_bijection(Remap::Identity);
         for b0 in 0..=255u8 {
             for b1 in 0..=127u8 {
-                check_bijection(Remap::Signed {
-                    bias0: b0,
-                    bias1: b1,
-                });
+                check_bijection(Remap::Signed { bias0: b0, bias1: b1 });
             }
-            check_bijection(Remap::Exponent {
-                bias0: b0,
-                zero_guard: false,
-            });
-            check_bijection(Remap::Exponent {
-                bias0: b0,
-                zero_guard: true,
-            });
+            check_bijection(Remap::Exponent { bias0: b0, zero_guard: false });
+            check_bijection(Remap::Exponent { bias0: b0, zero_guard: true });
         }
     }
 

@@ -57,14 +57,7 @@ impl Env {
 
 /// A descriptor as the emitters start one: valid, barrier, int8 on both sides.
 pub fn desc(trans_dir: u32) -> TdmaDesc {
-    TdmaDesc {
-        vld: 1,
-        bar_en: 1,
-        trans_dir,
-        src_fmt: 1,
-        dst_fmt: 1,
-        ..Default::default()
-    }
+    TdmaDesc { vld: 1, bar_en: 1, trans_dir, src_fmt: 1, dst_fmt: 1, ..Default::default() }
 }
 
 /// Source address, (n, c, h, w) and (n, c, h) strides.
@@ -105,8 +98,7 @@ impl Local {
         let (lane0, off0) = (self.addr >> 15, self.addr & 0x7FFF);
         let l = lane0 + c;
         let lane = l % lmem.lanes;
-        let off =
-            off0 + l / lmem.lanes * self.str[1] + n * self.str[0] + h * self.str[2] + w * self.esz;
+        let off = off0 + l / lmem.lanes * self.str[1] + n * self.str[0] + h * self.str[2] + w * self.esz;
         (lane * lmem.per_lane + off) as usize
     }
 }
@@ -164,20 +156,11 @@ pub fn pick_local(lanes: u32, shape: [u32; 4], esz: u32, base: u32, sel: u64) ->
     let lane0 = p.below(lanes);
     let h_str = (w + p.below(3)) * esz;
     let plane = (h - 1) * h_str + w * esz;
-    let c_str = if p.below(2) == 1 {
-        plane.div_ceil(16) * 16
-    } else {
-        plane
-    };
+    let c_str = if p.below(2) == 1 { plane.div_ceil(16) * 16 } else { plane };
     let n_str = c_str * (lane0 + c).div_ceil(lanes) + p.below(3) * esz;
     let off = base + 16 * p.below(8);
     assert!(off + n * n_str <= 32 * 1024, "layout too large for a lane");
-    Local {
-        addr: lane0 << 15 | off,
-        shape,
-        str: [n_str, c_str, h_str],
-        esz,
-    }
+    Local { addr: lane0 << 15 | off, shape, str: [n_str, c_str, h_str], esz }
 }
 
 /// A non-overlapping global layout of `shape` at `off`, with stride padding chosen by `sel`.
@@ -187,12 +170,7 @@ pub fn pick_global(shape: [u32; 4], esz: u32, off: u64, sel: u64) -> Global {
     let h_str = (w + p.below(3)) * esz;
     let c_str = (h - 1) * h_str + w * esz + p.below(5);
     let n_str = (c - 1) * c_str + (h - 1) * h_str + w * esz + p.below(7);
-    Global {
-        off,
-        shape,
-        str: [n_str, c_str, h_str],
-        esz,
-    }
+    Global { off, shape, str: [n_str, c_str, h_str], esz }
 }
 
 /// Dense global strides of `shape`.
@@ -203,7 +181,5 @@ pub fn dense(shape: [u32; 4], esz: u32) -> [u32; 3] {
 
 /// Every (n, c, h, w) of `shape` in row-major order.
 pub fn each([n, c, h, w]: [u32; 4]) -> impl Iterator<Item = (u32, u32, u32, u32)> {
-    (0..n).flat_map(move |a| {
-        (0..c).flat_map(move |b| (0..h).flat_map(move |e| (0..w).map(move |f| (a, b, e, f))))
-    })
+    (0..n).flat_map(move |a| (0..c).flat_map(move |b| (0..h).flat_map(move |e| (0..w).map(move |f| (a, b, e, f)))))
 }

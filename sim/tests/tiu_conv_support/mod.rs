@@ -185,17 +185,49 @@ pub fn geom(c_max: u32, kmax: u32, dilate: bool, insert: bool) -> impl Strategy<
         (1u32..=2, 1u32..=c_max, 1u32..=7, 1u32..=7, 1u32..=kmax, 1u32..=kmax),
         (1u32..=3, 1u32..=3, 1u32..=if dilate { 2 } else { 1 }, 1u32..=if dilate { 2 } else { 1 }),
         prop::array::uniform4(0u32..=2),
-        (0u32..=if insert { 1 } else { 0 }, 0u32..=if insert { 1 } else { 0 }, 0u32..=if insert { 1 } else { 0 }, 0u32..=if insert { 1 } else { 0 }),
+        (
+            0u32..=if insert { 1 } else { 0 },
+            0u32..=if insert { 1 } else { 0 },
+            0u32..=if insert { 1 } else { 0 },
+            0u32..=if insert { 1 } else { 0 },
+        ),
         (0u32..4, 0u32..4),
     )
-        .prop_filter_map("kernel does not fit", |((n, c, ih, iw, kh, kw), (st_h, st_w, dil_h, dil_w), pad, (ins_h, ins_w, ins_h_last, ins_w_last), (sh, sw))| {
-            let mut g = Geom { n, c, ih, iw, kh, kw, st_h, st_w, dil_h, dil_w, pad, ins_h, ins_w, ins_h_last, ins_w_last, oh: 0, ow: 0 };
-            let (oh, ow) = g.max_out()?;
-            // Mostly the full output; sometimes a prefix (a tile of a larger output).
-            g.oh = if sh == 0 { (oh + 1) / 2 } else { oh };
-            g.ow = if sw == 0 { (ow + 1) / 2 } else { ow };
-            Some(g)
-        })
+        .prop_filter_map(
+            "kernel does not fit",
+            |(
+                (n, c, ih, iw, kh, kw),
+                (st_h, st_w, dil_h, dil_w),
+                pad,
+                (ins_h, ins_w, ins_h_last, ins_w_last),
+                (sh, sw),
+            )| {
+                let mut g = Geom {
+                    n,
+                    c,
+                    ih,
+                    iw,
+                    kh,
+                    kw,
+                    st_h,
+                    st_w,
+                    dil_h,
+                    dil_w,
+                    pad,
+                    ins_h,
+                    ins_w,
+                    ins_h_last,
+                    ins_w_last,
+                    oh: 0,
+                    ow: 0,
+                };
+                let (oh, ow) = g.max_out()?;
+                // Mostly the full output; sometimes a prefix (a tile of a larger output).
+                g.oh = if sh == 0 { (oh + 1) / 2 } else { oh };
+                g.ow = if sw == 0 { (ow + 1) / 2 } else { ow };
+                Some(g)
+            },
+        )
 }
 
 pub fn chip() -> impl Strategy<Value = Chip> {

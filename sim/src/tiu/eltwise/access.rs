@@ -35,7 +35,13 @@ impl Mem {
         }
         let widened = LTensor { esz: foot as u32, ..*t };
         let bases = widened.channel_bases(lmem, what)?;
-        Ok(Mem { bases, n_str: t.n_str as usize, h_str: t.h_str as usize, w_str: t.w_str as usize, b_str: b_str as usize })
+        Ok(Mem {
+            bases,
+            n_str: t.n_str as usize,
+            h_str: t.h_str as usize,
+            w_str: t.w_str as usize,
+            b_str: b_str as usize,
+        })
     }
 
     /// Data index of element (n, c, h, w).
@@ -206,7 +212,9 @@ pub(crate) fn gather_u16(m: &Mem, data: &[u8], p: Pos, out: &mut [u16]) {
     match ws {
         2 => {
             let n = out.len();
-            out.iter_mut().zip(data[i..i + 2 * n].chunks_exact(2)).for_each(|(o, b)| *o = u16::from_le_bytes([b[0], b[1]]))
+            out.iter_mut()
+                .zip(data[i..i + 2 * n].chunks_exact(2))
+                .for_each(|(o, b)| *o = u16::from_le_bytes([b[0], b[1]]))
         }
         0 => out.fill(u16::from_le_bytes([data[i], data[i + 1]])),
         _ => {
@@ -223,7 +231,10 @@ pub(crate) fn gather_u16(m: &Mem, data: &[u8], p: Pos, out: &mut [u16]) {
 pub(crate) fn scatter_u16(m: &Mem, data: &mut [u8], p: Pos, vals: &[u16]) {
     let (i, ws) = (m.start(p), m.w_str);
     if ws == 2 {
-        data[i..i + 2 * vals.len()].chunks_exact_mut(2).zip(vals).for_each(|(d, v)| d.copy_from_slice(&v.to_le_bytes()));
+        data[i..i + 2 * vals.len()]
+            .chunks_exact_mut(2)
+            .zip(vals)
+            .for_each(|(d, v)| d.copy_from_slice(&v.to_le_bytes()));
     } else {
         let mut i = i;
         for &v in vals {
@@ -238,6 +249,8 @@ pub(crate) fn is_wide(field: &'static str, seg: u32) -> ExecResult<bool> {
     match seg {
         1 => Ok(false),
         0 => Ok(true),
-        v => Err(ExecErrorKind::Unsupported { what: format!("`{field}` = {v} (only 0 = 16-bit and 1 = 8-bit are documented)") }),
+        v => Err(ExecErrorKind::Unsupported {
+            what: format!("`{field}` = {v} (only 0 = 16-bit and 1 = 8-bit are documented)"),
+        }),
     }
 }

@@ -58,12 +58,12 @@ pub(super) fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, op: TiuOp, shape: [
         // A NaN or infinite operand (both read as NaN) makes max, min and ge write 0x7F7F, even
         // when the other operand would be the mathematical answer (vectors, all four chips);
         // `f32::max` would return the other operand.
-        TiuOp::Max => {
-            run(data, shape, &a, &b, None, &res, |x, y, _| out(if x.is_nan() || y.is_nan() { f32::NAN } else { x.max(y) }))
-        }
-        TiuOp::Min => {
-            run(data, shape, &a, &b, None, &res, |x, y, _| out(if x.is_nan() || y.is_nan() { f32::NAN } else { x.min(y) }))
-        }
+        TiuOp::Max => run(data, shape, &a, &b, None, &res, |x, y, _| {
+            out(if x.is_nan() || y.is_nan() { f32::NAN } else { x.max(y) })
+        }),
+        TiuOp::Min => run(data, shape, &a, &b, None, &res, |x, y, _| {
+            out(if x.is_nan() || y.is_nan() { f32::NAN } else { x.min(y) })
+        }),
         TiuOp::Ge if chip == Chip::Cv182x => {
             // CV182x writes only the low byte of each bf16 ge result (errata §9.8).
             let mut av = [0u16; CHUNK];

@@ -47,7 +47,9 @@ fn uses_opd1(op: TiuOp) -> bool {
 fn same_shape(d: &TiuDesc, o: Opd, name: &'static str, res: [u32; 4]) -> ExecResult {
     let (_, shape, _, _) = raw(d, o);
     if shape != res {
-        return Err(unsupported(format!("{name} shape {shape:?} differing from the res0 shape {res:?} in an element-wise op")));
+        return Err(unsupported(format!(
+            "{name} shape {shape:?} differing from the res0 shape {res:?} in an element-wise op"
+        )));
     }
     Ok(())
 }
