@@ -66,6 +66,16 @@ pub enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+    /// Build the bundled example model with cvsim's own encoder, run it, and check its outputs
+    /// against the plain reference implementation of each layer.
+    Example {
+        /// Seed of the example's weights and input.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Also save model.cvimodel, input.npz and expected.npz in this folder.
+        #[arg(long, value_name = "DIR")]
+        write: Option<PathBuf>,
+    },
 }
 
 fn read(path: &PathBuf) -> Result<Vec<u8>, String> {
@@ -141,6 +151,11 @@ pub fn run(cli: Cli) -> Result<ExitCode, String> {
             let (out, _, fail) = commands::vectors::run(&paths)?;
             print!("{out}");
             Ok(if fail > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+        }
+        Command::Example { seed, write } => {
+            let report = commands::example::run(seed, write.as_deref())?;
+            print!("{}", report.text);
+            Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
     }
 }

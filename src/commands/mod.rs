@@ -1,5 +1,6 @@
 pub mod case;
 pub mod conformance;
 pub mod disasm;
+pub mod example;
 pub mod tensors;
 pub mod vectors;

@@ -1,0 +1,168 @@
+//! `cvsim example`: build the bundled example model (runtime `example`), run it through the
+//! runtime like any loaded .cvimodel, print its outputs and check them against the plain
+//! reference implementation of each layer.
+
+use super::tensors;
+use crate::npz::{self, Array, ElemType};
+use cvsim_isa::Desc;
+use cvsim_runtime::example::{self, layout, Example, SplitMix64};
+use cvsim_runtime::session::{Instance, LoadedModel};
+use cvsim_runtime::Model;
+use std::fmt::Write;
+use std::path::Path;
+
+/// Inputs checked besides the example's own: seeded, so a failure can be reproduced.
+const EXTRA_INPUTS: usize = 3;
+/// Input values shown; the output (10 values) is shown whole.
+const SHOWN: usize = 12;
+
+/// What the command prints, and whether every output equalled the reference.
+pub struct Report {
+    pub text: String,
+    pub ok: bool,
+}
+
+fn as_bytes(v: &[i8]) -> Vec<u8> {
+    v.iter().map(|&x| x as u8).collect()
+}
+
+fn i8_array(name: &str, shape: &[usize], v: &[i8]) -> Array {
+    Array { name: name.into(), elem: ElemType::I8, shape: shape.iter().map(|&d| d as u64).collect(), data: as_bytes(v) }
+}
+
+fn values(v: &[i8], limit: usize) -> String {
+    let shown: Vec<String> = v.iter().take(limit).map(|x| x.to_string()).collect();
+    let more = if v.len() > limit { format!(", ... ({} values)", v.len()) } else { String::new() };
+    format!("[{}{more}]", shown.join(", "))
+}
+
+/// The inputs to check: the example's calibration input, then seeded random ones.
+pub fn inputs(ex: &Example) -> Vec<Vec<i8>> {
+    let mut rng = SplitMix64::new(ex.seed ^ 0x5EED);
+    let mut v = vec![ex.input.clone()];
+    v.extend((0..EXTRA_INPUTS).map(|_| rng.i8s(ex.input.len(), i8::MIN, i8::MAX)));
+    v
+}
+
+/// Run the example built for `seed` and check it against `reference` (normally the same
+/// example: a test passes a deliberately different one to see the mismatch reported).
+pub fn check(ex: &Example, reference: &Example) -> Result<Report, String> {
+    let model = Model::from_bytes(&ex.model_bytes).map_err(|e| format!("the example model does not load: {e}"))?;
+    let loaded = LoadedModel::new(model).map_err(|e| format!("the example model does not load: {e}"))?;
+    let mut inst = Instance::new(loaded, 0).map_err(|e| format!("the example model: {e}"))?;
+    let (tiu, tdma) = ex.steps.iter().fold((0, 0), |(t, d), s| match s.desc {
+        Desc::Tiu(_) => (t + 1, d),
+        _ => (t, d + 1),
+    });
+
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "cvsim example (seed {}): a small int8 network built by cvsim itself for {}",
+        ex.seed,
+        example::CHIP
+    );
+    let _ = writeln!(
+        text,
+        "  conv 3x3 {}->{} (per-channel quant, relu) -> max pool 2x2 -> add (mul + mac) -> fc {}->{}",
+        layout::IC,
+        layout::OC,
+        layout::FC_K,
+        layout::FC_N
+    );
+    let _ = writeln!(
+        text,
+        "  model: {} bytes; section {}: {} descriptors ({tiu} TIU, {tdma} TDMA)",
+        ex.model_bytes.len(),
+        example::CMDBUF_SECTION,
+        ex.steps.len()
+    );
+
+    let mut ok = true;
+    let all = inputs(ex);
+    for (k, input) in all.iter().enumerate() {
+        inst.set_input(&ex.input_name, &as_bytes(input)).map_err(|e| e.to_string())?;
+        inst.forward().map_err(|e| format!("the example model: {e}"))?;
+        let out = tensors::outputs(&inst)?;
+        let got = out
+            .iter()
+            .find(|a| a.name == ex.output_name)
+            .ok_or_else(|| format!("the example model has no output `{}`", ex.output_name))?;
+        let want = i8_array(&ex.output_name, &example::OUTPUT_SHAPE, &example::reference(reference, input));
+        let what = if k == 0 { "example input".to_string() } else { format!("random input {k}") };
+        if k == 0 {
+            let _ =
+                writeln!(text, "input  `{}` int8 {:?}: {}", ex.input_name, example::INPUT_SHAPE, values(input, SHOWN));
+            let got_i8: Vec<i8> = got.data.iter().map(|&b| b as i8).collect();
+            let _ =
+                writeln!(text, "output `{}` {} {:?}: {}", got.name, got.elem.name(), got.shape, values(&got_i8, 64));
+        }
+        match tensors::compare(&want, got) {
+            None => {
+                let _ = writeln!(text, "  {what}: output equals the reference");
+            }
+            Some(why) => {
+                ok = false;
+                let want_i8: Vec<i8> = want.data.iter().map(|&b| b as i8).collect();
+                let _ = writeln!(text, "  {what}: MISMATCH {why}\n    reference {}", values(&want_i8, 64));
+            }
+        }
+    }
+    if ok {
+        let _ = writeln!(text, "OK: the emulator's output equals the plain reference on all {} inputs", all.len());
+    } else {
+        let _ = writeln!(text, "FAILED: the emulator's output differs from the plain reference");
+    }
+    Ok(Report { text, ok })
+}
+
+/// Save the example as a conformance case folder: model, its input, and the reference output.
+pub fn write(ex: &Example, dir: &Path) -> Result<String, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let model = dir.join("model.cvimodel");
+    std::fs::write(&model, &ex.model_bytes).map_err(|e| format!("{}: {e}", model.display()))?;
+    npz::write(&dir.join("input.npz"), &[i8_array(&ex.input_name, &example::INPUT_SHAPE, &ex.input)])?;
+    npz::write(&dir.join("expected.npz"), &[i8_array(&ex.output_name, &example::OUTPUT_SHAPE, &ex.expected)])?;
+    let d = dir.display();
+    Ok(format!(
+        "wrote {d}/model.cvimodel, {d}/input.npz and {d}/expected.npz (the reference output); try\n  \
+         cvsim info {d}/model.cvimodel\n  cvsim disasm {d}/model.cvimodel\n  \
+         cvsim run {d}/model.cvimodel --input {d}/input.npz\n  cvsim conformance {d}\n"
+    ))
+}
+
+/// The whole command.
+pub fn run(seed: u64, write_dir: Option<&Path>) -> Result<Report, String> {
+    let ex = example::build(seed);
+    let mut report = check(&ex, &ex)?;
+    if let Some(dir) = write_dir {
+        report.text.push_str(&write(&ex, dir)?);
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_matches_its_reference() {
+        for seed in [0, 5] {
+            let r = run(seed, None).unwrap();
+            assert!(r.ok, "{}", r.text);
+            assert_eq!(r.text.matches("output equals the reference").count(), 1 + EXTRA_INPUTS, "{}", r.text);
+        }
+    }
+
+    /// A reference that computes one layer differently must be reported as a mismatch.
+    #[test]
+    fn a_wrong_reference_is_a_mismatch() {
+        let ex = example::build(0);
+        let mut wrong = ex.clone();
+        wrong.params.fc_bias[0] += 3000;
+        let r = check(&ex, &wrong).unwrap();
+        assert!(!r.ok, "{}", r.text);
+        assert!(r.text.contains("MISMATCH tensor `output`: first differing index 0"), "{}", r.text);
+        assert!(r.text.contains("FAILED"), "{}", r.text);
+    }
+}
