@@ -3,7 +3,7 @@
 use cvsim_isa::cmdbuf::Command;
 use cvsim_isa::disasm::{check_reserved, line, verbose_fields};
 use cvsim_isa::dmabuf::{parse_dmabuf, DMABUF_MAGIC_M};
-use cvsim_isa::{parse_cmdbuf, Chip};
+use cvsim_isa::{parse_cmdbuf, Chip, StreamError};
 use std::fmt::Write;
 
 /// Disassemble one decoded command list.
@@ -30,7 +30,14 @@ pub fn decode_raw(bytes: &[u8], chip: Option<Chip>) -> Result<(Chip, Vec<Command
         let d = parse_dmabuf(bytes, chip).map_err(|e| format!("dmabuf: {e}"))?;
         Ok((chip, d.merged().map_err(|e| format!("dmabuf: {e}"))?))
     } else {
-        parse_cmdbuf(bytes, chip).map_err(|e| format!("cmdbuf: {e}"))
+        parse_cmdbuf(bytes, chip).map_err(|e| match e {
+            // Not even the first record header: say what else the file could have been.
+            StreamError::BadMagic { offset: 0, found } => format!(
+                "offset 0: not a .cvimodel (magic \"CviModel\"), a cmdbuf (first byte {found:#04x} is not a record \
+                 magic 0xA5..0xA8) or a dmabuf (magic 0xB5B5)"
+            ),
+            e => format!("cmdbuf: {e}"),
+        })
     }
 }
 
