@@ -60,6 +60,10 @@ pub enum Command {
     Conformance {
         #[arg(required = true)]
         dirs: Vec<PathBuf>,
+        /// Before the closing line, add a table of passed/total cases per chip and mode and per
+        /// folder (chip and mode from each case's manifest.json).
+        #[arg(long)]
+        summary: bool,
     },
     /// Run per-instruction conformance vectors (.jsonl files or folders of them).
     Vectors {
@@ -142,8 +146,9 @@ pub fn run(cli: Cli) -> Result<ExitCode, String> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Conformance { dirs } => {
+        Command::Conformance { dirs, summary } => {
             let (outcomes, out) = commands::conformance::run(&dirs, true)?;
+            let out = if summary { commands::conformance::report(&outcomes, true) } else { out };
             print!("{out}");
             Ok(if outcomes.iter().all(|o| o.ok) { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }

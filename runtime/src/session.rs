@@ -104,9 +104,11 @@ impl Instance {
         let mut sizes = [0u64; 8];
         sizes[REGION_SHARED] = plan.shared_gmem;
         sizes[REGION_PRIVATE] = plan.private_gmem;
-        let weight: Vec<u8> = match model.sections.iter().find(|s| s.kind == SectionType::Weight) {
-            Some(sec) => model.section_bytes(sec)?.into_owned(),
-            None => Vec::new(),
+        // Borrowed from the file when stored uncompressed: a second copy of the weights would
+        // count against the peak memory a model may use.
+        let weight: std::borrow::Cow<[u8]> = match model.sections.iter().find(|s| s.kind == SectionType::Weight) {
+            Some(sec) => model.section_bytes(sec)?,
+            None => std::borrow::Cow::Borrowed(&[]),
         };
         sizes[REGION_WEIGHT] = weight.len() as u64;
         for io in &plan.io {

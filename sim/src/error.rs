@@ -6,11 +6,14 @@ use cvsim_isa::Engine;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ExecErrorKind {
     #[error(
-        "local memory access out of range: lane {lane}, bytes {start:#x}..{end:#x} of a {limit:#x}-byte lane ({what})"
+        "local memory access out of range: lane {lane}, bytes {start:#x}..{end:#x} (local address {:#x}) of a {limit:#x}-byte lane ({what})",
+        lmem_addr(.lane, .start)
     )]
     LmemOutOfRange { what: &'static str, lane: u32, start: u64, end: u64, limit: u32 },
-    #[error("global memory access {start:#x}..{end:#x} (base register {sel} + {offset:#x}) is outside every allocated region{near}")]
-    GmemOutOfRange { sel: u32, offset: u64, start: u64, end: u64, near: String },
+    /// `region` says where the access fell: past the end of the region it starts in, or outside
+    /// every region (with the nearest one).
+    #[error("global memory access {start:#x}..{end:#x} (base register {sel} + {offset:#x}) {region}")]
+    GmemOutOfRange { sel: u32, offset: u64, start: u64, end: u64, region: String },
     #[error("unsupported {what}")]
     Unsupported { what: String },
     #[error("illegal descriptor: field `{field}` = {value}: {why}")]
@@ -19,6 +22,11 @@ pub enum ExecErrorKind {
     WaitNotSatisfied { engine: &'static str, other: &'static str, wait: u32, done: u32 },
     #[error("decompression failed: {0}")]
     Vlc(String),
+}
+
+/// The `lane << 15 | offset` form of a local address, as descriptors write it.
+fn lmem_addr(lane: &u32, offset: &u64) -> u64 {
+    ((*lane as u64) << cvsim_isa::chip::LMEM_SHIFT) | offset
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

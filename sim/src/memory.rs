@@ -147,13 +147,27 @@ impl Gmem {
     pub fn resolve(&self, sel: u32, offset: u64, len: u64) -> ExecResult<(usize, usize)> {
         let start = self.device_addr(sel, offset);
         self.locate(start, len.max(1)).ok_or_else(|| {
-            let near = self
-                .regions
-                .iter()
-                .min_by_key(|r| r.base.abs_diff(start))
-                .map(|r| format!(" (nearest: {} at {:#x}..{:#x})", r.name, r.base, r.base + r.data.len() as u64))
-                .unwrap_or_default();
-            ExecErrorKind::GmemOutOfRange { sel, offset, start, end: start + len, near }
+            let end = start + len;
+            let span = |r: &Region| format!("`{}` ({:#x}..{:#x})", r.name, r.base, r.base + r.data.len() as u64);
+            let region = match self.regions.iter().find(|r| start >= r.base && start < r.base + r.data.len() as u64) {
+                Some(r) => format!(
+                    "runs past the end of region {} by {:#x} bytes",
+                    span(r),
+                    end - (r.base + r.data.len() as u64)
+                ),
+                None => match self.regions.iter().min_by_key(|r| {
+                    let last = r.base + r.data.len() as u64;
+                    if start < r.base {
+                        r.base - start
+                    } else {
+                        start - last
+                    }
+                }) {
+                    Some(r) => format!("is outside every allocated region (nearest: {})", span(r)),
+                    None => "is outside global memory (no region is allocated)".to_string(),
+                },
+            };
+            ExecErrorKind::GmemOutOfRange { sel, offset, start, end, region }
         })
     }
 

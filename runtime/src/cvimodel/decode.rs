@@ -21,7 +21,7 @@ const RUNTIME_MINOR: u8 = 4;
 /// The runtime reads exactly four dims.
 const MAX_DIMS: usize = 4;
 
-pub(super) fn parse(file: Arc<[u8]>) -> Result<Model, ModelError> {
+pub(super) fn parse(file: Arc<Vec<u8>>) -> Result<Model, ModelError> {
     let header = Header::parse(&file)?;
     let body_start = header.len;
     let body_end = header.payload_start();

@@ -64,18 +64,20 @@ pub struct Model {
     pub weight_map: Vec<Weight>,
     pub programs: Vec<Program>,
     pub sections: Vec<Section>,
+    /// A `Vec` rather than `[u8]` so that a file read into memory is kept without a second copy
+    /// (`Arc<[u8]>::from(Vec)` copies, which doubled the peak memory of loading a model).
     #[serde(skip)]
-    file: Arc<[u8]>,
+    file: Arc<Vec<u8>>,
 }
 
 impl Model {
     /// Parse a whole file held in memory.
     pub fn from_bytes(bytes: &[u8]) -> Result<Model, ModelError> {
-        decode::parse(Arc::from(bytes))
+        decode::parse(Arc::new(bytes.to_vec()))
     }
 
     pub fn from_vec(bytes: Vec<u8>) -> Result<Model, ModelError> {
-        decode::parse(Arc::from(bytes))
+        decode::parse(Arc::new(bytes))
     }
 
     pub fn from_file(path: impl AsRef<Path>) -> Result<Model, ModelError> {
