@@ -415,6 +415,91 @@ proptest! {
     }
 }
 
+/// The input channels [lo, hi) of a conv: its own input and weights.
+fn channel_slice(cv: &Conv, lo: u32, hi: u32) -> Conv {
+    let g = cv.g;
+    let mut s = cv.clone();
+    s.g.c = hi - lo;
+    s.x = (0..g.n)
+        .flat_map(|n| (lo..hi).flat_map(move |c| (0..g.ih).flat_map(move |h| (0..g.iw).map(move |w| (n, c, h, w)))))
+        .map(|(n, c, h, w)| cv.x(n, c, h, w))
+        .collect();
+    s.w = (0..cv.oc)
+        .flat_map(|oc| {
+            (0..g.kh).flat_map(move |ky| (0..g.kw).flat_map(move |kx| (lo..hi).map(move |ic| (oc, ky, kx, ic))))
+        })
+        .map(|(oc, ky, kx, ic)| cv.w(oc, ky, kx, ic))
+        .collect();
+    s
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// bf16 ps32: the first (2), middle (3) and last (1) passes over three slices of the input
+    /// channels. Each pass sums its slice from zero (kh → kw → ic, truncating), adds the fp32
+    /// partial sum the previous pass left (high half in plane 0, low half `res0_b_str` further),
+    /// and the last adds the bias and rounds to bf16. Unlike int8 the chain is not the one-pass
+    /// sum: truncation makes the grouping visible, so the reference follows it pass by pass.
+    #[test]
+    fn bf16_partial_sums_chain(cv in conv_bf16(), relu in any::<bool>(), bias in prop::option::of(prop::collection::vec(any::<u32>(), 12)), pad in bf16_val(), res_lane in 0u32..8, seed in any::<u64>()) {
+        prop_assume!(cv.g.c >= 3);
+        let chip = cv.chip;
+        let lanes = chip.lanes();
+        let g = cv.g;
+        let (a, b) = (g.c / 3, 2 * g.c / 3);
+        let parts = [channel_slice(&cv, 0, a), channel_slice(&cv, a, b), channel_slice(&cv, b, g.c)];
+        let bias: Option<Vec<f32>> = bias.map(|v| v[..cv.oc as usize].iter().map(|&x| f32::from_bits((x & 0x807F_FFFF) | 0x3F00_0000)).collect());
+        let mut l = random_lmem(chip, seed);
+        let mut alloc = Alloc::new();
+        let Some(res) = alloc.strided(lanes, res_lane % lanes, [g.n, cv.oc, g.oh, g.ow], 2, 2) else { return Ok(()) };
+        let b_str = g.n * res.str[0];
+        let Some(_) = alloc.take(b_str) else { return Ok(()) };
+        let mut bias_at = None;
+        if let Some(bv) = &bias {
+            let bs = 2 * cv.oc.div_ceil(lanes);
+            let Some(off) = alloc.take(2 * bs) else { return Ok(()) };
+            for (c, &v) in bv.iter().enumerate() {
+                let i = ((c as u32 % lanes) * LANE_BYTES + off + 2 * (c as u32 / lanes)) as usize;
+                put16(&mut l, i, (v.to_bits() >> 16) as u16);
+                put16(&mut l, i + bs as usize, v.to_bits() as u16);
+            }
+            bias_at = Some((off, bs));
+        }
+        for (k, part) in parts.iter().enumerate() {
+            let mut pa = Alloc { next: alloc.next };
+            let Some(Placed { mut d, .. }) = place(part, &mut l, 2, 0, &mut pa) else { return Ok(()) };
+            d.res0_addr = res.addr();
+            [d.res0_n_str, d.res0_c_str, d.res0_h_str, d.res0_w_str] = res.str;
+            d.res0_b_str = b_str;
+            d.ps32_md = [2, 3, 1][k];
+            if chip.is_cv183x() { d.opd0_ins_fp = pad as u32 } else { d.opd0_ins_val = pad as u32 }
+            if k == 2 {
+                d.opt_relu_typ = relu as u32;
+                if let Some((off, bs)) = bias_at {
+                    d.tsk_opd_num = 3;
+                    d.opd2_addr = off;
+                    (d.opd2_n, d.opd2_c, d.opd2_h, d.opd2_w) = (1, cv.oc, 1, 1);
+                    d.short_opd2_str = 2;
+                    d.opd2_b_str = bs;
+                }
+            }
+            tiu::exec(chip, &mut l, &d).unwrap_or_else(|e| panic!("pass {k}: {e}"));
+        }
+        for n in 0..g.n { for oc in 0..cv.oc { for oh in 0..g.oh { for ow in 0..g.ow {
+            let mut acc = acc_bf16(&parts[0], n, oc, oh, ow, bf(pad));
+            for part in &parts[1..] {
+                acc = trunc_add(acc_bf16(part, n, oc, oh, ow, bf(pad)), acc);
+            }
+            if let Some(bv) = &bias {
+                acc = trunc_add(acc, bv[oc as usize]);
+            }
+            let want = bf16_relu(bf16_out(acc), relu);
+            prop_assert_eq!(get16(&l, res.idx(lanes, n, oc, oh, ow)), want, "n {} oc {} oh {} ow {}", n, oc, oh, ow);
+        }}}}
+    }
+}
+
 fn small_i8(chip: Chip) -> Conv {
     let g = Geom {
         n: 1,
