@@ -73,6 +73,28 @@ proptest! {
         prop_assert!(env.lmem.data == want, "local memory differs");
     }
 
+    /// Zero source strides broadcast (tpu-mlir replicates tables and scalars this way, §7): any
+    /// of the N, C and H strides may be 0, so the same source bytes land in many places.
+    #[test]
+    fn g2l_zero_source_strides(chip in chips(), esz in prop::sample::select(vec![1u32, 2]), s in shapes(40), zero in 1u32..8, gp in 0u32..1000, lsel in any::<u64>(), seed in any::<u64>()) {
+        let mut env = Env::new(chip, seed);
+        let dense_str = dense(s, esz);
+        let str: [u32; 3] = std::array::from_fn(|k| if zero >> k & 1 == 1 { 0 } else { dense_str[k] });
+        let g = Global { off: 64 + gp as u64, shape: s, str, esz };
+        let l = pick_local(env.lanes(), s, esz, 0, lsel);
+        let mut d = desc(0);
+        set_fmt(&mut d, esz);
+        set_src(&mut d, g.addr(), g.shape, g.str);
+        set_dst(&mut d, l.addr as u64, [s[1], s[2], s[3]], l.str);
+        let mut want = env.lmem.data.clone();
+        for (n, c, h, w) in each(s) {
+            let (src, dst) = (g.idx(n, c, h, w), l.idx(&env.lmem, n, c, h, w));
+            want[dst..dst + esz as usize].copy_from_slice(&env.g()[src..src + esz as usize]);
+        }
+        env.run(&d).unwrap();
+        prop_assert!(env.lmem.data == want, "local memory differs");
+    }
+
     #[test]
     fn l2g_tensor(case in cases(), lsel in any::<u64>(), gsel in any::<u64>()) {
         let mut env = Env::new(case.chip, case.seed);

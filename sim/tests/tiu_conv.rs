@@ -53,12 +53,12 @@ fn place(cv: &Conv, l: &mut Lmem, esz: u32, res_lane: u32, alloc: &mut Alloc) ->
     d.opd_typ = (esz == 2) as u32;
     g.fill(&mut d, true);
     let x = alloc.aligned(lanes, [g.n, g.c, g.ih, g.iw], esz)?;
-    // §1.3 weight layout: lane oc % NPU, offset (oc / NPU)·KH·KW·IC + ((kh·KW + kw)·IC + ic).
+    // §1.3 weight layout, with output channels counted from the result's start lane: lane
+    // (res_lane + oc) % NPU, offset (res_lane + oc) / NPU·KH·KW·IC + ((kh·KW + kw)·IC + ic).
     let per_oc = g.kh * g.kw * g.c * esz;
     let wt = Place {
-        lane0: 0,
-        off0: alloc.take(per_oc * cv.oc.div_ceil(lanes))?,
         str: [esz, per_oc, g.kw * g.c * esz, g.c * esz],
+        ..alloc.per_result_channel(lanes, res_lane, cv.oc, per_oc)?
     };
     let res = alloc.strided(lanes, res_lane, [g.n, cv.oc, g.oh, g.ow], esz, 2)?;
     for n in 0..g.n {
@@ -91,7 +91,7 @@ fn place(cv: &Conv, l: &mut Lmem, esz: u32, res_lane: u32, alloc: &mut Alloc) ->
     }
     (d.opd0_addr, d.opd0_n, d.opd0_c, d.opd0_h, d.opd0_w) = (x.addr(), g.n, g.c, g.ih, g.iw);
     d.short_opd0_str = 0;
-    (d.opd1_addr, d.opd1_n, d.opd1_c) = (wt.addr(), g.c, cv.oc);
+    (d.opd1_addr, d.opd1_n, d.opd1_c) = (wt.off0, g.c, cv.oc);
     d.short_opd1_str = 1;
     (d.res0_addr, d.res0_n, d.res0_c) = (res.addr(), g.n, cv.oc);
     d.short_res0_str = 3;
@@ -210,7 +210,8 @@ fn run_int8(cv: &Conv, o: &Int8Opts) -> Option<(Vec<u8>, Vec<u8>)> {
     let g = &cv.g;
     let mut l = random_lmem(chip, o.seed);
     let mut alloc = Alloc::new();
-    let Placed { mut d, res } = place(cv, &mut l, 1, o.res_lane % lanes, &mut alloc)?;
+    let res_lane = o.res_lane % lanes;
+    let Placed { mut d, res } = place(cv, &mut l, 1, res_lane, &mut alloc)?;
     d.opt_opd0_sign = o.x_signed as u32;
     d.opt_opd1_sign = o.w_signed as u32;
     d.opt_res0_sign = o.res_signed as u32;
@@ -223,15 +224,16 @@ fn run_int8(cv: &Conv, o: &Int8Opts) -> Option<(Vec<u8>, Vec<u8>)> {
             d.opt_res_shift = o.rs;
             if let Some(b) = &o.bias {
                 // (2, OC, 1, 1) per-channel layout: low bytes, then high bytes b_str further on.
-                let b_str = cv.oc.div_ceil(lanes);
-                let off = alloc.take(2 * b_str)?;
+                let b_str = (res_lane + cv.oc).div_ceil(lanes);
+                let at = alloc.per_result_channel(lanes, res_lane, cv.oc, 1)?;
+                alloc.take(b_str)?;
                 for (c, &v) in b.iter().enumerate() {
-                    let i = ((c as u32 % lanes) * LANE_BYTES + off + c as u32 / lanes) as usize;
+                    let i = at.idx(lanes, 0, c as u32, 0, 0);
                     l.data[i] = v as u8;
                     l.data[i + b_str as usize] = (v >> 8) as u8;
                 }
                 d.tsk_opd_num = 3;
-                d.opd2_addr = off;
+                d.opd2_addr = at.off0;
                 (d.opd2_n, d.opd2_c, d.opd2_h, d.opd2_w) = (1, cv.oc, 1, 1);
                 d.short_opd2_str = 2;
                 d.opd2_b_str = b_str;
@@ -242,15 +244,15 @@ fn run_int8(cv: &Conv, o: &Int8Opts) -> Option<(Vec<u8>, Vec<u8>)> {
             d.opt_chl_quan = 1;
             d.opt_opd2_seg = 1;
             let r = if o.bias.is_some() { 9 } else { 5 };
-            let off = alloc.take(r * cv.oc.div_ceil(lanes))?;
+            let at = alloc.per_result_channel(lanes, res_lane, cv.oc, r)?;
             for c in 0..cv.oc {
                 let (m, s) = q[c as usize];
                 let rec = record(chip, o.bias.as_ref().map(|b| b[c as usize]), m, qm_shift(s));
-                let i = ((c % lanes) * LANE_BYTES + off + (c / lanes) * r) as usize;
+                let i = at.idx(lanes, 0, c, 0, 0);
                 l.data[i..i + rec.len()].copy_from_slice(&rec);
             }
             d.tsk_opd_num = if o.bias.is_some() { 3 } else { 2 };
-            d.opd2_addr = off;
+            d.opd2_addr = at.off0;
             d.short_opd2_str = 2;
         }
     }
@@ -308,22 +310,24 @@ proptest! {
         let g = cv.g;
         let mut l = random_lmem(chip, seed);
         let mut alloc = Alloc::new();
-        let Some(Placed { mut d, res }) = place(&cv, &mut l, 2, res_lane % lanes, &mut alloc) else { return Ok(()) };
+        let res_lane = res_lane % lanes;
+        let Some(Placed { mut d, res }) = place(&cv, &mut l, 2, res_lane, &mut alloc) else { return Ok(()) };
         d.opt_relu_typ = relu as u32;
         // CV183x keeps the bf16 pad value in its own field.
         if chip.is_cv183x() { d.opd0_ins_fp = pad as u32 } else { d.opd0_ins_val = pad as u32 }
         // fp32 bias, kept in the same exponent range as the data: planes high half, low half.
         let bias: Option<Vec<f32>> = bias.map(|b| b[..cv.oc as usize].iter().map(|&v| f32::from_bits((v & 0x807F_FFFF) | 0x3F00_0000)).collect());
         if let Some(b) = &bias {
-            let b_str = 2 * cv.oc.div_ceil(lanes);
-            let Some(off) = alloc.take(2 * b_str) else { return Ok(()) };
+            let b_str = 2 * (res_lane + cv.oc).div_ceil(lanes);
+            let Some(at) = alloc.per_result_channel(lanes, res_lane, cv.oc, 2) else { return Ok(()) };
+            let Some(_) = alloc.take(b_str) else { return Ok(()) };
             for (c, &v) in b.iter().enumerate() {
-                let i = ((c as u32 % lanes) * LANE_BYTES + off + 2 * (c as u32 / lanes)) as usize;
+                let i = at.idx(lanes, 0, c as u32, 0, 0);
                 put16(&mut l, i, (v.to_bits() >> 16) as u16);
                 put16(&mut l, i + b_str as usize, v.to_bits() as u16);
             }
             d.tsk_opd_num = 3;
-            d.opd2_addr = off;
+            d.opd2_addr = at.off0;
             (d.opd2_n, d.opd2_c, d.opd2_h, d.opd2_w) = (1, cv.oc, 1, 1);
             d.short_opd2_str = 2;
             d.opd2_b_str = b_str;
@@ -368,23 +372,25 @@ proptest! {
         let mut l = random_lmem(chip, o.seed);
         // The result (4 planes of N·n_str bytes) stays put; each pass gets fresh input buffers.
         let mut alloc = Alloc::new();
-        let Some(res) = alloc.strided(lanes, o.res_lane % lanes, [g.n, cv.oc, g.oh, g.ow], 1, 2) else { return Ok(()) };
+        let res_lane = o.res_lane % lanes;
+        let Some(res) = alloc.strided(lanes, res_lane, [g.n, cv.oc, g.oh, g.ow], 1, 2) else { return Ok(()) };
         let b_str = g.n * res.str[0];
         let Some(_) = alloc.take(3 * b_str) else { return Ok(()) };
         let mut bias_at = None;
         if let Some(bv) = &o.bias {
-            let bs = cv.oc.div_ceil(lanes);
-            let Some(off) = alloc.take(2 * bs) else { return Ok(()) };
+            let bs = (res_lane + cv.oc).div_ceil(lanes);
+            let Some(at) = alloc.per_result_channel(lanes, res_lane, cv.oc, 1) else { return Ok(()) };
+            let Some(_) = alloc.take(bs) else { return Ok(()) };
             for (c, &v) in bv.iter().enumerate() {
-                let i = ((c as u32 % lanes) * LANE_BYTES + off + c as u32 / lanes) as usize;
+                let i = at.idx(lanes, 0, c as u32, 0, 0);
                 l.data[i] = v as u8;
                 l.data[i + bs as usize] = (v >> 8) as u8;
             }
-            bias_at = Some((off, bs));
+            bias_at = Some((at.off0, bs));
         }
         for (k, part) in parts.iter().enumerate() {
             let mut pa = Alloc { next: alloc.next };
-            let Some(Placed { mut d, .. }) = place(part, &mut l, 1, 0, &mut pa) else { return Ok(()) };
+            let Some(Placed { mut d, .. }) = place(part, &mut l, 1, res_lane, &mut pa) else { return Ok(()) };
             d.res0_addr = res.addr();
             [d.res0_n_str, d.res0_c_str, d.res0_h_str, d.res0_w_str] = res.str;
             d.res0_b_str = b_str;
@@ -412,6 +418,91 @@ proptest! {
             got.push(l.data[res.idx(lanes, n, oc, oh, ow)]);
         }}}}
         prop_assert_eq!(got, want);
+    }
+}
+
+/// The input channels [lo, hi) of a conv: its own input and weights.
+fn channel_slice(cv: &Conv, lo: u32, hi: u32) -> Conv {
+    let g = cv.g;
+    let mut s = cv.clone();
+    s.g.c = hi - lo;
+    s.x = (0..g.n)
+        .flat_map(|n| (lo..hi).flat_map(move |c| (0..g.ih).flat_map(move |h| (0..g.iw).map(move |w| (n, c, h, w)))))
+        .map(|(n, c, h, w)| cv.x(n, c, h, w))
+        .collect();
+    s.w = (0..cv.oc)
+        .flat_map(|oc| {
+            (0..g.kh).flat_map(move |ky| (0..g.kw).flat_map(move |kx| (lo..hi).map(move |ic| (oc, ky, kx, ic))))
+        })
+        .map(|(oc, ky, kx, ic)| cv.w(oc, ky, kx, ic))
+        .collect();
+    s
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// bf16 ps32: the first (2), middle (3) and last (1) passes over three slices of the input
+    /// channels. Each pass sums its slice from zero (kh → kw → ic, truncating), adds the fp32
+    /// partial sum the previous pass left (high half in plane 0, low half `res0_b_str` further),
+    /// and the last adds the bias and rounds to bf16. Unlike int8 the chain is not the one-pass
+    /// sum: truncation makes the grouping visible, so the reference follows it pass by pass.
+    #[test]
+    fn bf16_partial_sums_chain(cv in conv_bf16(), relu in any::<bool>(), bias in prop::option::of(prop::collection::vec(any::<u32>(), 12)), pad in bf16_val(), res_lane in 0u32..8, seed in any::<u64>()) {
+        prop_assume!(cv.g.c >= 3);
+        let chip = cv.chip;
+        let lanes = chip.lanes();
+        let g = cv.g;
+        let (a, b) = (g.c / 3, 2 * g.c / 3);
+        let parts = [channel_slice(&cv, 0, a), channel_slice(&cv, a, b), channel_slice(&cv, b, g.c)];
+        let bias: Option<Vec<f32>> = bias.map(|v| v[..cv.oc as usize].iter().map(|&x| f32::from_bits((x & 0x807F_FFFF) | 0x3F00_0000)).collect());
+        let mut l = random_lmem(chip, seed);
+        let mut alloc = Alloc::new();
+        let Some(res) = alloc.strided(lanes, res_lane % lanes, [g.n, cv.oc, g.oh, g.ow], 2, 2) else { return Ok(()) };
+        let b_str = g.n * res.str[0];
+        let Some(_) = alloc.take(b_str) else { return Ok(()) };
+        let mut bias_at = None;
+        if let Some(bv) = &bias {
+            let bs = 2 * cv.oc.div_ceil(lanes);
+            let Some(off) = alloc.take(2 * bs) else { return Ok(()) };
+            for (c, &v) in bv.iter().enumerate() {
+                let i = ((c as u32 % lanes) * LANE_BYTES + off + 2 * (c as u32 / lanes)) as usize;
+                put16(&mut l, i, (v.to_bits() >> 16) as u16);
+                put16(&mut l, i + bs as usize, v.to_bits() as u16);
+            }
+            bias_at = Some((off, bs));
+        }
+        for (k, part) in parts.iter().enumerate() {
+            let mut pa = Alloc { next: alloc.next };
+            let Some(Placed { mut d, .. }) = place(part, &mut l, 2, 0, &mut pa) else { return Ok(()) };
+            d.res0_addr = res.addr();
+            [d.res0_n_str, d.res0_c_str, d.res0_h_str, d.res0_w_str] = res.str;
+            d.res0_b_str = b_str;
+            d.ps32_md = [2, 3, 1][k];
+            if chip.is_cv183x() { d.opd0_ins_fp = pad as u32 } else { d.opd0_ins_val = pad as u32 }
+            if k == 2 {
+                d.opt_relu_typ = relu as u32;
+                if let Some((off, bs)) = bias_at {
+                    d.tsk_opd_num = 3;
+                    d.opd2_addr = off;
+                    (d.opd2_n, d.opd2_c, d.opd2_h, d.opd2_w) = (1, cv.oc, 1, 1);
+                    d.short_opd2_str = 2;
+                    d.opd2_b_str = bs;
+                }
+            }
+            tiu::exec(chip, &mut l, &d).unwrap_or_else(|e| panic!("pass {k}: {e}"));
+        }
+        for n in 0..g.n { for oc in 0..cv.oc { for oh in 0..g.oh { for ow in 0..g.ow {
+            let mut acc = acc_bf16(&parts[0], n, oc, oh, ow, bf(pad));
+            for part in &parts[1..] {
+                acc = trunc_add(acc_bf16(part, n, oc, oh, ow, bf(pad)), acc);
+            }
+            if let Some(bv) = &bias {
+                acc = trunc_add(acc, bv[oc as usize]);
+            }
+            let want = bf16_relu(bf16_out(acc), relu);
+            prop_assert_eq!(get16(&l, res.idx(lanes, n, oc, oh, ow)), want, "n {} oc {} oh {} ow {}", n, oc, oh, ow);
+        }}}}
     }
 }
 
@@ -459,6 +550,77 @@ fn hand_computed_int8() {
         let (got, want) = run_int8(&cv, &o).unwrap();
         assert_eq!(want, vec![108, 120, 144, 156].into_iter().map(|v: i64| sat8(v, true)).collect::<Vec<_>>());
         assert_eq!(got, want, "{chip}");
+    }
+}
+
+/// A grouped 1×1 convolution the way tpu-mlir emits it (`yolov8n_det_hand_mv3_384_640_INT8_cv181x`):
+/// one QM descriptor per group, each result starting in the lane of the group's first output
+/// channel and each input in the lane of its first input channel, all naming the same lane-0
+/// weight and record offsets (advanced by one channel slot once a group's first output channel is
+/// past the last lane). The per-group weights and records were loaded into the lanes of the
+/// result channels, so each lane must read the parameters of the channels it computes. Three
+/// groups of 2 → 3 channels on CV181x (8 lanes): results start at lanes 0, 3 and 6, the last
+/// group wrapping from lane 7 to lane 0.
+#[test]
+fn grouped_conv_reads_parameters_in_the_result_lanes() {
+    let chip = Chip::Cv181x;
+    let lanes = chip.lanes();
+    let (groups, icg, ocg, h, w) = (3u32, 2u32, 3u32, 2u32, 3u32);
+    let (ic, oc) = (groups * icg, groups * ocg);
+    let x = |c: u32, y: u32, xx: u32| ((c * 37 + y * 11 + xx * 5) % 251) as i64 - 125;
+    let wt = |o: u32, i: u32| ((o * 29 + i * 13) % 15) as i64 - 7;
+    let bias = |o: u32| o as i32 * 1000 - 4000;
+    let (mult, shift) = (1_500_000_000i32, 3i32);
+    let mut l = random_lmem(chip, 11);
+    let mut alloc = Alloc::new();
+    let input = alloc.aligned(lanes, [1, ic, h, w], 1).unwrap();
+    let out = alloc.strided(lanes, 0, [1, oc, h, w], 1, 2).unwrap();
+    // Output channel o's weights (icg bytes) and 9-byte record in lane o % NPU, slot o / NPU.
+    let w_off = alloc.take(icg * oc.div_ceil(lanes)).unwrap();
+    let r_off = alloc.take(9 * oc.div_ceil(lanes)).unwrap();
+    for c in 0..ic {
+        for y in 0..h {
+            for xx in 0..w {
+                l.data[input.idx(lanes, 0, c, y, xx)] = x(c, y, xx) as u8;
+            }
+        }
+    }
+    for o in 0..oc {
+        let at = |off: u32, step: u32| ((o % lanes) * LANE_BYTES + off + (o / lanes) * step) as usize;
+        for i in 0..icg {
+            l.data[at(w_off, icg) + i as usize] = wt(o, i) as u8;
+        }
+        let rec = record(chip, Some(bias(o)), mult, shift);
+        l.data[at(r_off, 9)..at(r_off, 9) + rec.len()].copy_from_slice(&rec);
+    }
+    for g in 0..groups {
+        let (c0, o0) = (g * icg, g * ocg);
+        let mut d = base_desc(chip);
+        (d.tsk_typ, d.tsk_eu_typ, d.tsk_opd_num) = (0, 0, 3);
+        (d.opt_chl_quan, d.opt_opd2_seg) = (1, 1);
+        (d.opt_opd0_sign, d.opt_opd1_sign, d.opt_res0_sign) = (1, 1, 1);
+        (d.opd1_h, d.opd1_w, d.res0_h, d.res0_w) = (1, 1, h, w);
+        let sub = |p: &Place, c: u32| (c % lanes) << 15 | (p.off0 + (c / lanes) * p.str[1]);
+        (d.opd0_addr, d.opd0_n, d.opd0_c, d.opd0_h, d.opd0_w) = (sub(&input, c0), 1, icg, h, w);
+        d.short_opd0_str = 0;
+        (d.opd1_addr, d.opd1_n, d.opd1_c) = (w_off + (o0 / lanes) * icg, icg, ocg);
+        d.short_opd1_str = 1;
+        d.opd2_addr = r_off + (o0 / lanes) * 9;
+        d.short_opd2_str = 2;
+        (d.res0_addr, d.res0_n, d.res0_c) = (sub(&out, o0), 1, ocg);
+        d.short_res0_str = 3;
+        [d.res0_n_str, d.res0_c_str, d.res0_h_str, d.res0_w_str] = out.str;
+        tiu::exec(chip, &mut l, &d).unwrap_or_else(|e| panic!("group {g}: {e}"));
+    }
+    for o in 0..oc {
+        let g = o / ocg;
+        for y in 0..h {
+            for xx in 0..w {
+                let acc: i64 = (0..icg).map(|i| x(g * icg + i, y, xx) * wt(o, i)).sum();
+                let want = qm_ref(acc, bias(o), mult, shift, false);
+                assert_eq!(l.data[out.idx(lanes, 0, o, y, xx)], want, "output channel {o} ({y}, {xx})");
+            }
+        }
     }
 }
 

@@ -46,7 +46,8 @@ fn dw(vals: BoxedStrategy<u16>) -> impl Strategy<Value = Dw> {
 }
 
 /// opd0 with explicit strides from `in_lane` (code 3, as the emitters do), weights EU-aligned
-/// (1, C, KH, KW) (code 0), res0 with explicit strides from `res_lane`.
+/// (1, C, KH, KW) (code 0) with channels counted from the result's start lane, res0 with explicit
+/// strides from `res_lane`.
 fn place(p: &Dw, l: &mut Lmem, esz: u32, in_lane: u32, res_lane: u32, alloc: &mut Alloc) -> Option<(TiuDesc, Place)> {
     let lanes = p.chip.lanes();
     let g = &p.g;
@@ -57,7 +58,8 @@ fn place(p: &Dw, l: &mut Lmem, esz: u32, in_lane: u32, res_lane: u32, alloc: &mu
     d.opd_typ = (esz == 2) as u32;
     g.fill(&mut d, true);
     let x = alloc.strided(lanes, in_lane, [g.n, g.c, g.ih, g.iw], esz, 4)?;
-    let wt = alloc.aligned(lanes, [1, g.c, g.kh, g.kw], esz)?;
+    let c_str = (g.kh * g.kw * esz).div_ceil(16) * 16;
+    let wt = Place { str: [0, c_str, g.kw * esz, esz], ..alloc.per_result_channel(lanes, res_lane, g.c, c_str)? };
     let res = alloc.strided(lanes, res_lane, [g.n, g.c, g.oh, g.ow], esz, 2)?;
     let put = |l: &mut Lmem, i: usize, v: u16| if esz == 1 { l.data[i] = v as u8 } else { put16(l, i, v) };
     for n in 0..g.n {
@@ -79,7 +81,7 @@ fn place(p: &Dw, l: &mut Lmem, esz: u32, in_lane: u32, res_lane: u32, alloc: &mu
     (d.opd0_addr, d.opd0_n, d.opd0_c, d.opd0_h, d.opd0_w) = (x.addr(), g.n, g.c, g.ih, g.iw);
     d.short_opd0_str = 3;
     [d.opd0_n_str, d.opd0_c_str, d.opd0_h_str, d.opd0_w_str] = x.str;
-    (d.opd1_addr, d.opd1_n, d.opd1_c) = (wt.addr(), 1, g.c);
+    (d.opd1_addr, d.opd1_n, d.opd1_c) = (wt.off0, 1, g.c);
     d.short_opd1_str = 0;
     (d.res0_addr, d.res0_n, d.res0_c) = (res.addr(), g.n, g.c);
     d.short_res0_str = 3;
@@ -141,7 +143,8 @@ fn run_int8(p: &Dw, o: &Opts, qm: bool) -> Option<(Vec<u8>, Vec<u8>)> {
     let g = p.g;
     let mut l = random_lmem(chip, o.seed);
     let mut alloc = Alloc::new();
-    let (mut d, res) = place(p, &mut l, 1, o.lanes.0 % lanes, o.lanes.1 % lanes, &mut alloc)?;
+    let res_lane = o.lanes.1 % lanes;
+    let (mut d, res) = place(p, &mut l, 1, o.lanes.0 % lanes, res_lane, &mut alloc)?;
     d.opt_opd0_sign = o.x_signed as u32;
     d.opt_opd1_sign = o.w_signed as u32;
     d.opt_res0_sign = o.res_signed as u32;
@@ -153,28 +156,29 @@ fn run_int8(p: &Dw, o: &Opts, qm: bool) -> Option<(Vec<u8>, Vec<u8>)> {
         d.opt_chl_quan = 1;
         d.opt_opd2_seg = 1;
         let r = if bias.is_some() { 9 } else { 5 };
-        let off = alloc.take(r * g.c.div_ceil(lanes))?;
+        let at = alloc.per_result_channel(lanes, res_lane, g.c, r)?;
         for c in 0..g.c {
             let (m, s) = o.q[c as usize];
             let rec = record(chip, bias.map(|b| b[c as usize]), m, qm_shift(s));
-            let i = ((c % lanes) * LANE_BYTES + off + (c / lanes) * r) as usize;
+            let i = at.idx(lanes, 0, c, 0, 0);
             l.data[i..i + rec.len()].copy_from_slice(&rec);
         }
         d.tsk_opd_num = if bias.is_some() { 3 } else { 2 };
-        d.opd2_addr = off;
+        d.opd2_addr = at.off0;
         d.short_opd2_str = 2;
     } else {
         d.opt_res_shift = o.rs;
         if let Some(b) = bias {
-            let b_str = g.c.div_ceil(lanes);
-            let off = alloc.take(2 * b_str)?;
+            let b_str = (res_lane + g.c).div_ceil(lanes);
+            let at = alloc.per_result_channel(lanes, res_lane, g.c, 1)?;
+            alloc.take(b_str)?;
             for (c, &v) in b.iter().enumerate() {
-                let i = ((c as u32 % lanes) * LANE_BYTES + off + c as u32 / lanes) as usize;
+                let i = at.idx(lanes, 0, c as u32, 0, 0);
                 l.data[i] = v as u8;
                 l.data[i + b_str as usize] = (v >> 8) as u8;
             }
             d.tsk_opd_num = 3;
-            d.opd2_addr = off;
+            d.opd2_addr = at.off0;
             (d.opd2_n, d.opd2_c) = (1, g.c);
             d.short_opd2_str = 2;
             d.opd2_b_str = b_str;
@@ -244,20 +248,22 @@ proptest! {
         let g = p.g;
         let mut l = random_lmem(chip, seed);
         let mut alloc = Alloc::new();
-        let Some((mut d, res)) = place(&p, &mut l, 2, lanes.0 % nl, lanes.1 % nl, &mut alloc) else { return Ok(()) };
+        let res_lane = lanes.1 % nl;
+        let Some((mut d, res)) = place(&p, &mut l, 2, lanes.0 % nl, res_lane, &mut alloc) else { return Ok(()) };
         d.opt_relu_typ = relu as u32;
         if chip.is_cv183x() { d.opd0_ins_fp = pad as u32 } else { d.opd0_ins_val = pad as u32 }
         let bias: Option<Vec<f32>> = bias.map(|b| b[..g.c as usize].iter().map(|&v| f32::from_bits((v & 0x807F_FFFF) | 0x3F00_0000)).collect());
         if let Some(b) = &bias {
-            let b_str = 2 * g.c.div_ceil(nl);
-            let Some(off) = alloc.take(2 * b_str) else { return Ok(()) };
+            let b_str = 2 * (res_lane + g.c).div_ceil(nl);
+            let Some(at) = alloc.per_result_channel(nl, res_lane, g.c, 2) else { return Ok(()) };
+            let Some(_) = alloc.take(b_str) else { return Ok(()) };
             for (c, &v) in b.iter().enumerate() {
-                let i = ((c as u32 % nl) * LANE_BYTES + off + 2 * (c as u32 / nl)) as usize;
+                let i = at.idx(nl, 0, c as u32, 0, 0);
                 put16(&mut l, i, (v.to_bits() >> 16) as u16);
                 put16(&mut l, i + b_str as usize, v.to_bits() as u16);
             }
             d.tsk_opd_num = 3;
-            d.opd2_addr = off;
+            d.opd2_addr = at.off0;
             (d.opd2_n, d.opd2_c) = (1, g.c);
             d.short_opd2_str = 2;
             d.opd2_b_str = b_str;

@@ -78,4 +78,49 @@ mod tests {
         dequantise_bf16(&[0x3F80], &mut f);
         assert_eq!(f[0], 1.0);
     }
+
+    /// The plain rule, in f64 after the f32 product: half away from zero, saturate to int8; a
+    /// product whose rounded value leaves the i32 range (or NaN) is the x86 indefinite integer,
+    /// i32::MIN, so it saturates to -128 whatever its sign.
+    fn reference_i8(x: f32, scale: f32) -> i8 {
+        let v = (x * scale) as f64;
+        if v.is_nan() {
+            return -128;
+        }
+        let r = if v >= 0.0 { (v + 0.5).floor() } else { (v - 0.5).ceil() };
+        // `v ± 0.5` is exact in f64 for every f32 v, so this is round-half-away on the f32 value.
+        if !(-2147483648.0..2147483648.0).contains(&r) {
+            -128
+        } else {
+            r.clamp(-128.0, 127.0) as i8
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn quantise_i8_matches_the_plain_rule(
+            bits in proptest::collection::vec(proptest::prelude::any::<u32>(), 1..64),
+            small in proptest::collection::vec(-200.0f32..200.0, 1..64),
+            scale in proptest::prop_oneof![0.001f32..1000.0, proptest::prelude::Just(1.0f32), proptest::prelude::Just(128.0f32 / 3.5)],
+        ) {
+            // Any bit pattern (NaN, inf, huge, subnormal) and ordinary activations with ties.
+            let mut xs: Vec<f32> = bits.iter().map(|&b| f32::from_bits(b)).collect();
+            xs.extend(small.iter().map(|&v| (v * 2.0).round() / 2.0));
+            xs.extend(small);
+            let mut out = vec![0i8; xs.len()];
+            quantise_i8(&xs, scale, &mut out);
+            for (&x, &q) in xs.iter().zip(&out) {
+                proptest::prop_assert_eq!(q, reference_i8(x, scale), "x {} scale {}", x, scale);
+            }
+        }
+
+        #[test]
+        fn dequantise_then_quantise_is_identity(q in proptest::collection::vec(proptest::prelude::any::<i8>(), 1..64), t in 0.01f32..100.0) {
+            let mut f = vec![0f32; q.len()];
+            dequantise_i8(&q, effective_scale(None, Some(t), true), &mut f);
+            let mut back = vec![0i8; q.len()];
+            quantise_i8(&f, effective_scale(None, Some(t), false), &mut back);
+            proptest::prop_assert_eq!(back, q);
+        }
+    }
 }

@@ -8,7 +8,7 @@
 //! exactly the rows and columns the outputs read (pads and inserts materialised, so the inner loops
 //! have no branches), and the weights into a dense `[oc][kh][kw][ic]` buffer.
 
-use super::operand::{view, Opd};
+use super::operand::{anchored_to_result, view, Opd};
 use super::window::{Dilation, Kernel, Window};
 use crate::arith;
 use crate::bf16;
@@ -265,8 +265,9 @@ fn gather_weights<T: Copy>(
     if g.w_const {
         return Ok(vec![constant; g.oc as usize * per_oc]);
     }
-    let t = view(chip, d, Opd::Opd1, esz);
-    let bases = t.channel_bases(lmem, "conv weights (opd1)")?;
+    let what = "conv weights (opd1)";
+    let t = anchored_to_result(chip.lanes(), d, view(chip, d, Opd::Opd1, esz), what)?;
+    let bases = t.channel_bases(lmem, what)?;
     let mut w = Vec::with_capacity(g.oc as usize * per_oc);
     for &b in &bases {
         for kh in 0..g.kh {
@@ -410,6 +411,7 @@ pub(crate) fn int8_requant(
             )));
         }
         let t = LTensor { n: 1, c: channels, h: 1, w: 1, ..view(chip, d, Opd::Opd2, 1) };
+        let t = anchored_to_result(chip.lanes(), d, t, what)?;
         let bases = plane_bases(&t, lmem, 2, d.opd2_b_str, what)?;
         let signed = d.opt_opd2_sign != 0;
         let b_str = d.opd2_b_str as usize;
@@ -437,6 +439,7 @@ pub(crate) fn int8_requant(
     let r = if bias { 9 } else { 5 };
     let t =
         LTensor { addr: d.opd2_addr, n: 1, c: channels, h: 1, w: r, n_str: 0, c_str: r, h_str: 0, w_str: 1, esz: 1 };
+    let t = anchored_to_result(chip.lanes(), d, t, what)?;
     let bases = t.channel_bases(lmem, what)?;
     let out = Int8Out { relu, signed: true, rshift: 0, arith: true, round: true, chip };
     let word = |i: usize| i32::from_le_bytes([lmem.data[i], lmem.data[i + 1], lmem.data[i + 2], lmem.data[i + 3]]);
@@ -479,6 +482,7 @@ pub(crate) fn bf16_bias(
         )));
     }
     let t = LTensor { n: 1, c: channels, h: 1, w: 1, ..view(chip, d, Opd::Opd2, 2) };
+    let t = anchored_to_result(chip.lanes(), d, t, what)?;
     let bases = plane_bases(&t, lmem, 2, d.opd2_b_str, what)?;
     let b_str = d.opd2_b_str as usize;
     Ok(Some(

@@ -5,7 +5,7 @@
 //! accumulated tap by tap with [`Window::fold_row`].
 
 use super::conv::{bf16_bias, bf16_result, check_common, int8_requant, load_i8, load_u16, nonzero_input, pad_i8, relu};
-use super::operand::{view, Opd};
+use super::operand::{anchored_to_result, view, Opd};
 use super::window::{Dilation, Kernel, Window};
 use crate::arith;
 use crate::bf16;
@@ -77,8 +77,9 @@ fn gather_weights<T: Copy>(
     if d.opt_opd1_const != 0 {
         return Ok(vec![constant; (c * kh * kw) as usize]);
     }
-    let t = LTensor { n: 1, ..view(chip, d, Opd::Opd1, esz) };
-    let bases = t.channel_bases(lmem, "depthwise weights (opd1)")?;
+    let what = "depthwise weights (opd1)";
+    let t = anchored_to_result(chip.lanes(), d, LTensor { n: 1, ..view(chip, d, Opd::Opd1, esz) }, what)?;
+    let bases = t.channel_bases(lmem, what)?;
     let mut w = Vec::with_capacity((c * kh * kw) as usize);
     for &b in &bases {
         for y in 0..kh {

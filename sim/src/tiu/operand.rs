@@ -1,7 +1,9 @@
 //! Operand views: how a TIU descriptor's address, shape and stride-code fields name a tensor in
 //! local memory (spec `isa.md` §1.3, §3.5).
 
-use crate::memory::LTensor;
+use crate::error::{ExecErrorKind, ExecResult};
+use crate::memory::{LTensor, Lmem};
+use cvsim_isa::chip::LMEM_SHIFT;
 use cvsim_isa::{Chip, TiuDesc};
 
 /// Which operand of a TIU descriptor.
@@ -76,4 +78,39 @@ pub fn view(chip: Chip, d: &TiuDesc, o: Opd, esz: u32) -> LTensor {
         _ => strides,
     };
     LTensor { addr, n: shape[0], c: shape[1], h: shape[2], w: shape[3], n_str, c_str, h_str, w_str, esz }
+}
+
+/// A per-output-channel operand of a convolution or depthwise convolution (weights, biases, QM
+/// records), placed the way the lanes read it: the lane that computes result channel `oc` reads
+/// that channel's parameters from its own memory, so the operand's channels are counted from
+/// res0's start lane. `t`'s own start lane (opd1/opd2 addresses are 16 bits, so 0 or 1) counts on
+/// top of it.
+///
+/// The spec (`isa.md` §1.2) only expects these operands at lane 0 and says nothing of results that
+/// start elsewhere; the corpus decides. tpu-mlir's grouped 1×1 convolutions emit one descriptor per
+/// group with res0 starting at lanes 2, 4, 6, … and every descriptor naming the same lane-0
+/// weight and record addresses, the per-group values having been loaded into the lanes of the
+/// group's result channels (`yolov8n_det_hand_mv3_384_640_INT8_cv181x`). No corpus case has a
+/// depthwise result off lane 0; it is given the same rule, its lanes also computing their own
+/// channels. With res0 at lane 0 this is the plain channel-to-lane mapping of §1.2.
+pub fn anchored_to_result(lanes: u32, d: &TiuDesc, t: LTensor, what: &'static str) -> ExecResult<LTensor> {
+    let (res_lane, _) = Lmem::split(d.res0_addr);
+    let (lane, off) = Lmem::split(t.addr);
+    if res_lane == 0 || res_lane >= lanes {
+        // Lane 0 changes nothing; a result lane past the last one is reported by res0's own check.
+        return Ok(t);
+    }
+    let start = lane + res_lane;
+    // Starting past the last lane wraps to lane 0 one channel slot further on.
+    let off = off as u64 + (start / lanes) as u64 * t.c_str as u64;
+    if off >= 1 << LMEM_SHIFT {
+        return Err(ExecErrorKind::LmemOutOfRange {
+            what,
+            lane: start % lanes,
+            start: off,
+            end: off + t.esz as u64,
+            limit: 1 << LMEM_SHIFT,
+        });
+    }
+    Ok(LTensor { addr: (start % lanes) << LMEM_SHIFT | off as u32, ..t })
 }

@@ -55,6 +55,14 @@ impl Alloc {
         let off0 = self.take(n * n_str)?;
         Some(Place { lane0: 0, off0, str: [n_str, c_str, w * esz, esz] })
     }
+    /// A per-output-channel operand (weights, biases, QM records) of `c` channels, `step` bytes per
+    /// channel slot: the lane computing result channel c holds that channel's values, so channels
+    /// are counted from the result's start lane (lane `(res_lane + c) % NPU`, slot
+    /// `(res_lane + c) / NPU`). The descriptor names only the per-lane offset (`off0`).
+    pub fn per_result_channel(&mut self, lanes: u32, res_lane: u32, c: u32, step: u32) -> Option<Place> {
+        let off0 = self.take(step * (res_lane + c).div_ceil(lanes))?;
+        Some(Place { lane0: res_lane, off0, str: [0, step, 0, 0] })
+    }
     /// Explicit strides (stride code 3) with `gap` spare bytes after each row, starting at `lane0`.
     pub fn strided(&mut self, lanes: u32, lane0: u32, [n, c, h, w]: [u32; 4], esz: u32, gap: u32) -> Option<Place> {
         let h_str = w * esz + gap;
