@@ -2,4 +2,5 @@ pub mod case;
 pub mod conformance;
 pub mod disasm;
 pub mod tensors;
+pub mod timing;
 pub mod vectors;
