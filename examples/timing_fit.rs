@@ -15,7 +15,7 @@ use std::path::PathBuf;
 const NOTES: &str = r#"## Notes
 
 - One constant is chip-specific beyond the data sheets: with the estimator's two input channels per
-  cycle under `double_conv`, both CV180x networks come out about 35% fast while the other chips fit;
+  cycle under `double_conv`, both CV180x networks come out 29–37% fast while the other chips fit;
   with one channel both fit (squeezenet fitted, mobilenet_v2 checked). The 2-lane CV180x TPU is
   therefore modelled without the double-conv path. No public source confirms or denies this.
 - The CV183x figures are matched with the 32-bit DDR board option (FAQ §2.4); a 16-bit board is
