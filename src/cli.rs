@@ -40,12 +40,13 @@ pub enum Command {
         #[arg(long, short)]
         verbose: bool,
     },
-    /// Run a model on inputs from an .npz file and write its outputs to an .npz file.
+    /// Run a model on inputs from an .npz file and write its outputs to an .npz file; optionally
+    /// estimate what the board's PMU would report (--pmu, --pmu-csv, --trace, --timing-only).
     Run {
         model: PathBuf,
         /// Inputs keyed by tensor name, in each tensor's dtype (bf16 as uint16).
-        #[arg(long)]
-        input: PathBuf,
+        #[arg(long, required_unless_present = "timing_only")]
+        input: Option<PathBuf>,
         /// Where to write the outputs, keyed by tensor name.
         #[arg(long)]
         output: Option<PathBuf>,
@@ -55,6 +56,15 @@ pub enum Command {
         /// Program (shape variant) to run.
         #[arg(long, default_value_t = 0)]
         program: usize,
+        #[command(flatten)]
+        timing: TimingArgs,
+    },
+    /// Print the timing model's constants in the format --timing-config reads (JSON; a file may
+    /// give any subset of the fields).
+    TimingConfig {
+        /// Only this chip's entries of the per-chip tables.
+        #[arg(long)]
+        chip: Option<Chip>,
     },
     /// Run every conformance case (model.cvimodel + input.npz + expected.npz) under the folders.
     Conformance {
@@ -80,6 +90,32 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         write: Option<PathBuf>,
     },
+}
+
+/// The timing flags of `run`.
+#[derive(clap::Args, Debug, Default)]
+pub struct TimingArgs {
+    /// Print the vendor runtime's PMU summary (TPU_ENABLE_PMU=1) after each TPU routine, from the
+    /// timing model.
+    #[arg(long)]
+    pub pmu: bool,
+    /// Write the per-descriptor and per-layer PMU CSV files PREFIX_des.csv and PREFIX_layer.csv
+    /// (the vendor's TPU_PMUBUF_OUTPUT_FILE; they hold the last TPU routine).
+    #[arg(long, value_name = "PREFIX")]
+    pub pmu_csv: Option<PathBuf>,
+    /// Write a Chrome/Perfetto trace (JSON): TIU and TDMA tracks, layers, DDR bandwidth.
+    #[arg(long, value_name = "FILE.json")]
+    pub trace: Option<PathBuf>,
+    /// Only run the timing model, without computing any data (no --input needed); prints the PMU
+    /// summary unless --pmu-csv or --trace is given.
+    #[arg(long)]
+    pub timing_only: bool,
+    /// Timing constants to override (JSON, as printed by `cvsim timing-config`).
+    #[arg(long, value_name = "FILE")]
+    pub timing_config: Option<PathBuf>,
+    /// Share of DDR bandwidth taken by other bus masters (0 <= x < 1); overrides the config.
+    #[arg(long, value_name = "SHARE")]
+    pub ddr_load: Option<f64>,
 }
 
 fn read(path: &PathBuf) -> Result<Vec<u8>, String> {
@@ -117,12 +153,37 @@ pub fn run(cli: Cli) -> Result<ExitCode, String> {
             print!("{out}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run { model, input, output, dump_all, program } => {
+        Command::Run { model, input, output, dump_all, program, timing } => {
             let loaded = LoadedModel::from_file(&model).map_err(|e| format!("{}: {e}", model.display()))?;
-            let mut inst = Instance::new(loaded, program).map_err(|e| format!("{}: {e}", model.display()))?;
+            let mut req = commands::timing::TimingRequest {
+                pmu: timing.pmu,
+                pmu_csv: timing.pmu_csv.clone(),
+                trace: timing.trace.clone(),
+            };
+            if timing.timing_only && !req.any() {
+                req.pmu = true;
+            }
+            let timings = if req.any() {
+                let cfg = commands::timing::load_config(timing.timing_config.as_deref(), timing.ddr_load)?;
+                commands::timing::time_program(&loaded, program, &cfg)
+                    .map_err(|e| format!("{}: {e}", model.display()))?
+            } else {
+                Vec::new()
+            };
+            if timing.timing_only {
+                if output.is_some() || dump_all.is_some() {
+                    return Err("--timing-only computes no data: drop --output and --dump-all".into());
+                }
+                print!("{}", commands::timing::report(&loaded, program, &timings, &req)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            let input = input.ok_or("--input is required unless --timing-only")?;
+            let mut inst = Instance::new(loaded.clone(), program).map_err(|e| format!("{}: {e}", model.display()))?;
             let inputs = npz::read(&input)?;
             tensors::set_inputs(&mut inst, &inputs).map_err(|e| format!("{}: {e}", input.display()))?;
             inst.forward().map_err(|e| format!("{}: {e}", model.display()))?;
+            // The vendor runtime prints a summary as each TPU routine finishes, so before the outputs.
+            print!("{}", commands::timing::report(&loaded, program, &timings, &req)?);
             let outs = tensors::outputs(&inst)?;
             match &output {
                 Some(p) => npz::write(p, &outs)?,
@@ -144,6 +205,10 @@ pub fn run(cli: Cli) -> Result<ExitCode, String> {
             if let Some(p) = &dump_all {
                 npz::write(p, &tensors::all(&inst)?)?;
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::TimingConfig { chip } => {
+            print!("{}", commands::timing::config_text(chip));
             Ok(ExitCode::SUCCESS)
         }
         Command::Conformance { dirs, summary } => {

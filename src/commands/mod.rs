@@ -3,4 +3,5 @@ pub mod conformance;
 pub mod disasm;
 pub mod example;
 pub mod tensors;
+pub mod timing;
 pub mod vectors;

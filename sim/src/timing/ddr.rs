@@ -79,10 +79,6 @@ impl Traffic {
     }
 }
 
-/// DRAM page size used to decide whether the next row opens a new page: DDR2/DDR3 ×16 devices
-/// have 1 K columns × 16 bit = 2 KiB pages (JEDEC).
-pub const DRAM_PAGE_BYTES: u64 = 2048;
-
 #[inline]
 fn down(a: u64, g: u64) -> u64 {
     a - a % g
@@ -117,6 +113,7 @@ pub fn traffic(p: &Pattern, cfg: &TdmaConfig, max_burst_beats: u32) -> Traffic {
     let burst = (max_burst_beats as u64 * beat).max(beat);
     let boundary = cfg.boundary_bytes as u64;
     let granule = cfg.granule_bytes as u64;
+    let page = cfg.dram_page_bytes as u64;
     let mut t = Traffic { rows: p.rows(), bytes: p.bytes(), ..Traffic::default() };
     if p.row_bytes == 0 {
         return t;
@@ -130,7 +127,7 @@ pub fn traffic(p: &Pattern, cfg: &TdmaConfig, max_burst_beats: u32) -> Traffic {
                 let a = aj + k * p.strides[2];
                 row_traffic(a, p.row_bytes, beat, burst, boundary, granule, &mut t);
                 if let Some(e) = prev_end {
-                    if a / DRAM_PAGE_BYTES != (e - 1) / DRAM_PAGE_BYTES {
+                    if a / page != (e - 1) / page {
                         t.page_switches += 1;
                     }
                 }

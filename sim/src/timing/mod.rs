@@ -20,6 +20,7 @@ pub use config::{DdrConfig, PerChip, TdmaConfig, TimingConfig, TiuConfig};
 pub use pmu::{PmuRecord, PmuSummary};
 pub use schedule::{schedule, schedule_with, Entry, Schedule, SegmentSpan, Totals};
 pub use tdma_cost::TdmaClass;
+pub use trace::{chrome_trace, chrome_trace_parts, TracePart};
 
 use std::fmt;
 

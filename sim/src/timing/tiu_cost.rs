@@ -61,7 +61,7 @@ pub fn tiu_work_cycles(chip: Chip, d: &TiuDesc, cfg: &TiuConfig) -> u64 {
 
     match op {
         TiuOp::Conv => {
-            let per_cycle = if d.double_conv != 0 && !bf16 { cfg.double_conv_channels as u64 } else { 1 };
+            let per_cycle = if d.double_conv != 0 && !bf16 { *cfg.double_conv_channels.get(chip) as u64 } else { 1 };
             let ic = d.opd0_c.max(1) as u64;
             // Input words fetched per tap; with fewer input channels than that the pipeline stalls.
             let fetch = cdiv((e - 1) * x_str / (x_ins + 1) + 1, e) + 1;

@@ -6,16 +6,35 @@ use super::schedule::Schedule;
 use cvsim_isa::disasm::tiu_op_name;
 use cvsim_isa::{Command, Desc, Engine};
 use serde_json::{json, Value};
+use std::collections::HashMap;
 
 const PID: u32 = 1;
 const TID_TIU: u32 = 1;
 const TID_TDMA: u32 = 2;
 const TID_LAYERS: u32 = 3;
+const TID_ROUTINES: u32 = 4;
+
+/// One TPU routine's schedule, as a part of a trace.
+pub struct TracePart<'a> {
+    /// Shown on the routines track, e.g. `routine 1 (subfunc_0)`.
+    pub name: String,
+    pub schedule: &'a Schedule,
+    /// The command list the schedule was made from.
+    pub cmds: &'a [Command],
+    /// Names of layer ids where the model lets one derive them (e.g. the tensor a layer writes).
+    pub layer_names: &'a HashMap<u32, String>,
+}
 
 /// The trace of one routine's schedule. `cmds` must be the command list it was made from.
 pub fn chrome_trace(s: &Schedule, cmds: &[Command]) -> Value {
-    let us = |cycles: u64| cycles as f64 * 1e6 / s.clock_hz as f64;
-    let mut ev: Vec<Value> = Vec::with_capacity(s.entries.len() * 2 + 16);
+    let names = HashMap::new();
+    chrome_trace_parts(&[TracePart { name: "routine".into(), schedule: s, cmds, layer_names: &names }])
+}
+
+/// The trace of several TPU routines run one after another. CPU routines between them take no
+/// time here: their host time is outside the TPU model (as it is outside the PMU figures).
+pub fn chrome_trace_parts(parts: &[TracePart]) -> Value {
+    let mut ev: Vec<Value> = Vec::new();
     let meta = |tid: Option<u32>, name: &str, value: String| {
         let mut m = json!({"ph": "M", "pid": PID, "name": name, "args": {"name": value}});
         if let Some(t) = tid {
@@ -23,11 +42,42 @@ pub fn chrome_trace(s: &Schedule, cmds: &[Command]) -> Value {
         }
         m
     };
-    ev.push(meta(None, "process_name", format!("{} TPU @ {} MHz", s.chip, s.clock_hz / 1_000_000)));
+    let Some(first) = parts.first() else {
+        return json!({"displayTimeUnit": "ns", "traceEvents": ev});
+    };
+    let (chip, clock_hz) = (first.schedule.chip, first.schedule.clock_hz);
+    ev.push(meta(None, "process_name", format!("{chip} TPU @ {} MHz", clock_hz / 1_000_000)));
     ev.push(meta(Some(TID_TIU), "thread_name", "TIU".into()));
     ev.push(meta(Some(TID_TDMA), "thread_name", "TDMA".into()));
     ev.push(meta(Some(TID_LAYERS), "thread_name", "layers".into()));
+    ev.push(meta(Some(TID_ROUTINES), "thread_name", "routines".into()));
+    let mut offset = 0u64;
+    let mut run = 0u32;
+    for p in parts {
+        add_part(&mut ev, p, offset, &mut run);
+        offset += p.schedule.totals.cycles;
+    }
+    json!({
+        "displayTimeUnit": "ns",
+        "otherData": {
+            "chip": chip.name(),
+            "tpu_clock_hz": clock_hz,
+            "cycles": offset,
+            "ms": offset as f64 / clock_hz as f64 * 1e3,
+        },
+        "traceEvents": ev,
+    })
+}
 
+fn add_part(ev: &mut Vec<Value>, p: &TracePart, offset: u64, run: &mut u32) {
+    let (s, cmds) = (p.schedule, p.cmds);
+    let us = |cycles: u64| (cycles + offset) as f64 * 1e6 / s.clock_hz as f64;
+    let dur = |cycles: u64| cycles as f64 * 1e6 / s.clock_hz as f64;
+    ev.push(json!({
+        "ph": "X", "pid": PID, "tid": TID_ROUTINES, "name": p.name, "cat": "routine",
+        "ts": us(0), "dur": dur(s.totals.cycles),
+        "args": {"cycles": s.totals.cycles, "descriptors": s.entries.len()},
+    }));
     for e in &s.entries {
         let desc = &cmds[e.index as usize].desc;
         let (tid, name) = match desc {
@@ -43,7 +93,7 @@ pub fn chrome_trace(s: &Schedule, cmds: &[Command]) -> Value {
         }
         ev.push(json!({
             "ph": "X", "pid": PID, "tid": tid, "name": name, "cat": e.engine.name(),
-            "ts": us(e.start), "dur": us(e.cycles()), "args": args,
+            "ts": us(e.start), "dur": dur(e.cycles()), "args": args,
         }));
     }
 
@@ -51,7 +101,6 @@ pub fn chrome_trace(s: &Schedule, cmds: &[Command]) -> Value {
     // from its earliest start to its latest end. Runs of neighbouring layers overlap where loads for
     // the next layer are prefetched, so they are async slices, which may overlap.
     let mut k = 0;
-    let mut run = 0u32;
     while k < s.entries.len() {
         let layer = s.entries[k].layer;
         let (mut start, mut end) = (u64::MAX, 0);
@@ -61,13 +110,17 @@ pub fn chrome_trace(s: &Schedule, cmds: &[Command]) -> Value {
             end = end.max(s.entries[k].end);
             k += 1;
         }
-        let name = format!("layer {layer}");
+        let name = match p.layer_names.get(&layer) {
+            Some(n) => format!("layer {layer}: {n}"),
+            None => format!("layer {layer}"),
+        };
         let args = json!({"layer": layer, "descriptors": k - first});
-        ev.push(json!({"ph": "b", "pid": PID, "tid": TID_LAYERS, "cat": "layer", "id": run, "name": name, "ts": us(start), "args": args}));
+        let id = *run;
+        ev.push(json!({"ph": "b", "pid": PID, "tid": TID_LAYERS, "cat": "layer", "id": id, "name": name, "ts": us(start), "args": args}));
         ev.push(
-            json!({"ph": "e", "pid": PID, "tid": TID_LAYERS, "cat": "layer", "id": run, "name": name, "ts": us(end)}),
+            json!({"ph": "e", "pid": PID, "tid": TID_LAYERS, "cat": "layer", "id": id, "name": name, "ts": us(end)}),
         );
-        run += 1;
+        *run += 1;
     }
 
     // DRAM bandwidth (MB/s, MB = 10⁶ bytes as in DDR figures): TDMA is one engine, so its transfers
@@ -77,15 +130,4 @@ pub fn chrome_trace(s: &Schedule, cmds: &[Command]) -> Value {
         ev.push(json!({"ph": "C", "pid": PID, "name": "DDR bandwidth", "ts": us(e.start), "args": {"MB/s": mbs}}));
         ev.push(json!({"ph": "C", "pid": PID, "name": "DDR bandwidth", "ts": us(e.end), "args": {"MB/s": 0.0}}));
     }
-
-    json!({
-        "displayTimeUnit": "ns",
-        "otherData": {
-            "chip": s.chip.name(),
-            "tpu_clock_hz": s.clock_hz,
-            "cycles": s.totals.cycles,
-            "ms": s.ms(),
-        },
-        "traceEvents": ev,
-    })
 }
