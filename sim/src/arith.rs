@@ -300,7 +300,7 @@ mod tests {
 }
 
 // =============================================================================================
-// fp32 accumulation of the bf16 MAC datapath (conv, depthwise, average pooling)
+// fp32 accumulation of the bf16 MAC datapath (conv, depthwise, average pooling, matrix multiply)
 // Appended by the conv/depthwise/pool work; see `tiu/conv.rs`.
 // =============================================================================================
 

@@ -1,7 +1,7 @@
 //! Matrix multiply against a plain reference written from the spec (`isa.md` §1.3 matrix layout,
 //! §3.6.4): int8 with 8/16-bit results, add-result with left shift, 16-bit bias, QM with a 32-bit
 //! bias, partial sums (modes 2, 3, 1), and bf16 with an fp32 bias; random shapes, chunkings and
-//! signedness on all four chips.
+//! signedness on all four chips. The bf16 reference accumulates with adds rounded toward zero.
 
 use cvsim_isa::{Chip, TiuDesc};
 use cvsim_sim::memory::Lmem;
@@ -173,6 +173,18 @@ fn bf16_write(x: f32) -> u16 {
     }
 }
 
+/// `a + b` rounded toward zero, from the exact sum. The sums of these tests span fewer than 53
+/// bits (tame exponents), so the f64 sum is exact.
+fn add_toward_zero(a: f32, b: f32) -> f32 {
+    let exact = a as f64 + b as f64;
+    let t = exact as f32;
+    if (t as f64).abs() > exact.abs() {
+        f32::from_bits(t.to_bits() - 1)
+    } else {
+        t
+    }
+}
+
 fn check(t: &Case) -> Result<(), TestCaseError> {
     let chip = t.chip;
     let nl = chip.lanes();
@@ -270,7 +282,8 @@ fn check(t: &Case) -> Result<(), TestCaseError> {
             let ri = res.idx(nl, r, col);
             let ps = |p: u32| ri + (p * plane) as usize;
             if bf16 {
-                // fp32 accumulation in the reference order: wi outer, ci inner.
+                // fp32 accumulation in the reference order (wi outer, ci inner), each add rounded
+                // toward zero like the conv MAC (`isa.md` §3.6.4 says nothing about the rounding).
                 let mut acc = 0f32;
                 if matches!(t.kind, Kind::Bf16Ps32(3) | Kind::Bf16Ps32(1)) {
                     acc = f32::from_bits((b16(ps(0)) as u32) << 16 | b16(ps(1)) as u32);
@@ -279,7 +292,8 @@ fn check(t: &Case) -> Result<(), TestCaseError> {
                     for ci in 0..left.c() {
                         let kk = ci * left.w + wi;
                         if kk < k {
-                            acc += bf16_read(b16(left.idx(nl, r, kk))) * bf16_read(b16(right.idx(nl, kk, col)));
+                            let p = bf16_read(b16(left.idx(nl, r, kk))) * bf16_read(b16(right.idx(nl, kk, col)));
+                            acc = add_toward_zero(acc, p);
                         }
                     }
                 }
@@ -292,7 +306,7 @@ fn check(t: &Case) -> Result<(), TestCaseError> {
                 if t.bias {
                     let bi = bias.idx(nl, 0, col);
                     let bj = bias.idx(nl, 1, col);
-                    acc += f32::from_bits((b16(bi) as u32) << 16 | b16(bj) as u32);
+                    acc = add_toward_zero(acc, f32::from_bits((b16(bi) as u32) << 16 | b16(bj) as u32));
                 }
                 let mut v = bf16_write(acc);
                 if t.relu && v & 0x8000 != 0 {
@@ -387,4 +401,53 @@ fn inconsistent_k_is_illegal() {
     let mut l = Lmem::new(chip.params());
     let e = tiu::exec(chip, &mut l, &d).unwrap_err();
     assert!(matches!(e, ExecErrorKind::Illegal { field: "opd1_n", .. }), "{e}");
+}
+
+/// One bf16 row · column product, M = N = 1, K = `terms.len()` ≤ 16, in a single chunk (so the
+/// reference's k order is plain k order).
+fn bf16_dot(chip: Chip, terms: &[(u16, u16)]) -> u16 {
+    let k = terms.len() as u32;
+    let nl = chip.lanes();
+    let left = Mat { off0: 0, rows: 1, cols: k, w: k, esz: 2 };
+    let right = Mat { off0: 0x100, rows: k, cols: 1, w: 1, esz: 2 };
+    let res = Mat { off0: 0x400, rows: 1, cols: 1, w: 1, esz: 2 };
+    let mut d = TiuDesc { tsk_typ: 2, cmd_en: 1, opd_typ: 1, tsk_opd_num: 2, ..Default::default() };
+    (d.opt_opd0_sign, d.opt_opd1_sign, d.opt_opd2_sign, d.opt_res0_sign) = (1, 1, 1, 1);
+    (d.opt_opd0_seg, d.opt_opd1_seg, d.opt_res0_seg) = (1, 1, 1);
+    (d.opd0_addr, d.opd0_n, d.opd0_c, d.opd0_h, d.opd0_w) = (left.off0, 1, 1, 1, k);
+    (d.opd1_addr, d.opd1_n, d.opd1_c, d.opd1_h, d.opd1_w) = (right.off0, k, 1, 1, k);
+    (d.res0_addr, d.res0_n, d.res0_c, d.res0_h, d.res0_w) = (res.off0, 1, 1, 1, 1);
+    let mut l = Lmem::new(chip.params());
+    for (kk, &(a, b)) in terms.iter().enumerate() {
+        let (i, j) = (left.idx(nl, 0, kk as u32), right.idx(nl, kk as u32, 0));
+        l.data[i..i + 2].copy_from_slice(&a.to_le_bytes());
+        l.data[j..j + 2].copy_from_slice(&b.to_le_bytes());
+    }
+    tiu::exec(chip, &mut l, &d).unwrap();
+    let i = res.idx(nl, 0, 0);
+    u16::from_le_bytes([l.data[i], l.data[i + 1]])
+}
+
+/// The bf16 matrix multiply accumulates in fp32 with adds rounded toward zero, like the bf16 conv.
+/// 1 + 3·2^-8 is the bf16 midpoint between 0x3F81 and 0x3F82. Adding -2^-25 to it rounds back
+/// to the midpoint under round-to-nearest (then ties-to-even gives 0x3F82), but truncates to one
+/// fp32 ulp below it (then 0x3F81). The vendor simulator shows the truncation: with
+/// round-to-nearest adds, the attention and FC layers of
+/// `models/lstr_det_lane_360_640_MIX_cv181x` end one bf16 ulp off in 28 + 11 output bytes. No
+/// per-instruction vector separates the two roundings.
+#[test]
+fn bf16_matmul_adds_round_toward_zero() {
+    const ONE: u16 = 0x3F80;
+    let three_2_8 = 0x3C40; // 1.5·2^-7
+    let minus_2_25 = 0xB300; // -2^-25
+    for chip in Chip::ALL {
+        assert_eq!(bf16_dot(chip, &[(ONE, ONE), (three_2_8, ONE), (minus_2_25, ONE)]), 0x3F81, "{chip:?}");
+        // Exact sums are unaffected: 1 + 3·2^-8 alone is the tie, which goes to even.
+        assert_eq!(bf16_dot(chip, &[(ONE, ONE), (three_2_8, ONE)]), 0x3F82, "{chip:?}");
+        // Negative sums truncate toward zero too: -(1 + 3·2^-8) + 2^-25.
+        assert_eq!(
+            bf16_dot(chip, &[(ONE | 0x8000, ONE), (three_2_8 | 0x8000, ONE), (minus_2_25 & 0x7FFF, ONE)]),
+            0xBF81
+        );
+    }
 }
