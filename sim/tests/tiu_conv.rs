@@ -463,10 +463,13 @@ proptest! {
         let Some(_) = alloc.take(b_str) else { return Ok(()) };
         let mut bias_at = None;
         if let Some(bv) = &bias {
-            let bs = 2 * cv.oc.div_ceil(lanes);
+            // Biases live in the lanes of their result channels, counted from res0's start lane.
+            let rl = res_lane % lanes;
+            let bs = 2 * (rl + cv.oc).div_ceil(lanes);
             let Some(off) = alloc.take(2 * bs) else { return Ok(()) };
             for (c, &v) in bv.iter().enumerate() {
-                let i = ((c as u32 % lanes) * LANE_BYTES + off + 2 * (c as u32 / lanes)) as usize;
+                let slot = rl + c as u32;
+                let i = ((slot % lanes) * LANE_BYTES + off + 2 * (slot / lanes)) as usize;
                 put16(&mut l, i, (v.to_bits() >> 16) as u16);
                 put16(&mut l, i + bs as usize, v.to_bits() as u16);
             }
@@ -474,7 +477,7 @@ proptest! {
         }
         for (k, part) in parts.iter().enumerate() {
             let mut pa = Alloc { next: alloc.next };
-            let Some(Placed { mut d, .. }) = place(part, &mut l, 2, 0, &mut pa) else { return Ok(()) };
+            let Some(Placed { mut d, .. }) = place(part, &mut l, 2, res_lane % lanes, &mut pa) else { return Ok(()) };
             d.res0_addr = res.addr();
             [d.res0_n_str, d.res0_c_str, d.res0_h_str, d.res0_w_str] = res.str;
             d.res0_b_str = b_str;
