@@ -66,6 +66,8 @@ pub enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+    /// Compare two npz files tensor by tensor: cosine, correlation, euclidean and SQNR similarity.
+    Compare(commands::compare::Args),
 }
 
 fn read(path: &PathBuf) -> Result<Vec<u8>, String> {
@@ -142,5 +144,6 @@ pub fn run(cli: Cli) -> Result<ExitCode, String> {
             print!("{out}");
             Ok(if fail > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
         }
+        Command::Compare(args) => commands::compare::main(args),
     }
 }
