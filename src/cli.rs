@@ -68,6 +68,8 @@ pub enum Command {
     },
     /// Compare two npz files tensor by tensor: cosine, correlation, euclidean and SQNR similarity.
     Compare(commands::compare::Args),
+    /// Run a model and compare every tensor of a reference dump, naming the first that differs.
+    Diff(commands::diff::Args),
 }
 
 fn read(path: &PathBuf) -> Result<Vec<u8>, String> {
@@ -145,5 +147,6 @@ pub fn run(cli: Cli) -> Result<ExitCode, String> {
             Ok(if fail > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
         }
         Command::Compare(args) => commands::compare::main(args),
+        Command::Diff(args) => commands::diff::main(args),
     }
 }

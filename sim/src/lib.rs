@@ -12,5 +12,5 @@ pub mod tiu;
 pub mod vectors;
 pub mod vlc;
 
-pub use error::{ExecError, ExecErrorKind};
+pub use error::{ExecError, ExecErrorKind, ExecResult};
 pub use machine::Machine;

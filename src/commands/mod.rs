@@ -1,6 +1,7 @@
 pub mod case;
 pub mod compare;
 pub mod conformance;
+pub mod diff;
 pub mod disasm;
 pub mod tensors;
 pub mod vectors;
