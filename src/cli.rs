@@ -55,6 +55,10 @@ pub enum Command {
         /// Program (shape variant) to run.
         #[arg(long, default_value_t = 0)]
         program: usize,
+        /// Check the command buffers while emulating: races between TIU and TDMA under the timing
+        /// schedule, reads of unwritten local memory, out-of-range accesses.
+        #[arg(long)]
+        check: bool,
     },
     /// Run every conformance case (model.cvimodel + input.npz + expected.npz) under the folders.
     Conformance {
@@ -107,12 +111,17 @@ pub fn run(cli: Cli) -> Result<ExitCode, String> {
             print!("{out}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run { model, input, output, dump_all, program } => {
+        Command::Run { model, input, output, dump_all, program, check } => {
             let loaded = LoadedModel::from_file(&model).map_err(|e| format!("{}: {e}", model.display()))?;
             let mut inst = Instance::new(loaded, program).map_err(|e| format!("{}: {e}", model.display()))?;
             let inputs = npz::read(&input)?;
             tensors::set_inputs(&mut inst, &inputs).map_err(|e| format!("{}: {e}", input.display()))?;
-            inst.forward().map_err(|e| format!("{}: {e}", model.display()))?;
+            let findings = if check {
+                Some(commands::check::forward(&mut inst).map_err(|e| format!("{}: {e}", model.display()))?)
+            } else {
+                inst.forward().map_err(|e| format!("{}: {e}", model.display()))?;
+                None
+            };
             let outs = tensors::outputs(&inst)?;
             match &output {
                 Some(p) => npz::write(p, &outs)?,
@@ -133,6 +142,12 @@ pub fn run(cli: Cli) -> Result<ExitCode, String> {
             }
             if let Some(p) = &dump_all {
                 npz::write(p, &tensors::all(&inst)?)?;
+            }
+            if let Some(f) = &findings {
+                print!("{}", commands::check::render(f));
+                if !f.is_empty() {
+                    return Ok(ExitCode::from(1));
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -3,6 +3,7 @@
 
 pub mod arith;
 pub mod bf16;
+pub mod check;
 pub mod error;
 pub mod machine;
 pub mod memory;

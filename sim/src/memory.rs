@@ -65,6 +65,20 @@ impl Lmem {
         self.data.fill(v);
     }
 
+    /// Replace the last `recorded` operand records with `planes` copies of `t`, `b_str` bytes
+    /// apart: an executor that bounds-checks a multi-plane operand (16-bit or 32-bit integers as
+    /// byte planes) in one widened check touches only the planes, not the bytes between them.
+    pub fn retrace_planes(&self, recorded: usize, t: &LTensor, planes: u32, b_str: u32, what: &'static str) {
+        if let Some(tr) = &self.trace {
+            let mut tr = tr.borrow_mut();
+            let keep = tr.local.len().saturating_sub(recorded);
+            tr.local.truncate(keep);
+            for p in 0..planes {
+                tr.local.push(LTouch { tensor: LTensor { addr: t.addr + p * b_str, ..*t }, what });
+            }
+        }
+    }
+
     /// Record a flat range an executor addresses without a tensor view.
     #[inline]
     pub fn note_flat(&self, start: usize, len: usize, what: &'static str) {

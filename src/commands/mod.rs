@@ -1,4 +1,5 @@
 pub mod case;
+pub mod check;
 pub mod compare;
 pub mod conformance;
 pub mod diff;
