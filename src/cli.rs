@@ -56,6 +56,10 @@ pub enum Command {
         /// Program (shape variant) to run.
         #[arg(long, default_value_t = 0)]
         program: usize,
+        /// Check the command buffers while emulating: races between TIU and TDMA under the timing
+        /// schedule, reads of unwritten local memory, out-of-range accesses.
+        #[arg(long)]
+        check: bool,
         #[command(flatten)]
         timing: TimingArgs,
     },
@@ -90,6 +94,10 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         write: Option<PathBuf>,
     },
+    /// Compare two npz files tensor by tensor: cosine, correlation, euclidean and SQNR similarity.
+    Compare(commands::compare::Args),
+    /// Run a model and compare every tensor of a reference dump, naming the first that differs.
+    Diff(commands::diff::Args),
 }
 
 /// The timing flags of `run`.
@@ -153,7 +161,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, String> {
             print!("{out}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run { model, input, output, dump_all, program, timing } => {
+        Command::Run { model, input, output, dump_all, program, timing, check } => {
             let loaded = LoadedModel::from_file(&model).map_err(|e| format!("{}: {e}", model.display()))?;
             let mut req = commands::timing::TimingRequest {
                 pmu: timing.pmu,
@@ -181,7 +189,12 @@ pub fn run(cli: Cli) -> Result<ExitCode, String> {
             let mut inst = Instance::new(loaded.clone(), program).map_err(|e| format!("{}: {e}", model.display()))?;
             let inputs = npz::read(&input)?;
             tensors::set_inputs(&mut inst, &inputs).map_err(|e| format!("{}: {e}", input.display()))?;
-            inst.forward().map_err(|e| format!("{}: {e}", model.display()))?;
+            let findings = if check {
+                Some(commands::check::forward(&mut inst).map_err(|e| format!("{}: {e}", model.display()))?)
+            } else {
+                inst.forward().map_err(|e| format!("{}: {e}", model.display()))?;
+                None
+            };
             // The vendor runtime prints a summary as each TPU routine finishes, so before the outputs.
             print!("{}", commands::timing::report(&loaded, program, &timings, &req)?);
             let outs = tensors::outputs(&inst)?;
@@ -205,6 +218,12 @@ pub fn run(cli: Cli) -> Result<ExitCode, String> {
             if let Some(p) = &dump_all {
                 npz::write(p, &tensors::all(&inst)?)?;
             }
+            if let Some(f) = &findings {
+                print!("{}", commands::check::render(f));
+                if !f.is_empty() {
+                    return Ok(ExitCode::from(1));
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::TimingConfig { chip } => {
@@ -227,5 +246,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, String> {
             print!("{}", report.text);
             Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
+        Command::Compare(args) => commands::compare::main(args),
+        Command::Diff(args) => commands::diff::main(args),
     }
 }

@@ -5,3 +5,4 @@ pub mod calibration;
 pub mod cli;
 pub mod commands;
 pub mod npz;
+pub mod similarity;

@@ -244,6 +244,15 @@ impl Instance {
 
     /// Run every routine of the program in order.
     pub fn forward(&mut self) -> Result<(), RuntimeError> {
+        self.forward_with(&mut |_, m, cmds| m.run(cmds))
+    }
+
+    /// [`Instance::forward`], with each TPU routine run by `tpu(routine index, machine, commands)`
+    /// (a debugger or checker stepping the machine itself).
+    pub fn forward_with(
+        &mut self,
+        tpu: &mut dyn FnMut(usize, &mut Machine, &[Command]) -> Result<(), ExecError>,
+    ) -> Result<(), RuntimeError> {
         let routines = self.program().routines.clone();
         for (i, r) in routines.iter().enumerate() {
             match &r.kind {
@@ -255,7 +264,7 @@ impl Instance {
                         .get(&section)
                         .cloned()
                         .ok_or_else(|| RuntimeError::Device(format!("section `{section}` not loaded")))?;
-                    self.machine.run(&cmds).map_err(|source| RuntimeError::Tpu { routine: i, section, source })?;
+                    tpu(i, &mut self.machine, &cmds).map_err(|source| RuntimeError::Tpu { routine: i, section, source })?;
                 }
                 RoutineKind::Cpu { function, .. } => {
                     self.run_cpu(r).map_err(|why| RuntimeError::Cpu { routine: i, function: function.clone(), why })?;

@@ -3,6 +3,7 @@
 
 pub mod arith;
 pub mod bf16;
+pub mod check;
 pub mod error;
 pub mod machine;
 pub mod memory;
@@ -12,5 +13,5 @@ pub mod tiu;
 pub mod vectors;
 pub mod vlc;
 
-pub use error::{ExecError, ExecErrorKind};
+pub use error::{ExecError, ExecErrorKind, ExecResult};
 pub use machine::Machine;

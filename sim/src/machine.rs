@@ -39,34 +39,85 @@ impl Machine {
             let (mut done_tiu, mut done_tdma) = (0u32, 0u32);
             for i in seg.range.clone() {
                 let cmd = &cmds[i];
-                let engine = cmd.desc.engine();
-                let wait = cmd.desc.wait_id().unwrap_or(0) as u32;
-                let (done, other, other_engine) = match engine {
-                    Engine::Tiu => (done_tdma, "TDMA", Engine::Tdma),
-                    _ => (done_tiu, "TIU", Engine::Tiu),
-                };
-                if engine != Engine::Cpu && wait > done {
-                    let later = cmds[i..seg.range.end]
-                        .iter()
-                        .position(|c| c.desc.engine() == other_engine && c.desc.own_id() == Some(wait as u16))
-                        .map(|p| format!("descriptor {}", i + p))
-                        .unwrap_or_else(|| "no descriptor of this segment".to_string());
-                    return Err(ExecError::new(
-                        i,
-                        engine,
-                        format!("waiting on {later}"),
-                        ExecErrorKind::WaitNotSatisfied { engine: engine.name(), other, wait, done },
-                    ));
-                }
-                self.exec(&cmd.desc).map_err(|kind| ExecError::new(i, engine, op_name(self.chip, &cmd.desc), kind))?;
-                match &cmd.desc {
-                    Desc::Tiu(d) => done_tiu = d.cmd_id_tpu,
-                    Desc::Tdma(d) => done_tdma = d.cmd_id,
-                    Desc::Cpu(_) => {}
-                }
+                check_wait(cmds, seg.range.end, i, done_tiu, done_tdma)?;
+                self.exec(&cmd.desc)
+                    .map_err(|kind| ExecError::new(i, cmd.desc.engine(), op_name(self.chip, &cmd.desc), kind))?;
+                note_done(&cmd.desc, &mut done_tiu, &mut done_tdma);
             }
         }
         Ok(())
+    }
+
+    /// [`Machine::run`] with an observer called around every descriptor (debugging and checking;
+    /// `run` itself stays free of the calls).
+    pub fn run_observed(&mut self, cmds: &[Command], obs: &mut dyn Observer) -> Result<(), ExecError> {
+        for seg in segments(cmds) {
+            let (mut done_tiu, mut done_tdma) = (0u32, 0u32);
+            for i in seg.range.clone() {
+                let cmd = &cmds[i];
+                check_wait(cmds, seg.range.end, i, done_tiu, done_tdma)?;
+                if obs.before(self, cmds, i)? == Step::Run {
+                    let r = self.exec(&cmd.desc);
+                    obs.after(self, cmds, i, r)?;
+                }
+                note_done(&cmd.desc, &mut done_tiu, &mut done_tdma);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether to execute a descriptor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    Run,
+    Skip,
+}
+
+/// Watches a run descriptor by descriptor ([`Machine::run_observed`]).
+pub trait Observer {
+    /// Before descriptor `i` of `cmds` executes: run it, skip it, or stop the run with an error.
+    fn before(&mut self, m: &mut Machine, cmds: &[Command], i: usize) -> Result<Step, ExecError> {
+        let _ = (m, cmds, i);
+        Ok(Step::Run)
+    }
+    /// After descriptor `i` executed with result `r`; the default stops on an error, as `run` does.
+    fn after(&mut self, m: &mut Machine, cmds: &[Command], i: usize, r: ExecResult) -> Result<(), ExecError> {
+        r.map_err(|kind| ExecError::new(i, cmds[i].desc.engine(), op_name(m.chip, &cmds[i].desc), kind))
+    }
+}
+
+/// The error for a descriptor whose wait id file order has not reached yet.
+fn check_wait(cmds: &[Command], seg_end: usize, i: usize, done_tiu: u32, done_tdma: u32) -> Result<(), ExecError> {
+    let cmd = &cmds[i];
+    let engine = cmd.desc.engine();
+    let wait = cmd.desc.wait_id().unwrap_or(0) as u32;
+    let (done, other, other_engine) = match engine {
+        Engine::Tiu => (done_tdma, "TDMA", Engine::Tdma),
+        _ => (done_tiu, "TIU", Engine::Tiu),
+    };
+    if engine != Engine::Cpu && wait > done {
+        let later = cmds[i..seg_end]
+            .iter()
+            .position(|c| c.desc.engine() == other_engine && c.desc.own_id() == Some(wait as u16))
+            .map(|p| format!("descriptor {}", i + p))
+            .unwrap_or_else(|| "no descriptor of this segment".to_string());
+        return Err(ExecError::new(
+            i,
+            engine,
+            format!("waiting on {later}"),
+            ExecErrorKind::WaitNotSatisfied { engine: engine.name(), other, wait, done },
+        ));
+    }
+    Ok(())
+}
+
+#[inline]
+fn note_done(desc: &Desc, done_tiu: &mut u32, done_tdma: &mut u32) {
+    match desc {
+        Desc::Tiu(d) => *done_tiu = d.cmd_id_tpu,
+        Desc::Tdma(d) => *done_tdma = d.cmd_id,
+        Desc::Cpu(_) => {}
     }
 }
 

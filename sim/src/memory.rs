@@ -3,6 +3,31 @@
 use crate::error::{ExecErrorKind, ExecResult};
 use cvsim_isa::chip::LMEM_SHIFT;
 use cvsim_isa::ChipParams;
+use std::cell::RefCell;
+
+/// One bounds-checked local tensor an executor used, with the executor's name for it
+/// (e.g. "conv input (opd0)", "TDMA destination"); recorded only when tracing is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LTouch {
+    pub tensor: LTensor,
+    pub what: &'static str,
+}
+
+/// A flat local-memory range (`Lmem::data` indices) an executor used without a tensor view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LFlat {
+    pub start: usize,
+    pub len: usize,
+    pub what: &'static str,
+}
+
+/// What one descriptor's bounds checks saw: the operands the executors resolved, in order.
+/// Only the checker and debugger switch this on; the executors pay one branch per operand.
+#[derive(Clone, Debug, Default)]
+pub struct Touches {
+    pub local: Vec<LTouch>,
+    pub flat: Vec<LFlat>,
+}
 
 /// Local memory: `lanes` × `per_lane` bytes, stored lane after lane.
 #[derive(Clone)]
@@ -10,11 +35,18 @@ pub struct Lmem {
     pub lanes: u32,
     pub per_lane: u32,
     pub data: Vec<u8>,
+    /// When set, every bounds-checked operand is recorded here (see [`Touches`]).
+    pub trace: Option<RefCell<Touches>>,
 }
 
 impl Lmem {
     pub fn new(p: &ChipParams) -> Lmem {
-        Lmem { lanes: p.lanes, per_lane: p.lmem_per_lane, data: vec![0; (p.lanes * p.lmem_per_lane) as usize] }
+        Lmem {
+            lanes: p.lanes,
+            per_lane: p.lmem_per_lane,
+            data: vec![0; (p.lanes * p.lmem_per_lane) as usize],
+            trace: None,
+        }
     }
 
     /// Split an LMEM address (`lane << 15 | offset`) into (lane, offset).
@@ -31,6 +63,28 @@ impl Lmem {
 
     pub fn fill(&mut self, v: u8) {
         self.data.fill(v);
+    }
+
+    /// Replace the last `recorded` operand records with `planes` copies of `t`, `b_str` bytes
+    /// apart: an executor that bounds-checks a multi-plane operand (16-bit or 32-bit integers as
+    /// byte planes) in one widened check touches only the planes, not the bytes between them.
+    pub fn retrace_planes(&self, recorded: usize, t: &LTensor, planes: u32, b_str: u32, what: &'static str) {
+        if let Some(tr) = &self.trace {
+            let mut tr = tr.borrow_mut();
+            let keep = tr.local.len().saturating_sub(recorded);
+            tr.local.truncate(keep);
+            for p in 0..planes {
+                tr.local.push(LTouch { tensor: LTensor { addr: t.addr + p * b_str, ..*t }, what });
+            }
+        }
+    }
+
+    /// Record a flat range an executor addresses without a tensor view.
+    #[inline]
+    pub fn note_flat(&self, start: usize, len: usize, what: &'static str) {
+        if let Some(t) = &self.trace {
+            t.borrow_mut().flat.push(LFlat { start, len, what });
+        }
     }
 }
 
@@ -88,6 +142,9 @@ impl LTensor {
             }
             bases.push(lmem.index(lane, off as u32));
         }
+        if let Some(t) = &lmem.trace {
+            t.borrow_mut().local.push(LTouch { tensor: *self, what });
+        }
         Ok(bases)
     }
 
@@ -112,6 +169,9 @@ pub struct Region {
 pub struct Gmem {
     pub regions: Vec<Region>,
     pub base_regs: [u64; 8],
+    /// When set, every resolved access is recorded as (device address, byte span), in the order
+    /// the executor resolved them (a TDMA resolves its source before its destination).
+    pub trace: Option<RefCell<Vec<(u64, u64)>>>,
 }
 
 /// Device addresses are 32-bit: CV183x emitters add 4 GiB to every global address and the
@@ -146,6 +206,9 @@ impl Gmem {
     /// inside one region.
     pub fn resolve(&self, sel: u32, offset: u64, len: u64) -> ExecResult<(usize, usize)> {
         let start = self.device_addr(sel, offset);
+        if let Some(t) = &self.trace {
+            t.borrow_mut().push((start, len));
+        }
         self.locate(start, len.max(1)).ok_or_else(|| {
             let end = start + len;
             let span = |r: &Region| format!("`{}` ({:#x}..{:#x})", r.name, r.base, r.base + r.data.len() as u64);

@@ -1,5 +1,8 @@
 pub mod case;
+pub mod check;
+pub mod compare;
 pub mod conformance;
+pub mod diff;
 pub mod disasm;
 pub mod example;
 pub mod tensors;

@@ -65,6 +65,8 @@ pub(crate) fn exec(chip: Chip, lmem: &mut Lmem, gmem: &mut Gmem, d: &TdmaDesc, d
                     limit: lmem.per_lane * lmem.lanes.saturating_sub(lane),
                 });
             }
+            let what = if dir == Direction::G2L { "TDMA destination (flat)" } else { "TDMA source (flat)" };
+            lmem.note_flat(start, len, what);
             if dir == Direction::G2L {
                 let (r, o) = gmem.resolve(d.src_base_reg_sel, d.src_addr(), len as u64)?;
                 lmem.data[start..start + len].copy_from_slice(&gmem.regions[r].data[o..o + len]);

@@ -190,6 +190,7 @@ pub(crate) fn plane_bases(
         }
         let last = LTensor { addr: t.addr + extra as u32, ..*t };
         last.channel_bases(lmem, what)?;
+        lmem.retrace_planes(2, t, planes, b_str, what);
     }
     Ok(bases)
 }

@@ -35,6 +35,9 @@ impl Mem {
         }
         let widened = LTensor { esz: foot as u32, ..*t };
         let bases = widened.channel_bases(lmem, what)?;
+        if planes > 1 {
+            lmem.retrace_planes(1, t, planes, b_str, what);
+        }
         Ok(Mem {
             bases,
             n_str: t.n_str as usize,
