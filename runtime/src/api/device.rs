@@ -69,6 +69,9 @@ impl Device {
     /// Allocate `size` bytes at the lowest free page-aligned address (a zero size still gets an
     /// address, as a pool allocation would).
     pub(crate) fn alloc(&mut self, size: u64, kind: AllocKind, name: String) -> Result<u64, ApiError> {
+        if size > LIMIT - BASE {
+            return Err(ApiError::NoMem { size, kind, live: self.live_bytes() });
+        }
         let span = size.max(1).div_ceil(PAGE) * PAGE;
         let mut at = BASE;
         for a in self.allocs.values() {

@@ -168,6 +168,7 @@ fn a_bound_input_is_read_from_the_bound_address() {
     assert_eq!(rt.read(out_pa, outs[0].mem_size as usize).unwrap(), as_bytes(&example::reference(&ex, &other)));
     // An address that is not a device buffer, or one too small, is refused.
     assert_eq!(h.bind(&ex.input_name, 0x10).unwrap_err().status(), rc::INVALID_ARG);
+    assert_eq!(rt.alloc(u64::MAX).unwrap_err().status(), rc::NOMEM);
     let tiny = rt.alloc(4).unwrap();
     assert_eq!(h.bind(&ex.input_name, tiny).unwrap_err().status(), rc::INVALID_ARG);
 }
@@ -211,4 +212,22 @@ fn program_choice_and_vendor_status_codes() {
     // The process serves the chip of its first model.
     let other = Spec { chip: "cv183x", ..simple() }.build();
     assert_eq!(rt.register_bytes(&other).unwrap_err().status(), rc::INVALID_ARG);
+}
+
+#[test]
+fn tpu_routines_wait_for_the_one_tpu() {
+    let rt = Runtime::new();
+    let ex = example::build(9);
+    let h = rt.register_bytes(&ex.model_bytes).unwrap();
+    h.tensors().unwrap();
+    h.set_input(&ex.input_name, &as_bytes(&ex.input)).unwrap();
+    // Another user holds the TPU: the pass cannot run its TPU routine until it is released.
+    let held = rt.tpu();
+    let task = h.forward_async();
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(!task.handle.is_finished(), "a TPU routine ran while another held the TPU");
+    drop(held);
+    let stats = task.wait().unwrap();
+    assert!(stats.tpu_wait > Duration::ZERO);
+    assert_eq!(h.tensor_bytes(&ex.output_name).unwrap(), as_bytes(&ex.expected));
 }
