@@ -531,6 +531,11 @@ impl ModelHandle {
         })
     }
 
+    /// `CVI_NN_CleanupModel` (the same as dropping the handle).
+    pub fn cleanup(self) {
+        drop(self)
+    }
+
     /// `CVI_NN_Forward`.
     pub fn forward(&self) -> Result<ForwardStats, ApiError> {
         let mut st = self.state();

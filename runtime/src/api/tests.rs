@@ -43,7 +43,7 @@ fn clones_share_one_weight_allocation() {
     let plan = MemoryPlan::new(a.model(), MemoryOptions::default()).unwrap();
     assert_eq!(rt.device_bytes(), combine(&[(&plan, 2)]).total);
     // Weights go with the last clone.
-    drop(a);
+    a.cleanup();
     assert_eq!(allocs(&rt, AllocKind::Weight)[0].refs, 1);
     drop(b);
     assert!(rt.allocations().is_empty(), "{:?}", rt.allocations());
