@@ -42,8 +42,9 @@ pub mod rc {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    /// Boxed: an emulator error carries the failing descriptor and would make every result large.
     #[error(transparent)]
-    Runtime(#[from] RuntimeError),
+    Runtime(Box<RuntimeError>),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -72,15 +73,23 @@ pub enum ApiError {
     Panicked(String),
 }
 
+impl From<RuntimeError> for ApiError {
+    fn from(e: RuntimeError) -> Self {
+        ApiError::Runtime(Box::new(e))
+    }
+}
+
 impl ApiError {
     /// The `CVI_RC` the vendor runtime returns for the same case. Where it asserts instead
     /// (a wrong program index, a tensor it does not know), cvsim returns INVALID_ARG.
     pub fn status(&self) -> i32 {
         match self {
-            ApiError::Runtime(RuntimeError::Model(ModelError::UnsupportedVersion { .. })) => rc::INVALID_ARG,
-            ApiError::Runtime(RuntimeError::Model(_)) | ApiError::Io { .. } => rc::FAILURE,
-            ApiError::Runtime(RuntimeError::NoProgram { .. }) => rc::INVALID_ARG,
-            ApiError::Runtime(_) | ApiError::Panicked(_) => rc::FAILURE,
+            ApiError::Runtime(e) => match **e {
+                RuntimeError::Model(ModelError::UnsupportedVersion { .. }) => rc::INVALID_ARG,
+                RuntimeError::NoProgram { .. } => rc::INVALID_ARG,
+                _ => rc::FAILURE,
+            },
+            ApiError::Io { .. } | ApiError::Panicked(_) => rc::FAILURE,
             ApiError::ChipMismatch { .. } => rc::INVALID_ARG,
             ApiError::NoProgram { .. } | ApiError::NoTensor { .. } | ApiError::Size { .. } => rc::INVALID_ARG,
             ApiError::BadAddress { .. } => rc::INVALID_ARG,
@@ -445,7 +454,7 @@ impl ModelHandle {
                     for p in made {
                         dev.release(p);
                     }
-                    return Err(failure.unwrap_or(ApiError::Runtime(e)));
+                    return Err(failure.unwrap_or(ApiError::from(e)));
                 }
             }
         };
