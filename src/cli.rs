@@ -70,6 +70,21 @@ pub enum Command {
         #[arg(long)]
         chip: Option<Chip>,
     },
+    /// Device memory of models loaded together (with clones): each allocation, the total, and
+    /// what sharing weights, command buffers and the shared-gmem pool saves.
+    Mem {
+        #[arg(required = true)]
+        models: Vec<PathBuf>,
+        /// Clones of each model (each has its own private gmem and IO memory).
+        #[arg(long, default_value_t = 0)]
+        clones: u32,
+        /// With the PMU on (TPU_ENABLE_PMU): a PMU buffer follows each dmabuf.
+        #[arg(long)]
+        pmu: bool,
+        /// With TPU_ENABLE_PROTECT: weights and dmabufs are page-rounded.
+        #[arg(long)]
+        protect: bool,
+    },
     /// Run every conformance case (model.cvimodel + input.npz + expected.npz) under the folders.
     Conformance {
         #[arg(required = true)]
@@ -228,6 +243,12 @@ pub fn run(cli: Cli) -> Result<ExitCode, String> {
         }
         Command::TimingConfig { chip } => {
             print!("{}", commands::timing::config_text(chip));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Mem { models, clones, pmu, protect } => {
+            let models = models.iter().map(load_model).collect::<Result<Vec<_>, _>>()?;
+            let options = cvsim_runtime::MemoryOptions { pmu, protect, ..Default::default() };
+            print!("{}", commands::mem::render(&models, clones, options)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Conformance { dirs, summary } => {

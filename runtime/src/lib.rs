@@ -4,6 +4,7 @@
 //! - [`memory`]: what the vendor runtime allocates on the device for a model ([`MemoryPlan`]).
 //! - [`info`]: a `cvimodel_tool -a dump`-style report and its JSON form.
 
+pub mod api;
 pub mod cpu;
 pub mod cvimodel;
 pub mod example;

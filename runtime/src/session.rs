@@ -96,6 +96,26 @@ fn align(v: u64, a: u64) -> u64 {
 impl Instance {
     /// Allocate the program's device memory the way the runtime does and load the weights.
     pub fn new(loaded: Arc<LoadedModel>, program_index: usize) -> Result<Instance, RuntimeError> {
+        let mut next = DEVICE_BASE;
+        Instance::new_placed(loaded, program_index, &mut |r, size| {
+            if next + size > 0xFFFF_FFFF {
+                return Err(RuntimeError::Device(format!("regions need more than 4 GiB (region {r} is {size} bytes)")));
+            }
+            let at = next;
+            next = align(next + size, DEVICE_ALIGN);
+            Ok(at)
+        })
+    }
+
+    /// As [`Instance::new`], with the device address of each region (base register, byte size)
+    /// chosen by `place`: a process-wide allocator gives clones the same weight address and
+    /// models the same shared-gmem buffer. For a legacy `neuron_size` program region 0 is asked
+    /// for and region 2 aliases it.
+    pub fn new_placed(
+        loaded: Arc<LoadedModel>,
+        program_index: usize,
+        place: &mut dyn FnMut(usize, u64) -> Result<u64, RuntimeError>,
+    ) -> Result<Instance, RuntimeError> {
         let model = &loaded.model;
         let count = model.programs.len();
         let program = model.programs.get(program_index).ok_or(RuntimeError::NoProgram { program: program_index, count })?;
@@ -134,7 +154,6 @@ impl Instance {
         }
         let mut machine = Machine::new(chip);
         let mut regions = [None; 8];
-        let mut next = DEVICE_BASE;
         let legacy = program.neuron_size != 0;
         for r in 0..8 {
             if legacy && r == REGION_PRIVATE {
@@ -144,18 +163,15 @@ impl Instance {
             if size == 0 {
                 continue;
             }
-            if next + size > 0xFFFF_FFFF {
-                return Err(RuntimeError::Device(format!("regions need more than 4 GiB (region {r} is {size} bytes)")));
-            }
+            let at = place(r, size)?;
             let name = match r {
                 REGION_SHARED => "shared".to_string(),
                 REGION_WEIGHT => "weight".to_string(),
                 REGION_PRIVATE => "private".to_string(),
                 r => format!("io{r}"),
             };
-            regions[r] = Some(machine.gmem.add_region(name, next, size as usize));
-            machine.gmem.base_regs[r] = next;
-            next = align(next + size, DEVICE_ALIGN);
+            regions[r] = Some(machine.gmem.add_region(name, at, size as usize));
+            machine.gmem.base_regs[r] = at;
         }
         if legacy {
             // Old mlir-tpu models: regions 0 and 2 are one buffer.
@@ -253,8 +269,77 @@ impl Instance {
         &mut self,
         tpu: &mut dyn FnMut(usize, &mut Machine, &[Command]) -> Result<(), ExecError>,
     ) -> Result<(), RuntimeError> {
-        let routines = self.program().routines.clone();
-        for (i, r) in routines.iter().enumerate() {
+        for i in 0..self.routine_count() {
+            self.run_routine_with(i, tpu)?;
+        }
+        Ok(())
+    }
+
+    pub fn routine_count(&self) -> usize {
+        self.program().routines.len()
+    }
+
+    /// Whether routine `i` runs on the TPU (else on the host CPU).
+    pub fn routine_is_tpu(&self, i: usize) -> bool {
+        self.program().routines.get(i).is_some_and(|r| matches!(r.kind, RoutineKind::Tpu { .. }))
+    }
+
+    /// The device address behind base register `r`, when the program uses that region.
+    pub fn region_base(&self, r: usize) -> Option<u64> {
+        self.regions.get(r).copied().flatten().map(|i| self.machine.gmem.regions[i].base)
+    }
+
+    /// The bytes of region `r` as the TPU sees them.
+    pub fn region_data_mut(&mut self, r: usize) -> Option<&mut [u8]> {
+        let i = self.regions.get(r).copied().flatten()?;
+        Some(self.machine.gmem.regions[i].data.as_mut_slice())
+    }
+
+    /// Point base register `r` (an IO region) at another device address, as
+    /// `CVI_NN_SetTensorPhysicalAddr` does; the region keeps its size.
+    pub fn rebind_region(&mut self, r: usize, paddr: u64) -> Result<(), RuntimeError> {
+        if !(3..8).contains(&r) {
+            return Err(RuntimeError::Device(format!("region {r} is not an IO region; only regions 3..7 can be rebound")));
+        }
+        let i = self.regions[r].ok_or_else(|| RuntimeError::Device(format!("region {r} is not allocated")))?;
+        let len = self.machine.gmem.regions[i].data.len() as u64;
+        let end = paddr.checked_add(len).filter(|&e| e <= cvsim_sim::memory::DDR_MASK + 1);
+        let clash = self
+            .machine
+            .gmem
+            .regions
+            .iter()
+            .enumerate()
+            .any(|(j, g)| j != i && end.is_some_and(|e| paddr < g.base + g.data.len() as u64 && g.base < e));
+        if end.is_none() || clash {
+            return Err(RuntimeError::Device(format!(
+                "address {paddr:#x} (+{len:#x}) overlaps another region of the program or leaves the 32-bit space"
+            )));
+        }
+        self.machine.gmem.regions[i].base = paddr;
+        self.machine.gmem.base_regs[r] = paddr;
+        Ok(())
+    }
+
+    /// Run routine `i` of the program.
+    pub fn run_routine(&mut self, i: usize) -> Result<(), RuntimeError> {
+        self.run_routine_with(i, &mut |_, m, cmds| m.run(cmds))
+    }
+
+    /// [`Instance::run_routine`], with a TPU routine run by `tpu` (see [`Instance::forward_with`]).
+    pub fn run_routine_with(
+        &mut self,
+        i: usize,
+        tpu: &mut dyn FnMut(usize, &mut Machine, &[Command]) -> Result<(), ExecError>,
+    ) -> Result<(), RuntimeError> {
+        let r = self
+            .program()
+            .routines
+            .get(i)
+            .cloned()
+            .ok_or_else(|| RuntimeError::Device(format!("routine {i} does not exist ({} routines)", self.routine_count())))?;
+        {
+            let r = &r;
             match &r.kind {
                 RoutineKind::Tpu { .. } => {
                     let section = r.tpu_section().unwrap_or_default().to_string();

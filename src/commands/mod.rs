@@ -5,6 +5,7 @@ pub mod conformance;
 pub mod diff;
 pub mod disasm;
 pub mod example;
+pub mod mem;
 pub mod tensors;
 pub mod timing;
 pub mod vectors;

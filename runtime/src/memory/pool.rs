@@ -15,11 +15,16 @@ pub struct SharedPool {
 impl SharedPool {
     /// Request `size` bytes (already rounded); returns the bytes newly allocated (0 if reused).
     pub fn acquire(&mut self, size: u64) -> u64 {
-        if size == 0 || self.buffers.iter().any(|&b| b >= size) {
+        if size == 0 || self.serving(size).is_some() {
             return 0;
         }
         self.buffers.insert(0, size);
         size
+    }
+
+    /// The buffer (index, front first) a request of `size` bytes would reuse.
+    pub fn serving(&self, size: u64) -> Option<usize> {
+        self.buffers.iter().position(|&b| b >= size)
     }
 
     pub fn total(&self) -> u64 {

@@ -1,0 +1,72 @@
+//! The C entry points called from Rust: bad arguments give status codes, the example model runs.
+
+use super::*;
+use std::ptr::null_mut;
+
+#[test]
+fn bad_arguments_give_status_codes() {
+    let mut h: CVI_MODEL_HANDLE = null_mut();
+    assert_eq!(CVI_NN_RegisterModel(std::ptr::null(), &mut h), rc::INVALID_ARG);
+    let path = CString::new("/nonexistent.cvimodel").unwrap();
+    assert_eq!(CVI_NN_RegisterModel(path.as_ptr(), null_mut()), rc::INVALID_ARG);
+    assert_eq!(CVI_NN_RegisterModel(path.as_ptr(), &mut h), rc::FAILURE);
+    assert!(h.is_null());
+    let junk = [1i8; 64];
+    assert_eq!(CVI_NN_RegisterModelFromBuffer(junk.as_ptr(), 64, &mut h), rc::FAILURE);
+    assert_eq!(CVI_NN_RegisterModelFromFd(-1, 0, &mut h), rc::INVALID_ARG);
+    assert_eq!(CVI_NN_RegisterModelFromFd(987_654, 0, &mut h), rc::FAILURE);
+    // Unknown and null handles.
+    let bogus = 0x1234usize as CVI_MODEL_HANDLE;
+    let (mut ti, mut ni, mut to, mut no) = (null_mut(), 0, null_mut(), 0);
+    assert_eq!(CVI_NN_GetInputOutputTensors(bogus, &mut ti, &mut ni, &mut to, &mut no), rc::INVALID_ARG);
+    assert_eq!(CVI_NN_Forward(null_mut(), null_mut(), 0, null_mut(), 0), rc::INVALID_ARG);
+    assert_eq!(CVI_NN_CleanupModel(bogus), rc::INVALID_ARG);
+    assert_eq!(CVI_NN_SetConfig(bogus, OPTION_PROGRAM_INDEX, 0), rc::INVALID_ARG);
+    assert!(CVI_NN_GetModelTarget(bogus).is_null());
+    assert!(CVI_NN_TensorPtr(null_mut()).is_null());
+    assert_eq!(CVI_NN_TensorSize(null_mut()), 0);
+    assert_eq!(CVI_NN_SetTensorPtr(null_mut(), null_mut()), rc::INVALID_ARG);
+    assert_eq!(CVI_NN_SetTensorPhysicalAddr(null_mut(), 0), rc::INVALID_ARG);
+    assert!(CVI_NN_GetTensorByName(std::ptr::null(), null_mut(), 0).is_null());
+}
+
+#[test]
+fn example_model_through_the_c_entry_points() {
+    let ex = cvsim_runtime::example::build(11);
+    let mut h: CVI_MODEL_HANDLE = null_mut();
+    let bytes = &ex.model_bytes;
+    assert_eq!(CVI_NN_RegisterModelFromBuffer(bytes.as_ptr() as *const i8, bytes.len() as u32, &mut h), 0);
+    let (mut major, mut minor) = (0, 0);
+    assert_eq!(CVI_NN_GetModelVersion(h, &mut major, &mut minor), 0);
+    assert_eq!((major, minor), (1, 4));
+    assert_eq!(CVI_NN_SetConfig(h, OPTION_PROGRAM_INDEX, 3), rc::INVALID_ARG, "the model has one program");
+    let mut clone: CVI_MODEL_HANDLE = null_mut();
+    assert_eq!(CVI_NN_CloneModel(h, &mut clone), 0);
+    let (mut ti, mut ni, mut to, mut no) = (null_mut(), 0, null_mut(), 0);
+    assert_eq!(CVI_NN_GetInputOutputTensors(clone, &mut ti, &mut ni, &mut to, &mut no), 0);
+    assert_eq!((ni, no), (1, 1));
+    assert_eq!(CVI_NN_SetConfig(clone, OPTION_OUTPUT_ALL_TENSORS, 1), rc::UNINIT, "after the tensors were taken");
+    let input = unsafe { &mut *ti };
+    let name = CString::new(ex.input_name.clone()).unwrap();
+    assert_eq!(CVI_NN_GetTensorByName(name.as_ptr(), ti, ni), ti);
+    assert_eq!(CVI_NN_GetTensorByName(c"in*".as_ptr(), ti, ni), ti);
+    assert_eq!(CVI_NN_GetTensorByName(std::ptr::null(), ti, ni), ti, "the only tensor");
+    assert_eq!(CVI_NN_TensorSize(input), ex.input.len());
+    assert_eq!(CVI_NN_TensorShape(input).dim[..4], [1, 8, 12, 12]);
+    let p = CVI_NN_TensorPtr(input) as *mut i8;
+    unsafe { std::ptr::copy_nonoverlapping(ex.input.as_ptr(), p, ex.input.len()) };
+    let mut task: *mut c_void = null_mut();
+    assert_eq!(CVI_NN_ForwardAsync(clone, ti, ni, to, no, &mut task), 0);
+    assert_eq!(CVI_NN_ForwardWait(clone, task), 0);
+    let out = unsafe { std::slice::from_raw_parts(CVI_NN_TensorPtr(to) as *const i8, ex.expected.len()) };
+    assert_eq!(out, ex.expected.as_slice());
+    // A host buffer of the caller's own.
+    let mut mine = ex.input.clone();
+    assert_eq!(CVI_NN_SetTensorPtr(input, mine.as_mut_ptr() as *mut c_void), 0);
+    assert_eq!(CVI_NN_Forward(clone, ti, ni, to, no), 0);
+    // An address that is not device memory cannot be bound.
+    assert_eq!(CVI_NN_SetTensorPhysicalAddr(input, 0x40), rc::INVALID_ARG);
+    assert_eq!(CVI_NN_CleanupModel(clone), 0);
+    assert_eq!(CVI_NN_CleanupModel(clone), rc::INVALID_ARG, "a second cleanup is refused");
+    assert_eq!(CVI_NN_CleanupModel(h), 0);
+}

@@ -1,0 +1,97 @@
+//! Builds the C example (`capi/c/run_model.c`) with the system C compiler against
+//! `runtime/include/cviruntime.h` and `libcviruntime.so`, runs corpus models through it (a real
+//! model, an aligned NV12 fused-preprocessing model, the second program of a two-program model)
+//! and requires byte-identical outputs. Skips, saying so, without the corpus or a C compiler.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The cdylib cargo built next to this test's profile directory.
+fn library_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let deps = exe.parent().unwrap().to_path_buf();
+    for d in [deps.parent().unwrap().to_path_buf(), deps] {
+        if d.join("libcviruntime.so").is_file() {
+            return d;
+        }
+    }
+    panic!("libcviruntime.so was not built next to {} (cargo builds the cdylib with the crate)", exe.display());
+}
+
+#[test]
+fn c_example_runs_corpus_models_byte_identically() {
+    let corpus = repo().join("../shared/conformance");
+    if !corpus.is_dir() {
+        eprintln!("SKIP: conformance corpus not found at {}; the C ABI test checks nothing", corpus.display());
+        return;
+    }
+    if Command::new("cc").arg("--version").output().is_err() {
+        eprintln!("SKIP: no system C compiler `cc`; the C ABI test checks nothing");
+        return;
+    }
+    let lib = library_dir();
+    let work = std::env::temp_dir().join(format!("cvsim-capi-{}", std::process::id()));
+    std::fs::create_dir_all(&work).unwrap();
+    let exe = work.join("run_model");
+    let cc = Command::new("cc")
+        .args(["-std=c11", "-Wall", "-Werror", "-o"])
+        .arg(&exe)
+        .arg(repo().join("capi/c/run_model.c"))
+        .arg("-I")
+        .arg(repo().join("runtime/include"))
+        .arg("-L")
+        .arg(&lib)
+        .arg("-lcviruntime")
+        .arg(format!("-Wl,-rpath,{}", lib.display()))
+        .output()
+        .unwrap();
+    assert!(cc.status.success(), "cc failed:\n{}", String::from_utf8_lossy(&cc.stderr));
+
+    let cases = [
+        ("models/cls_keypoint_hand_gesture_1_42_INT8_cv181x", 0, "input.npz", "expected.npz"),
+        ("features/pp_yuv_nv12_cv181x", 0, "input.npz", "expected.npz"),
+        ("features/multiprogram_cv181x_int8", 1, "input_program1.npz", "expected_program1.npz"),
+    ];
+    for (dir, program, input, expected) in cases {
+        let dir = corpus.join(dir);
+        let model = cvsim_runtime::Model::from_file(dir.join("model.cvimodel")).unwrap();
+        let prog = &model.programs[program];
+        let inputs = cvsim::npz::read(&dir.join(input)).unwrap();
+        let out = work.join(format!("out-{program}-{}", dir.file_name().unwrap().to_string_lossy()));
+        std::fs::create_dir_all(&out).unwrap();
+        let mut files = Vec::new();
+        for (k, name) in prog.input_tensors.iter().enumerate() {
+            let a = inputs.iter().find(|a| &a.name == name).unwrap_or_else(|| panic!("{name} not in {input}"));
+            let f = out.join(format!("input{k}.bin"));
+            std::fs::write(&f, &a.data).unwrap();
+            files.push(f);
+        }
+        let run = Command::new(&exe)
+            .arg(dir.join("model.cvimodel"))
+            .arg(program.to_string())
+            .arg(&out)
+            .args(&files)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&run.stdout);
+        assert!(run.status.success(), "{}: {}\n{}", dir.display(), stdout, String::from_utf8_lossy(&run.stderr));
+        let expected = cvsim::npz::read(&dir.join(expected)).unwrap();
+        for (k, name) in prog.output_tensors.iter().enumerate() {
+            let e = expected.iter().find(|a| &a.name == name).unwrap();
+            let got = std::fs::read(out.join(format!("output{k}.bin"))).unwrap();
+            assert!(
+                got == e.data,
+                "{} output `{name}`: not byte-identical ({} vs {} bytes)",
+                dir.display(),
+                got.len(),
+                e.data.len()
+            );
+        }
+        assert!(stdout.contains("target cv181x"), "{stdout}");
+    }
+    std::fs::remove_dir_all(&work).ok();
+}
