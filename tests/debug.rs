@@ -165,3 +165,33 @@ fn bad_commands_keep_the_session_going() {
     let o = common::cvsim(&[&args[..], &[script.to_str().unwrap()]].concat());
     assert_eq!(o.status.code(), Some(0), "{}", common::stdout(&o));
 }
+
+/// A descriptor that fails stops the session after it, with the machine's error, and the session
+/// still takes commands.
+#[test]
+fn a_failing_descriptor_stops_the_session_there() {
+    let ex = example::build(0);
+    let mut loaded = LoadedModel::new(Model::from_vec(ex.model_bytes.clone()).unwrap()).unwrap();
+    {
+        let l = std::sync::Arc::get_mut(&mut loaded).expect("only handle");
+        let cmds = std::sync::Arc::make_mut(l.cmdbufs.values_mut().next().expect("a cmdbuf"));
+        // The output store (descriptor 12) aimed 1 MiB past its 10-byte buffer.
+        let cvsim_isa::Desc::Tdma(d) = &mut cmds[12].desc else { panic!("descriptor 12 is the store") };
+        d.dst_base_addr_low = 0x10_0000;
+    }
+    let mut inst = Instance::new(loaded, 0).unwrap();
+    let bytes: Vec<u8> = ex.input.iter().map(|&v| v as u8).collect();
+    inst.set_input(&ex.input_name, &bytes).unwrap();
+    let mut out = Vec::new();
+    let outcome =
+        session(&mut inst, &mut "continue\nwhere\nglobal shared+0 4\ncontinue\nstep\n".as_bytes(), &mut out, true);
+    let out = String::from_utf8(out).unwrap();
+    assert_eq!(outcome.errors, 1, "{out}");
+    let failed = outcome.failed.expect("the run failed");
+    assert!(failed.contains("descriptor 12") || failed.contains("#12"), "{failed}");
+    assert!(out.contains("failed: descriptor 12 (TDMA l2g.matrix): global memory access"), "{out}");
+    assert!(out.contains("after descriptor 12 of 13"), "{out}");
+    assert!(out.contains("shared+0x0000: 44 18 21 5d\n"), "{out}");
+    assert!(out.contains("the run failed: "), "{out}");
+    assert!(out.ends_with("error: the program has finished\n"), "{out}");
+}

@@ -143,3 +143,45 @@ pub fn global(m: &Machine, region: u32, offset: u64, len: usize, format: Format)
     }
     Ok(o)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cvsim_isa::Chip;
+
+    #[test]
+    fn local_tensor_follows_the_lane_layout() {
+        let mut m = Machine::new(Chip::Cv181x);
+        // bf16 1.5 and -2.0 in channel 0 (lane 1), 0.25 and 3.0 in channel 1 (lane 2).
+        let (a, b) = (m.lmem.index(1, 0x10), m.lmem.index(2, 0x10));
+        m.lmem.data[a..a + 4].copy_from_slice(&[0xC0, 0x3F, 0x00, 0xC0]);
+        m.lmem.data[b..b + 4].copy_from_slice(&[0x80, 0x3E, 0x40, 0x40]);
+        let s = local(&m, 1, 0x10, [1, 2, 1, 2], None, Format::Bf16).unwrap();
+        assert_eq!(
+            s,
+            "L1:0x0010 (1,2,1,2) stride (4,4,4,2) bf16\n[0,0,0]       1.5        -2\n[0,1,0]      0.25         3\n"
+        );
+        let s = local(&m, 1, 0x10, [1, 1, 1, 4], None, Format::U8).unwrap();
+        assert_eq!(s, "L1:0x0010 (1,1,1,4) stride (4,4,4,1) u8\n[0,0,0] 192  63   0 192\n");
+        let s = local(&m, 1, 0x10, [1, 1, 1, 4], None, Format::I8).unwrap();
+        assert_eq!(s, "L1:0x0010 (1,1,1,4) stride (4,4,4,1) i8\n[0,0,0]  -64   63    0  -64\n");
+        assert!(local(&m, 8, 0, [1, 1, 1, 1], None, Format::I8).is_err());
+        assert!(local(&m, 0, 0, [1, 1, 256, 256], None, Format::I8).is_err());
+    }
+
+    #[test]
+    fn global_bytes_through_a_base_register() {
+        let mut m = Machine::new(Chip::Cv181x);
+        let r = m.gmem.add_region("io3", 0x1000, 20);
+        m.gmem.base_regs[3] = 0x1000;
+        m.gmem.regions[r].data[16..20].copy_from_slice(&[0x80, 0x3F, 0x00, 0xC0]);
+        assert_eq!(
+            global(&m, 3, 0, 20, Format::Hex).unwrap(),
+            "io3+0x0000: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00\nio3+0x0010: 80 3f 00 c0\n"
+        );
+        assert_eq!(global(&m, 3, 16, 4, Format::Bf16).unwrap(), "io3+0x0010:         1        -2\n");
+        assert!(global(&m, 3, 16, 5, Format::Hex).is_err());
+        assert!(global(&m, 3, 17, 4, Format::Hex).is_err());
+        assert!(global(&m, 4, 0, 1, Format::Hex).is_err());
+    }
+}

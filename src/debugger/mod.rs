@@ -146,7 +146,13 @@ impl<'a> Debugger<'a> {
             }
             let mut text = String::new();
             match self.input.read_line(&mut text) {
-                Ok(0) => return Resume::Quit,
+                Ok(0) => {
+                    if !self.script {
+                        // End the prompt's line, as a shell does on ^D.
+                        let _ = writeln!(self.out);
+                    }
+                    return Resume::Quit;
+                }
                 Ok(_) => {}
                 Err(e) => {
                     self.error(&format!("reading commands: {e}"));
@@ -261,7 +267,7 @@ impl<'a> Debugger<'a> {
     /// The first breakpoint that stops before descriptor `i`.
     fn break_before(&self, cmds: &[Command], i: usize) -> Option<usize> {
         self.breaks.iter().position(|b| match *b {
-            Break::Desc { routine, index } => index == i && routine.is_none_or(|r| r == self.routine),
+            Break::Desc { routine, index } => index == i && routine.map_or(true, |r| r == self.routine),
             Break::Layer(l) => layer(&cmds[i].desc) == Some(l) && (i == 0 || layer(&cmds[i - 1].desc) != Some(l)),
             Break::Write(_) => false,
         })
@@ -348,7 +354,8 @@ impl Observer for Debugger<'_> {
         let line = self.line(m, cmds, i);
         if let Err(kind) = r {
             let e = ExecError::new(i, cmds[i].desc.engine(), op_name(m.chip, &cmds[i].desc), kind);
-            self.say(&format!("descriptor {i} failed: {e}"));
+            // The run cannot go on past a failed descriptor: any command that resumes ends it.
+            self.say(&format!("failed: {e}"));
             self.say(&line);
             self.stop(m, cmds, i, true)?;
             return Err(e);
