@@ -113,6 +113,9 @@ pub enum Command {
     Compare(commands::compare::Args),
     /// Run a model and compare every tensor of a reference dump, naming the first that differs.
     Diff(commands::diff::Args),
+    /// Step through a model's command buffers: breakpoints on descriptors, layers and writes;
+    /// print local and global memory and descriptors. Commands from stdin or `--script FILE`.
+    Debug(commands::debug::Args),
 }
 
 /// The timing flags of `run`.
@@ -269,5 +272,6 @@ pub fn run(cli: Cli) -> Result<ExitCode, String> {
         }
         Command::Compare(args) => commands::compare::main(args),
         Command::Diff(args) => commands::diff::main(args),
+        Command::Debug(args) => commands::debug::main(args),
     }
 }

@@ -4,5 +4,6 @@
 pub mod calibration;
 pub mod cli;
 pub mod commands;
+pub mod debugger;
 pub mod npz;
 pub mod similarity;

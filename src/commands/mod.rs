@@ -2,6 +2,7 @@ pub mod case;
 pub mod check;
 pub mod compare;
 pub mod conformance;
+pub mod debug;
 pub mod diff;
 pub mod disasm;
 pub mod example;
