@@ -52,8 +52,10 @@ fn main() {
     }));
     trials.push(Trial::test("mobilenet_v2_cv181x_bf16_slower_than_int8", move || {
         // The vendor FAQ (§1.3.2): roughly 3–4× slower, to be measured case by case. This corpus's
-        // bf16 build moves 6.8× the int8 build's DRAM data, so the model lands near the top; the
-        // bound allows the FAQ's range plus its looseness, and fails if the physics goes wrong.
+        // bf16 build moves 6.8× the int8 build's DRAM data (12× the stores: it keeps fewer results in
+        // local memory), so its TDMA time alone is ~4.1× the int8 inference and no overlap brings it
+        // under 4; the bound is the FAQ's range widened to that floor of this build, and still fails
+        // if the physics goes wrong (see traces/timing-calibration-*.md).
         let x = get()?.bf16_over_int8;
         if !(3.0..=5.5).contains(&x) {
             return Err(format!("bf16 / int8 = {x:.2}").into());
