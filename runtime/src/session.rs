@@ -6,6 +6,7 @@ use crate::cpu;
 use crate::cvimodel::{AttrValue, DType, Model, ModelError, Program, Routine, RoutineKind, SectionType, Tensor};
 use crate::memory::{tensor_mem_size, MemoryOptions, MemoryPlan};
 use cvsim_isa::Command;
+use cvsim_sim::memory::RegionBytes;
 use cvsim_sim::{ExecError, Machine};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -104,13 +105,13 @@ impl Instance {
         let mut sizes = [0u64; 8];
         sizes[REGION_SHARED] = plan.shared_gmem;
         sizes[REGION_PRIVATE] = plan.private_gmem;
-        // Borrowed from the file when stored uncompressed: a second copy of the weights would
-        // count against the peak memory a model may use.
-        let weight: std::borrow::Cow<[u8]> = match model.sections.iter().find(|s| s.kind == SectionType::Weight) {
-            Some(sec) => model.section_bytes(sec)?,
-            None => std::borrow::Cow::Borrowed(&[]),
+        // The file's own bytes when stored uncompressed, copied only if written: a second copy
+        // of the weights would count against the peak memory a model may use.
+        let mut weight = match model.sections.iter().find(|s| s.kind == SectionType::Weight) {
+            Some(sec) => Some(model.section_region_bytes(sec)?),
+            None => None,
         };
-        sizes[REGION_WEIGHT] = weight.len() as u64;
+        sizes[REGION_WEIGHT] = weight.as_ref().map_or(0, |w| w.len() as u64);
         for io in &plan.io {
             sizes[io.region as usize] = io.size;
         }
@@ -153,7 +154,9 @@ impl Instance {
                 REGION_PRIVATE => "private".to_string(),
                 r => format!("io{r}"),
             };
-            regions[r] = Some(machine.gmem.add_region(name, next, size as usize));
+            let data = if r == REGION_WEIGHT { weight.take() } else { None };
+            let data = data.unwrap_or_else(|| RegionBytes::zeroed(size as usize));
+            regions[r] = Some(machine.gmem.add_region_with(name, next, data));
             machine.gmem.base_regs[r] = next;
             next = align(next + size, DEVICE_ALIGN);
         }
@@ -161,9 +164,6 @@ impl Instance {
             // Old mlir-tpu models: regions 0 and 2 are one buffer.
             regions[REGION_PRIVATE] = regions[REGION_SHARED];
             machine.gmem.base_regs[REGION_PRIVATE] = machine.gmem.base_regs[REGION_SHARED];
-        }
-        if let Some(w) = regions[REGION_WEIGHT] {
-            machine.gmem.regions[w].data.copy_from_slice(&weight);
         }
         Ok(Instance { loaded, program_index, machine, regions, host: HashMap::new() })
     }

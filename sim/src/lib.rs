@@ -6,6 +6,7 @@ pub mod bf16;
 pub mod error;
 pub mod machine;
 pub mod memory;
+mod region_bytes;
 pub mod tdma;
 pub mod timing;
 pub mod tiu;
