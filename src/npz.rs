@@ -64,10 +64,23 @@ fn io_err(path: &Path, e: impl std::fmt::Display) -> String {
     format!("{}: {e}", path.display())
 }
 
+/// Most bytes reserved up front for one array, whatever its header declares.
+const MAX_PREALLOC: usize = 64 << 20;
+
 macro_rules! read_as {
     ($npy:expr, $t:ty, $path:expr, $name:expr) => {{
-        let v: Vec<$t> = $npy.into_vec().map_err(|e| io_err($path, format!("array `{}`: {e}", $name)))?;
-        v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>()
+        // Straight into the byte vector: a `Vec<$t>` first (grown by doubling, as `into_vec`
+        // collects without a size hint) would put up to three copies of an input at the peak.
+        // The declared length is only a capacity hint, bounded so that a bad header cannot
+        // allocate hugely.
+        let size = std::mem::size_of::<$t>();
+        let mut bytes = Vec::with_capacity(($npy.len() as usize).saturating_mul(size).min(MAX_PREALLOC));
+        let items = $npy.data::<$t>().map_err(|e| io_err($path, format!("array `{}`: {e}", $name)))?;
+        for x in items {
+            let x = x.map_err(|e| io_err($path, format!("array `{}`: {e}", $name)))?;
+            bytes.extend_from_slice(&x.to_le_bytes());
+        }
+        bytes
     }};
 }
 
