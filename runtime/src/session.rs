@@ -100,7 +100,8 @@ impl Instance {
         let model = &loaded.model;
         let count = model.programs.len();
         let program = model.programs.get(program_index).ok_or(RuntimeError::NoProgram { program: program_index, count })?;
-        let plan = MemoryPlan::new(model, MemoryOptions { program: program_index, ..Default::default() })?;
+        let options = MemoryOptions { program: program_index, ..Default::default() };
+        let plan = MemoryPlan::with_decoded(model, options, &loaded.cmdbufs)?;
         let chip = model.chip();
         let mut sizes = [0u64; 8];
         sizes[REGION_SHARED] = plan.shared_gmem;
