@@ -179,10 +179,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, String> {
             }
             let input = input.ok_or("--input is required unless --timing-only")?;
             let mut inst = Instance::new(loaded.clone(), program).map_err(|e| format!("{}: {e}", model.display()))?;
-            let inputs = npz::read(&input)?;
-            tensors::set_inputs(&mut inst, &inputs).map_err(|e| format!("{}: {e}", input.display()))?;
-            // The inputs are in device memory now; the arrays would only add to the peak memory.
-            drop(inputs);
+            tensors::set_inputs_from_npz(&mut inst, &input).map_err(|e| format!("{}: {e}", input.display()))?;
             inst.forward().map_err(|e| format!("{}: {e}", model.display()))?;
             // The vendor runtime prints a summary as each TPU routine finishes, so before the outputs.
             print!("{}", commands::timing::report(&loaded, program, &timings, &req)?);

@@ -230,22 +230,22 @@ impl Instance {
 
     /// Copy an input's bytes into the tensor (its exact `mem_size`).
     pub fn set_input(&mut self, name: &str, data: &[u8]) -> Result<(), RuntimeError> {
+        self.input_mut(name, data.len())?.copy_from_slice(data);
+        Ok(())
+    }
+
+    /// An input's bytes, to be filled in place with `len` bytes (checked as [`Instance::set_input`]
+    /// checks its data): a reader can then decode straight into device memory, without a copy.
+    pub fn input_mut(&mut self, name: &str, len: usize) -> Result<&mut [u8], RuntimeError> {
         if !self.program().input_tensors.iter().any(|n| n == name) {
             return Err(RuntimeError::NoTensor { name: name.to_string(), known: self.program().input_tensors.join(", ") });
         }
         let t = self.tensor(name)?.clone();
         let want = self.mem_size(&t)?;
-        if data.len() != want {
-            return Err(RuntimeError::InputSize {
-                name: name.into(),
-                got: data.len(),
-                want,
-                dtype: t.dtype.name(),
-                shape: t.shape,
-            });
+        if len != want {
+            return Err(RuntimeError::InputSize { name: name.into(), got: len, want, dtype: t.dtype.name(), shape: t.shape });
         }
-        self.tensor_slice_mut(name)?.copy_from_slice(data);
-        Ok(())
+        self.tensor_slice_mut(name)
     }
 
     /// Run every routine of the program in order.
