@@ -64,10 +64,23 @@ fn io_err(path: &Path, e: impl std::fmt::Display) -> String {
     format!("{}: {e}", path.display())
 }
 
+/// Most bytes reserved up front for one array, whatever its header declares.
+const MAX_PREALLOC: usize = 64 << 20;
+
 macro_rules! read_as {
     ($npy:expr, $t:ty, $path:expr, $name:expr) => {{
-        let v: Vec<$t> = $npy.into_vec().map_err(|e| io_err($path, format!("array `{}`: {e}", $name)))?;
-        v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>()
+        // Straight into the byte vector: a `Vec<$t>` first (grown by doubling, as `into_vec`
+        // collects without a size hint) would put up to three copies of an input at the peak.
+        // The declared length is only a capacity hint, bounded so that a bad header cannot
+        // allocate hugely.
+        let size = std::mem::size_of::<$t>();
+        let mut bytes = Vec::with_capacity(($npy.len() as usize).saturating_mul(size).min(MAX_PREALLOC));
+        let items = $npy.data::<$t>().map_err(|e| io_err($path, format!("array `{}`: {e}", $name)))?;
+        for x in items {
+            let x = x.map_err(|e| io_err($path, format!("array `{}`: {e}", $name)))?;
+            bytes.extend_from_slice(&x.to_le_bytes());
+        }
+        bytes
     }};
 }
 
@@ -100,6 +113,85 @@ pub fn read(path: &Path) -> Result<Vec<Array>, String> {
         out.push(Array { name, elem, shape, data });
     }
     Ok(out)
+}
+
+/// An array's name, element type and shape, without its data.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Header {
+    pub name: String,
+    pub elem: ElemType,
+    pub shape: Vec<u64>,
+}
+
+impl Header {
+    /// Bytes of its data (saturating: a header may declare anything).
+    pub fn bytes(&self) -> u64 {
+        self.shape.iter().fold(self.elem.size() as u64, |a, &d| a.saturating_mul(d))
+    }
+}
+
+fn open_array<'a>(
+    ar: &'a mut NpzArchive<std::io::BufReader<std::fs::File>>,
+    path: &Path,
+    name: &str,
+) -> Result<(npyz::NpyFile<impl std::io::Read + 'a>, ElemType), String> {
+    let npy = ar
+        .by_name(name)
+        .map_err(|e| io_err(path, e))?
+        .ok_or_else(|| io_err(path, format!("array `{name}` vanished")))?;
+    if npy.order() != npyz::Order::C {
+        return Err(io_err(path, format!("array `{name}` is in Fortran order; cvsim needs C order")));
+    }
+    let descr = npy.dtype().descr();
+    let elem = ElemType::from_descr(descr.trim_matches('\''))
+        .ok_or_else(|| io_err(path, format!("array `{name}` has unsupported dtype {descr}")))?;
+    Ok((npy, elem))
+}
+
+/// The headers of every array of an npz file, in the archive's order; no data is read.
+pub fn headers(path: &Path) -> Result<Vec<Header>, String> {
+    let mut ar = NpzArchive::open(path).map_err(|e| io_err(path, e))?;
+    let names: Vec<String> = ar.array_names().map(str::to_string).collect();
+    let mut out = Vec::new();
+    for name in names {
+        let (npy, elem) = open_array(&mut ar, path, &name)?;
+        let shape = npy.shape().to_vec();
+        out.push(Header { name, elem, shape });
+    }
+    Ok(out)
+}
+
+macro_rules! read_into_as {
+    ($npy:expr, $t:ty, $out:expr, $path:expr, $name:expr) => {{
+        let err = |e: &dyn std::fmt::Display| io_err($path, format!("array `{}`: {e}", $name));
+        let size = std::mem::size_of::<$t>();
+        let mut items = $npy.data::<$t>().map_err(|e| err(&e))?;
+        for dst in $out.chunks_exact_mut(size) {
+            let x = items.next().ok_or_else(|| err(&"fewer elements than its shape"))?.map_err(|e| err(&e))?;
+            dst.copy_from_slice(&x.to_le_bytes());
+        }
+    }};
+}
+
+/// Read array `name` straight into `out`, which must be exactly [`Header::bytes`] long (the
+/// caller sized it from [`headers`]).
+pub fn read_into(path: &Path, name: &str, out: &mut [u8]) -> Result<(), String> {
+    let mut ar = NpzArchive::open(path).map_err(|e| io_err(path, e))?;
+    let (npy, elem) = open_array(&mut ar, path, name)?;
+    let want = Header { name: name.to_string(), elem, shape: npy.shape().to_vec() }.bytes();
+    if want != out.len() as u64 {
+        return Err(io_err(path, format!("array `{name}` holds {want} bytes, {} expected", out.len())));
+    }
+    match elem {
+        ElemType::F32 => read_into_as!(npy, f32, out, path, name),
+        ElemType::I32 => read_into_as!(npy, i32, out, path, name),
+        ElemType::U32 => read_into_as!(npy, u32, out, path, name),
+        ElemType::I16 => read_into_as!(npy, i16, out, path, name),
+        ElemType::U16 => read_into_as!(npy, u16, out, path, name),
+        ElemType::I8 => read_into_as!(npy, i8, out, path, name),
+        ElemType::U8 => read_into_as!(npy, u8, out, path, name),
+    }
+    Ok(())
 }
 
 macro_rules! write_as {

@@ -6,6 +6,7 @@ use crate::cpu;
 use crate::cvimodel::{AttrValue, DType, Model, ModelError, Program, Routine, RoutineKind, SectionType, Tensor};
 use crate::memory::{tensor_mem_size, MemoryOptions, MemoryPlan};
 use cvsim_isa::Command;
+use cvsim_sim::memory::RegionBytes;
 use cvsim_sim::{ExecError, Machine};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -119,18 +120,19 @@ impl Instance {
         let model = &loaded.model;
         let count = model.programs.len();
         let program = model.programs.get(program_index).ok_or(RuntimeError::NoProgram { program: program_index, count })?;
-        let plan = MemoryPlan::new(model, MemoryOptions { program: program_index, ..Default::default() })?;
+        let options = MemoryOptions { program: program_index, ..Default::default() };
+        let plan = MemoryPlan::with_decoded(model, options, &loaded.cmdbufs)?;
         let chip = model.chip();
         let mut sizes = [0u64; 8];
         sizes[REGION_SHARED] = plan.shared_gmem;
         sizes[REGION_PRIVATE] = plan.private_gmem;
-        // Borrowed from the file when stored uncompressed: a second copy of the weights would
-        // count against the peak memory a model may use.
-        let weight: std::borrow::Cow<[u8]> = match model.sections.iter().find(|s| s.kind == SectionType::Weight) {
-            Some(sec) => model.section_bytes(sec)?,
-            None => std::borrow::Cow::Borrowed(&[]),
+        // The file's own bytes when stored uncompressed, copied only if written: a second copy
+        // of the weights would count against the peak memory a model may use.
+        let mut weight = match model.sections.iter().find(|s| s.kind == SectionType::Weight) {
+            Some(sec) => Some(model.section_region_bytes(sec)?),
+            None => None,
         };
-        sizes[REGION_WEIGHT] = weight.len() as u64;
+        sizes[REGION_WEIGHT] = weight.as_ref().map_or(0, |w| w.len() as u64);
         for io in &plan.io {
             sizes[io.region as usize] = io.size;
         }
@@ -170,16 +172,15 @@ impl Instance {
                 REGION_PRIVATE => "private".to_string(),
                 r => format!("io{r}"),
             };
-            regions[r] = Some(machine.gmem.add_region(name, at, size as usize));
+            let data = if r == REGION_WEIGHT { weight.take() } else { None };
+            let data = data.unwrap_or_else(|| RegionBytes::zeroed(size as usize));
+            regions[r] = Some(machine.gmem.add_region_with(name, at, data));
             machine.gmem.base_regs[r] = at;
         }
         if legacy {
             // Old mlir-tpu models: regions 0 and 2 are one buffer.
             regions[REGION_PRIVATE] = regions[REGION_SHARED];
             machine.gmem.base_regs[REGION_PRIVATE] = machine.gmem.base_regs[REGION_SHARED];
-        }
-        if let Some(w) = regions[REGION_WEIGHT] {
-            machine.gmem.regions[w].data.copy_from_slice(&weight);
         }
         Ok(Instance { loaded, program_index, machine, regions, host: HashMap::new() })
     }
@@ -221,11 +222,16 @@ impl Instance {
 
     /// A tensor's current bytes.
     pub fn tensor_bytes(&self, name: &str) -> Result<Vec<u8>, RuntimeError> {
+        self.tensor_view(name).map(|b| b.into_owned())
+    }
+
+    /// A tensor's current bytes, borrowed where they are stored.
+    fn tensor_view(&self, name: &str) -> Result<std::borrow::Cow<'_, [u8]>, RuntimeError> {
         let t = self.tensor(name)?;
         let size = self.mem_size(t)?;
         match self.place(t)? {
-            Place::Device(r, o) => Ok(self.machine.gmem.regions[r].data[o..o + size].to_vec()),
-            Place::Host => Ok(self.host.get(name).cloned().unwrap_or_else(|| vec![0; size])),
+            Place::Device(r, o) => Ok(std::borrow::Cow::Borrowed(&self.machine.gmem.regions[r].data[o..o + size])),
+            Place::Host => Ok(self.host.get(name).map_or_else(|| vec![0; size].into(), |b| b.as_slice().into())),
         }
     }
 
@@ -240,22 +246,22 @@ impl Instance {
 
     /// Copy an input's bytes into the tensor (its exact `mem_size`).
     pub fn set_input(&mut self, name: &str, data: &[u8]) -> Result<(), RuntimeError> {
+        self.input_mut(name, data.len())?.copy_from_slice(data);
+        Ok(())
+    }
+
+    /// An input's bytes, to be filled in place with `len` bytes (checked as [`Instance::set_input`]
+    /// checks its data): a reader can then decode straight into device memory, without a copy.
+    pub fn input_mut(&mut self, name: &str, len: usize) -> Result<&mut [u8], RuntimeError> {
         if !self.program().input_tensors.iter().any(|n| n == name) {
             return Err(RuntimeError::NoTensor { name: name.to_string(), known: self.program().input_tensors.join(", ") });
         }
         let t = self.tensor(name)?.clone();
         let want = self.mem_size(&t)?;
-        if data.len() != want {
-            return Err(RuntimeError::InputSize {
-                name: name.into(),
-                got: data.len(),
-                want,
-                dtype: t.dtype.name(),
-                shape: t.shape,
-            });
+        if len != want {
+            return Err(RuntimeError::InputSize { name: name.into(), got: len, want, dtype: t.dtype.name(), shape: t.shape });
         }
-        self.tensor_slice_mut(name)?.copy_from_slice(data);
-        Ok(())
+        self.tensor_slice_mut(name)
     }
 
     /// Run every routine of the program in order.
@@ -292,7 +298,7 @@ impl Instance {
     /// The bytes of region `r` as the TPU sees them.
     pub fn region_data_mut(&mut self, r: usize) -> Option<&mut [u8]> {
         let i = self.regions.get(r).copied().flatten()?;
-        Some(self.machine.gmem.regions[i].data.as_mut_slice())
+        Some(&mut self.machine.gmem.regions[i].data[..])
     }
 
     /// Point base register `r` (an IO region) at another device address, as
@@ -393,52 +399,65 @@ impl Instance {
                 let dequant = to == "NONE";
                 let scale = cpu::quant::effective_scale(float_attr("scale")?, float_attr("threshold")?, dequant);
                 let (st, dt) = (self.tensor(&src).map_err(err)?.clone(), self.tensor(&dst).map_err(err)?.clone());
-                let inb = self.tensor_bytes(&src).map_err(err)?;
                 let n = st.count().unwrap_or(0) as usize;
-                let out = self.tensor_slice_mut(&dst).map_err(err)?;
-                let need = n * dt.dtype.size();
-                if out.len() < need || inb.len() < n * st.dtype.size() {
+                let (in_len, out_len) = (self.mem_size(&st).map_err(err)?, self.tensor_slice_mut(&dst).map_err(err)?.len());
+                if self.place(&st).map_err(err)? == Place::Host {
+                    // Unwritten host bytes read as zeros; made once, not per block.
+                    self.host.entry(src.clone()).or_insert_with(|| vec![0; in_len]);
+                }
+                if out_len < n * dt.dtype.size() || in_len < n * st.dtype.size() {
                     return Err(format!("tensor sizes do not fit {n} elements"));
                 }
-                if !dequant {
-                    if st.dtype != DType::F32 {
-                        return Err(format!("quantises from {}, expected fp32", st.dtype.name()));
-                    }
-                    let x: Vec<f32> = inb.chunks_exact(4).take(n).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
-                    match dt.dtype {
-                        DType::I8 => {
-                            let mut q = vec![0i8; n];
-                            cpu::quant::quantise_i8(&x, scale, &mut q);
-                            for (o, v) in out.iter_mut().zip(q) {
+                match (dequant, st.dtype, dt.dtype) {
+                    (false, DType::F32, DType::I8 | DType::Bf16) | (true, DType::I8 | DType::Bf16, DType::F32) => {}
+                    (false, DType::F32, d) => return Err(format!("cannot quantise to {}", d.name())),
+                    (false, s, _) => return Err(format!("quantises from {}, expected fp32", s.name())),
+                    (true, DType::I8 | DType::Bf16, d) => return Err(format!("dequantises to {}, expected fp32", d.name())),
+                    (true, s, _) => return Err(format!("cannot dequantise from {}", s.name())),
+                }
+                // A block of elements at a time: whole-tensor f32 and integer copies (the input
+                // image is the largest tensor of most models) would add to the peak memory.
+                const BLOCK: usize = 4096;
+                let (mut f, mut q8, mut q16) = (vec![0f32; BLOCK], vec![0i8; BLOCK], vec![0u16; BLOCK]);
+                for s in (0..n).step_by(BLOCK) {
+                    let len = BLOCK.min(n - s);
+                    let (f, q8, q16) = (&mut f[..len], &mut q8[..len], &mut q16[..len]);
+                    let inb = self.tensor_view(&src).map_err(err)?;
+                    let es = st.dtype.size();
+                    let inb = &inb[s * es..(s + len) * es];
+                    if !dequant {
+                        for (x, c) in f.iter_mut().zip(inb.chunks_exact(4)) {
+                            *x = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                        }
+                        if dt.dtype == DType::I8 {
+                            cpu::quant::quantise_i8(f, scale, q8);
+                            let out = &mut self.tensor_slice_mut(&dst).map_err(err)?[s..s + len];
+                            for (o, &v) in out.iter_mut().zip(q8.iter()) {
                                 *o = v as u8;
                             }
-                        }
-                        DType::Bf16 => {
-                            let mut q = vec![0u16; n];
-                            cpu::quant::quantise_bf16(&x, &mut q);
-                            for (o, v) in out.chunks_exact_mut(2).zip(q) {
+                        } else {
+                            cpu::quant::quantise_bf16(f, q16);
+                            let out = &mut self.tensor_slice_mut(&dst).map_err(err)?[s * 2..(s + len) * 2];
+                            for (o, v) in out.chunks_exact_mut(2).zip(q16.iter()) {
                                 o.copy_from_slice(&v.to_le_bytes());
                             }
                         }
-                        d => return Err(format!("cannot quantise to {}", d.name())),
-                    }
-                } else {
-                    let mut y = vec![0f32; n];
-                    match st.dtype {
-                        DType::I8 => {
-                            cpu::quant::dequantise_i8(&inb[..n].iter().map(|&b| b as i8).collect::<Vec<_>>(), scale, &mut y)
+                    } else {
+                        if st.dtype == DType::I8 {
+                            for (q, &b) in q8.iter_mut().zip(inb) {
+                                *q = b as i8;
+                            }
+                            cpu::quant::dequantise_i8(q8, scale, f);
+                        } else {
+                            for (q, c) in q16.iter_mut().zip(inb.chunks_exact(2)) {
+                                *q = u16::from_le_bytes([c[0], c[1]]);
+                            }
+                            cpu::quant::dequantise_bf16(q16, f);
                         }
-                        DType::Bf16 => cpu::quant::dequantise_bf16(
-                            &inb.chunks_exact(2).take(n).map(|c| u16::from_le_bytes([c[0], c[1]])).collect::<Vec<_>>(),
-                            &mut y,
-                        ),
-                        d => return Err(format!("cannot dequantise from {}", d.name())),
-                    }
-                    if dt.dtype != DType::F32 {
-                        return Err(format!("dequantises to {}, expected fp32", dt.dtype.name()));
-                    }
-                    for (o, v) in out.chunks_exact_mut(4).zip(y) {
-                        o.copy_from_slice(&v.to_le_bytes());
+                        let out = &mut self.tensor_slice_mut(&dst).map_err(err)?[s * 4..(s + len) * 4];
+                        for (o, v) in out.chunks_exact_mut(4).zip(f.iter()) {
+                            o.copy_from_slice(&v.to_le_bytes());
+                        }
                     }
                 }
                 Ok(())

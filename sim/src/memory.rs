@@ -1,6 +1,7 @@
 //! Local memory (per lane) and global memory (regions reached through eight base registers).
 
 use crate::error::{ExecErrorKind, ExecResult};
+pub use crate::region_bytes::RegionBytes;
 use cvsim_isa::chip::LMEM_SHIFT;
 use cvsim_isa::ChipParams;
 use std::cell::RefCell;
@@ -161,7 +162,7 @@ pub struct Region {
     pub name: String,
     /// Device address of the first byte (what base register + descriptor offset gives).
     pub base: u64,
-    pub data: Vec<u8>,
+    pub data: RegionBytes,
 }
 
 /// Global memory: the allocated regions and the eight TDMA base registers.
@@ -185,7 +186,12 @@ impl Gmem {
 
     /// Add a zeroed region; returns its index. Regions must not overlap.
     pub fn add_region(&mut self, name: impl Into<String>, base: u64, len: usize) -> usize {
-        self.regions.push(Region { name: name.into(), base: base & DDR_MASK, data: vec![0; len] });
+        self.add_region_with(name, base, RegionBytes::zeroed(len))
+    }
+
+    /// Add a region holding `data` (e.g. weights shared with the model file); returns its index.
+    pub fn add_region_with(&mut self, name: impl Into<String>, base: u64, data: RegionBytes) -> usize {
+        self.regions.push(Region { name: name.into(), base: base & DDR_MASK, data });
         self.regions.len() - 1
     }
 

@@ -1,8 +1,9 @@
 //! Moving tensors between npz arrays and a model instance, with the checks a user needs.
 
-use crate::npz::{Array, ElemType};
+use crate::npz::{self, Array, ElemType, Header};
 use cvsim_runtime::cvimodel::{DType, Tensor};
 use cvsim_runtime::session::Instance;
+use std::path::Path;
 
 /// The npz element type that holds a tensor dtype (bf16 as uint16 bit patterns).
 pub fn elem_of(d: DType) -> ElemType {
@@ -32,16 +33,42 @@ fn shape_matches(given: &[u64], want: &[i64; 4]) -> bool {
 
 /// Copy every model input from `arrays`, checking names, dtypes and shapes.
 pub fn set_inputs(inst: &mut Instance, arrays: &[Array]) -> Result<(), String> {
+    let headers: Vec<Header> =
+        arrays.iter().map(|a| Header { name: a.name.clone(), elem: a.elem, shape: a.shape.clone() }).collect();
+    let lens: Vec<u64> = arrays.iter().map(|a| a.data.len() as u64).collect();
+    set_inputs_with(inst, &headers, &lens, |i, dst| {
+        dst.copy_from_slice(&arrays[i].data);
+        Ok(())
+    })
+}
+
+/// As [`set_inputs`], reading each array of the npz file straight into its input's device
+/// memory: a whole input array held beside the device copy would add to the peak memory.
+pub fn set_inputs_from_npz(inst: &mut Instance, path: &Path) -> Result<(), String> {
+    let headers = npz::headers(path)?;
+    let lens: Vec<u64> = headers.iter().map(Header::bytes).collect();
+    set_inputs_with(inst, &headers, &lens, |i, dst| npz::read_into(path, &headers[i].name, dst))
+}
+
+/// The checks of [`set_inputs`] on arrays described by `headers` (data `lens` bytes long), then
+/// `fill(array index, input bytes)` for every model input.
+fn set_inputs_with(
+    inst: &mut Instance,
+    headers: &[Header],
+    lens: &[u64],
+    mut fill: impl FnMut(usize, &mut [u8]) -> Result<(), String>,
+) -> Result<(), String> {
     let names = inst.program().input_tensors.clone();
-    for a in arrays {
+    for a in headers {
         if !names.contains(&a.name) {
             return Err(format!("input file has array `{}`, but the model's inputs are: {}", a.name, names.join(", ")));
         }
     }
     for name in &names {
-        let a = arrays.iter().find(|a| &a.name == name).ok_or_else(|| {
+        let i = headers.iter().position(|a| &a.name == name).ok_or_else(|| {
             format!("no array `{name}` in the input file (the model's inputs are: {})", names.join(", "))
         })?;
+        let (a, len) = (&headers[i], lens[i]);
         let t =
             inst.program().tensor(name).cloned().ok_or_else(|| format!("input `{name}` is not in the tensor map"))?;
         let size = inst.mem_size(&t).map_err(|e| e.to_string())?;
@@ -55,11 +82,12 @@ pub fn set_inputs(inst: &mut Instance, arrays: &[Array]) -> Result<(), String> {
             ));
         }
         // An aligned frame is given as its whole buffer, flat.
-        let flat_frame = t.aligned && a.shape.len() == 1 && a.data.len() == size;
+        let flat_frame = t.aligned && a.shape.len() == 1 && len == size as u64;
         if !flat_frame && !shape_matches(&a.shape, &t.shape) {
             return Err(format!("input `{name}`: array has shape {:?}, the tensor is {:?}", a.shape, t.shape));
         }
-        inst.set_input(name, &a.data).map_err(|e| e.to_string())?;
+        let len = usize::try_from(len).unwrap_or(usize::MAX);
+        fill(i, inst.input_mut(name, len).map_err(|e| e.to_string())?)?;
     }
     Ok(())
 }

@@ -109,6 +109,27 @@ impl Model {
         section.read(&self.file)
     }
 
+    /// A section's contents as the bytes of a device region: the file's own bytes when stored
+    /// uncompressed (so instances share one copy of the weights; a write copies), else the
+    /// decompressed bytes.
+    pub fn section_region_bytes(&self, section: &Section) -> Result<cvsim_sim::memory::RegionBytes, ModelError> {
+        match section.read(&self.file)? {
+            // `read` borrows exactly `stored`, the range from `file_offset` it has just checked.
+            Cow::Borrowed(b) => {
+                let start = section.file_offset as usize;
+                cvsim_sim::memory::RegionBytes::shared(self.file.clone(), start..start + b.len()).ok_or_else(|| {
+                    ModelError::SectionNotInBuffer {
+                        name: section.name.clone(),
+                        start: section.file_offset,
+                        end: section.file_offset + b.len() as u64,
+                        len: self.file.len(),
+                    }
+                })
+            }
+            Cow::Owned(v) => Ok(v.into()),
+        }
+    }
+
     /// The contents of the section with this name.
     pub fn section_data(&self, name: &str) -> Result<Cow<'_, [u8]>, ModelError> {
         let s = self.section(name).ok_or_else(|| ModelError::NoSuchSection { name: name.to_owned() })?;

@@ -73,16 +73,27 @@ impl Geometry {
 /// chunks of `cw` columns, row by row.
 #[inline]
 fn each(mem: &Mem, rows: usize, cols: usize, cw: usize, mut f: impl FnMut(usize, usize)) {
-    let ws = mem.w_str();
     for r in 0..rows {
-        for c in 0..cols.div_ceil(cw) {
-            let (base, flat) = (mem.at(r, c, 0, 0), r * cols + c * cw);
-            for wi in 0..cw.min(cols - c * cw) {
-                f(flat + wi, base + wi * ws);
-            }
+        each_col(mem, r, cols, cw, |col, i| f(r * cols + col, i));
+    }
+}
+
+/// Calls `f(col, data index)` for every column of row `r` of a matrix stored as for [`each`].
+#[inline]
+fn each_col(mem: &Mem, r: usize, cols: usize, cw: usize, mut f: impl FnMut(usize, usize)) {
+    let ws = mem.w_str();
+    for c in 0..cols.div_ceil(cw) {
+        let base = mem.at(r, c, 0, 0);
+        for wi in 0..cw.min(cols - c * cw) {
+            f(c * cw + wi, base + wi * ws);
         }
     }
 }
+
+/// Rows of the right matrix widened at a time. A whole widened right matrix would be up to four
+/// times local memory (2 MB on CV183x for mobilenet_v2's classifier); a block of rows bounds it
+/// while a result row stays in cache across the block.
+const K_BLOCK: usize = 16;
 
 pub fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc) -> ExecResult {
     check_common(d)?;
@@ -239,15 +250,19 @@ fn int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, relu: bool, ps32: Ps32, bias: 
     let rd = |i: usize, signed: bool| if signed { data[i] as i8 as i32 } else { data[i] as i32 };
     let mut left = vec![0i32; g.m * g.k];
     each(&g.left, g.m, g.k, g.lw, |f, i| left[f] = rd(i, lsign));
-    let mut right = vec![0i32; g.k * g.n];
-    each(&g.right, g.k, g.n, g.rw, |f, i| right[f] = rd(i, rsign));
     let mut acc = vec![0i32; g.m * g.n];
-    for m in 0..g.m {
-        let row = &mut acc[m * g.n..(m + 1) * g.n];
-        for k in 0..g.k {
-            let a = left[m * g.k + k];
-            for (o, &r) in row.iter_mut().zip(&right[k * g.n..(k + 1) * g.n]) {
-                *o = o.wrapping_add(a.wrapping_mul(r));
+    let mut block = vec![0i32; K_BLOCK.min(g.k) * g.n];
+    for k0 in (0..g.k).step_by(K_BLOCK) {
+        let kb = K_BLOCK.min(g.k - k0);
+        for (j, dst) in block.chunks_exact_mut(g.n).take(kb).enumerate() {
+            each_col(&g.right, k0 + j, g.n, g.rw, |col, i| dst[col] = rd(i, rsign));
+        }
+        for m in 0..g.m {
+            let row = &mut acc[m * g.n..(m + 1) * g.n];
+            for (a, right) in left[m * g.k + k0..m * g.k + k0 + kb].iter().zip(block.chunks_exact(g.n)) {
+                for (o, &r) in row.iter_mut().zip(right) {
+                    *o = o.wrapping_add(a.wrapping_mul(r));
+                }
             }
         }
     }
@@ -341,8 +356,6 @@ fn bf16(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, relu: bool, ps32: Ps32, bias: 
     let rd = |i: usize| u16::from_le_bytes([data[i], data[i + 1]]);
     let mut left = vec![0f32; g.m * g.k];
     each(&g.left, g.m, g.k, g.lw, |f, i| left[f] = bf16_operand(rd(i)));
-    let mut right = vec![0f32; g.k * g.n];
-    each(&g.right, g.k, g.n, g.rw, |f, i| right[f] = bf16_operand(rd(i)));
     // fp32 accumulation in the reference's order: column-in-chunk outer, chunk inner
     // (`test_181x_bf16_matrix_mac.c`): k = ci·w + wi for wi in 0..w, ci in 0..c. Each add is
     // rounded toward zero and subnormal products flush, as in the conv MAC (`arith::f32_mac`).
@@ -362,12 +375,20 @@ fn bf16(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, relu: bool, ps32: Ps32, bias: 
     if ps32.reads() {
         each(&g.res, g.m, g.n, g.rw, |f, i| acc[f] = f32::from_bits((rd(i) as u32) << 16 | rd(i + bs) as u32));
     }
-    for m in 0..g.m {
-        let row = &mut acc[m * g.n..(m + 1) * g.n];
-        for &k in &order {
-            let a = left[m * g.k + k];
-            for (o, &r) in row.iter_mut().zip(&right[k * g.n..(k + 1) * g.n]) {
-                *o = arith::f32_mac(*o, a, r);
+    // The right matrix is widened a block of rows at a time, the blocks taken in `order`, so
+    // every sum still sees its products in that order.
+    let mut block = vec![0f32; K_BLOCK.min(g.k) * g.n];
+    for ks in order.chunks(K_BLOCK) {
+        for (&k, dst) in ks.iter().zip(block.chunks_exact_mut(g.n)) {
+            each_col(&g.right, k, g.n, g.rw, |col, i| dst[col] = bf16_operand(rd(i)));
+        }
+        for m in 0..g.m {
+            let row = &mut acc[m * g.n..(m + 1) * g.n];
+            for (&k, right) in ks.iter().zip(block.chunks_exact(g.n)) {
+                let a = left[m * g.k + k];
+                for (o, &r) in row.iter_mut().zip(right) {
+                    *o = arith::f32_mac(*o, a, r);
+                }
             }
         }
     }
