@@ -205,7 +205,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, String> {
             }
             let input = input.ok_or("--input is required unless --timing-only")?;
             let mut inst = Instance::new(loaded.clone(), program).map_err(|e| format!("{}: {e}", model.display()))?;
-            tensors::set_inputs_from_npz(&mut inst, &input).map_err(|e| format!("{}: {e}", input.display()))?;
+            tensors::set_inputs_from_npz(&mut inst, &input)?;
             let findings = if check {
                 Some(commands::check::forward(&mut inst).map_err(|e| format!("{}: {e}", model.display()))?)
             } else {

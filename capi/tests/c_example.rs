@@ -1,6 +1,6 @@
 //! Builds the C example (`capi/c/run_model.c`) with the system C compiler against
 //! `runtime/include/cviruntime.h` and `libcviruntime.so`, runs corpus models through it (a real
-//! model, an aligned NV12 fused-preprocessing model, the second program of a two-program model)
+//! model, every feature case: each pixel format aligned and not, both programs of the two-program model)
 //! and requires byte-identical outputs. Skips, saying so, without the corpus or a C compiler.
 
 use std::path::{Path, PathBuf};
@@ -51,13 +51,24 @@ fn c_example_runs_corpus_models_byte_identically() {
         .unwrap();
     assert!(cc.status.success(), "cc failed:\n{}", String::from_utf8_lossy(&cc.stderr));
 
-    let cases = [
-        ("models/cls_keypoint_hand_gesture_1_42_INT8_cv181x", 0, "input.npz", "expected.npz"),
-        ("features/pp_yuv_nv12_cv181x", 0, "input.npz", "expected.npz"),
-        ("features/multiprogram_cv181x_int8", 1, "input_program1.npz", "expected_program1.npz"),
-    ];
+    // A real model, then every feature case (each pixel format, aligned and not, both chips) and the
+    // second program of the two-program model.
+    let mut cases: Vec<(PathBuf, usize, &str, &str)> =
+        vec![(corpus.join("models/cls_keypoint_hand_gesture_1_42_INT8_cv181x"), 0, "input.npz", "expected.npz")];
+    let mut features: Vec<PathBuf> = std::fs::read_dir(corpus.join("features"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("model.cvimodel").is_file())
+        .collect();
+    features.sort();
+    for f in features {
+        if f.join("input_program1.npz").is_file() {
+            cases.push((f.clone(), 1, "input_program1.npz", "expected_program1.npz"));
+        }
+        cases.push((f, 0, "input.npz", "expected.npz"));
+    }
+    assert!(cases.len() >= 8, "expected the corpus's feature cases, found {}", cases.len() - 1);
     for (dir, program, input, expected) in cases {
-        let dir = corpus.join(dir);
         let model = cvsim_runtime::Model::from_file(dir.join("model.cvimodel")).unwrap();
         let prog = &model.programs[program];
         let inputs = cvsim::npz::read(&dir.join(input)).unwrap();
@@ -70,6 +81,7 @@ fn c_example_runs_corpus_models_byte_identically() {
             std::fs::write(&f, &a.data).unwrap();
             files.push(f);
         }
+        eprintln!("C ABI: {} program {program}", dir.display());
         let run = Command::new(&exe)
             .arg(dir.join("model.cvimodel"))
             .arg(program.to_string())
@@ -91,7 +103,8 @@ fn c_example_runs_corpus_models_byte_identically() {
                 e.data.len()
             );
         }
-        assert!(stdout.contains("target cv181x"), "{stdout}");
+        let target = format!("target {}", model.chip());
+        assert!(stdout.contains(&target), "{}: no `{target}` in {stdout}", dir.display());
     }
     std::fs::remove_dir_all(&work).ok();
 }

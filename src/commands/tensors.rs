@@ -44,10 +44,22 @@ pub fn set_inputs(inst: &mut Instance, arrays: &[Array]) -> Result<(), String> {
 
 /// As [`set_inputs`], reading each array of the npz file straight into its input's device
 /// memory: a whole input array held beside the device copy would add to the peak memory.
+/// Errors name the file once: npz errors already carry the path, the checks' errors get it here.
 pub fn set_inputs_from_npz(inst: &mut Instance, path: &Path) -> Result<(), String> {
     let headers = npz::headers(path)?;
     let lens: Vec<u64> = headers.iter().map(Header::bytes).collect();
-    set_inputs_with(inst, &headers, &lens, |i, dst| npz::read_into(path, &headers[i].name, dst))
+    let mut read_err = None;
+    let checked = set_inputs_with(inst, &headers, &lens, |i, dst| {
+        npz::read_into(path, &headers[i].name, dst).map_err(|e| {
+            read_err = Some(e);
+            String::new()
+        })
+    });
+    match (checked, read_err) {
+        (Ok(()), _) => Ok(()),
+        (Err(_), Some(e)) => Err(e),
+        (Err(e), None) => Err(format!("{}: {e}", path.display())),
+    }
 }
 
 /// The checks of [`set_inputs`] on arrays described by `headers` (data `lens` bytes long), then
