@@ -1,20 +1,26 @@
-//! `cvsim run --check` on correct corpus models: no finding. The cases cover the compiler idioms
-//! the checker must not mistake for bugs (xor-zeroing, a padded input channel with zero weights,
-//! lookup tables loaded only into the lanes used, 16-bit results as byte planes).
+//! `cvsim run --check` on every correct corpus model: no finding. The corpus holds the compiler
+//! idioms the checker must not mistake for bugs (xor-zeroing, a padded input channel with zero
+//! weights, lookup tables loaded only into the lanes used, 16-bit results as byte planes, bf16
+//! lookup-table indices whose unread high bytes were never written).
 
 use cvsim::commands::{check, tensors};
 use cvsim::npz;
 use cvsim_runtime::session::{Instance, LoadedModel};
 use std::path::Path;
 
-const CASES: &[&str] = &[
-    "models/cls_keypoint_hand_gesture_1_42_INT8_cv181x",
-    "models/cls_hand_gesture_128_128_INT8_cv181x",
-    "ops/cv181x_int8/ConvStem7x7",
-    "ops/cv181x_int8/ConvAsymPadStride",
-    "features/pp_bgr_planar_cv181x",
-    "ops/cv183x_bf16/Gemm",
-];
+/// Every case folder (a `model.cvimodel` with `input.npz` and `expected.npz`) under `dir`.
+fn cases(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let mut entries: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    entries.sort();
+    for p in entries {
+        if p.join("model.cvimodel").is_file() && p.join("input.npz").is_file() && p.join("expected.npz").is_file() {
+            out.push(p);
+        } else if p.is_dir() {
+            cases(&p, out);
+        }
+    }
+}
 
 #[test]
 fn correct_models_give_no_finding() {
@@ -23,8 +29,13 @@ fn correct_models_give_no_finding() {
         eprintln!("SKIPPED: conformance corpus absent ({})", root.display());
         return;
     }
-    for case in CASES {
-        let dir = root.join(case);
+    let mut all = Vec::new();
+    for group in ["models", "networks", "ops", "features"] {
+        cases(&root.join(group), &mut all);
+    }
+    assert!(all.len() >= 80, "found only {} corpus cases under {}", all.len(), root.display());
+    for dir in &all {
+        let case = dir.strip_prefix(&root).unwrap_or(dir).display().to_string();
         let loaded = LoadedModel::from_file(dir.join("model.cvimodel")).unwrap();
         let mut inst = Instance::new(loaded, 0).unwrap();
         tensors::set_inputs(&mut inst, &npz::read(&dir.join("input.npz")).unwrap()).unwrap();

@@ -33,7 +33,13 @@ pub fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc) -> ExecResult {
     let esz = if d.is_bf16() { 2 } else { 1 };
     let res_t = view(chip, d, Opd::Res0, esz);
     let res = Mem::new(&res_t, 1, 0, lmem, "res0")?;
-    let idx = Mem::new(&view(chip, d, Opd::Opd0, esz), 1, 0, lmem, "opd0")?;
+    let idx_t = view(chip, d, Opd::Opd0, esz);
+    let idx = Mem::new(&idx_t, 1, 0, lmem, "opd0")?;
+    if esz == 2 {
+        // The high byte of a bf16 index is never read (compilers leave it unwritten after an
+        // int8 copy into the low bytes), so the access record holds the low bytes only.
+        lmem.retrace_planes(1, &LTensor { esz: 1, ..idx_t }, 1, 0, "opd0");
+    }
     let tables = lane_tables(chip, d, esz, lmem)?;
     // The table used for channel c is the one in the lane that holds result channel c.
     let lanes = lmem.lanes as usize;
