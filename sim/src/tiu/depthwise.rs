@@ -5,7 +5,7 @@
 //! accumulated tap by tap with [`Window::fold_row`].
 
 use super::conv::{bf16_bias, bf16_result, check_common, int8_requant, load_i8, load_u16, nonzero_input, pad_i8, relu};
-use super::operand::{anchored_to_result, view, Opd};
+use super::operand::{anchored_to_result, same_batch_and_channels, view, Opd};
 use super::window::{Dilation, Kernel, Window};
 use crate::arith;
 use crate::bf16;
@@ -23,21 +23,11 @@ pub fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc) -> ExecResult {
             ),
         });
     }
-    let (n, c) = (d.opd0_n, d.opd0_c);
-    if d.res0_n != n {
-        return Err(ExecErrorKind::Illegal {
-            field: "res0_n",
-            value: d.res0_n as i64,
-            why: "depthwise result batch differs from opd0_n",
-        });
-    }
-    if d.res0_c != c {
-        return Err(ExecErrorKind::Illegal {
-            field: "res0_c",
-            value: d.res0_c as i64,
-            why: "depthwise result channels differ from opd0_c",
-        });
-    }
+    let (n, c) = same_batch_and_channels(
+        d,
+        "depthwise result batch differs from opd0_n",
+        "depthwise result channels differ from opd0_c",
+    )?;
     if d.opt_opd1_const == 0 && d.opd1_c != c {
         return Err(ExecErrorKind::Illegal {
             field: "opd1_c",

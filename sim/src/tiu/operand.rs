@@ -114,3 +114,20 @@ pub fn anchored_to_result(lanes: u32, d: &TiuDesc, t: LTensor, what: &'static st
     }
     Ok(LTensor { addr: (start % lanes) << LMEM_SHIFT | off as u32, ..t })
 }
+
+/// The result's batch and channel count, which a window operation (depthwise, pooling) requires
+/// equal to opd0's: it maps each input channel to its own output channel.
+pub(crate) fn same_batch_and_channels(
+    d: &TiuDesc,
+    why_n: &'static str,
+    why_c: &'static str,
+) -> Result<(u32, u32), ExecErrorKind> {
+    let (n, c) = (d.opd0_n, d.opd0_c);
+    if d.res0_n != n {
+        return Err(ExecErrorKind::Illegal { field: "res0_n", value: d.res0_n as i64, why: why_n });
+    }
+    if d.res0_c != c {
+        return Err(ExecErrorKind::Illegal { field: "res0_c", value: d.res0_c as i64, why: why_c });
+    }
+    Ok((n, c))
+}

@@ -5,7 +5,7 @@
 //! folded tap by tap with [`Window::fold_row`].
 
 use super::conv::{check_common, load_i8, load_u16, nonzero_input, pad_i8, Int8Out, Requant};
-use super::operand::{view, Opd};
+use super::operand::{same_batch_and_channels, view, Opd};
 use super::window::{Dilation, Kernel, Window};
 use crate::arith;
 use crate::bf16;
@@ -49,21 +49,11 @@ pub fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc) -> ExecResult {
     if kind == Kind::Avg && d.opt_opd1_const == 0 {
         return Err(ExecErrorKind::Unsupported { what: "average pooling with opd1 in local memory (`opt_opd1_const` = 0); the averaging constant is an immediate".into() });
     }
-    let (n, c) = (d.opd0_n, d.opd0_c);
-    if d.res0_n != n {
-        return Err(ExecErrorKind::Illegal {
-            field: "res0_n",
-            value: d.res0_n as i64,
-            why: "pooling result batch differs from opd0_n",
-        });
-    }
-    if d.res0_c != c {
-        return Err(ExecErrorKind::Illegal {
-            field: "res0_c",
-            value: d.res0_c as i64,
-            why: "pooling result channels differ from opd0_c",
-        });
-    }
+    let (n, _) = same_batch_and_channels(
+        d,
+        "pooling result batch differs from opd0_n",
+        "pooling result channels differ from opd0_c",
+    )?;
     nonzero_input(d)?;
     if n == 0 || d.res0_h == 0 || d.res0_w == 0 {
         return Ok(());
