@@ -5,7 +5,7 @@
 
 use cvsim::commands::case::{self, Case};
 use cvsim::npz;
-use cvsim_runtime::api::{AllocKind, Config, ModelHandle, Runtime};
+use cvsim_runtime::api::{AllocKind, Config, ModelHandle, Runtime, VideoFrame};
 use std::path::Path;
 
 fn features() -> Option<Vec<Case>> {
@@ -93,4 +93,99 @@ fn feature_cases_through_the_api() {
         assert!(weights.len() <= 1, "{weights:?}");
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// A VPSS-style frame of a compact planar/packed uint8 tensor: rows padded to `align` bytes with
+/// noise, channel c's rows starting at c · h · align(w).
+fn padded_frame(data: &[u8], channels: usize, h: usize, w: usize, align: usize) -> Vec<u8> {
+    let stride = w.div_ceil(align) * align;
+    let mut rng = cvsim_runtime::example::SplitMix64::new(7);
+    let mut out: Vec<u8> = (0..channels * h * stride).map(|_| rng.next_u64() as u8).collect();
+    for r in 0..channels * h {
+        out[r * stride..r * stride + w].copy_from_slice(&data[r * w..(r + 1) * w]);
+    }
+    out
+}
+
+fn outputs_match(c: &Case, h: &ModelHandle) -> Result<(), String> {
+    for e in npz::read(&c.expected)? {
+        let got = h.tensor_bytes(&e.name).map_err(|e| e.to_string())?;
+        if got != e.data {
+            return Err(format!("output `{}` differs", e.name));
+        }
+    }
+    Ok(())
+}
+
+/// Every fused-preprocessing case fed from a frame in device memory, through each of the three
+/// frame calls: an unaligned model gets the row padding stripped at the call (changing the frame
+/// afterwards changes nothing), an aligned one is bound to the frame.
+#[test]
+fn feature_cases_from_video_frames() {
+    let Some(cases) = features() else { return };
+    let mut tried = 0;
+    for c in cases.iter().filter(|c| c.dir.file_name().unwrap().to_string_lossy().starts_with("pp_")) {
+        let rt = Runtime::new();
+        let h = rt.register_file(c.dir.join("model.cvimodel")).unwrap();
+        let (ins, _) = h.tensors().unwrap();
+        let t = &ins[0];
+        let input = npz::read(&c.input).unwrap().remove(0).data;
+        let chip_align = if h.model().chip().is_cv183x() { 32 } else { 64 };
+        let packed = matches!(t.pixel_format, 0 | 1);
+        let (ch, rows, row) = if t.aligned {
+            (1, 1, input.len())
+        } else if packed {
+            (1, t.shape[1] as usize, (t.shape[2] * t.shape[3]) as usize)
+        } else {
+            (t.shape[1] as usize, t.shape[2] as usize, t.shape[3] as usize)
+        };
+        let frame = if t.aligned { input.clone() } else { padded_frame(&input, ch, rows, row, chip_align) };
+        let buf = rt.alloc(frame.len() as u64).unwrap();
+        let planes: Vec<u64> = (0..3)
+            .map(|i| buf + if t.aligned { 0 } else { (i * rows * row.div_ceil(chip_align) * chip_align) as u64 })
+            .collect();
+        let name = c.dir.display();
+        for call in ["video_frame", "aligned_frames", "feed_frames"] {
+            let h = h.clone_model();
+            h.tensors().unwrap();
+            rt.write(buf, &frame).unwrap();
+            let r = match call {
+                "video_frame" => h.set_video_frame(
+                    &t.name,
+                    &VideoFrame {
+                        pixel_format: t.pixel_format,
+                        shape: t.shape,
+                        plane_addrs: [planes[0], planes[1], planes[2]],
+                    },
+                ),
+                "aligned_frames" => h.set_aligned_frames(&t.name, &[buf], t.pixel_format),
+                _ => {
+                    let (hh, ww) = if packed { (t.shape[1], t.shape[2]) } else { (t.shape[2], t.shape[3]) };
+                    h.feed_frames(&t.name, t.pixel_format, &planes[..ch], hh, ww)
+                }
+            };
+            r.unwrap_or_else(|e| panic!("{name} {call}: {e}"));
+            if !t.aligned {
+                // Copied at the call: the frame buffer is free for the next frame.
+                rt.write(buf, &vec![0x5A; frame.len()]).unwrap();
+            }
+            h.forward().unwrap();
+            outputs_match(c, &h).unwrap_or_else(|e| panic!("{name} {call}: {e}"));
+            tried += 1;
+        }
+        // The vendor's error cases: a frame of another size, another format for an aligned input.
+        let mut wrong = t.shape;
+        wrong[2] += 1;
+        let e = h
+            .set_video_frame(&t.name, &VideoFrame { pixel_format: t.pixel_format, shape: wrong, plane_addrs: [buf; 3] })
+            .unwrap_err();
+        assert_eq!(e.status(), cvsim_runtime::api::rc::DATA_ERR, "{name}: {e}");
+        if t.aligned {
+            let e = h.set_aligned_frames(&t.name, &[buf], t.pixel_format + 1).unwrap_err();
+            assert_eq!(e.status(), cvsim_runtime::api::rc::INVALID_ARG, "{name}: {e}");
+        }
+        let e = h.set_aligned_frames(&t.name, &[0x10], t.pixel_format).unwrap_err();
+        assert!(e.to_string().contains("0x10"), "{name}: {e}");
+    }
+    assert_eq!(tried, 18, "6 fused-preprocessing cases × 3 calls");
 }

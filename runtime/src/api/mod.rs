@@ -9,11 +9,13 @@
 //! threads, in parallel.
 
 mod device;
+mod frames;
 mod tensor;
 #[cfg(test)]
 mod tests;
 
 pub use device::{AllocKind, Allocation};
+pub use frames::VideoFrame;
 pub use tensor::{MemType, TensorInfo};
 
 use crate::cvimodel::{Model, ModelError, SectionType};
@@ -69,6 +71,10 @@ pub enum ApiError {
     BadAddress { paddr: u64, len: u64 },
     #[error("device memory exhausted: {size} bytes of {kind:?} requested with {live} bytes live")]
     NoMem { size: u64, kind: AllocKind, live: u64 },
+    #[error("input `{name}` takes frames of shape {want:?}; the frame is {got:?}")]
+    FrameShape { name: String, want: [i64; 4], got: [i64; 4] },
+    #[error("input `{name}`: {why}")]
+    Frame { name: String, why: String },
     #[error("the forward pass panicked: {0}")]
     Panicked(String),
 }
@@ -96,6 +102,9 @@ impl ApiError {
             ApiError::ConfigAfterLoad | ApiError::NotLoaded => rc::UNINIT,
             ApiError::NotIo { .. } => rc::UNSUPPORT,
             ApiError::NoMem { .. } => rc::NOMEM,
+            // The vendor's one frame check that returns a code; its others are assertions.
+            ApiError::FrameShape { .. } => rc::DATA_ERR,
+            ApiError::Frame { .. } => rc::INVALID_ARG,
         }
     }
 }
