@@ -1,10 +1,15 @@
 /*
  * run_model: run a .cvimodel once through the CVI_NN_* API, as a board application would.
  *
- *   run_model MODEL PROGRAM OUTDIR INPUT0.bin [INPUT1.bin ...]
+ *   run_model MODEL PROGRAM OUTDIR MODE INPUT0.bin [INPUT1.bin ...]
  *
  * Each INPUTk.bin holds the raw bytes of input k (exactly CVI_NN_TensorSize bytes). Output k is
- * written to OUTDIR/output<k>.bin. Build against cvsim:
+ * written to OUTDIR/output<k>.bin. MODE says how the inputs reach the model:
+ *   host    the tensors' own host memory (CVI_NN_TensorPtr), copied in by CVI_NN_Forward;
+ *   device  a device buffer each (CVI_RT_MemAlloc), bound with CVI_NN_SetTensorPhysicalAddr;
+ *   frame   input 0 as a VPSS frame in device memory (rows padded to the chip's alignment unless
+ *           the model takes aligned frames already), given with CVI_NN_SetTensorWithVideoFrame.
+ * Build against cvsim:
  *
  *   cc run_model.c -I runtime/include -L target/release -lcviruntime -o run_model
  */
@@ -13,6 +18,7 @@
 #include <string.h>
 
 #include "cviruntime.h"
+#include "cviruntime_context.h"
 
 _Static_assert(sizeof(CVI_SHAPE) == 32, "CVI_SHAPE layout");
 _Static_assert(sizeof(CVI_TENSOR) == 168, "CVI_TENSOR layout");
@@ -44,11 +50,52 @@ static void describe(const char *what, CVI_TENSOR *t) {
          CVI_NN_TensorQuantScale(t), CVI_NN_TensorQuantZeroPoint(t), (int)t->pixel_format);
 }
 
+/* Put `data` (the compact tensor bytes, or a whole aligned frame) into device memory as VPSS
+ * would leave a frame and hand it to the tensor. The frame buffer is returned for freeing. */
+static CVI_RT_MEM feed_frame(CVI_RT_HANDLE ctx, CVI_TENSOR *t, const uint8_t *data, const char *target) {
+  size_t align = strcmp(target, "cv183x") == 0 ? 32 : 64;
+  int packed = t->pixel_format == CVI_NN_PIXEL_RGB_PACKED || t->pixel_format == CVI_NN_PIXEL_BGR_PACKED;
+  size_t planes = t->aligned || packed ? 1 : (size_t)t->shape.dim[1];
+  size_t rows = t->aligned ? 1 : (size_t)(packed ? t->shape.dim[1] : t->shape.dim[2]);
+  size_t row = t->aligned ? CVI_NN_TensorSize(t)
+                          : (size_t)(packed ? t->shape.dim[2] * t->shape.dim[3] : t->shape.dim[3]);
+  size_t stride = t->aligned ? row : (row + align - 1) / align * align;
+  CVI_RT_MEM mem = CVI_RT_MemAlloc(ctx, planes * rows * stride);
+  if (!mem) return NULL;
+  uint8_t *frame = CVI_RT_MemGetVAddr(mem);
+  memset(frame, 0xA5, planes * rows * stride); /* padding a model must not read */
+  for (size_t r = 0; r < planes * rows; r++) memcpy(frame + r * stride, data + r * row, row);
+  CVI_VIDEO_FRAME_INFO info;
+  memset(&info, 0, sizeof info);
+  info.type = t->pixel_format;
+  info.shape = t->shape;
+  info.fmt = CVI_FMT_UINT8;
+  for (size_t p = 0; p < 3; p++) {
+    info.stride[p] = (uint32_t)stride;
+    info.pyaddr[p] = CVI_RT_MemGetPAddr(mem) + (p < planes ? p : 0) * rows * stride;
+  }
+  CVI_RC rc = CVI_NN_SetTensorWithVideoFrame(NULL, t, &info);
+  if (rc != CVI_RC_SUCCESS) {
+    fprintf(stderr, "CVI_NN_SetTensorWithVideoFrame: %#x\n", (unsigned)rc);
+    CVI_RT_MemFree(ctx, mem);
+    return NULL;
+  }
+  return mem;
+}
+
 int main(int argc, char **argv) {
-  if (argc < 5) {
-    fprintf(stderr, "usage: %s MODEL PROGRAM OUTDIR INPUT0.bin [INPUT1.bin ...]\n", argv[0]);
+  if (argc < 6) {
+    fprintf(stderr, "usage: %s MODEL PROGRAM OUTDIR host|device|frame INPUT0.bin [INPUT1.bin ...]\n", argv[0]);
     return 2;
   }
+  const char *mode = argv[4];
+  if (strcmp(mode, "host") && strcmp(mode, "device") && strcmp(mode, "frame")) {
+    fprintf(stderr, "unknown mode %s\n", mode);
+    return 2;
+  }
+  CVI_RT_HANDLE ctx = NULL;
+  if (CVI_RT_Init(&ctx) != CVI_RC_SUCCESS) return 1;
+  CVI_RT_MEM mems[16] = {0};
   CVI_MODEL_HANDLE model = NULL;
   CVI_RC rc = CVI_NN_RegisterModel(argv[1], &model);
   if (rc != CVI_RC_SUCCESS) {
@@ -74,13 +121,28 @@ int main(int argc, char **argv) {
     fprintf(stderr, "CVI_NN_GetInputOutputTensors: %#x\n", (unsigned)rc);
     return 1;
   }
-  if (argc - 4 != input_num) {
-    fprintf(stderr, "the model has %d inputs, %d files given\n", input_num, argc - 4);
+  if (argc - 5 != input_num || input_num > 16) {
+    fprintf(stderr, "the model has %d inputs, %d files given\n", input_num, argc - 5);
     return 2;
   }
   for (int i = 0; i < input_num; i++) {
     describe("input", &inputs[i]);
-    if (read_file(argv[4 + i], CVI_NN_TensorPtr(&inputs[i]), CVI_NN_TensorSize(&inputs[i]))) return 1;
+    size_t size = CVI_NN_TensorSize(&inputs[i]);
+    if (read_file(argv[5 + i], CVI_NN_TensorPtr(&inputs[i]), size)) return 1;
+    if (!strcmp(mode, "device")) {
+      mems[i] = CVI_RT_MemAlloc(ctx, size);
+      if (!mems[i]) return 1;
+      memcpy(CVI_RT_MemGetVAddr(mems[i]), CVI_NN_TensorPtr(&inputs[i]), size);
+      CVI_RT_MemFlush(ctx, mems[i]);
+      rc = CVI_NN_SetTensorPhysicalAddr(&inputs[i], CVI_RT_MemGetPAddr(mems[i]));
+      if (rc != CVI_RC_SUCCESS || CVI_NN_TensorPtr(&inputs[i]) != NULL) {
+        fprintf(stderr, "CVI_NN_SetTensorPhysicalAddr: %#x\n", (unsigned)rc);
+        return 1;
+      }
+    } else if (!strcmp(mode, "frame") && i == 0) {
+      mems[i] = feed_frame(ctx, &inputs[i], CVI_NN_TensorPtr(&inputs[i]), CVI_NN_GetModelTarget(model));
+      if (!mems[i]) return 1;
+    }
   }
   rc = CVI_NN_Forward(clone, inputs, input_num, outputs, output_num);
   if (rc != CVI_RC_SUCCESS) {
@@ -100,5 +162,8 @@ int main(int argc, char **argv) {
   }
   CVI_NN_CleanupModel(clone);
   CVI_NN_CleanupModel(model);
+  for (int i = 0; i < 16; i++)
+    if (mems[i]) CVI_RT_MemFree(ctx, mems[i]);
+  CVI_RT_DeInit(ctx);
   return 0;
 }

@@ -8,7 +8,10 @@
 
 #![allow(non_snake_case, non_camel_case_types)]
 
-use cvsim_runtime::api::{rc, ApiError, Config, ModelHandle, Runtime, TensorInfo};
+use cvsim_runtime::api::{rc, ApiError, Config, ModelHandle, Runtime, TensorInfo, VideoFrame};
+
+mod rt;
+pub use rt::*;
 use std::collections::HashSet;
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -609,49 +612,98 @@ pub extern "C" fn CVI_NN_SetTensorPhysicalAddr(tensor: *mut CVI_TENSOR, paddr: u
     })
 }
 
-/// `CVI_NN_SetTensorWithAlignedFrames`: one aligned frame is `SetTensorPhysicalAddr`; several
-/// frames (batch > 1) are not supported.
+/// The frame calls end like the vendor's: the tensor is a DEVICE tensor, at the frame's address
+/// when it was bound to it (an aligned input of one frame).
+fn after_frames(t: &mut CVI_TENSOR, c: &CHandle, name: &str) {
+    t.mem_type = MEM_DEVICE;
+    if let Some(paddr) =
+        c.h.tensors().ok().and_then(|(ins, _)| ins.into_iter().find(|i| i.name == name)).and_then(|i| i.paddr)
+    {
+        t.paddr = paddr;
+    }
+}
+
+/// `CVI_NN_SetTensorWithAlignedFrames`: for an aligned input one frame is bound (zero copy) and
+/// several are copied; for an unaligned input each frame's row padding is stripped at the call.
 #[no_mangle]
 pub extern "C" fn CVI_NN_SetTensorWithAlignedFrames(
     tensor: *mut CVI_TENSOR,
     frame_paddrs: *mut u64,
     frame_num: i32,
-    _pixel_format: c_int,
+    pixel_format: c_int,
 ) -> CVI_RC {
-    if frame_paddrs.is_null() || frame_num <= 0 {
-        return rc::INVALID_ARG;
-    }
-    if frame_num != 1 {
-        return rc::UNSUPPORT;
-    }
-    // SAFETY: non-null array of at least one address.
-    CVI_NN_SetTensorPhysicalAddr(tensor, unsafe { *frame_paddrs })
+    guard("CVI_NN_SetTensorWithAlignedFrames", || {
+        let t = tensor_ref(tensor).ok_or(rc::INVALID_ARG)?;
+        if frame_paddrs.is_null() || frame_num <= 0 {
+            return Err(rc::INVALID_ARG);
+        }
+        let c = handle(t.owner)?;
+        let name = tensor_name(t)?;
+        // SAFETY: the caller's array of frame_num addresses.
+        let frames = unsafe { std::slice::from_raw_parts(frame_paddrs, frame_num as usize) };
+        c.h.set_aligned_frames(&name, frames, pixel_format)
+            .map_err(|e| report("CVI_NN_SetTensorWithAlignedFrames", &e))?;
+        after_frames(t, c, &name);
+        Ok(())
+    })
 }
 
-/// `CVI_NN_SetTensorWithVideoFrame`: VPSS frames are not emulated.
+/// `CVI_NN_SetTensorWithVideoFrame`: a one-frame input from the planes at `pyaddr` (the frame's
+/// `stride` is not read, as in the vendor runtime: rows are the chip's VPSS row alignment apart).
 #[no_mangle]
 pub extern "C" fn CVI_NN_SetTensorWithVideoFrame(
     _model: CVI_MODEL_HANDLE,
-    _tensor: *mut CVI_TENSOR,
-    _frame: *mut CVI_VIDEO_FRAME_INFO,
+    tensor: *mut CVI_TENSOR,
+    frame: *mut CVI_VIDEO_FRAME_INFO,
 ) -> CVI_RC {
-    rc::UNSUPPORT
+    guard("CVI_NN_SetTensorWithVideoFrame", || {
+        let t = tensor_ref(tensor).ok_or(rc::INVALID_ARG)?;
+        if frame.is_null() {
+            return Err(rc::INVALID_ARG);
+        }
+        // SAFETY: checked non-null; the caller's frame description.
+        let f = unsafe { &*frame };
+        let c = handle(t.owner)?;
+        let name = tensor_name(t)?;
+        let mut shape = [0i64; 4];
+        for (d, s) in shape.iter_mut().zip(f.shape.dim) {
+            *d = s as i64;
+        }
+        let vf = VideoFrame { pixel_format: f.type_, shape, plane_addrs: f.pyaddr };
+        c.h.set_video_frame(&name, &vf).map_err(|e| report("CVI_NN_SetTensorWithVideoFrame", &e))?;
+        after_frames(t, c, &name);
+        Ok(())
+    })
 }
 
-/// `CVI_NN_FeedTensorWithFrames` (deprecated): VPSS frames are not emulated.
+/// `CVI_NN_FeedTensorWithFrames` (deprecated): one plane address per channel; `format` and
+/// `height_stride` are not read, as in the vendor runtime.
 #[no_mangle]
 pub extern "C" fn CVI_NN_FeedTensorWithFrames(
     _model: CVI_MODEL_HANDLE,
-    _tensor: *mut CVI_TENSOR,
-    _type: c_int,
+    tensor: *mut CVI_TENSOR,
+    type_: c_int,
     _format: c_int,
-    _channel_num: i32,
-    _channel_paddrs: *mut u64,
-    _height: i32,
-    _width: i32,
+    channel_num: i32,
+    channel_paddrs: *mut u64,
+    height: i32,
+    width: i32,
     _height_stride: u32,
 ) -> CVI_RC {
-    rc::UNSUPPORT
+    guard("CVI_NN_FeedTensorWithFrames", || {
+        let t = tensor_ref(tensor).ok_or(rc::INVALID_ARG)?;
+        if channel_paddrs.is_null() || channel_num <= 0 {
+            return Err(rc::INVALID_ARG);
+        }
+        let c = handle(t.owner)?;
+        let name = tensor_name(t)?;
+        // SAFETY: the caller's array of channel_num addresses.
+        let planes = unsafe { std::slice::from_raw_parts(channel_paddrs, channel_num as usize) };
+        c.h.feed_frames(&name, type_, planes, height as i64, width as i64)
+            .map_err(|e| report("CVI_NN_FeedTensorWithFrames", &e))?;
+        after_frames(t, c, &name);
+        Ok(())
+    })
 }
 
 /// `CVI_NN_Global_SetSharedMemorySize`.

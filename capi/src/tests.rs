@@ -70,3 +70,39 @@ fn example_model_through_the_c_entry_points() {
     assert_eq!(CVI_NN_CleanupModel(clone), rc::INVALID_ARG, "a second cleanup is refused");
     assert_eq!(CVI_NN_CleanupModel(h), 0);
 }
+
+#[test]
+fn device_memory_calls_check_their_arguments() {
+    let mut ctx: CVI_RT_HANDLE = null_mut();
+    assert_eq!(CVI_RT_Init(null_mut()), rc::INVALID_ARG);
+    assert!(CVI_RT_MemAlloc(null_mut(), 16).is_null());
+    assert!(CVI_RT_MemAlloc(0x99 as CVI_RT_HANDLE, 16).is_null());
+    assert_eq!(CVI_RT_Init(&mut ctx), rc::SUCCESS);
+    let m = CVI_RT_MemAlloc(ctx, 100);
+    assert!(!m.is_null());
+    let (pa, va) = (CVI_RT_MemGetPAddr(m), CVI_RT_MemGetVAddr(m));
+    assert!(pa != 0 && !va.is_null());
+    assert_eq!(CVI_RT_MemGetSize(m), 100);
+    // The CPU's writes through the virtual address are what the device holds.
+    unsafe { *va.add(7) = 0x42 };
+    assert_eq!(Runtime::global().read(pa + 7, 1).unwrap(), [0x42]);
+    let mut host = [9u8; 100];
+    assert_eq!(CVI_RT_MemCopyS2D(ctx, m, host.as_mut_ptr()), rc::SUCCESS);
+    assert_eq!(unsafe { *va.add(7) }, 9);
+    assert_eq!(CVI_RT_MemCopyS2DEx(ctx, m, 90, 20, host.as_mut_ptr()), rc::INVALID_ARG, "past the end");
+    let view = CVI_RT_MemPreAlloc(m, 40, 60);
+    assert_eq!((CVI_RT_MemGetPAddr(view), CVI_RT_MemGetVAddr(view)), (pa + 40, unsafe { va.add(40) }));
+    assert!(CVI_RT_MemPreAlloc(m, 41, 60).is_null(), "a view past the end");
+    assert!(CVI_RT_MemPreAlloc(m, u64::MAX, 2).is_null(), "an overflowing view");
+    CVI_RT_MemFree(ctx, view);
+    assert_eq!(CVI_RT_MemGetSize(view), 0, "a freed view is no longer a buffer");
+    assert_eq!(CVI_RT_MemCopyD2S(ctx, host.as_mut_ptr(), m), rc::SUCCESS);
+    assert_eq!(CVI_RT_MemFlush(ctx, m), rc::SUCCESS);
+    assert_eq!(CVI_RT_MemInvld(ctx, 0x77 as CVI_RT_MEM), rc::INVALID_ARG);
+    CVI_RT_MemFreeEx(pa);
+    assert!(CVI_RT_MemGetVAddr(m).is_null(), "freed by its address");
+    assert!(Runtime::global().read(pa, 1).is_err());
+    CVI_RT_MemFree(ctx, m); // a second free is refused, not a crash
+    assert_eq!(CVI_RT_DeInit(ctx), rc::SUCCESS);
+    assert_eq!(CVI_RT_DeInit(ctx), rc::INVALID_ARG);
+}

@@ -1,7 +1,8 @@
 //! Builds the C example (`capi/c/run_model.c`) with the system C compiler against
 //! `runtime/include/cviruntime.h` and `libcviruntime.so`, runs corpus models through it (a real
 //! model, every feature case: each pixel format aligned and not, both programs of the two-program model)
-//! and requires byte-identical outputs. Skips, saying so, without the corpus or a C compiler.
+//! with inputs from host memory and bound to device buffers (`CVI_RT_MemAlloc`), the fused-preprocessing
+//! cases also as VPSS frames (`CVI_NN_SetTensorWithVideoFrame`), and requires byte-identical outputs. Skips, saying so, without the corpus or a C compiler.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -68,43 +69,51 @@ fn c_example_runs_corpus_models_byte_identically() {
         cases.push((f, 0, "input.npz", "expected.npz"));
     }
     assert!(cases.len() >= 8, "expected the corpus's feature cases, found {}", cases.len() - 1);
+    let mut runs = 0;
     for (dir, program, input, expected) in cases {
-        let model = cvsim_runtime::Model::from_file(dir.join("model.cvimodel")).unwrap();
-        let prog = &model.programs[program];
-        let inputs = cvsim::npz::read(&dir.join(input)).unwrap();
-        let out = work.join(format!("out-{program}-{}", dir.file_name().unwrap().to_string_lossy()));
-        std::fs::create_dir_all(&out).unwrap();
-        let mut files = Vec::new();
-        for (k, name) in prog.input_tensors.iter().enumerate() {
-            let a = inputs.iter().find(|a| &a.name == name).unwrap_or_else(|| panic!("{name} not in {input}"));
-            let f = out.join(format!("input{k}.bin"));
-            std::fs::write(&f, &a.data).unwrap();
-            files.push(f);
+        let is_frame_case = dir.file_name().unwrap().to_string_lossy().starts_with("pp_");
+        let modes: &[&str] = if is_frame_case { &["host", "device", "frame"] } else { &["host", "device"] };
+        for mode in modes {
+            let model = cvsim_runtime::Model::from_file(dir.join("model.cvimodel")).unwrap();
+            let prog = &model.programs[program];
+            let inputs = cvsim::npz::read(&dir.join(input)).unwrap();
+            let out = work.join(format!("out-{program}-{}", dir.file_name().unwrap().to_string_lossy()));
+            std::fs::create_dir_all(&out).unwrap();
+            let mut files = Vec::new();
+            for (k, name) in prog.input_tensors.iter().enumerate() {
+                let a = inputs.iter().find(|a| &a.name == name).unwrap_or_else(|| panic!("{name} not in {input}"));
+                let f = out.join(format!("input{k}.bin"));
+                std::fs::write(&f, &a.data).unwrap();
+                files.push(f);
+            }
+            eprintln!("C ABI: {} program {program}, inputs from {mode} memory", dir.display());
+            let run = Command::new(&exe)
+                .arg(dir.join("model.cvimodel"))
+                .arg(program.to_string())
+                .arg(&out)
+                .arg(mode)
+                .args(&files)
+                .output()
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&run.stdout);
+            assert!(run.status.success(), "{}: {}\n{}", dir.display(), stdout, String::from_utf8_lossy(&run.stderr));
+            let expected = cvsim::npz::read(&dir.join(expected)).unwrap();
+            for (k, name) in prog.output_tensors.iter().enumerate() {
+                let e = expected.iter().find(|a| &a.name == name).unwrap();
+                let got = std::fs::read(out.join(format!("output{k}.bin"))).unwrap();
+                assert!(
+                    got == e.data,
+                    "{} ({mode}) output `{name}`: not byte-identical ({} vs {} bytes)",
+                    dir.display(),
+                    got.len(),
+                    e.data.len()
+                );
+            }
+            let target = format!("target {}", model.chip());
+            assert!(stdout.contains(&target), "{}: no `{target}` in {stdout}", dir.display());
+            runs += 1;
         }
-        eprintln!("C ABI: {} program {program}", dir.display());
-        let run = Command::new(&exe)
-            .arg(dir.join("model.cvimodel"))
-            .arg(program.to_string())
-            .arg(&out)
-            .args(&files)
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&run.stdout);
-        assert!(run.status.success(), "{}: {}\n{}", dir.display(), stdout, String::from_utf8_lossy(&run.stderr));
-        let expected = cvsim::npz::read(&dir.join(expected)).unwrap();
-        for (k, name) in prog.output_tensors.iter().enumerate() {
-            let e = expected.iter().find(|a| &a.name == name).unwrap();
-            let got = std::fs::read(out.join(format!("output{k}.bin"))).unwrap();
-            assert!(
-                got == e.data,
-                "{} output `{name}`: not byte-identical ({} vs {} bytes)",
-                dir.display(),
-                got.len(),
-                e.data.len()
-            );
-        }
-        let target = format!("target {}", model.chip());
-        assert!(stdout.contains(&target), "{}: no `{target}` in {stdout}", dir.display());
     }
+    assert_eq!(runs, 1 * 2 + 2 * 2 + 6 * 3, "host and device runs of every case, frame runs of the six pp_ cases");
     std::fs::remove_dir_all(&work).ok();
 }

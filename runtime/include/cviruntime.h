@@ -16,12 +16,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cviruntime_context.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 /* ---- status codes: 0xC0000000 | module 0x77 << 16 | level 4 << 13 | code ---- */
-typedef int CVI_RC;
 #define CVI_RC_SUCCESS     0
 #define CVI_RC_FAILURE     (-1)
 #define CVI_RC_INVALID_ARG ((CVI_RC)0xC0778003)
@@ -124,7 +125,6 @@ typedef struct {
 } CVI_VIDEO_FRAME_INFO; /* 80 bytes */
 
 typedef void *CVI_MODEL_HANDLE;
-typedef void *CVI_RT_HANDLE;
 typedef void *CVI_KFUNC_HANDLE;
 
 /* ---- models ---- */
@@ -175,16 +175,23 @@ int CVI_NN_TensorQuantZeroPoint(CVI_TENSOR *tensor);
 CVI_SHAPE CVI_NN_TensorShape(CVI_TENSOR *tensor);
 /* mem becomes the tensor's host memory (copied in at forward). */
 CVI_RC CVI_NN_SetTensorPtr(CVI_TENSOR *tensor, void *mem);
-/* Bind an IO tensor to device memory (zero copy). In cvsim the address must lie in a buffer of
- * the emulated device; otherwise CVI_RC_INVALID_ARG. */
+/* Bind an IO tensor to device memory (zero copy), e.g. CVI_RT_MemGetPAddr of a CVI_RT_MemAlloc
+ * buffer; the tensor's own buffer is freed. In cvsim the address must lie in a buffer from
+ * CVI_RT_MemAlloc; otherwise CVI_RC_INVALID_ARG. */
 CVI_RC CVI_NN_SetTensorPhysicalAddr(CVI_TENSOR *tensor, uint64_t paddr);
-/* cvsim: not supported (CVI_RC_UNSUPPORT): there is no VPSS to take frames from. */
+/* A one-frame input from VPSS planes at pyaddr[] (device memory). An unaligned input is copied at
+ * the call, rows taken the chip's VPSS row alignment apart (stride[] is not read); an aligned one
+ * is bound to pyaddr[0]. A frame of another size gives CVI_RC_DATA_ERR. */
 CVI_RC CVI_NN_SetTensorWithVideoFrame(CVI_MODEL_HANDLE model, CVI_TENSOR *tensor,
                                       CVI_VIDEO_FRAME_INFO *video_frame_info);
+/* Deprecated: one plane address per channel; format and height_stride are not read. */
 CVI_RC CVI_NN_FeedTensorWithFrames(CVI_MODEL_HANDLE model, CVI_TENSOR *tensor, CVI_FRAME_TYPE type,
                                    CVI_FMT format, int32_t channel_num, uint64_t *channel_paddrs,
                                    int32_t height, int32_t width, uint32_t height_stride);
-/* One frame: as CVI_NN_SetTensorPhysicalAddr. cvsim: several frames are not supported. */
+/* frame_num frames (at most the batch). Aligned input: one frame is bound as by
+ * CVI_NN_SetTensorPhysicalAddr, several are copied; pixel_format must be the model's
+ * (CVI_RC_INVALID_ARG otherwise; the vendor asserts). Unaligned input: each frame is copied at the
+ * call with its row padding stripped. */
 CVI_RC CVI_NN_SetTensorWithAlignedFrames(CVI_TENSOR *tensor, uint64_t frame_paddrs[], int32_t frame_num,
                                          CVI_NN_PIXEL_FORMAT_E pixel_format);
 /* Later shared-memory requests are at least this large (rounded up to 4096). */

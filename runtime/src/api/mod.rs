@@ -280,6 +280,13 @@ impl Runtime {
         }
     }
 
+    /// Host address of a user buffer's bytes (`CVI_RT_MemGetVAddr`), stable until the buffer is
+    /// freed: the CPU side of an application writes frames there. `None` unless `paddr` starts a
+    /// buffer from [`Runtime::alloc`].
+    pub fn host_ptr(&self, paddr: u64) -> Option<*mut u8> {
+        self.device().user_bytes_mut(paddr).map(|v| v.as_mut_ptr())
+    }
+
     /// Write into a user device buffer.
     pub fn write(&self, paddr: u64, bytes: &[u8]) -> Result<(), ApiError> {
         let mut dev = self.device();

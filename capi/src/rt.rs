@@ -1,0 +1,250 @@
+//! The device-memory calls of `cviruntime_context.h` (`CVI_RT_*`): what a board application uses
+//! to get a buffer of device (ION) memory, fill it from the CPU and hand its physical address to
+//! `CVI_NN_SetTensorPhysicalAddr` or the frame calls.
+//!
+//! A `CVI_RT_MEM` is a boxed [`RtMem`]: a whole buffer from `CVI_RT_MemAlloc`, or a view into one
+//! from `CVI_RT_MemPreAlloc`. Like the model handles, every pointer is checked against the set of
+//! live ones, so a stale or foreign pointer gives an error, not a crash. The emulated device is
+//! coherent: flush and invalidate only check their argument.
+
+use super::{guard, guard_value, CVI_RC};
+use cvsim_runtime::api::{rc, Runtime};
+use std::collections::HashSet;
+use std::ffi::c_void;
+use std::sync::{Mutex, MutexGuard, OnceLock};
+
+pub type CVI_RT_HANDLE = *mut c_void;
+pub type CVI_RT_MEM = *mut c_void;
+
+/// One `CVI_RT_MEM`.
+struct RtMem {
+    paddr: u64,
+    size: u64,
+    vaddr: *mut u8,
+    /// A whole buffer (freed with the handle), not a view into another.
+    owns: bool,
+}
+
+fn live_ctx() -> MutexGuard<'static, HashSet<usize>> {
+    static LIVE: OnceLock<Mutex<HashSet<usize>>> = OnceLock::new();
+    LIVE.get_or_init(Mutex::default).lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn live_mem() -> MutexGuard<'static, HashSet<usize>> {
+    static LIVE: OnceLock<Mutex<HashSet<usize>>> = OnceLock::new();
+    LIVE.get_or_init(Mutex::default).lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn ctx_ok(h: CVI_RT_HANDLE) -> bool {
+    !h.is_null() && live_ctx().contains(&(h as usize))
+}
+
+fn mem<'a>(m: CVI_RT_MEM) -> Option<&'a RtMem> {
+    if m.is_null() || !live_mem().contains(&(m as usize)) {
+        return None;
+    }
+    // SAFETY: a live Box<RtMem> made by `publish`.
+    Some(unsafe { &*(m as *const RtMem) })
+}
+
+fn publish(m: RtMem) -> CVI_RT_MEM {
+    let p = Box::into_raw(Box::new(m)) as usize;
+    live_mem().insert(p);
+    p as CVI_RT_MEM
+}
+
+/// `CVI_RT_Init`: a context for the memory calls. All contexts share the one emulated device the
+/// models run on.
+#[no_mangle]
+pub extern "C" fn CVI_RT_Init(rt_handle: *mut CVI_RT_HANDLE) -> CVI_RC {
+    guard("CVI_RT_Init", || {
+        if rt_handle.is_null() {
+            return Err(rc::INVALID_ARG);
+        }
+        let p = Box::into_raw(Box::new(0u64)) as usize;
+        live_ctx().insert(p);
+        // SAFETY: checked non-null; the caller's handle slot.
+        unsafe { *rt_handle = p as CVI_RT_HANDLE };
+        Ok(())
+    })
+}
+
+/// `CVI_RT_DeInit`.
+#[no_mangle]
+pub extern "C" fn CVI_RT_DeInit(rt_handle: CVI_RT_HANDLE) -> CVI_RC {
+    guard("CVI_RT_DeInit", || {
+        if !live_ctx().remove(&(rt_handle as usize)) {
+            return Err(rc::INVALID_ARG);
+        }
+        // SAFETY: a live context made by CVI_RT_Init, now removed from the set.
+        drop(unsafe { Box::from_raw(rt_handle as *mut u64) });
+        Ok(())
+    })
+}
+
+/// `CVI_RT_MemAlloc`: `size` bytes of device memory (zeroed); NULL when the device is full or
+/// the context is not one from `CVI_RT_Init`.
+#[no_mangle]
+pub extern "C" fn CVI_RT_MemAlloc(rt_handle: CVI_RT_HANDLE, size: u64) -> CVI_RT_MEM {
+    guard_value(std::ptr::null_mut(), || {
+        if !ctx_ok(rt_handle) {
+            eprintln!("cvsim: CVI_RT_MemAlloc: not a context from CVI_RT_Init");
+            return std::ptr::null_mut();
+        }
+        let rt = Runtime::global();
+        match rt.alloc(size) {
+            Ok(paddr) => {
+                let vaddr = rt.host_ptr(paddr).unwrap_or(std::ptr::null_mut());
+                publish(RtMem { paddr, size, vaddr, owns: true })
+            }
+            Err(e) => {
+                eprintln!("cvsim: CVI_RT_MemAlloc({size}): {e}");
+                std::ptr::null_mut()
+            }
+        }
+    })
+}
+
+/// `CVI_RT_MemPreAlloc`: a view of `size` bytes at `offset` into `mem` (NULL if it does not fit).
+#[no_mangle]
+pub extern "C" fn CVI_RT_MemPreAlloc(mem_: CVI_RT_MEM, offset: u64, size: u64) -> CVI_RT_MEM {
+    guard_value(std::ptr::null_mut(), || {
+        let Some(m) = mem(mem_) else { return std::ptr::null_mut() };
+        match offset.checked_add(size) {
+            Some(end) if end <= m.size => publish(RtMem {
+                paddr: m.paddr + offset,
+                size,
+                // SAFETY: inside the parent's buffer.
+                vaddr: if m.vaddr.is_null() { m.vaddr } else { unsafe { m.vaddr.add(offset as usize) } },
+                owns: false,
+            }),
+            _ => {
+                eprintln!("cvsim: CVI_RT_MemPreAlloc: {size} bytes at {offset} do not fit a {}-byte buffer", m.size);
+                std::ptr::null_mut()
+            }
+        }
+    })
+}
+
+fn free_mem(m: CVI_RT_MEM) -> Result<(), CVI_RC> {
+    if !live_mem().remove(&(m as usize)) {
+        return Err(rc::INVALID_ARG);
+    }
+    // SAFETY: a live Box<RtMem>, now removed from the set.
+    let m = unsafe { Box::from_raw(m as *mut RtMem) };
+    if m.owns {
+        Runtime::global().free(m.paddr).map_err(|e| {
+            eprintln!("cvsim: CVI_RT_MemFree: {e}");
+            rc::INVALID_ARG
+        })?;
+    }
+    Ok(())
+}
+
+/// `CVI_RT_MemFree`: a whole buffer goes back to the device; a view only goes.
+#[no_mangle]
+pub extern "C" fn CVI_RT_MemFree(_rt_handle: CVI_RT_HANDLE, mem_: CVI_RT_MEM) {
+    guard("CVI_RT_MemFree", || free_mem(mem_));
+}
+
+/// `CVI_RT_MemFreeEx`: free the buffer that starts at `p_addr`.
+#[no_mangle]
+pub extern "C" fn CVI_RT_MemFreeEx(p_addr: u64) {
+    guard("CVI_RT_MemFreeEx", || {
+        let owner = live_mem().iter().copied().find(|&p| {
+            // SAFETY: members of the set are live Box<RtMem>.
+            let m = unsafe { &*(p as *const RtMem) };
+            m.owns && m.paddr == p_addr
+        });
+        free_mem(owner.ok_or(rc::INVALID_ARG)? as CVI_RT_MEM)
+    });
+}
+
+/// `CVI_RT_MemGetSize` (0 for a bad handle).
+#[no_mangle]
+pub extern "C" fn CVI_RT_MemGetSize(mem_: CVI_RT_MEM) -> u64 {
+    guard_value(0, || mem(mem_).map_or(0, |m| m.size))
+}
+
+/// `CVI_RT_MemGetPAddr`: the device address, for `CVI_NN_SetTensorPhysicalAddr` (0 for a bad
+/// handle).
+#[no_mangle]
+pub extern "C" fn CVI_RT_MemGetPAddr(mem_: CVI_RT_MEM) -> u64 {
+    guard_value(0, || mem(mem_).map_or(0, |m| m.paddr))
+}
+
+/// `CVI_RT_MemGetVAddr`: where the CPU reads and writes the buffer (NULL for a bad handle).
+#[no_mangle]
+pub extern "C" fn CVI_RT_MemGetVAddr(mem_: CVI_RT_MEM) -> *mut u8 {
+    guard_value(std::ptr::null_mut(), || mem(mem_).map_or(std::ptr::null_mut(), |m| m.vaddr))
+}
+
+/// `CVI_RT_MemCopyS2D`: the buffer's whole size from host memory.
+#[no_mangle]
+pub extern "C" fn CVI_RT_MemCopyS2D(rt_handle: CVI_RT_HANDLE, dst: CVI_RT_MEM, src: *mut u8) -> CVI_RC {
+    let size = CVI_RT_MemGetSize(dst);
+    CVI_RT_MemCopyS2DEx(rt_handle, dst, 0, size, src)
+}
+
+/// `CVI_RT_MemCopyS2DEx`: `len` bytes from host memory to `offset` in the buffer.
+#[no_mangle]
+pub extern "C" fn CVI_RT_MemCopyS2DEx(
+    _rt_handle: CVI_RT_HANDLE,
+    dst: CVI_RT_MEM,
+    offset: u64,
+    len: u64,
+    src: *mut u8,
+) -> CVI_RC {
+    guard("CVI_RT_MemCopyS2DEx", || {
+        let m = mem(dst).ok_or(rc::INVALID_ARG)?;
+        if src.is_null() || offset.checked_add(len).is_none_or(|e| e > m.size) {
+            return Err(rc::INVALID_ARG);
+        }
+        // SAFETY: the caller's `len` bytes at `src`.
+        let data = unsafe { std::slice::from_raw_parts(src, len as usize) };
+        Runtime::global().write(m.paddr + offset, data).map_err(|_| rc::INVALID_ARG)
+    })
+}
+
+/// `CVI_RT_MemCopyD2S`: the buffer's whole size to host memory.
+#[no_mangle]
+pub extern "C" fn CVI_RT_MemCopyD2S(_rt_handle: CVI_RT_HANDLE, dst: *mut u8, src: CVI_RT_MEM) -> CVI_RC {
+    guard("CVI_RT_MemCopyD2S", || {
+        let m = mem(src).ok_or(rc::INVALID_ARG)?;
+        if dst.is_null() {
+            return Err(rc::INVALID_ARG);
+        }
+        let data = Runtime::global().read(m.paddr, m.size as usize).map_err(|_| rc::INVALID_ARG)?;
+        // SAFETY: the caller's buffer of the device buffer's size.
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len()) };
+        Ok(())
+    })
+}
+
+fn coherent(call: &str, m: CVI_RT_MEM) -> CVI_RC {
+    guard(call, || mem(m).map(|_| ()).ok_or(rc::INVALID_ARG))
+}
+
+/// `CVI_RT_MemFlush`: the emulated device sees CPU writes at once.
+#[no_mangle]
+pub extern "C" fn CVI_RT_MemFlush(_rt_handle: CVI_RT_HANDLE, mem_: CVI_RT_MEM) -> CVI_RC {
+    coherent("CVI_RT_MemFlush", mem_)
+}
+
+/// `CVI_RT_MemInvld`.
+#[no_mangle]
+pub extern "C" fn CVI_RT_MemInvld(_rt_handle: CVI_RT_HANDLE, mem_: CVI_RT_MEM) -> CVI_RC {
+    coherent("CVI_RT_MemInvld", mem_)
+}
+
+/// `CVI_RT_MemFlushEx`.
+#[no_mangle]
+pub extern "C" fn CVI_RT_MemFlushEx(_rt_handle: CVI_RT_HANDLE, mem_: CVI_RT_MEM, _len: u64) -> CVI_RC {
+    coherent("CVI_RT_MemFlushEx", mem_)
+}
+
+/// `CVI_RT_MemInvldEx`.
+#[no_mangle]
+pub extern "C" fn CVI_RT_MemInvldEx(_rt_handle: CVI_RT_HANDLE, mem_: CVI_RT_MEM, _len: u64) -> CVI_RC {
+    coherent("CVI_RT_MemInvldEx", mem_)
+}
