@@ -113,6 +113,10 @@ pub enum Command {
     Compare(commands::compare::Args),
     /// Run a model and compare every tensor of a reference dump, naming the first that differs.
     Diff(commands::diff::Args),
+    /// Forward models from several threads at once on the one TPU: per forward, when it ran and
+    /// how long it waited for the TPU (board estimate from the timing model, and the emulator's
+    /// wall clock).
+    Threads(commands::threads::Args),
     /// Step through a model's command buffers: breakpoints on descriptors, layers and writes;
     /// print local and global memory and descriptors. Commands from stdin or `--script FILE`.
     Debug(commands::debug::Args),
@@ -271,6 +275,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, String> {
         }
         Command::Compare(args) => commands::compare::main(args),
         Command::Diff(args) => commands::diff::main(args),
+        Command::Threads(args) => commands::threads::main(args),
         Command::Debug(args) => commands::debug::main(args),
     }
 }

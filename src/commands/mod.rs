@@ -8,5 +8,6 @@ pub mod disasm;
 pub mod example;
 pub mod mem;
 pub mod tensors;
+pub mod threads;
 pub mod timing;
 pub mod vectors;

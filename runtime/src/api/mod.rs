@@ -110,7 +110,7 @@ impl ApiError {
 }
 
 /// Time spent in one forward pass, split the way a board shows it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ForwardStats {
     /// Waiting for the TPU while other handles' TPU routines ran.
     pub tpu_wait: Duration,
@@ -120,6 +120,8 @@ pub struct ForwardStats {
     pub cpu: Duration,
     pub tpu_routines: usize,
     pub cpu_routines: usize,
+    /// Host time of each routine, in program order (a TPU routine's without its wait).
+    pub routine_times: Vec<Duration>,
 }
 
 struct Inner {
@@ -632,13 +634,17 @@ impl Runtime {
                 let start = Instant::now();
                 stats.tpu_wait += start - asked;
                 p.inst.run_routine(i)?;
-                stats.tpu_run += start.elapsed();
+                let took = start.elapsed();
+                stats.tpu_run += took;
                 stats.tpu_routines += 1;
+                stats.routine_times.push(took);
             } else {
                 let start = Instant::now();
                 p.inst.run_routine(i)?;
-                stats.cpu += start.elapsed();
+                let took = start.elapsed();
+                stats.cpu += took;
                 stats.cpu_routines += 1;
+                stats.routine_times.push(took);
             }
         }
         for r in 3..8 {

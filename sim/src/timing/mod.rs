@@ -11,6 +11,7 @@
 pub mod config;
 pub mod ddr;
 pub mod pmu;
+pub mod queue;
 pub mod schedule;
 pub mod tdma_cost;
 pub mod tiu_cost;
