@@ -8,7 +8,10 @@
  *   host    the tensors' own host memory (CVI_NN_TensorPtr), copied in by CVI_NN_Forward;
  *   device  a device buffer each (CVI_RT_MemAlloc), bound with CVI_NN_SetTensorPhysicalAddr;
  *   frame   input 0 as a VPSS frame in device memory (rows padded to the chip's alignment unless
- *           the model takes aligned frames already), given with CVI_NN_SetTensorWithVideoFrame.
+ *           the model takes aligned frames already), given with CVI_NN_SetTensorWithVideoFrame;
+ *   pool    host memory, but every runtime buffer comes from the application's own pool through
+ *           CVI_RT_Global_SetMemAllocCallback (carved with CVI_RT_MemPreAlloc); each must be
+ *           given back by the time the models are cleaned up.
  * Build against cvsim:
  *
  *   cc run_model.c -I runtime/include -L target/release -lcviruntime -o run_model
@@ -50,6 +53,27 @@ static void describe(const char *what, CVI_TENSOR *t) {
          CVI_NN_TensorQuantScale(t), CVI_NN_TensorQuantZeroPoint(t), (int)t->pixel_format);
 }
 
+/* The application's allocator for "pool" mode: one big buffer, carved front to back. */
+static CVI_RT_MEM pool;
+static uint64_t pool_used;
+static int pool_allocs, pool_frees;
+
+static CVI_RT_MEM pool_alloc(CVI_RT_HANDLE ctx, uint64_t size, CVI_ALLOC_TYPE type, const char *name) {
+  (void)ctx;
+  if (pool_used + size > CVI_RT_MemGetSize(pool)) return NULL;
+  CVI_RT_MEM mem = CVI_RT_MemPreAlloc(pool, pool_used, size);
+  pool_used = (pool_used + size + 4095) / 4096 * 4096;
+  pool_allocs++;
+  printf("pool: %llu bytes for %s (type %d) at %#llx\n", (unsigned long long)size, name, (int)type,
+         (unsigned long long)CVI_RT_MemGetPAddr(mem));
+  return mem;
+}
+
+static void pool_free(CVI_RT_HANDLE ctx, CVI_RT_MEM mem) {
+  pool_frees++;
+  CVI_RT_MemFree(ctx, mem);
+}
+
 /* Put `data` (the compact tensor bytes, or a whole aligned frame) into device memory as VPSS
  * would leave a frame and hand it to the tensor. The frame buffer is returned for freeing. */
 static CVI_RT_MEM feed_frame(CVI_RT_HANDLE ctx, CVI_TENSOR *t, const uint8_t *data, const char *target) {
@@ -89,13 +113,17 @@ int main(int argc, char **argv) {
     return 2;
   }
   const char *mode = argv[4];
-  if (strcmp(mode, "host") && strcmp(mode, "device") && strcmp(mode, "frame")) {
+  if (strcmp(mode, "host") && strcmp(mode, "device") && strcmp(mode, "frame") && strcmp(mode, "pool")) {
     fprintf(stderr, "unknown mode %s\n", mode);
     return 2;
   }
   CVI_RT_HANDLE ctx = NULL;
   if (CVI_RT_Init(&ctx) != CVI_RC_SUCCESS) return 1;
   CVI_RT_MEM mems[16] = {0};
+  if (!strcmp(mode, "pool")) {
+    pool = CVI_RT_MemAlloc(ctx, 64 << 20);
+    if (!pool || CVI_RT_Global_SetMemAllocCallback(pool_alloc, pool_free) != CVI_RC_SUCCESS) return 1;
+  }
   CVI_MODEL_HANDLE model = NULL;
   CVI_RC rc = CVI_NN_RegisterModel(argv[1], &model);
   if (rc != CVI_RC_SUCCESS) {
@@ -164,6 +192,12 @@ int main(int argc, char **argv) {
   CVI_NN_CleanupModel(model);
   for (int i = 0; i < 16; i++)
     if (mems[i]) CVI_RT_MemFree(ctx, mems[i]);
+  if (pool) {
+    printf("pool: %d buffers given, %d given back\n", pool_allocs, pool_frees);
+    CVI_RT_Global_ResetMemAllocCallback();
+    CVI_RT_MemFree(ctx, pool);
+    if (pool_allocs == 0 || pool_allocs != pool_frees) return 1;
+  }
   CVI_RT_DeInit(ctx);
   return 0;
 }

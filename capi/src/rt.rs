@@ -5,13 +5,14 @@
 //! A `CVI_RT_MEM` is a boxed [`RtMem`]: a whole buffer from `CVI_RT_MemAlloc`, or a view into one
 //! from `CVI_RT_MemPreAlloc`. Like the model handles, every pointer is checked against the set of
 //! live ones, so a stale or foreign pointer gives an error, not a crash. The emulated device is
-//! coherent: flush and invalidate only check their argument.
+//! coherent: flush and invalidate only check their argument. `CVI_RT_Global_SetMemAllocCallback`
+//! hands the runtime's own allocations to the user's callbacks.
 
 use super::{guard, guard_value, CVI_RC};
-use cvsim_runtime::api::{rc, Runtime};
-use std::collections::HashSet;
-use std::ffi::c_void;
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use cvsim_runtime::api::{rc, AllocKind, DeviceAllocator, Runtime};
+use std::collections::{HashMap, HashSet};
+use std::ffi::{c_char, c_int, c_void, CString};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 pub type CVI_RT_HANDLE = *mut c_void;
 pub type CVI_RT_MEM = *mut c_void;
@@ -247,4 +248,80 @@ pub extern "C" fn CVI_RT_MemFlushEx(_rt_handle: CVI_RT_HANDLE, mem_: CVI_RT_MEM,
 #[no_mangle]
 pub extern "C" fn CVI_RT_MemInvldEx(_rt_handle: CVI_RT_HANDLE, mem_: CVI_RT_MEM, _len: u64) -> CVI_RC {
     coherent("CVI_RT_MemInvldEx", mem_)
+}
+
+/// `CVI_MEM_ALLOC_CB`: (context, size, `CVI_ALLOC_TYPE`, name) → buffer.
+pub type CVI_MEM_ALLOC_CB = Option<unsafe extern "C" fn(CVI_RT_HANDLE, u64, c_int, *const c_char) -> CVI_RT_MEM>;
+/// `CVI_MEM_FREE_CB`: (context, buffer).
+pub type CVI_MEM_FREE_CB = Option<unsafe extern "C" fn(CVI_RT_HANDLE, CVI_RT_MEM)>;
+
+/// The context the runtime passes to the callbacks: a live one, so that they may allocate from it.
+fn runtime_ctx() -> CVI_RT_HANDLE {
+    static CTX: OnceLock<usize> = OnceLock::new();
+    *CTX.get_or_init(|| {
+        let p = Box::into_raw(Box::new(0u64)) as usize;
+        live_ctx().insert(p);
+        p
+    }) as CVI_RT_HANDLE
+}
+
+/// The user's callbacks as the runtime's allocator. The runtime knows buffers by address; the
+/// callbacks by their `CVI_RT_MEM`, kept here per address.
+struct Callbacks {
+    alloc: unsafe extern "C" fn(CVI_RT_HANDLE, u64, c_int, *const c_char) -> CVI_RT_MEM,
+    free: unsafe extern "C" fn(CVI_RT_HANDLE, CVI_RT_MEM),
+    given: Mutex<HashMap<u64, Vec<usize>>>,
+}
+
+impl DeviceAllocator for Callbacks {
+    fn alloc(&self, size: u64, kind: AllocKind, name: &str) -> Option<u64> {
+        let name = CString::new(name).unwrap_or_default();
+        let kind_value = kind.cvi_value().unwrap_or(CVI_ALLOC_UNKNOWN);
+        // SAFETY: the user's allocation callback, called as its type says.
+        let m = unsafe { (self.alloc)(runtime_ctx(), size, kind_value, name.as_ptr()) };
+        if m.is_null() {
+            return None;
+        }
+        let Some(r) = mem(m) else {
+            eprintln!("cvsim: the allocation callback returned {m:p}, not a buffer from CVI_RT_MemAlloc/MemPreAlloc");
+            return None;
+        };
+        if r.size < size {
+            eprintln!("cvsim: the allocation callback gave {} bytes for a request of {size}", r.size);
+            // SAFETY: the user's free callback, on the buffer its allocation callback gave.
+            unsafe { (self.free)(runtime_ctx(), m) };
+            return None;
+        }
+        self.given.lock().unwrap_or_else(|e| e.into_inner()).entry(r.paddr).or_default().push(m as usize);
+        Some(r.paddr)
+    }
+
+    fn free(&self, paddr: u64) {
+        let m = self.given.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&paddr).and_then(Vec::pop);
+        if let Some(m) = m {
+            // SAFETY: as in `alloc`.
+            unsafe { (self.free)(runtime_ctx(), m as CVI_RT_MEM) };
+        }
+    }
+}
+
+const CVI_ALLOC_UNKNOWN: c_int = 5;
+
+/// `CVI_RT_Global_SetMemAllocCallback`: later runtime buffers (weights, program, IO and shared
+/// memory, DMABUF sections) come from `alloc_cb` and go back through `free_cb`. The buffers must
+/// be ones from `CVI_RT_MemAlloc`/`CVI_RT_MemPreAlloc`: the runtime asks them for their address.
+#[no_mangle]
+pub extern "C" fn CVI_RT_Global_SetMemAllocCallback(alloc_cb: CVI_MEM_ALLOC_CB, free_cb: CVI_MEM_FREE_CB) -> CVI_RC {
+    guard("CVI_RT_Global_SetMemAllocCallback", || {
+        let (Some(alloc), Some(free)) = (alloc_cb, free_cb) else { return Err(rc::INVALID_ARG) };
+        Runtime::global().set_allocator(Some(Arc::new(Callbacks { alloc, free, given: Mutex::default() })));
+        Ok(())
+    })
+}
+
+/// `CVI_RT_Global_ResetMemAllocCallback`: the device's own allocator again (buffers already
+/// given still go back to the callbacks that gave them).
+#[no_mangle]
+pub extern "C" fn CVI_RT_Global_ResetMemAllocCallback() {
+    guard_value((), || Runtime::global().set_allocator(None))
 }

@@ -2,7 +2,9 @@
 //! `runtime/include/cviruntime.h` and `libcviruntime.so`, runs corpus models through it (a real
 //! model, every feature case: each pixel format aligned and not, both programs of the two-program model)
 //! with inputs from host memory and bound to device buffers (`CVI_RT_MemAlloc`), the fused-preprocessing
-//! cases also as VPSS frames (`CVI_NN_SetTensorWithVideoFrame`), and requires byte-identical outputs. Skips, saying so, without the corpus or a C compiler.
+//! cases also as VPSS frames (`CVI_NN_SetTensorWithVideoFrame`), the others with every runtime buffer
+//! from the application's own allocator (`CVI_RT_Global_SetMemAllocCallback`), and requires
+//! byte-identical outputs. Skips, saying so, without the corpus or a C compiler.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -72,7 +74,7 @@ fn c_example_runs_corpus_models_byte_identically() {
     let mut runs = 0;
     for (dir, program, input, expected) in cases {
         let is_frame_case = dir.file_name().unwrap().to_string_lossy().starts_with("pp_");
-        let modes: &[&str] = if is_frame_case { &["host", "device", "frame"] } else { &["host", "device"] };
+        let modes: &[&str] = if is_frame_case { &["host", "device", "frame"] } else { &["host", "device", "pool"] };
         for mode in modes {
             let model = cvsim_runtime::Model::from_file(dir.join("model.cvimodel")).unwrap();
             let prog = &model.programs[program];
@@ -111,9 +113,23 @@ fn c_example_runs_corpus_models_byte_identically() {
             }
             let target = format!("target {}", model.chip());
             assert!(stdout.contains(&target), "{}: no `{target}` in {stdout}", dir.display());
+            if *mode == "pool" {
+                // Weight, program and IO buffers from the application's pool, all given back.
+                let given = stdout.lines().filter(|l| l.starts_with("pool: ") && l.contains(" bytes for ")).count();
+                assert!(given >= 3, "{}: {stdout}", dir.display());
+                assert!(stdout.contains(&format!("pool: {given} buffers given, {given} given back")), "{stdout}");
+                assert!(
+                    stdout.contains("(type 0)") && stdout.contains("(type 2)"),
+                    "weight and neuron buffers: {stdout}"
+                );
+            }
             runs += 1;
         }
     }
-    assert_eq!(runs, 1 * 2 + 2 * 2 + 6 * 3, "host and device runs of every case, frame runs of the six pp_ cases");
+    assert_eq!(
+        runs,
+        3 * 3 + 6 * 3,
+        "host and device runs of every case, frame runs of the six pp_ cases, pool runs of the others"
+    );
     std::fs::remove_dir_all(&work).ok();
 }

@@ -6,10 +6,10 @@
  * get device (ION) memory, fill it from the CPU and give its physical address to
  * CVI_NN_SetTensorPhysicalAddr or to the frame calls of cviruntime.h.
  *
- * cvsim provides the memory calls only; command-buffer and kernel calls of the vendor's header
- * (CVI_RT_LoadCmdbuf, CVI_RT_RegisterKernel, ...) and the allocator callbacks are not declared
- * because they are not provided. The emulated device is coherent: flush and invalidate succeed
- * for any live buffer and do nothing else.
+ * cvsim provides the memory calls and the allocator callbacks; the command-buffer and kernel calls
+ * of the vendor's header (CVI_RT_LoadCmdbuf, CVI_RT_RegisterKernel, ...) are not declared because
+ * they are not provided. The emulated device is coherent: flush and invalidate succeed for any
+ * live buffer and do nothing else.
  */
 #ifndef CVSIM_CVIRUNTIME_CONTEXT_H
 #define CVSIM_CVIRUNTIME_CONTEXT_H
@@ -50,6 +50,10 @@ typedef enum {
   CVI_ALLOC_UNKNOWN = 5
 } CVI_ALLOC_TYPE;
 
+/* The runtime's allocator: (context, size, type, name) -> buffer, and its free. */
+typedef CVI_RT_MEM (*CVI_MEM_ALLOC_CB)(CVI_RT_HANDLE, uint64_t, CVI_ALLOC_TYPE, const char *);
+typedef void (*CVI_MEM_FREE_CB)(CVI_RT_HANDLE, CVI_RT_MEM);
+
 /* A context for the calls below; every context shares the one emulated device. */
 CVI_RC CVI_RT_Init(CVI_RT_HANDLE *rt_handle);
 CVI_RC CVI_RT_DeInit(CVI_RT_HANDLE rt_handle);
@@ -75,6 +79,15 @@ CVI_RC CVI_RT_MemFlush(CVI_RT_HANDLE rt_handle, CVI_RT_MEM mem);
 CVI_RC CVI_RT_MemInvld(CVI_RT_HANDLE rt_handle, CVI_RT_MEM mem);
 CVI_RC CVI_RT_MemFlushEx(CVI_RT_HANDLE rt_handle, CVI_RT_MEM mem, uint64_t len);
 CVI_RC CVI_RT_MemInvldEx(CVI_RT_HANDLE rt_handle, CVI_RT_MEM mem, uint64_t len);
+
+/* Later runtime buffers (weights, program, IO and shared memory, DMABUF sections; not the dmabuf
+ * built from a CMDBUF section) come from alloc_cb, named by model, "SharedMemory" or
+ * "<model>:<tensor>", and go back through free_cb. The buffers must come from CVI_RT_MemAlloc or
+ * CVI_RT_MemPreAlloc (the runtime asks them for their address); cvsim keeps their contents in its
+ * own memory image. NULL callbacks give CVI_RC_INVALID_ARG. */
+CVI_RC CVI_RT_Global_SetMemAllocCallback(CVI_MEM_ALLOC_CB alloc_cb, CVI_MEM_FREE_CB free_cb);
+/* The device's own allocator again; buffers already given go back to the callbacks that gave them. */
+void CVI_RT_Global_ResetMemAllocCallback(void);
 
 #ifdef __cplusplus
 }

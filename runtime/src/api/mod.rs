@@ -14,7 +14,7 @@ mod tensor;
 #[cfg(test)]
 mod tests;
 
-pub use device::{AllocKind, Allocation};
+pub use device::{AllocKind, Allocation, DeviceAllocator};
 pub use frames::VideoFrame;
 pub use tensor::{MemType, TensorInfo};
 
@@ -130,6 +130,12 @@ struct Inner {
     /// The one TPU: whoever holds the token runs TPU routines.
     tpu_take: Receiver<()>,
     tpu_give: Sender<()>,
+    /// The user's allocator for runtime buffers, if one is installed.
+    allocator: Mutex<Option<Arc<dyn DeviceAllocator>>>,
+    /// Held while the runtime allocates or frees its buffers, so that the shared-gmem decisions
+    /// are taken one at a time. A user allocator may call [`Runtime::alloc`] (which does not take
+    /// it) from inside.
+    alloc_lock: Mutex<()>,
 }
 
 /// The process context (`CVI_RT_HANDLE`): device memory and the TPU.
@@ -162,7 +168,16 @@ impl Runtime {
     pub fn new() -> Runtime {
         let (tpu_give, tpu_take) = bounded(1);
         tpu_give.send(()).expect("a fresh channel has room for the token");
-        Runtime { inner: Arc::new(Inner { device: Mutex::default(), chip: Mutex::new(None), tpu_take, tpu_give }) }
+        Runtime {
+            inner: Arc::new(Inner {
+                device: Mutex::default(),
+                chip: Mutex::new(None),
+                tpu_take,
+                tpu_give,
+                allocator: Mutex::new(None),
+                alloc_lock: Mutex::new(()),
+            }),
+        }
     }
 
     /// The process-wide runtime (what the C ABI uses).
@@ -173,6 +188,50 @@ impl Runtime {
 
     fn device(&self) -> MutexGuard<'_, Device> {
         lock(&self.inner.device)
+    }
+
+    /// `CVI_RT_Global_SetMemAllocCallback` (`Some`) and `CVI_RT_Global_ResetMemAllocCallback`
+    /// (`None`): where later runtime buffers come from. Buffers keep the allocator they came from.
+    pub fn set_allocator(&self, a: Option<Arc<dyn DeviceAllocator>>) {
+        *lock(&self.inner.allocator) = a;
+    }
+
+    fn alloc_lock(&self) -> MutexGuard<'_, ()> {
+        lock(&self.inner.alloc_lock)
+    }
+
+    /// A buffer of the runtime's own, through the user's allocator when one is installed (the
+    /// dmabuf built from a CMDBUF section never is: the board's device layer makes it). The
+    /// caller holds the allocation lock and not the device lock.
+    fn runtime_alloc(&self, size: u64, kind: AllocKind, name: String) -> Result<u64, ApiError> {
+        let hook = if kind == AllocKind::Cmdbuf { None } else { lock(&self.inner.allocator).clone() };
+        let Some(hook) = hook else { return self.device().alloc(size, kind, name) };
+        let p = hook.alloc(size, kind, &name).ok_or_else(|| ApiError::NoMem { size, kind, live: self.device_bytes() })?;
+        let recorded = self.device().record_hooked(p, size, kind, name, hook.clone());
+        if recorded.is_err() {
+            hook.free(p);
+        }
+        recorded.map(|()| p)
+    }
+
+    /// Drop one holder of a runtime buffer; the caller holds the allocation lock and not the
+    /// device lock.
+    fn runtime_release(&self, paddr: u64) {
+        let back = self.device().release(paddr);
+        if let Some((p, by)) = back {
+            by.free(p);
+        }
+    }
+
+    /// The shared-gmem buffer for a request (already rounded): reused or new.
+    fn acquire_shared(&self, request: u64) -> Result<u64, ApiError> {
+        let reused = self.device().reuse_shared(request);
+        if let Some(p) = reused {
+            return Ok(p);
+        }
+        let p = self.runtime_alloc(request, AllocKind::Shared, "SharedMemory".into())?;
+        self.device().add_shared(p);
+        Ok(p)
     }
 
     fn tpu(&self) -> TpuToken<'_> {
@@ -219,19 +278,19 @@ impl Runtime {
         let plan = MemoryPlan::new(&model, MemoryOptions::default()).map_err(RuntimeError::from)?;
         let loaded = LoadedModel::new(model)?;
         let name = loaded.model.name.clone();
-        let mut dev = self.device();
+        let _allocating = self.alloc_lock();
         let mut made = Vec::new();
-        let mut alloc = |dev: &mut Device, size, kind| -> Result<u64, ApiError> {
-            let p = dev.alloc(size, kind, name.clone())?;
+        let mut alloc = |size, kind| -> Result<u64, ApiError> {
+            let p = self.runtime_alloc(size, kind, name.clone())?;
             made.push(p);
             Ok(p)
         };
         let result = (|| {
-            let weight = if plan.weight > 0 { Some(alloc(&mut dev, plan.weight, AllocKind::Weight)?) } else { None };
+            let weight = if plan.weight > 0 { Some(alloc(plan.weight, AllocKind::Weight)?) } else { None };
             let mut cmdbufs = Vec::new();
             for c in &plan.cmdbufs {
                 let kind = if c.kind == SectionType::Cmdbuf { AllocKind::Cmdbuf } else { AllocKind::Dmabuf };
-                cmdbufs.push(alloc(&mut dev, c.total, kind)?);
+                cmdbufs.push(alloc(c.total, kind)?);
             }
             Ok((weight, cmdbufs))
         })();
@@ -239,12 +298,11 @@ impl Runtime {
             Ok(v) => v,
             Err(e) => {
                 for p in made {
-                    dev.release(p);
+                    self.runtime_release(p);
                 }
                 return Err(e);
             }
         };
-        drop(dev);
         let shared = Arc::new(Registered { loaded, weight, cmdbufs });
         Ok(ModelHandle::with(self.clone(), shared))
     }
@@ -433,19 +491,20 @@ impl ModelHandle {
         let mut made: Vec<u64> = Vec::new();
         let mut io_alloc = [None; 8];
         let mut failure = None;
+        let _allocating = self.rt.alloc_lock();
         let inst = {
-            let mut dev = self.rt.device();
+            let rt = &self.rt;
             let name = model.name.clone();
             let weight = self.shared.weight;
             let result = Instance::new_placed(self.shared.loaded.clone(), program, &mut |r, size| {
                 let got = match r {
                     REGION_WEIGHT => weight.ok_or(ApiError::BadAddress { paddr: 0, len: size }),
-                    REGION_SHARED if legacy => dev.alloc(size, AllocKind::Program, name.clone()),
-                    REGION_SHARED => dev.acquire_shared(plan.shared_gmem.max(size)),
-                    REGION_PRIVATE => dev.alloc(size, AllocKind::Program, name.clone()),
+                    REGION_SHARED if legacy => rt.runtime_alloc(size, AllocKind::Program, name.clone()),
+                    REGION_SHARED => rt.acquire_shared(plan.shared_gmem.max(size)),
+                    REGION_PRIVATE => rt.runtime_alloc(size, AllocKind::Program, name.clone()),
                     r => {
                         let t = plan.io.iter().find(|m| m.region as usize == r).map(|m| m.tensor.as_str()).unwrap_or("");
-                        let p = dev.alloc(size, AllocKind::Neuron, format!("{name}:{t}"));
+                        let p = rt.runtime_alloc(size, AllocKind::Neuron, format!("{name}:{t}"));
                         if let Ok(p) = p {
                             io_alloc[r] = Some(p);
                         }
@@ -470,7 +529,7 @@ impl ModelHandle {
                 Ok(i) => i,
                 Err(e) => {
                     for p in made {
-                        dev.release(p);
+                        rt.runtime_release(p);
                     }
                     return Err(failure.unwrap_or(ApiError::from(e)));
                 }
@@ -487,9 +546,8 @@ impl ModelHandle {
         let (inputs, outputs) = match (inputs, outputs) {
             (Ok(i), Ok(o)) => (i, o),
             (Err(e), _) | (_, Err(e)) => {
-                let mut dev = self.rt.device();
                 for p in made {
-                    dev.release(p);
+                    self.rt.runtime_release(p);
                 }
                 return Err(e);
             }
@@ -529,11 +587,12 @@ impl ModelHandle {
                 r => return Err(ApiError::NotIo { name: name.into(), region: r.map_or("none".into(), |r| r.to_string()) }),
             };
             let len = p.inst.region_data_mut(region).map_or(0, |d| d.len() as u64);
-            let mut dev = self.rt.device();
-            dev.user_span(paddr, len.max(t.mem_size)).ok_or(ApiError::BadAddress { paddr, len: len.max(t.mem_size) })?;
+            let _allocating = self.rt.alloc_lock();
+            let span = self.rt.device().user_span(paddr, len.max(t.mem_size));
+            span.ok_or(ApiError::BadAddress { paddr, len: len.max(t.mem_size) })?;
             p.inst.rebind_region(region, paddr)?;
             if let Some(own) = p.io_alloc[region].take() {
-                dev.release(own);
+                self.rt.runtime_release(own);
                 p.allocs.retain(|&a| a != own);
             }
             p.bound[region] = Some(paddr);
@@ -665,14 +724,14 @@ impl Drop for ModelHandle {
     /// clone.
     fn drop(&mut self) {
         let prog = lock(&self.state).prog.take();
-        let mut dev = self.rt.device();
+        let _allocating = self.rt.alloc_lock();
         if let Some(p) = prog {
             for a in p.allocs {
-                dev.release(a);
+                self.rt.runtime_release(a);
             }
         }
         for &p in self.shared.weight.iter().chain(&self.shared.cmdbufs) {
-            dev.release(p);
+            self.rt.runtime_release(p);
         }
     }
 }

@@ -231,3 +231,87 @@ fn tpu_routines_wait_for_the_one_tpu() {
     assert!(stats.tpu_wait > Duration::ZERO);
     assert_eq!(h.tensor_bytes(&ex.output_name).unwrap(), as_bytes(&ex.expected));
 }
+
+/// A user allocator in the vendor sample's style: runtime buffers are carved out of one big user
+/// buffer, 4 KiB aligned, never reused.
+struct Pool {
+    rt: Runtime,
+    base: u64,
+    size: u64,
+    next: Mutex<u64>,
+    log: Mutex<Vec<(AllocKind, String, u64, u64)>>,
+    freed: Mutex<Vec<u64>>,
+}
+
+impl DeviceAllocator for Pool {
+    fn alloc(&self, size: u64, kind: AllocKind, name: &str) -> Option<u64> {
+        // Calling back into the runtime from the allocator must not deadlock.
+        assert!(self.rt.read(self.base, 1).is_ok());
+        let mut next = self.next.lock().unwrap();
+        let at = *next;
+        if at + size > self.size {
+            return None;
+        }
+        *next = (at + size).div_ceil(4096) * 4096;
+        self.log.lock().unwrap().push((kind, name.to_string(), size, self.base + at));
+        Some(self.base + at)
+    }
+    fn free(&self, paddr: u64) {
+        self.freed.lock().unwrap().push(paddr);
+    }
+}
+
+#[test]
+fn a_user_allocator_places_the_runtime_buffers() {
+    let rt = Runtime::new();
+    let ex = example::build(5);
+    let base = rt.alloc(1 << 20).unwrap();
+    let pool = Arc::new(Pool {
+        rt: rt.clone(),
+        base,
+        size: 1 << 20,
+        next: Mutex::new(0),
+        log: Mutex::default(),
+        freed: Mutex::default(),
+    });
+    rt.set_allocator(Some(pool.clone()));
+    let h = rt.register_bytes(&ex.model_bytes).unwrap();
+    let (ins, outs) = h.tensors().unwrap();
+    h.set_input(&ex.input_name, &as_bytes(&ex.input)).unwrap();
+    h.forward().unwrap();
+    assert_eq!(h.tensor_bytes(&ex.output_name).unwrap(), as_bytes(&ex.expected));
+    let log = pool.log.lock().unwrap().clone();
+    let kinds: Vec<AllocKind> = log.iter().map(|l| l.0).collect();
+    // Weight at registration, then the program's private memory and its IO buffers; the dmabuf
+    // built from the CMDBUF section is the device layer's own.
+    assert_eq!(kinds[0], AllocKind::Weight);
+    assert!(kinds.contains(&AllocKind::Neuron), "{log:?}");
+    assert!(!kinds.contains(&AllocKind::Cmdbuf), "{log:?}");
+    assert_eq!(allocs(&rt, AllocKind::Cmdbuf).len(), 1);
+    let io = log.iter().find(|l| l.1 == format!("cvsim_example:{}", ex.input_name)).expect("the input's buffer");
+    assert_eq!(ins[0].paddr, Some(io.3), "the tensor lives where the allocator put it");
+    assert!(outs[0].paddr.is_some_and(|p| p >= base && p < base + (1 << 20)));
+    // The device counts the pool once, not again for what the runtime carved out of it.
+    assert_eq!(rt.device_bytes(), (1 << 20) + allocs(&rt, AllocKind::Cmdbuf)[0].size);
+    // Cleanup gives every carved buffer back to the allocator.
+    h.cleanup();
+    let mut freed = pool.freed.lock().unwrap().clone();
+    let mut given: Vec<u64> = log.iter().map(|l| l.3).collect();
+    freed.sort();
+    given.sort();
+    assert_eq!(freed, given);
+    // An allocator out of memory: registration fails with NOMEM and keeps nothing.
+    rt.set_allocator(Some(Arc::new(Pool {
+        rt: rt.clone(),
+        base,
+        size: 16,
+        next: Mutex::new(0),
+        log: Mutex::default(),
+        freed: Mutex::default(),
+    })));
+    assert_eq!(rt.register_bytes(&ex.model_bytes).unwrap_err().status(), rc::NOMEM);
+    rt.set_allocator(None);
+    let h = rt.register_bytes(&ex.model_bytes).unwrap();
+    h.tensors().unwrap();
+    assert!(allocs(&rt, AllocKind::Weight)[0].paddr >= base + (1 << 20), "the device's own allocator again");
+}
