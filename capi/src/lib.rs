@@ -8,7 +8,7 @@
 
 #![allow(non_snake_case, non_camel_case_types)]
 
-use cvsim_runtime::api::{rc, ApiError, Config, ModelHandle, Runtime, TensorInfo, VideoFrame};
+use cvsim_runtime::api::{rc, ApiError, Config, MatMulKernel, ModelHandle, Runtime, TensorInfo, VideoFrame};
 
 mod rt;
 pub use rt::*;
@@ -712,18 +712,43 @@ pub extern "C" fn CVI_NN_Global_SetSharedMemorySize(size: usize) {
     guard_value((), || Runtime::global().set_shared_memory_size(size as u64))
 }
 
-/// The TPU kernel functions of `cviruntime_extra.h` are not provided: NULL handles.
-#[no_mangle]
-pub extern "C" fn CVI_NN_PrepareMatrixMulKernelFunc(
-    _ctx: *mut c_void,
-    _fmt: c_int,
-    _m: u32,
-    _k: u32,
-    _n: u32,
-) -> *mut c_void {
-    std::ptr::null_mut()
+/// Live kernel functions (`CVI_KFUNC_HANDLE`s).
+fn live_kfuncs() -> MutexGuard<'static, HashSet<usize>> {
+    static LIVE: OnceLock<Mutex<HashSet<usize>>> = OnceLock::new();
+    LIVE.get_or_init(Mutex::default).lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// `CVI_NN_PrepareMatrixMulKernelFunc`: Y (m×n int32) = L (m×k) · R (k×n) for `CVI_FMT_INT8` or
+/// `CVI_FMT_UINT8` operands; NULL for another format or a zero dimension (the vendor asserts).
+#[no_mangle]
+pub extern "C" fn CVI_NN_PrepareMatrixMulKernelFunc(
+    ctx: *mut c_void,
+    fmt: c_int,
+    m: u32,
+    k: u32,
+    n: u32,
+) -> *mut c_void {
+    guard_value(std::ptr::null_mut(), || {
+        let _ = ctx;
+        let dtype = u8::try_from(fmt).ok().and_then(cvsim_runtime::DType::from_code);
+        let kernel = dtype
+            .ok_or_else(|| ApiError::Kernel(format!("format {fmt} is not a CVI_FMT")))
+            .and_then(|d| MatMulKernel::new(d, m, k, n));
+        match kernel {
+            Ok(kf) => {
+                let p = Box::into_raw(Box::new(kf)) as usize;
+                live_kfuncs().insert(p);
+                p as *mut c_void
+            }
+            Err(e) => {
+                report("CVI_NN_PrepareMatrixMulKernelFunc", &e);
+                std::ptr::null_mut()
+            }
+        }
+    })
+}
+
+/// `CVI_NN_PrepareGrayImageLightKernelFunc`: not provided (no facts about its arithmetic): NULL.
 #[no_mangle]
 pub extern "C" fn CVI_NN_PrepareGrayImageLightKernelFunc(
     _ctx: *mut c_void,
@@ -731,10 +756,44 @@ pub extern "C" fn CVI_NN_PrepareGrayImageLightKernelFunc(
     _iw: u32,
     _k: u32,
 ) -> *mut c_void {
+    eprintln!("cvsim: CVI_NN_PrepareGrayImageLightKernelFunc is not provided");
     std::ptr::null_mut()
 }
 
-/// Declared variadic in C; no kernel function can exist, so the extra arguments are never read.
+/// `CVI_NN_RunKernelFunc(kfun, mem_num, ...)`: the variadic arguments are the `mem_num` device
+/// addresses (for the matrix multiply: L, R, Y). Rust cannot define a C-variadic function, so this
+/// takes six fixed address parameters: on the x86-64 System V and Linux AArch64 calling
+/// conventions a variadic call passes its integer arguments exactly where these are read, and only
+/// the first `mem_num` of them are used.
+#[cfg(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64")))]
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub extern "C" fn CVI_NN_RunKernelFunc(
+    kfun: *mut c_void,
+    mem_num: i32,
+    a0: u64,
+    a1: u64,
+    a2: u64,
+    _a3: u64,
+    _a4: u64,
+    _a5: u64,
+) -> CVI_RC {
+    guard("CVI_NN_RunKernelFunc", || {
+        if kfun.is_null() || !live_kfuncs().contains(&(kfun as usize)) {
+            return Err(rc::INVALID_ARG);
+        }
+        // SAFETY: a live Box<MatMulKernel> from CVI_NN_PrepareMatrixMulKernelFunc.
+        let kf = unsafe { &*(kfun as *const MatMulKernel) };
+        if mem_num != 3 {
+            eprintln!("cvsim: CVI_NN_RunKernelFunc: the matrix multiply takes 3 addresses (L, R, Y), {mem_num} given");
+            return Err(rc::INVALID_ARG);
+        }
+        kf.run(Runtime::global(), a0, a1, a2).map_err(|e| report("CVI_NN_RunKernelFunc", &e))
+    })
+}
+
+/// Elsewhere the variadic addresses cannot be read without C-variadic support.
+#[cfg(not(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64"))))]
 #[no_mangle]
 pub extern "C" fn CVI_NN_RunKernelFunc(kfun: *mut c_void, _mem_num: i32) -> CVI_RC {
     if kfun.is_null() {
@@ -744,13 +803,17 @@ pub extern "C" fn CVI_NN_RunKernelFunc(kfun: *mut c_void, _mem_num: i32) -> CVI_
     }
 }
 
+/// `CVI_NN_DestroyKernelFunc`.
 #[no_mangle]
 pub extern "C" fn CVI_NN_DestroyKernelFunc(kfun: *mut c_void) -> CVI_RC {
-    if kfun.is_null() {
-        rc::INVALID_ARG
-    } else {
-        rc::UNSUPPORT
-    }
+    guard("CVI_NN_DestroyKernelFunc", || {
+        if !live_kfuncs().remove(&(kfun as usize)) {
+            return Err(rc::INVALID_ARG);
+        }
+        // SAFETY: a live kernel function, now removed from the set.
+        drop(unsafe { Box::from_raw(kfun as *mut MatMulKernel) });
+        Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -13,16 +13,21 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The cdylib cargo built next to this test's profile directory.
+/// The cdylib cargo built for this test: `cargo test` leaves it in `deps/`, and only `cargo build`
+/// copies it up to the profile directory, so the copy there may be stale; take the newer one. The
+/// programs run with it first on `LD_LIBRARY_PATH` (cargo's own setting would win over the rpath).
 fn library_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let deps = exe.parent().unwrap().to_path_buf();
-    for d in [deps.parent().unwrap().to_path_buf(), deps] {
-        if d.join("libcviruntime.so").is_file() {
-            return d;
-        }
-    }
-    panic!("libcviruntime.so was not built next to {} (cargo builds the cdylib with the crate)", exe.display());
+    let built = |d: &PathBuf| std::fs::metadata(d.join("libcviruntime.so")).and_then(|m| m.modified()).ok();
+    [deps.parent().unwrap().to_path_buf(), deps]
+        .into_iter()
+        .filter_map(|d| built(&d).map(|t| (t, d)))
+        .max_by_key(|(t, _)| *t)
+        .map(|(_, d)| d)
+        .unwrap_or_else(|| {
+            panic!("libcviruntime.so was not built next to {} (cargo builds the cdylib with the crate)", exe.display())
+        })
 }
 
 #[test]
@@ -90,6 +95,7 @@ fn c_example_runs_corpus_models_byte_identically() {
             }
             eprintln!("C ABI: {} program {program}, inputs from {mode} memory", dir.display());
             let run = Command::new(&exe)
+                .env("LD_LIBRARY_PATH", &lib)
                 .arg(dir.join("model.cvimodel"))
                 .arg(program.to_string())
                 .arg(&out)
@@ -131,5 +137,42 @@ fn c_example_runs_corpus_models_byte_identically() {
         3 * 3 + 6 * 3,
         "host and device runs of every case, frame runs of the six pp_ cases, pool runs of the others"
     );
+    std::fs::remove_dir_all(&work).ok();
+}
+
+/// The matrix-multiply kernel function from C on device buffers (`capi/c/matmul.c`), checked by
+/// the program against its own plain product; needs no corpus.
+#[test]
+fn c_matmul_kernel_function_matches_a_plain_product() {
+    if Command::new("cc").arg("--version").output().is_err() {
+        eprintln!("SKIP: no system C compiler `cc`; the kernel-function test checks nothing");
+        return;
+    }
+    let lib = library_dir();
+    let work = std::env::temp_dir().join(format!("cvsim-capi-matmul-{}", std::process::id()));
+    std::fs::create_dir_all(&work).unwrap();
+    let exe = work.join("matmul");
+    let cc = Command::new("cc")
+        .args(["-std=c11", "-Wall", "-Werror", "-o"])
+        .arg(&exe)
+        .arg(repo().join("capi/c/matmul.c"))
+        .arg("-I")
+        .arg(repo().join("runtime/include"))
+        .arg("-L")
+        .arg(&lib)
+        .arg("-lcviruntime")
+        .arg(format!("-Wl,-rpath,{}", lib.display()))
+        .output()
+        .unwrap();
+    assert!(cc.status.success(), "cc failed:\n{}", String::from_utf8_lossy(&cc.stderr));
+    for (shape, fmt) in [(["1", "512", "4096"], "uint8"), (["5", "300", "70"], "int8"), (["17", "9000", "3"], "int8")] {
+        let run = Command::new(&exe).env("LD_LIBRARY_PATH", &lib).args(shape).arg(fmt).output().unwrap();
+        let stdout = String::from_utf8_lossy(&run.stdout);
+        assert!(run.status.success(), "{shape:?} {fmt}: {stdout}{}", String::from_utf8_lossy(&run.stderr));
+        assert!(stdout.contains(": ok"), "{stdout}");
+    }
+    // A format the vendor does not support gives no kernel function.
+    let run = Command::new(&exe).env("LD_LIBRARY_PATH", &lib).args(["2", "2", "2", "bf16"]).output().unwrap();
+    assert!(run.status.success(), "uint8 is taken for anything but int8 by the program itself");
     std::fs::remove_dir_all(&work).ok();
 }

@@ -197,7 +197,10 @@ CVI_RC CVI_NN_SetTensorWithAlignedFrames(CVI_TENSOR *tensor, uint64_t frame_padd
 /* Later shared-memory requests are at least this large (rounded up to 4096). */
 void CVI_NN_Global_SetSharedMemorySize(size_t size);
 
-/* ---- TPU kernel functions (cvsim: not provided; Prepare* return NULL) ---- */
+/* ---- TPU kernel functions (cviruntime_extra.h) ----
+ * The matrix multiply: Y (m x n, int32) = L (m x k) . R (k x n), row-major, fmt CVI_FMT_INT8 or
+ * CVI_FMT_UINT8 (NULL otherwise); run with CVI_NN_RunKernelFunc(kfun, 3, L, R, Y) on the device
+ * addresses of three buffers. The gray-image light kernel is not provided by cvsim (NULL). */
 CVI_KFUNC_HANDLE CVI_NN_PrepareMatrixMulKernelFunc(CVI_RT_HANDLE ctx, CVI_FMT fmt, uint32_t m, uint32_t k,
                                                    uint32_t n);
 CVI_KFUNC_HANDLE CVI_NN_PrepareGrayImageLightKernelFunc(CVI_RT_HANDLE ctx, uint32_t ih, uint32_t iw,

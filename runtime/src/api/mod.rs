@@ -10,12 +10,14 @@
 
 mod device;
 mod frames;
+mod kernel;
 mod tensor;
 #[cfg(test)]
 mod tests;
 
 pub use device::{AllocKind, Allocation, DeviceAllocator};
 pub use frames::VideoFrame;
+pub use kernel::MatMulKernel;
 pub use tensor::{MemType, TensorInfo};
 
 use crate::cvimodel::{Model, ModelError, SectionType};
@@ -75,6 +77,8 @@ pub enum ApiError {
     FrameShape { name: String, want: [i64; 4], got: [i64; 4] },
     #[error("input `{name}`: {why}")]
     Frame { name: String, why: String },
+    #[error("kernel function: {0}")]
+    Kernel(String),
     #[error("the forward pass panicked: {0}")]
     Panicked(String),
 }
@@ -104,7 +108,7 @@ impl ApiError {
             ApiError::NoMem { .. } => rc::NOMEM,
             // The vendor's one frame check that returns a code; its others are assertions.
             ApiError::FrameShape { .. } => rc::DATA_ERR,
-            ApiError::Frame { .. } => rc::INVALID_ARG,
+            ApiError::Frame { .. } | ApiError::Kernel(_) => rc::INVALID_ARG,
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::cvimodel::testutil::{simple, Spec};
+use crate::cvimodel::DType;
 use crate::example;
 use crate::memory::combine;
 
@@ -314,4 +315,32 @@ fn a_user_allocator_places_the_runtime_buffers() {
     let h = rt.register_bytes(&ex.model_bytes).unwrap();
     h.tensors().unwrap();
     assert!(allocs(&rt, AllocKind::Weight)[0].paddr >= base + (1 << 20), "the device's own allocator again");
+}
+
+#[test]
+fn matrix_multiply_kernel_gives_exact_int32_products() {
+    let rt = Runtime::new();
+    let (m, k, n) = (3usize, 300usize, 70usize);
+    let mut rng = example::SplitMix64::new(11);
+    let l: Vec<u8> = (0..m * k).map(|_| rng.next_u64() as u8).collect();
+    let r: Vec<u8> = (0..k * n).map(|_| rng.next_u64() as u8).collect();
+    let (pl, pr, py) =
+        (rt.alloc((m * k) as u64).unwrap(), rt.alloc((k * n) as u64).unwrap(), rt.alloc((m * n * 4) as u64).unwrap());
+    rt.write(pl, &l).unwrap();
+    rt.write(pr, &r).unwrap();
+    for signed in [true, false] {
+        let kf = MatMulKernel::new(if signed { DType::I8 } else { DType::U8 }, m as u32, k as u32, n as u32).unwrap();
+        kf.run(&rt, pl, pr, py).unwrap();
+        let y = rt.read(py, m * n * 4).unwrap();
+        let v = |b: u8| if signed { b as i8 as i32 } else { b as i32 };
+        for (i, j) in [(0, 0), (2, 69), (1, 33)] {
+            let want: i32 = (0..k).map(|t| v(l[i * k + t]) * v(r[t * n + j])).sum();
+            let got = i32::from_le_bytes(y[(i * n + j) * 4..][..4].try_into().unwrap());
+            assert_eq!(got, want, "signed {signed} ({i},{j})");
+        }
+    }
+    assert_eq!(MatMulKernel::new(DType::Bf16, 1, 1, 1).unwrap_err().status(), rc::INVALID_ARG);
+    assert!(MatMulKernel::new(DType::I8, 0, 1, 1).is_err());
+    let kf = MatMulKernel::new(DType::I8, 4, k as u32, n as u32).unwrap();
+    assert!(kf.run(&rt, pl, pr, py).unwrap_err().to_string().contains(&format!("{pl:#x}")), "L is only 3 rows");
 }
