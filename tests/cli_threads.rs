@@ -11,7 +11,8 @@ fn threads_report_shows_each_forward_waiting_for_the_tpu() {
     let model = dir.join("example.cvimodel");
     std::fs::write(&model, example::build(0).model_bytes).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_cvsim"))
-        .args(["threads", model.to_str().unwrap(), "--threads", "3", "--forwards", "2"])
+        .args(["threads", model.to_str().unwrap(), "--threads", "3", "--forwards", "2", "--trace"])
+        .arg(dir.join("trace.json"))
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -31,6 +32,15 @@ fn threads_report_shows_each_forward_waiting_for_the_tpu() {
     let near = |a: f64, b: f64| (a - b).abs() < 1e-3;
     assert!(near(waits[0], 0.0) && near(waits[1], tpu) && near(waits[2], 2.0 * tpu), "{waits:?}");
     assert!(waits[3..].iter().all(|&w| near(w, 2.0 * tpu)), "{waits:?}");
+
+    // The trace: a track per thread; thread 2 waits twice the TPU routine before its first one.
+    let trace: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("trace.json")).unwrap()).unwrap();
+    let events = trace["traceEvents"].as_array().unwrap();
+    let of = |tid: u64, cat: &str| events.iter().filter(|e| e["tid"] == tid && e["cat"] == cat).count();
+    assert_eq!((of(0, "tpu"), of(1, "tpu"), of(2, "tpu")), (2, 2, 2));
+    assert_eq!((of(0, "wait"), of(2, "wait")), (1, 2));
+    let first_wait = events.iter().find(|e| e["tid"] == 2 && e["cat"] == "wait").unwrap();
+    assert!(near(first_wait["dur"].as_f64().unwrap() / 1e3, 2.0 * tpu), "{first_wait}");
 
     let bad = Command::new(env!("CARGO_BIN_EXE_cvsim"))
         .args(["threads", model.to_str().unwrap(), "--threads", "0"])

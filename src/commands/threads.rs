@@ -11,7 +11,7 @@ use crate::commands::timing::{load_config, time_program};
 use cvsim_runtime::api::{ForwardStats, ModelHandle, Runtime};
 use cvsim_runtime::cvimodel::RoutineKind;
 use cvsim_runtime::session::LoadedModel;
-use cvsim_sim::timing::queue::{simulate, ForwardSpan, Step};
+use cvsim_sim::timing::queue::{simulate, ForwardSpan, SliceKind, Step, Timeline};
 use cvsim_sim::timing::PmuSummary;
 use std::fmt::Write;
 use std::path::PathBuf;
@@ -37,6 +37,10 @@ pub struct Args {
     /// Share of DDR bandwidth taken by other bus masters (0 <= x < 1).
     #[arg(long, value_name = "SHARE")]
     pub ddr_load: Option<f64>,
+    /// Write the board estimate as a Chrome/Perfetto trace (JSON): one track per thread with its
+    /// CPU routines, TPU routines and waits for the TPU.
+    #[arg(long, value_name = "FILE.json")]
+    pub trace: Option<PathBuf>,
 }
 
 /// What one thread did on the emulator.
@@ -170,9 +174,38 @@ pub fn run(a: &Args) -> Result<(String, bool), String> {
                 .collect()
         })
         .collect();
-    let board = simulate(&steps, a.forwards);
+    let timeline = simulate(&steps, a.forwards);
     let label = |t: usize| format!("{} #{}", names[runs[t].model], t % a.threads);
-    Ok((render(a, &board, &runs, wall, &label, same), same))
+    if let Some(path) = &a.trace {
+        let text = serde_json::to_string(&trace(&timeline, &label)).map_err(|e| e.to_string())?;
+        std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok((render(a, &timeline.forwards, &runs, wall, &label, same), same))
+}
+
+/// The board estimate as Chrome trace events (times in µs): a track per thread.
+fn trace(timeline: &Timeline, label: &dyn Fn(usize) -> String) -> serde_json::Value {
+    let mut events = Vec::new();
+    let threads = timeline.slices.iter().map(|s| s.thread + 1).max().unwrap_or(0);
+    for t in 0..threads {
+        events.push(serde_json::json!({
+            "ph": "M", "pid": 0, "tid": t, "name": "thread_name", "args": { "name": format!("thread {t}: {}", label(t)) }
+        }));
+    }
+    for s in &timeline.slices {
+        let name = match s.kind {
+            SliceKind::Wait => format!("wait for TPU (routine {})", s.routine),
+            SliceKind::Tpu => format!("TPU routine {}", s.routine),
+            SliceKind::Cpu => format!("CPU routine {}", s.routine),
+        };
+        events.push(serde_json::json!({
+            "ph": "X", "pid": 0, "tid": s.thread, "name": name,
+            "cat": match s.kind { SliceKind::Wait => "wait", SliceKind::Tpu => "tpu", SliceKind::Cpu => "cpu" },
+            "ts": s.start_ms * 1e3, "dur": (s.end_ms - s.start_ms) * 1e3,
+            "args": { "forward": s.forward },
+        }));
+    }
+    serde_json::json!({ "traceEvents": events, "displayTimeUnit": "ms" })
 }
 
 fn render(
