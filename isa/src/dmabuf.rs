@@ -65,9 +65,13 @@ pub fn segments_of(descs: impl Iterator<Item = (Engine, u16)>) -> Vec<Segment> {
 
 /// Bytes of the dmabuf the runtime builds from these commands (`cvi18?x_dmabuf_size`).
 pub fn dmabuf_size(cmds: &[Command]) -> usize {
-    let segs = segments(cmds);
+    dmabuf_size_of(&segments(cmds))
+}
+
+/// [`dmabuf_size`] from the stream's segments.
+pub fn dmabuf_size_of(segs: &[Segment]) -> usize {
     let mut tiu_bytes = 0;
-    for s in &segs {
+    for s in segs {
         if s.tiu > 0 {
             tiu_bytes = align(tiu_bytes + TIU_BYTES * s.tiu + TIU_SEGMENT_TAIL, 256);
         }
@@ -78,7 +82,12 @@ pub fn dmabuf_size(cmds: &[Command]) -> usize {
 
 /// The PMU buffer appended when the PMU is on: align4096(16 · descriptors + 1 MiB).
 pub fn pmubuf_size(cmds: &[Command]) -> usize {
-    let n = cmds.iter().filter(|c| c.desc.engine() != Engine::Cpu).count();
+    pmubuf_size_of(&segments(cmds))
+}
+
+/// [`pmubuf_size`] from the stream's segments.
+pub fn pmubuf_size_of(segs: &[Segment]) -> usize {
+    let n: usize = segs.iter().map(|s| s.tiu + s.tdma).sum();
     align(16 * n + (1 << 20), 4096)
 }
 

@@ -179,17 +179,19 @@ impl CommandStream {
         Some(Command { offset: e.offset as usize, header, desc: decode_body(self.chip, e.engine, body) })
     }
 
-    /// Decode descriptor `i` into `desc`, reusing its box when it holds the same engine: the run
-    /// loop decodes every descriptor once per run and need not allocate for each.
-    pub fn decode_into(&self, i: usize, desc: &mut Desc) -> bool {
-        let Some((e, rec)) = self.record(i) else { return false };
+    /// Decode descriptor `i` into `slot`, reusing the box it holds when that is of the same
+    /// engine: the run loop decodes every descriptor once per run and need not allocate for each.
+    pub fn decode_into<'a>(&self, i: usize, slot: &'a mut Option<Desc>) -> Option<&'a Desc> {
+        let (e, rec) = self.record(i)?;
         let body = &rec[crate::cmdbuf::HEADER_BYTES..];
-        match (e.engine, &mut *desc) {
-            (Engine::Tiu, Desc::Tiu(d)) => **d = TiuDesc::decode(self.chip, body.try_into().expect("TIU_BYTES")),
-            (Engine::Tdma, Desc::Tdma(d)) => **d = TdmaDesc::decode(self.chip, body.try_into().expect("TDMA_BYTES")),
-            (engine, d) => *d = decode_body(self.chip, engine, body),
+        match (e.engine, slot.as_mut()) {
+            (Engine::Tiu, Some(Desc::Tiu(d))) => **d = TiuDesc::decode(self.chip, body.try_into().expect("TIU bytes")),
+            (Engine::Tdma, Some(Desc::Tdma(d))) => {
+                **d = TdmaDesc::decode(self.chip, body.try_into().expect("TDMA bytes"))
+            }
+            (engine, _) => *slot = Some(decode_body(self.chip, engine, body)),
         }
-        true
+        slot.as_ref()
     }
 
     /// Every command, decoded in order.
