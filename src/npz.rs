@@ -1,9 +1,35 @@
 //! `.npz` input and output: arrays keyed by tensor name, held as raw little-endian bytes so that
 //! comparisons are byte for byte.
 
-use npyz::npz::{NpzArchive, NpzWriter};
+use npyz::npz::{array_name_from_file_name, file_name_from_array_name};
 use npyz::WriterBuilder;
+use std::fs::File;
+use std::io::{BufReader, BufWriter};
 use std::path::Path;
+
+/// An npz file: a zip archive of `NAME.npy` members, stored or deflated (what NumPy writes).
+struct Npz(zip::ZipArchive<BufReader<File>>);
+
+impl Npz {
+    fn open(path: &Path) -> Result<Npz, String> {
+        let f = File::open(path).map_err(|e| io_err(path, e))?;
+        zip::ZipArchive::new(BufReader::new(f)).map(Npz).map_err(|e| io_err(path, e))
+    }
+
+    /// Array names in the archive's order.
+    fn names(&self) -> Vec<String> {
+        self.0.file_names().filter_map(array_name_from_file_name).map(str::to_string).collect()
+    }
+
+    fn by_name(&mut self, path: &Path, name: &str) -> Result<npyz::NpyFile<zip::read::ZipFile<'_>>, String> {
+        let member = match self.0.by_name(&file_name_from_array_name(name)) {
+            Ok(m) => m,
+            Err(zip::result::ZipError::FileNotFound) => return Err(io_err(path, format!("array `{name}` vanished"))),
+            Err(e) => return Err(io_err(path, e)),
+        };
+        npyz::NpyFile::new(member).map_err(|e| io_err(path, format!("array `{name}`: {e}")))
+    }
+}
 
 /// Element types cvsim reads and writes (the runtime's tensor formats).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,14 +112,10 @@ macro_rules! read_as {
 
 /// Read every array of an npz file, in the archive's order.
 pub fn read(path: &Path) -> Result<Vec<Array>, String> {
-    let mut ar = NpzArchive::open(path).map_err(|e| io_err(path, e))?;
-    let names: Vec<String> = ar.array_names().map(str::to_string).collect();
+    let mut ar = Npz::open(path)?;
     let mut out = Vec::new();
-    for name in names {
-        let npy = ar
-            .by_name(&name)
-            .map_err(|e| io_err(path, e))?
-            .ok_or_else(|| io_err(path, format!("array `{name}` vanished")))?;
+    for name in ar.names() {
+        let npy = ar.by_name(path, &name)?;
         if npy.order() != npyz::Order::C {
             return Err(io_err(path, format!("array `{name}` is in Fortran order; cvsim needs C order")));
         }
@@ -131,14 +153,11 @@ impl Header {
 }
 
 fn open_array<'a>(
-    ar: &'a mut NpzArchive<std::io::BufReader<std::fs::File>>,
+    ar: &'a mut Npz,
     path: &Path,
     name: &str,
 ) -> Result<(npyz::NpyFile<impl std::io::Read + 'a>, ElemType), String> {
-    let npy = ar
-        .by_name(name)
-        .map_err(|e| io_err(path, e))?
-        .ok_or_else(|| io_err(path, format!("array `{name}` vanished")))?;
+    let npy = ar.by_name(path, name)?;
     if npy.order() != npyz::Order::C {
         return Err(io_err(path, format!("array `{name}` is in Fortran order; cvsim needs C order")));
     }
@@ -150,10 +169,9 @@ fn open_array<'a>(
 
 /// The headers of every array of an npz file, in the archive's order; no data is read.
 pub fn headers(path: &Path) -> Result<Vec<Header>, String> {
-    let mut ar = NpzArchive::open(path).map_err(|e| io_err(path, e))?;
-    let names: Vec<String> = ar.array_names().map(str::to_string).collect();
+    let mut ar = Npz::open(path)?;
     let mut out = Vec::new();
-    for name in names {
+    for name in ar.names() {
         let (npy, elem) = open_array(&mut ar, path, &name)?;
         let shape = npy.shape().to_vec();
         out.push(Header { name, elem, shape });
@@ -176,7 +194,7 @@ macro_rules! read_into_as {
 /// Read array `name` straight into `out`, which must be exactly [`Header::bytes`] long (the
 /// caller sized it from [`headers`]).
 pub fn read_into(path: &Path, name: &str, out: &mut [u8]) -> Result<(), String> {
-    let mut ar = NpzArchive::open(path).map_err(|e| io_err(path, e))?;
+    let mut ar = Npz::open(path)?;
     let (npy, elem) = open_array(&mut ar, path, name)?;
     let want = Header { name: name.to_string(), elem, shape: npy.shape().to_vec() }.bytes();
     if want != out.len() as u64 {
@@ -196,7 +214,8 @@ pub fn read_into(path: &Path, name: &str, out: &mut [u8]) -> Result<(), String> 
 
 macro_rules! write_as {
     ($w:expr, $a:expr, $t:ty, $opts:expr) => {{
-        let mut aw = $w.array::<$t>(&$a.name, $opts)?.default_dtype().shape(&$a.shape).begin_nd()?;
+        $w.start_file(file_name_from_array_name(&$a.name), $opts)?;
+        let mut aw = npyz::WriteOptions::<$t>::new().default_dtype().shape(&$a.shape).writer(&mut $w).begin_nd()?;
         let n = std::mem::size_of::<$t>();
         aw.extend($a.data.chunks_exact(n).map(|c| <$t>::from_le_bytes(c.try_into().expect("element size"))))?;
         aw.finish()?;
@@ -206,10 +225,9 @@ macro_rules! write_as {
 /// Write arrays to a deflate-compressed npz file.
 pub fn write(path: &Path, arrays: &[Array]) -> Result<(), String> {
     let go = || -> std::io::Result<()> {
-        let mut w = NpzWriter::create(path)?;
+        let mut w = zip::ZipWriter::new(BufWriter::new(File::create(path)?));
         for a in arrays {
-            let opts =
-                npyz::zip::write::FileOptions::default().compression_method(npyz::zip::CompressionMethod::Deflated);
+            let opts = zip::write::FileOptions::default().compression_method(zip::CompressionMethod::Deflated);
             match a.elem {
                 ElemType::F32 => write_as!(w, a, f32, opts),
                 ElemType::I32 => write_as!(w, a, i32, opts),
@@ -220,6 +238,8 @@ pub fn write(path: &Path, arrays: &[Array]) -> Result<(), String> {
                 ElemType::U8 => write_as!(w, a, u8, opts),
             }
         }
+        // Dropping the writer would finish the archive too, but without reporting an error.
+        w.finish()?;
         Ok(())
     };
     go().map_err(|e| io_err(path, e))

@@ -8,6 +8,7 @@ use cvsim::commands::debug::{session, Outcome};
 use cvsim::commands::diff::{self, Writer};
 use cvsim::npz::{Array, ElemType};
 use cvsim::similarity::Tolerance;
+use cvsim_isa::CommandStream;
 use cvsim_runtime::cvimodel::Model;
 use cvsim_runtime::example;
 use cvsim_runtime::session::{Instance, LoadedModel};
@@ -174,10 +175,12 @@ fn a_failing_descriptor_stops_the_session_there() {
     let mut loaded = LoadedModel::new(Model::from_vec(ex.model_bytes.clone()).unwrap()).unwrap();
     {
         let l = std::sync::Arc::get_mut(&mut loaded).expect("only handle");
-        let cmds = std::sync::Arc::make_mut(l.cmdbufs.values_mut().next().expect("a cmdbuf"));
+        let stream = l.cmdbufs.values_mut().next().expect("a cmdbuf");
+        let mut cmds = stream.to_commands();
         // The output store (descriptor 12) aimed 1 MiB past its 10-byte buffer.
         let cvsim_isa::Desc::Tdma(d) = &mut cmds[12].desc else { panic!("descriptor 12 is the store") };
         d.dst_base_addr_low = 0x10_0000;
+        *stream = std::sync::Arc::new(CommandStream::from_commands(stream.chip(), &cmds).unwrap());
     }
     let mut inst = Instance::new(loaded, 0).unwrap();
     let bytes: Vec<u8> = ex.input.iter().map(|&v| v as u8).collect();

@@ -10,7 +10,7 @@
 use cvsim_isa::cmdbuf::encode_cmdbuf;
 use cvsim_isa::tdma::tdma_layout;
 use cvsim_isa::tiu::tiu_layout;
-use cvsim_isa::{parse_cmdbuf, Chip, Command, Desc};
+use cvsim_isa::{parse_cmdbuf, Chip, Command, CommandStream, Desc};
 use cvsim_runtime::example;
 use cvsim_runtime::session::{Instance, LoadedModel};
 use cvsim_sim::Machine;
@@ -84,7 +84,7 @@ fn fuzz(label: &str, chip: Chip, machine: &Machine, cmds: &[Command], trials: us
         let what = mutate(&mut rng, chip, &mut m);
         // What a model file would hold: the mutated descriptors must also survive the codec.
         let m = match encode_cmdbuf(chip, &m) {
-            Ok(buf) => parse_cmdbuf(&buf, Some(chip)).expect("an encoded cmdbuf parses").1,
+            Ok(buf) => CommandStream::from_vec(buf, Some(chip)).expect("an encoded cmdbuf parses"),
             Err(e) => panic!("{label} trial {t}: mutation within field widths failed to encode: {e}"),
         };
         let mut mach = machine.clone();
@@ -116,7 +116,7 @@ fn mutated_example_descriptors_never_panic() {
     let mut inst = Instance::new(loaded.clone(), 0).unwrap();
     let input: Vec<u8> = ex.input.iter().map(|&v| v as u8).collect();
     inst.set_input(&ex.input_name, &input).unwrap();
-    let cmds = loaded.cmdbufs.values().next().expect("the example has a cmdbuf").as_ref().clone();
+    let cmds = loaded.cmdbufs.values().next().expect("the example has a cmdbuf").to_commands();
     report(fuzz("example", example::CHIP, &inst.machine, &cmds, 3000, 0x5eed));
 }
 

@@ -103,10 +103,23 @@ pub struct Command {
 /// Parse a whole cmdbuf. The chip comes from the first record's magic; every later record must
 /// carry the same magic. When `chip` is given it must match as well.
 pub fn parse_cmdbuf(buf: &[u8], chip: Option<Chip>) -> Result<(Chip, Vec<Command>), StreamError> {
+    let mut out = Vec::new();
+    let chip = walk_cmdbuf(buf, chip, |chip, offset, hdr, engine, body| {
+        out.push(Command { offset, header: Some(hdr), desc: decode_body(chip, engine, body) })
+    })?;
+    Ok((chip, out))
+}
+
+/// Check every record header of a cmdbuf (magic, engine, length, bounds), calling `record` with
+/// the stream's chip, each record's offset, header, engine and body (of the engine's length).
+pub(crate) fn walk_cmdbuf(
+    buf: &[u8],
+    chip: Option<Chip>,
+    mut record: impl FnMut(Chip, usize, [u8; HEADER_BYTES], Engine, &[u8]),
+) -> Result<Chip, StreamError> {
     if buf.is_empty() {
         return Err(StreamError::Empty { offset: 0 });
     }
-    let mut out = Vec::new();
     let mut pos = 0usize;
     let mut stream_chip = chip;
     while pos < buf.len() {
@@ -147,13 +160,10 @@ pub fn parse_cmdbuf(buf: &[u8], chip: Option<Chip>) -> Result<(Chip, Vec<Command
         if len > buf.len() - body_at {
             return Err(StreamError::PastEnd { offset: pos, len, have: buf.len() - body_at });
         }
-        let chip = stream_chip.expect("set above");
-        let body = &buf[body_at..body_at + len];
-        let desc = decode_body(chip, engine, body);
-        out.push(Command { offset: pos, header: Some(hdr), desc });
+        record(stream_chip.expect("set above"), pos, hdr, engine, &buf[body_at..body_at + len]);
         pos = body_at + len;
     }
-    Ok((stream_chip.expect("non-empty"), out))
+    Ok(stream_chip.expect("non-empty"))
 }
 
 /// Decode one descriptor body of the given engine (the length was checked by the caller).

@@ -29,39 +29,49 @@ pub struct Segment {
 /// Cut a command list into segments the way the dmabuf builder does: after any TIU or TDMA
 /// descriptor whose own id is 0xFFFF, at a CPU record, and at the end.
 pub fn segments(cmds: &[Command]) -> Vec<Segment> {
+    segments_of(cmds.iter().map(|c| (c.desc.engine(), c.desc.own_id().unwrap_or(0))))
+}
+
+/// [`segments`] from each descriptor's engine and own sync id.
+pub fn segments_of(descs: impl Iterator<Item = (Engine, u16)>) -> Vec<Segment> {
     let mut out = Vec::new();
-    let mut start = 0;
+    let (mut start, mut end) = (0, 0);
     let (mut tiu, mut tdma) = (0, 0);
-    for (i, c) in cmds.iter().enumerate() {
-        let close = match &c.desc {
-            Desc::Tiu(d) => {
+    for (i, (engine, own_id)) in descs.enumerate() {
+        let close = match engine {
+            Engine::Tiu => {
                 tiu += 1;
-                d.cmd_id_tpu == 0xFFFF
+                own_id == 0xFFFF
             }
-            Desc::Tdma(d) => {
+            Engine::Tdma => {
                 tdma += 1;
-                d.cmd_id == 0xFFFF
+                own_id == 0xFFFF
             }
-            Desc::Cpu(_) => true,
+            Engine::Cpu => true,
         };
+        end = i + 1;
         if close {
-            out.push(Segment { range: start..i + 1, tiu, tdma });
-            start = i + 1;
+            out.push(Segment { range: start..end, tiu, tdma });
+            start = end;
             tiu = 0;
             tdma = 0;
         }
     }
-    if start < cmds.len() {
-        out.push(Segment { range: start..cmds.len(), tiu, tdma });
+    if start < end {
+        out.push(Segment { range: start..end, tiu, tdma });
     }
     out
 }
 
 /// Bytes of the dmabuf the runtime builds from these commands (`cvi18?x_dmabuf_size`).
 pub fn dmabuf_size(cmds: &[Command]) -> usize {
-    let segs = segments(cmds);
+    dmabuf_size_of(&segments(cmds))
+}
+
+/// [`dmabuf_size`] from the stream's segments.
+pub fn dmabuf_size_of(segs: &[Segment]) -> usize {
     let mut tiu_bytes = 0;
-    for s in &segs {
+    for s in segs {
         if s.tiu > 0 {
             tiu_bytes = align(tiu_bytes + TIU_BYTES * s.tiu + TIU_SEGMENT_TAIL, 256);
         }
@@ -72,7 +82,12 @@ pub fn dmabuf_size(cmds: &[Command]) -> usize {
 
 /// The PMU buffer appended when the PMU is on: align4096(16 · descriptors + 1 MiB).
 pub fn pmubuf_size(cmds: &[Command]) -> usize {
-    let n = cmds.iter().filter(|c| c.desc.engine() != Engine::Cpu).count();
+    pmubuf_size_of(&segments(cmds))
+}
+
+/// [`pmubuf_size`] from the stream's segments.
+pub fn pmubuf_size_of(segs: &[Segment]) -> usize {
+    let n: usize = segs.iter().map(|s| s.tiu + s.tdma).sum();
     align(16 * n + (1 << 20), 4096)
 }
 

@@ -11,6 +11,7 @@ pub mod error;
 mod fields;
 pub mod layout;
 pub mod op;
+pub mod stream;
 pub mod tdma;
 pub mod tiu;
 
@@ -18,5 +19,6 @@ pub use chip::{Chip, ChipParams};
 pub use cmdbuf::{parse_cmdbuf, Command, Desc, Engine};
 pub use error::StreamError;
 pub use op::{Direction, Fmt, TdmaKind, TdmaOp, TiuOp};
+pub use stream::CommandStream;
 pub use tdma::{TdmaDesc, TdmaField};
 pub use tiu::{TiuDesc, TiuField};

@@ -5,7 +5,7 @@
 use crate::cpu;
 use crate::cvimodel::{AttrValue, DType, Model, ModelError, Program, Routine, RoutineKind, SectionType, Tensor};
 use crate::memory::{tensor_mem_size, MemoryOptions, MemoryPlan};
-use cvsim_isa::Command;
+use cvsim_isa::CommandStream;
 use cvsim_sim::memory::RegionBytes;
 use cvsim_sim::{ExecError, Machine};
 use std::collections::HashMap;
@@ -40,11 +40,12 @@ pub enum RuntimeError {
     Device(String),
 }
 
-/// A model ready to run: the parsed file and its decoded command buffers, shared by clones.
+/// A model ready to run: the parsed file and its command buffers, shared by clones.
 pub struct LoadedModel {
     pub model: Model,
-    /// Decoded command stream per TPU section name.
-    pub cmdbufs: HashMap<String, Arc<Vec<Command>>>,
+    /// Command stream per TPU section name, kept encoded (in the file's bytes when the section is
+    /// stored uncompressed) and decoded descriptor by descriptor as it runs.
+    pub cmdbufs: HashMap<String, Arc<CommandStream>>,
 }
 
 impl LoadedModel {
@@ -56,7 +57,7 @@ impl LoadedModel {
                     if !cmdbufs.contains_key(name) {
                         let sec =
                             model.section(name).ok_or_else(|| RuntimeError::Device(format!("section `{name}` missing")))?.clone();
-                        let cmds = model.decode_cmdbuf(&sec)?;
+                        let cmds = model.cmdbuf_stream(&sec)?;
                         cmdbufs.insert(name.to_string(), Arc::new(cmds));
                     }
                 }
@@ -121,7 +122,7 @@ impl Instance {
         let count = model.programs.len();
         let program = model.programs.get(program_index).ok_or(RuntimeError::NoProgram { program: program_index, count })?;
         let options = MemoryOptions { program: program_index, ..Default::default() };
-        let plan = MemoryPlan::with_decoded(model, options, &loaded.cmdbufs)?;
+        let plan = MemoryPlan::with_streams(model, options, &loaded.cmdbufs)?;
         let chip = model.chip();
         let mut sizes = [0u64; 8];
         sizes[REGION_SHARED] = plan.shared_gmem;
@@ -273,7 +274,7 @@ impl Instance {
     /// (a debugger or checker stepping the machine itself).
     pub fn forward_with(
         &mut self,
-        tpu: &mut dyn FnMut(usize, &mut Machine, &[Command]) -> Result<(), ExecError>,
+        tpu: &mut dyn FnMut(usize, &mut Machine, &CommandStream) -> Result<(), ExecError>,
     ) -> Result<(), RuntimeError> {
         for i in 0..self.routine_count() {
             self.run_routine_with(i, tpu)?;
@@ -336,7 +337,7 @@ impl Instance {
     pub fn run_routine_with(
         &mut self,
         i: usize,
-        tpu: &mut dyn FnMut(usize, &mut Machine, &[Command]) -> Result<(), ExecError>,
+        tpu: &mut dyn FnMut(usize, &mut Machine, &CommandStream) -> Result<(), ExecError>,
     ) -> Result<(), RuntimeError> {
         let r = self
             .program()

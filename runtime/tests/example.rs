@@ -140,7 +140,8 @@ fn emulate(ex: &Example, cmds: &[Command], m: &Model, input: &[i8]) -> (Machine,
     }
     mach.gmem.write(BASES[1].1, &weights).unwrap();
     mach.gmem.write(BASES[2].1, &input.iter().map(|&v| v as u8).collect::<Vec<_>>()).unwrap();
-    if let Err(e) = mach.run(cmds) {
+    let stream = m.cmdbuf_stream(m.section(example::CMDBUF_SECTION).expect("cmdbuf section")).unwrap();
+    if let Err(e) = mach.run(&stream) {
         let line = disasm::line(example::CHIP, "subfunc_0", e.index, &cmds[e.index]);
         panic!("seed {}: the emulator stopped: {e}\n  at {line}", ex.seed);
     }

@@ -5,7 +5,7 @@ use crate::memory::{Gmem, Lmem};
 use crate::{tdma, tiu};
 use cvsim_isa::disasm::tiu_op_name;
 use cvsim_isa::dmabuf::segments;
-use cvsim_isa::{Chip, ChipParams, Command, Desc, Engine};
+use cvsim_isa::{Chip, ChipParams, Command, CommandStream, Desc, Engine};
 
 /// The emulated TPU: its chip, local memory and global memory.
 #[derive(Clone)]
@@ -32,30 +32,37 @@ impl Machine {
         }
     }
 
-    /// Run a command stream in order. Sync ids do not change results, but a descriptor that waits
-    /// for one the stream has not run yet is an error naming both descriptors.
-    pub fn run(&mut self, cmds: &[Command]) -> Result<(), ExecError> {
-        for seg in segments(cmds) {
+    /// Run a command stream in order, decoding each descriptor as it is reached. Sync ids do not
+    /// change results, but a descriptor that waits for one the stream has not run yet is an error
+    /// naming both descriptors.
+    pub fn run(&mut self, cmds: &CommandStream) -> Result<(), ExecError> {
+        let ids = |j: usize| (cmds.engine(j).expect("index in range"), cmds.own_id(j), cmds.wait_id(j));
+        let mut slot = None;
+        for seg in cmds.segments() {
             let (mut done_tiu, mut done_tdma) = (0u32, 0u32);
             for i in seg.range.clone() {
-                let cmd = &cmds[i];
-                check_wait(cmds, seg.range.end, i, done_tiu, done_tdma)?;
-                self.exec(&cmd.desc)
-                    .map_err(|kind| ExecError::new(i, cmd.desc.engine(), op_name(self.chip, &cmd.desc), kind))?;
-                note_done(&cmd.desc, &mut done_tiu, &mut done_tdma);
+                check_wait(ids, seg.range.end, i, done_tiu, done_tdma)?;
+                let desc = cmds.decode_into(i, &mut slot).expect("index in range");
+                self.exec(desc).map_err(|kind| ExecError::new(i, desc.engine(), op_name(self.chip, desc), kind))?;
+                note_done(desc, &mut done_tiu, &mut done_tdma);
             }
         }
         Ok(())
     }
 
     /// [`Machine::run`] with an observer called around every descriptor (debugging and checking;
-    /// `run` itself stays free of the calls).
+    /// `run` itself stays free of the calls). It takes the stream decoded
+    /// ([`CommandStream::to_commands`]): observers look at any descriptor, not only the one running.
     pub fn run_observed(&mut self, cmds: &[Command], obs: &mut dyn Observer) -> Result<(), ExecError> {
+        let ids = |j: usize| {
+            let d: &Desc = &cmds[j].desc;
+            (d.engine(), d.own_id(), d.wait_id())
+        };
         for seg in segments(cmds) {
             let (mut done_tiu, mut done_tdma) = (0u32, 0u32);
             for i in seg.range.clone() {
                 let cmd = &cmds[i];
-                check_wait(cmds, seg.range.end, i, done_tiu, done_tdma)?;
+                check_wait(ids, seg.range.end, i, done_tiu, done_tdma)?;
                 if obs.before(self, cmds, i)? == Step::Run {
                     let r = self.exec(&cmd.desc);
                     obs.after(self, cmds, i, r)?;
@@ -87,20 +94,28 @@ pub trait Observer {
     }
 }
 
-/// The error for a descriptor whose wait id file order has not reached yet.
-fn check_wait(cmds: &[Command], seg_end: usize, i: usize, done_tiu: u32, done_tdma: u32) -> Result<(), ExecError> {
-    let cmd = &cmds[i];
-    let engine = cmd.desc.engine();
-    let wait = cmd.desc.wait_id().unwrap_or(0) as u32;
+/// The error for a descriptor whose wait id file order has not reached yet. `ids(j)` gives
+/// descriptor `j`'s engine, own id and wait id.
+fn check_wait(
+    ids: impl Fn(usize) -> (Engine, Option<u16>, Option<u16>),
+    seg_end: usize,
+    i: usize,
+    done_tiu: u32,
+    done_tdma: u32,
+) -> Result<(), ExecError> {
+    let (engine, _, wait) = ids(i);
+    let wait = wait.unwrap_or(0) as u32;
     let (done, other, other_engine) = match engine {
         Engine::Tiu => (done_tdma, "TDMA", Engine::Tdma),
         _ => (done_tiu, "TIU", Engine::Tiu),
     };
     if engine != Engine::Cpu && wait > done {
-        let later = cmds[i..seg_end]
-            .iter()
-            .position(|c| c.desc.engine() == other_engine && c.desc.own_id() == Some(wait as u16))
-            .map(|p| format!("descriptor {}", i + p))
+        let later = (i..seg_end)
+            .find(|&j| {
+                let (e, own, _) = ids(j);
+                e == other_engine && own == Some(wait as u16)
+            })
+            .map(|j| format!("descriptor {j}"))
             .unwrap_or_else(|| "no descriptor of this segment".to_string());
         return Err(ExecError::new(
             i,

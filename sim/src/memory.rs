@@ -149,6 +149,21 @@ impl LTensor {
         Ok(bases)
     }
 
+    /// The offsets within a lane the tensor can touch, in any lane: a superset of its bytes, so
+    /// that two tensors whose ranges are disjoint share no byte.
+    pub fn lane_offsets(&self, lanes: u32) -> std::ops::Range<u64> {
+        let (lane0, off0) = Lmem::split(self.addr);
+        if self.n == 0 || self.c == 0 || self.h == 0 || self.w == 0 || lanes == 0 {
+            return off0 as u64..off0 as u64;
+        }
+        let span = (self.n as u64 - 1) * self.n_str as u64
+            + (self.h as u64 - 1) * self.h_str as u64
+            + (self.w as u64 - 1) * self.w_str as u64
+            + self.esz as u64;
+        let wraps = (lane0 as u64 + self.c as u64 - 1) / lanes as u64;
+        off0 as u64..off0 as u64 + wraps * self.c_str as u64 + span
+    }
+
     /// Byte offset of (n, h, w) from the channel base.
     #[inline]
     pub fn inner(&self, n: u32, h: u32, w: u32) -> usize {

@@ -2,7 +2,7 @@
 //! initial global memory, run the command buffer, compare every expected region byte for byte.
 
 use crate::machine::Machine;
-use cvsim_isa::{parse_cmdbuf, Chip};
+use cvsim_isa::{Chip, CommandStream};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -68,7 +68,7 @@ pub fn run_vector(v: &Vector) -> Outcome {
 fn try_run(v: &Vector) -> Result<Vec<Mismatch>, String> {
     let chip: Chip = v.chip.parse().map_err(|e| format!("{e}"))?;
     let cmdbuf = decode_hex(&v.cmdbuf_hex, "cmdbuf_hex")?;
-    let (_, cmds) = parse_cmdbuf(&cmdbuf, Some(chip)).map_err(|e| format!("cmdbuf: {e}"))?;
+    let cmds = CommandStream::from_vec(cmdbuf, Some(chip)).map_err(|e| format!("cmdbuf: {e}"))?;
     let mut m = Machine::new(chip);
     // One region spanning everything the vector names; no vector relies on memory outside it.
     let mut regions = Vec::new();

@@ -6,7 +6,7 @@
 mod tdma_support;
 
 use cvsim_isa::cmdbuf::encode_descs;
-use cvsim_isa::{parse_cmdbuf, Chip, Desc, TdmaDesc, TiuDesc};
+use cvsim_isa::{Chip, CommandStream, Desc, TdmaDesc, TiuDesc};
 use cvsim_sim::{ExecError, ExecErrorKind, Machine};
 use tdma_support::{desc, set_dst, set_src};
 
@@ -70,8 +70,8 @@ fn add(id: u32, wait_tdma: u32, res0: u32, opd0: u32, opd1: u32, w: u32) -> TiuD
 /// Encode, parse back and run; the run must fail. Returns the error and the machine afterwards.
 fn run_failing(descs: Vec<Desc>) -> (ExecError, Machine, Machine) {
     let buf = encode_descs(CHIP, &descs).expect("descriptors encode");
-    let (chip, cmds) = parse_cmdbuf(&buf, Some(CHIP)).expect("cmdbuf parses");
-    assert_eq!(chip, CHIP);
+    let cmds = CommandStream::from_vec(buf, Some(CHIP)).expect("cmdbuf parses");
+    assert_eq!(cmds.chip(), CHIP);
     let mut m = machine();
     let before = m.clone();
     let e = m.run(&cmds).expect_err("the run must stop with an error");

@@ -369,3 +369,50 @@ fn partial_sums_are_unsupported() {
         assert!(matches!(tiu::exec(chip, &mut l, &d), Err(ExecErrorKind::Illegal { field: "res0_c", .. })));
     }
 }
+
+/// A result that overwrites input channels not yet convolved (here channel c's output lands on
+/// channel c + lanes's input, one lane wrap on) still reads the input as it was before the
+/// descriptor: the same values as with the result placed apart.
+#[test]
+fn a_result_overlapping_later_input_channels_reads_the_input_as_it_was() {
+    for chip in Chip::ALL {
+        for esz in [1, 2] {
+            let lanes = chip.lanes();
+            let g = Geom {
+                n: 1,
+                c: lanes + 5,
+                ih: 3,
+                iw: 3,
+                kh: 2,
+                kw: 2,
+                st_h: 1,
+                st_w: 1,
+                dil_h: 1,
+                dil_w: 1,
+                pad: [0; 4],
+                ins_h: 0,
+                ins_w: 0,
+                ins_h_last: 0,
+                ins_w_last: 0,
+                oh: 2,
+                ow: 2,
+            };
+            let val = |i: u32| (i * 37 % 251) as u16 | if esz == 2 { 0x3F00 } else { 0 };
+            let p = Dw { chip, g, x: (0..g.c * 9).map(val).collect(), w: (0..g.c * 4).map(|i| val(i + 7)).collect() };
+            let mut l = random_lmem(chip, 9);
+            let (mut d, res) = place(&p, &mut l, esz, 0, 0, &mut Alloc::new()).unwrap();
+            d.opt_res_shift = 3;
+            let mut apart = l.clone();
+            tiu::exec(chip, &mut apart, &d).unwrap();
+            let on_input = Place { off0: (d.opd0_addr & 0x7FFF) + d.opd0_c_str, ..res };
+            let d2 = TiuDesc { res0_addr: on_input.addr(), ..d.clone() };
+            tiu::exec(chip, &mut l, &d2).unwrap();
+            for c in 0..g.c {
+                for (oh, ow) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                    let (a, b) = (res.idx(lanes, 0, c, oh, ow), on_input.idx(lanes, 0, c, oh, ow));
+                    assert_eq!(apart.data[a..a + esz as usize], l.data[b..b + esz as usize], "{chip} esz {esz} c {c}");
+                }
+            }
+        }
+    }
+}

@@ -241,3 +241,33 @@ fn unsupported_forms_are_reported() {
     let (d, _) = place(&p, &mut l, 2).unwrap();
     assert!(matches!(tiu::exec(Chip::Cv182x, &mut l, &d), Err(ExecErrorKind::Unsupported { .. })));
 }
+
+/// A result that overwrites input channels not yet pooled (here channel c's output lands on
+/// channel c + lanes's input, one lane wrap on) still reads the input as it was before the
+/// descriptor: the same values as with the result placed apart.
+#[test]
+fn a_result_overlapping_later_input_channels_reads_the_input_as_it_was() {
+    for chip in Chip::ALL {
+        for esz in [1, 2] {
+            let lanes = chip.lanes();
+            let g =
+                Geom { c: lanes + 5, ih: 3, iw: 3, kh: 2, kw: 2, oh: 2, ow: 2, ..one_row(chip, Kind::Max, vec![0]).g };
+            let x: Vec<u16> = (0..g.c * 9).map(|i| (i * 37 % 251) as u16 | if esz == 2 { 0x3F00 } else { 0 }).collect();
+            let p = Pool { chip, kind: Kind::Max, g, x };
+            let mut l = random_lmem(chip, 9);
+            let (d, res) = place(&p, &mut l, esz).unwrap();
+            let mut apart = l.clone();
+            tiu::exec(chip, &mut apart, &d).unwrap();
+            // The aligned layout of the input: channel slots of 16 bytes at offset 0 of each lane.
+            let on_input = Place { off0: 16, ..res };
+            let d2 = TiuDesc { res0_addr: on_input.addr(), ..d.clone() };
+            tiu::exec(chip, &mut l, &d2).unwrap();
+            for c in 0..g.c {
+                for (oh, ow) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                    let (a, b) = (res.idx(lanes, 0, c, oh, ow), on_input.idx(lanes, 0, c, oh, ow));
+                    assert_eq!(apart.data[a..a + esz as usize], l.data[b..b + esz as usize], "{chip} esz {esz} c {c}");
+                }
+            }
+        }
+    }
+}

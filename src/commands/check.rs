@@ -7,7 +7,7 @@ use std::fmt::Write;
 /// Run the instance's program with every TPU routine checked; the findings in routine order.
 pub fn forward(inst: &mut Instance) -> Result<Vec<Finding>, String> {
     let mut checker = Checker::new(&inst.machine);
-    let r = inst.forward_with(&mut |routine, m, cmds| checker.run(m, cmds, routine));
+    let r = inst.forward_with(&mut |routine, m, cmds| checker.run(m, &cmds.to_commands(), routine));
     r.map_err(|e| e.to_string())?;
     Ok(checker.findings)
 }

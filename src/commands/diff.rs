@@ -179,7 +179,7 @@ pub fn diff(inst: &mut Instance, inputs: &[Array], reference: &[Array], tol: Tol
     let mut log = StoreLog::default();
     let run = inst.forward_with(&mut |routine, m, cmds| {
         log.routine = routine;
-        m.run_observed(cmds, &mut log)
+        m.run_observed(&cmds.to_commands(), &mut log)
     });
     inst.machine.gmem.trace = None;
     run.map_err(|e| e.to_string())?;

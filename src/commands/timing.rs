@@ -9,7 +9,6 @@ use cvsim_runtime::session::LoadedModel;
 use cvsim_sim::timing::{self, pmu, PmuSummary, Schedule, TimingConfig, TracePart};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 /// What `run` was asked to report about timing.
 #[derive(Clone, Debug, Default)]
@@ -33,7 +32,8 @@ pub struct RoutineTiming {
     /// Index of the routine in the program.
     pub routine: usize,
     pub section: String,
-    pub cmds: Arc<Vec<Command>>,
+    /// The routine's stream decoded: the CSV and trace writers look descriptors up by index.
+    pub cmds: Vec<Command>,
     pub schedule: Schedule,
 }
 
@@ -75,7 +75,7 @@ pub fn time_program(loaded: &LoadedModel, program: usize, cfg: &TimingConfig) ->
             continue;
         }
         let section = r.tpu_section().unwrap_or_default().to_string();
-        let cmds = loaded.cmdbufs.get(&section).cloned().ok_or_else(|| format!("section `{section}` not loaded"))?;
+        let cmds = loaded.cmdbufs.get(&section).ok_or_else(|| format!("section `{section}` not loaded"))?.to_commands();
         let schedule =
             timing::schedule(chip, &cmds, cfg).map_err(|e| format!("routine {i} (TPU, section `{section}`): {e}"))?;
         out.push(RoutineTiming { routine: i, section, cmds, schedule });

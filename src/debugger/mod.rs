@@ -102,7 +102,7 @@ impl<'a> Debugger<'a> {
             self.routine = routine;
             self.section = sections[routine].clone();
             self.set_tracing(m);
-            let r = m.run_observed(cmds, self);
+            let r = m.run_observed(&cmds.to_commands(), self);
             m.lmem.trace = None;
             m.gmem.trace = None;
             r

@@ -28,7 +28,7 @@ pub use tensor::{
     REGION_SHARED, REGION_WEIGHT,
 };
 
-use cvsim_isa::{Chip, Command};
+use cvsim_isa::{Chip, Command, CommandStream};
 use serde::Serialize;
 use std::borrow::Cow;
 use std::path::Path;
@@ -155,5 +155,21 @@ impl Model {
             file_offset: section.file_offset,
             source,
         })
+    }
+
+    /// A CMDBUF section as an encoded stream, every record header checked as
+    /// [`Model::decode_cmdbuf`] checks it: the file's own bytes when stored uncompressed, else the
+    /// decompressed bytes, held once.
+    pub fn cmdbuf_stream(&self, section: &Section) -> Result<CommandStream, ModelError> {
+        let chip = Some(self.chip());
+        let stream = match section.read(&self.file)? {
+            // `read` borrows exactly `stored`, the range from `file_offset` it has just checked.
+            Cow::Borrowed(b) => {
+                let start = section.file_offset as usize;
+                CommandStream::parse(self.file.clone(), start..start + b.len(), chip)
+            }
+            Cow::Owned(v) => CommandStream::from_vec(v, chip),
+        };
+        stream.map_err(|source| ModelError::Stream { name: section.name.clone(), file_offset: section.file_offset, source })
     }
 }

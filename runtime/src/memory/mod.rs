@@ -15,8 +15,8 @@ pub use pool::SharedPool;
 pub use vpss::{vpss_align, vpss_frame_size, VpssAlign};
 
 use crate::cvimodel::{Model, ModelError, Program, SectionType, Tensor, REGION_IO_FIRST, REGION_IO_LAST};
-use cvsim_isa::dmabuf::{dmabuf_size, pmubuf_size};
-use cvsim_isa::{Chip, Command};
+use cvsim_isa::dmabuf::{dmabuf_size_of, pmubuf_size_of};
+use cvsim_isa::{Chip, CommandStream};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -108,15 +108,15 @@ pub struct MemoryPlan {
 
 impl MemoryPlan {
     pub fn new(model: &Model, options: MemoryOptions) -> Result<MemoryPlan, ModelError> {
-        MemoryPlan::with_decoded(model, options, &HashMap::new())
+        MemoryPlan::with_streams(model, options, &HashMap::new())
     }
 
-    /// As [`MemoryPlan::new`], using the command buffers already decoded (by section name) where
-    /// given: decoding a large cmdbuf a second time would double its share of the peak memory.
-    pub fn with_decoded(
+    /// As [`MemoryPlan::new`], using the command streams already indexed (by section name) where
+    /// given, as a loaded model holds them.
+    pub fn with_streams(
         model: &Model,
         options: MemoryOptions,
-        decoded: &HashMap<String, Arc<Vec<Command>>>,
+        streams: &HashMap<String, Arc<CommandStream>>,
     ) -> Result<MemoryPlan, ModelError> {
         let program = model.program(options.program)?;
         let page = |v: u64| if options.protect { align(v, PAGE) } else { v };
@@ -126,7 +126,7 @@ impl MemoryPlan {
             .sections
             .iter()
             .filter(|s| matches!(s.kind, SectionType::Cmdbuf | SectionType::Dmabuf))
-            .map(|s| cmdbuf_mem(model, s, options, decoded.get(&s.name).map(|c| c.as_slice())))
+            .map(|s| cmdbuf_mem(model, s, options, streams.get(&s.name).map(|c| c.as_ref())))
             .collect::<Result<Vec<_>, _>>()?;
         let cmdbuf_total = cmdbufs.iter().map(|c| c.total).sum();
 
@@ -166,23 +166,23 @@ fn cmdbuf_mem(
     model: &Model,
     s: &crate::cvimodel::Section,
     options: MemoryOptions,
-    decoded: Option<&[Command]>,
+    stream: Option<&CommandStream>,
 ) -> Result<CmdbufMem, ModelError> {
     let stream_err = |source| ModelError::Stream { name: s.name.clone(), file_offset: s.file_offset, source };
     let section_size = s.content_size() as u64;
     if s.kind == SectionType::Cmdbuf {
         let own;
-        let cmds = match decoded {
-            Some(c) => c,
+        let segs = match stream {
+            Some(c) => c.segments(),
             None => {
-                own = model.decode_cmdbuf(s)?;
-                &own[..]
+                own = model.cmdbuf_stream(s)?;
+                own.segments()
             }
         };
-        let tiu = cmds.iter().filter(|c| c.desc.engine() == cvsim_isa::Engine::Tiu).count() as u64;
-        let tdma = cmds.iter().filter(|c| c.desc.engine() == cvsim_isa::Engine::Tdma).count() as u64;
-        let dmabuf = dmabuf_size(cmds) as u64;
-        let pmubuf = if options.pmu { pmubuf_size(cmds) as u64 } else { 0 };
+        let tiu = segs.iter().map(|g| g.tiu as u64).sum();
+        let tdma = segs.iter().map(|g| g.tdma as u64).sum();
+        let dmabuf = dmabuf_size_of(segs) as u64;
+        let pmubuf = if options.pmu { pmubuf_size_of(segs) as u64 } else { 0 };
         let total = if options.protect { align(dmabuf + pmubuf, PAGE) } else { dmabuf + pmubuf };
         Ok(CmdbufMem {
             section: s.name.clone(),

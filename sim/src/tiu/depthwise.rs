@@ -6,7 +6,7 @@
 
 use super::conv::{bf16_bias, bf16_result, check_common, int8_requant, load_i8, load_u16, nonzero_input, pad_i8, relu};
 use super::operand::{anchored_to_result, same_batch_and_channels, view, Opd};
-use super::window::{Dilation, Kernel, Window};
+use super::window::{Dilation, InputPlanes, Kernel, Window};
 use crate::arith;
 use crate::bf16;
 use crate::error::{ExecErrorKind, ExecResult};
@@ -98,15 +98,13 @@ fn exec_int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, win: &Window) -> ExecResu
     };
     let weights = gather_weights(chip, lmem, d, 1, w_const, |i| load_i8(lmem, i, w_signed))?;
     let x_signed = d.opt_opd0_sign != 0;
-    let input =
-        win.gather_planes(x.n, &xb, |n, h, w| x.inner(n, h, w), pad_i8(chip, d), |i| load_i8(lmem, i, x_signed));
+    let mut input = InputPlanes::new(win, &x, &xb, &res, lmem.lanes, pad_i8(chip, d), |i| load_i8(lmem, i, x_signed));
 
-    let plane_len = win.plane_len();
     let (kh, kw) = (win.h.kernel as usize, win.w.kernel as usize);
     let mut acc = vec![0i32; d.res0_w as usize];
     for n in 0..x.n as usize {
         for c in 0..x.c as usize {
-            let plane = &input[(n * x.c as usize + c) * plane_len..][..plane_len];
+            let plane = input.get(n as u32, c, &x, &xb, |i| load_i8(lmem, i, x_signed));
             let w = &weights[c * kh * kw..(c + 1) * kh * kw];
             for oh in 0..d.res0_h {
                 acc.fill(0);
@@ -136,14 +134,13 @@ fn exec_bf16(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, win: &Window) -> ExecResu
         bf16::bf16_operand(load_u16(lmem, i))
     })?;
     let pad = bf16::bf16_operand(d.pad_value(chip) as u16);
-    let input = win.gather_planes(x.n, &xb, |n, h, w| x.inner(n, h, w), pad, |i| bf16::bf16_operand(load_u16(lmem, i)));
+    let mut input = InputPlanes::new(win, &x, &xb, &res, lmem.lanes, pad, |i| bf16::bf16_operand(load_u16(lmem, i)));
 
-    let plane_len = win.plane_len();
     let (kh, kw) = (win.h.kernel as usize, win.w.kernel as usize);
     let mut acc = vec![0f32; d.res0_w as usize];
     for n in 0..x.n as usize {
         for c in 0..x.c as usize {
-            let plane = &input[(n * x.c as usize + c) * plane_len..][..plane_len];
+            let plane = input.get(n as u32, c, &x, &xb, |i| bf16::bf16_operand(load_u16(lmem, i)));
             let w = &weights[c * kh * kw..(c + 1) * kh * kw];
             let b = bias.as_ref().map(|b| b[c]);
             for oh in 0..d.res0_h {

@@ -6,7 +6,7 @@
 
 use super::conv::{check_common, load_i8, load_u16, nonzero_input, pad_i8, Int8Out, Requant};
 use super::operand::{same_batch_and_channels, view, Opd};
-use super::window::{Dilation, Kernel, Window};
+use super::window::{Dilation, InputPlanes, Kernel, Window};
 use crate::arith;
 use crate::bf16;
 use crate::error::{ExecErrorKind, ExecResult};
@@ -75,8 +75,7 @@ fn exec_int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, win: &Window, kind: Kind)
     let signed = d.opt_opd0_sign != 0;
     // Padding and inserts take `opd0_ins_val` (cvikernel puts −128/0 there for max and 127/255
     // for min; the hardware just uses the field).
-    let input = win.gather_planes(x.n, &xb, |n, h, w| x.inner(n, h, w), pad_i8(chip, d), |i| load_i8(lmem, i, signed));
-    let plane_len = win.plane_len();
+    let mut input = InputPlanes::new(win, &x, &xb, &res, lmem.lanes, pad_i8(chip, d), |i| load_i8(lmem, i, signed));
     let ow = d.res0_w as usize;
     let mut acc = vec![0i32; ow];
     // Average: Σ x·const with the constant read as 8 bits (`opt_opd1_sign`, 0 from cvikernel),
@@ -93,7 +92,7 @@ fn exec_int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, win: &Window, kind: Kind)
     let w_step = res.w_str as usize;
     for n in 0..x.n as usize {
         for c in 0..x.c as usize {
-            let plane = &input[(n * x.c as usize + c) * plane_len..][..plane_len];
+            let plane = input.get(n as u32, c, &x, &xb, |i| load_i8(lmem, i, signed));
             for oh in 0..d.res0_h {
                 let oh_u = oh as usize;
                 match kind {
@@ -132,8 +131,7 @@ fn exec_bf16(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, win: &Window, kind: Kind)
     let res = view(chip, d, Opd::Res0, 2);
     let rb = res.channel_bases(lmem, "pooling result (res0)")?;
     let pad = bf16::bf16_operand(d.pad_value(chip) as u16);
-    let input = win.gather_planes(x.n, &xb, |n, h, w| x.inner(n, h, w), pad, |i| bf16::bf16_operand(load_u16(lmem, i)));
-    let plane_len = win.plane_len();
+    let mut input = InputPlanes::new(win, &x, &xb, &res, lmem.lanes, pad, |i| bf16::bf16_operand(load_u16(lmem, i)));
     let ow = d.res0_w as usize;
     let mut acc = vec![0f32; ow];
     // Average: cvikernel divides the constant by kh·kw on the host (the hardware has no divider),
@@ -143,7 +141,7 @@ fn exec_bf16(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, win: &Window, kind: Kind)
     let k = bf16::bf16_operand(d.opd1_addr as u16);
     for n in 0..x.n as usize {
         for c in 0..x.c as usize {
-            let plane = &input[(n * x.c as usize + c) * plane_len..][..plane_len];
+            let plane = input.get(n as u32, c, &x, &xb, |i| bf16::bf16_operand(load_u16(lmem, i)));
             for oh in 0..d.res0_h {
                 let oh_u = oh as usize;
                 // Max and min propagate NaN, which is also how ±inf operands read (crate::bf16):
