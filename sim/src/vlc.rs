@@ -49,7 +49,7 @@ mod decode;
 mod encode;
 mod remap;
 
-pub use decode::{decompress, decompress_into};
+pub use decode::{decompress, decompress_into, Decoder};
 pub use encode::compress;
 
 use std::fmt;

@@ -468,3 +468,44 @@ fn decompress_header_decides() {
     d.dst_w = 20;
     assert!(matches!(env.run(&d), Err(ExecErrorKind::Illegal { field: "src_fmt", .. })));
 }
+
+/// A decompressing load of 200 KB (placed as it is decoded, in many pieces) restores every byte
+/// into a strided local layout; the same stream damaged near its end is refused with the codec's
+/// error, after the part before the damage was placed.
+#[test]
+fn a_large_decompressing_load_is_placed_as_it_decodes() {
+    let chip = Chip::Cv183x;
+    let mut env = Env::new(chip, 8);
+    let (c, h, w) = (32u32, 100u32, 64u32);
+    let mut p = Picks::new(3);
+    let raw: Vec<u8> = (0..c * h * w).map(|_| p.below(9) as u8).collect();
+    let stream = vlc::compress(&raw, false, false, 0, 0, false);
+    assert!(stream.len() < raw.len(), "small values compress");
+    env.g_mut()[..stream.len()].copy_from_slice(&stream);
+    let mut d = desc(0);
+    d.compress_en = 1;
+    set_src(&mut d, GBASE, [1, c, h, w], [c * h * w, h * w, w]);
+    // One channel per lane, rows 80 bytes apart (16 bytes of gap after each).
+    set_dst(&mut d, 0, [c, h, w], [h * 80, h * 80, 80]);
+    env.run(&d).unwrap();
+    for (ch, hh, ww) in [(0u32, 0u32, 0u32), (5, 50, 17), (31, 99, 63), (17, 3, 40)] {
+        let i = env.lmem.index(ch, hh * 80 + ww);
+        assert_eq!(env.lmem.data[i], raw[((ch * h + hh) * w + ww) as usize], "({ch},{hh},{ww})");
+    }
+    let all = (0..c).all(|ch| {
+        (0..h).all(|hh| {
+            (0..w).all(|ww| env.lmem.data[env.lmem.index(ch, hh * 80 + ww)] == raw[((ch * h + hh) * w + ww) as usize])
+        })
+    });
+    assert!(all, "every byte placed");
+
+    // Damage: the data section's last bytes become all ones (a unary code that never ends).
+    let mut bad = stream.clone();
+    let n = bad.len();
+    bad[n - 8..].fill(0xFF);
+    env.g_mut()[..n].copy_from_slice(&bad);
+    env.lmem.fill(0);
+    let e = env.run(&d).unwrap_err();
+    assert!(matches!(e, ExecErrorKind::Vlc(_)), "{e:?}");
+    assert_eq!(env.lmem.data[env.lmem.index(0, 0)], raw[0], "placed before the damage");
+}

@@ -6,7 +6,7 @@
 //! `cmprs_fmt`, `compress_bias0/1` and `compress_zero_guard` are ignored (errata 16–17). On a
 //! store the descriptor decides and the header carries its values.
 
-use super::convert::{self, formats, with_conv, Verbatim};
+use super::convert::{self, formats, with_conv, Conv, Verbatim};
 use super::matrix::{pieces, GRows, LRows};
 use super::side::{require_eq, Side};
 use super::tensor::{same_count, sizes};
@@ -79,9 +79,8 @@ fn load(chip: Chip, lmem: &mut Lmem, gmem: &mut Gmem, d: &TdmaDesc, matrix: bool
     }
     let len = vlc::stream_len(&region_data[start..], raw_len).map_err(vlc_err)?;
     let (region, start) = gmem.resolve(src.sel, src.addr, len as u64)?;
-    let raw = vlc::decompress(&gmem.regions[region].data[start..start + len], raw_len).map_err(vlc_err)?;
-
-    if matrix {
+    let dec = vlc::Decoder::new(&gmem.regions[region].data[start..start + len], raw_len).map_err(vlc_err)?;
+    let placement = if matrix {
         let g = GRows {
             loc: Loc::Temp,
             start: 0,
@@ -91,17 +90,80 @@ fn load(chip: Chip, lmem: &mut Lmem, gmem: &mut Gmem, d: &TdmaDesc, matrix: bool
             esz: se,
         };
         let l = LRows::resolve(lmem, &dst, [d.src_n, d.dst_c, d.dst_h, d.dst_w], d.src_w, de, ("dst_c", "dst_h"))?;
-        with_conv!(sel, conv => {
-            let mut m = Split { src: &raw, dst: &mut lmem.data };
-            pieces(&g, &l, |gp, lp, n| m.chunk(gp, lp, n, &conv))
-        })
+        Placement::Matrix(g, l)
     } else {
         let s = Walk::flat(Loc::Temp, 0, elems, se);
         let t = dst.walk(lmem, gmem, [d.src_n, d.dst_c, d.dst_h, d.dst_w], de)?;
         same_count(d, &s, &t)?;
-        with_conv!(sel, conv => pair(&mut Split { src: &raw, dst: &mut lmem.data }, &s, &t, &conv));
+        Placement::Tensor(s, t)
+    };
+    // Placed as it is decoded: the whole expansion at once would be a second copy of the
+    // weights being loaded (0.5 MB for a mobilenet_v2 classifier).
+    let mut m = Streamed { dec, window: Vec::new(), start: 0, failed: None, dst: &mut lmem.data };
+    match &placement {
+        Placement::Matrix(g, l) => with_conv!(sel, conv => pieces(g, l, |gp, lp, n| m.chunk(gp, lp, n, &conv))),
+        Placement::Tensor(s, t) => with_conv!(sel, conv => pair(&mut m, s, t, &conv)),
     }
-    Ok(())
+    m.failed.map_or(Ok(()), |e| Err(vlc_err(e)))
+}
+
+enum Placement {
+    Matrix(GRows, LRows),
+    Tensor(Walk, Walk),
+}
+
+/// The decompressed source of a load, decoded as the placement asks for it. Placement walks the
+/// source forward only; what lies behind the furthest request is dropped. A corrupt stream stops
+/// the placement at the block that fails (what was placed before it stays written) and the load
+/// reports the error.
+struct Streamed<'a> {
+    dec: vlc::Decoder<'a>,
+    /// Decoded bytes from source byte `start` on.
+    window: Vec<u8>,
+    start: usize,
+    failed: Option<vlc::VlcError>,
+    dst: &'a mut [u8],
+}
+
+impl Streamed<'_> {
+    /// Make source bytes `lo..hi` available in the window; false once the stream failed.
+    fn have(&mut self, lo: usize, hi: usize) -> bool {
+        // Placement never goes back (both walks visit the source in order).
+        debug_assert!(lo >= self.start, "source byte {lo} requested after {} was dropped", self.start);
+        if self.failed.is_some() || lo < self.start {
+            return false;
+        }
+        // Drop what placement has passed (in large steps: a drain moves the rest down).
+        let passed = lo - self.start;
+        if passed >= 64 * 1024 && passed >= self.window.len() / 2 {
+            let passed = passed.min(self.window.len());
+            self.window.drain(..passed);
+            self.start += passed;
+        }
+        let end = self.start + self.window.len();
+        if hi > end {
+            let block = self.dec.block_bytes();
+            let want = (hi - end).div_ceil(block) * block;
+            let n = want.min(self.dec.remaining());
+            let at = self.window.len();
+            self.window.resize(at + n, 0);
+            if let Err(e) = self.dec.fill(&mut self.window[at..]) {
+                self.failed = Some(e);
+                return false;
+            }
+        }
+        hi <= self.start + self.window.len()
+    }
+}
+
+impl Mem for Streamed<'_> {
+    fn chunk<C: Conv>(&mut self, s: usize, d: usize, n: usize, conv: &C) {
+        let len = n * conv.src_esz();
+        if self.have(s, s + len) {
+            let w = &self.window[s - self.start..s - self.start + len];
+            conv.run(w, &mut self.dst[d..d + n * conv.dst_esz()]);
+        }
+    }
 }
 
 /// Compressing store: the local source (tensor, or matrix of dst_c rows × dst_w columns) is

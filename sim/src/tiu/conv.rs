@@ -221,35 +221,41 @@ pub(crate) fn load_u16(lmem: &Lmem, i: usize) -> u16 {
     u16::from_le_bytes([lmem.data[i], lmem.data[i + 1]])
 }
 
-/// Gather opd0 `(N, IC, IH, IW)` into `[n][row][col][ic]` over the window's span, pads and inserts
-/// filled with `pad`. Channels innermost: a conv tap is then one contiguous dot product over IC,
-/// and with undilated kernels a whole kernel row is.
-fn gather_nhwc<T: Copy>(
+/// Gather span rows `rows` of image `n` of opd0 `(N, IC, IH, IW)` into `buf` as `[row][col][ic]`
+/// (appended), pads and inserts filled with `pad`. Channels innermost: a conv tap is then one
+/// contiguous dot product over IC, and with undilated kernels a whole kernel row is.
+#[allow(clippy::too_many_arguments)]
+fn gather_nhwc_rows<T: Copy>(
     x: &LTensor,
     bases: &[usize],
     win: &Window,
     pad: T,
-    mut load: impl FnMut(usize) -> T,
-) -> Vec<T> {
-    let (sh, sw) = win.span();
+    n: u32,
+    rows: std::ops::Range<usize>,
+    load: &mut impl FnMut(usize) -> T,
+    buf: &mut Vec<T>,
+) {
+    let (_, sw) = win.span();
     let ic = x.c as usize;
-    let mut buf = vec![pad; x.n as usize * sh * sw * ic];
-    let (rows, cols) = (win.h.sources(), win.w.sources());
-    for n in 0..x.n {
-        for (r, src_h) in rows.iter().enumerate() {
-            let Some(h) = *src_h else { continue };
-            for (col, src_w) in cols.iter().enumerate() {
-                let Some(w) = *src_w else { continue };
-                let inner = x.inner(n, h, w);
-                let o = ((n as usize * sh + r) * sw + col) * ic;
-                for (c, dst) in buf[o..o + ic].iter_mut().enumerate() {
-                    *dst = load(bases[c] + inner);
-                }
+    let start = buf.len();
+    buf.resize(start + rows.len() * sw * ic, pad);
+    let cols = win.w.sources();
+    for (r, p) in rows.clone().enumerate() {
+        let Some(h) = win.h.source(p as u32) else { continue };
+        for (col, src_w) in cols.iter().enumerate() {
+            let Some(w) = *src_w else { continue };
+            let inner = x.inner(n, h, w);
+            let o = start + (r * sw + col) * ic;
+            for (c, dst) in buf[o..o + ic].iter_mut().enumerate() {
+                *dst = load(bases[c] + inner);
             }
         }
     }
-    buf
 }
+
+/// Elements of gathered input one band of output rows may take (64 KiB of i16): gathering the
+/// whole input widened would hold a second copy of it (0.45 MB on a mobilenet_v2 layer).
+const BAND_ELEMS: usize = 32 * 1024;
 
 /// Weights as `[oc][kh][kw][ic]`: from opd1 `(IC, OC, KH, KW)` through its stride code (1 = the
 /// weight layout, §1.3), or the scalar of `opt_opd1_const` for every tap.
@@ -568,8 +574,7 @@ fn exec_int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, g: &ConvShape, win: &Wind
         }
     };
     let weights = gather_weights(chip, lmem, d, g, 1, w_const, |i| load_i8(lmem, i, w_signed))?;
-    let input = gather_nhwc(&x, &xb, win, pad_i8(chip, d), |i| load_i8(lmem, i, x_signed));
-
+    let pad = pad_i8(chip, d);
     let (sh, sw) = win.span();
     let ic = g.ic as usize;
     let (kh, kw) = (g.kh as usize, g.kw as usize);
@@ -578,47 +583,73 @@ fn exec_int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, g: &ConvShape, win: &Wind
     let row_len = sw * ic;
     let b_str = d.res0_b_str as usize;
     let w_step = res.w_str as usize;
+    // The input is gathered a band of output rows at a time, unless the result may overwrite
+    // input not yet read (in place): then all of it first, before the first write.
+    let in_place = {
+        let (a, b) = (x.lane_offsets(lmem.lanes), res.lane_offsets(lmem.lanes));
+        a.start < b.end && b.start < a.end
+    };
+    let oh_n = g.oh as usize;
+    let band = if in_place { oh_n } else { (BAND_ELEMS / (st_h * row_len).max(1)).clamp(1, oh_n.max(1)) };
+    let mut whole = Vec::new();
+    if in_place {
+        for n in 0..g.n {
+            gather_nhwc_rows(&x, &xb, win, pad, n, 0..sh, &mut |i| load_i8(lmem, i, x_signed), &mut whole);
+        }
+    }
+    let mut banded = Vec::new();
     let mut acc = vec![0i32; g.ow as usize];
     for n in 0..g.n as usize {
-        let img = &input[n * sh * row_len..(n + 1) * sh * row_len];
-        for oc in 0..g.oc as usize {
-            let wk = &weights[oc * kh * kw * ic..(oc + 1) * kh * kw * ic];
-            for oh in 0..g.oh {
-                for (ow, a) in acc.iter_mut().enumerate() {
-                    let mut sum = 0i32;
-                    let col0 = ow * st_w * ic;
-                    for ky in 0..kh {
-                        let row = &img[(oh as usize * st_h + ky * dh) * row_len..];
-                        let wrow = &wk[ky * kw * ic..(ky + 1) * kw * ic];
-                        if dw == 1 {
-                            // Undilated: the kernel row's KW·IC inputs are contiguous.
-                            sum = sum.wrapping_add(dot_i16(wrow, &row[col0..col0 + kw * ic]));
-                        } else {
-                            for kx in 0..kw {
-                                let c = col0 + kx * dw * ic;
-                                sum = sum.wrapping_add(dot_i16(&wrow[kx * ic..(kx + 1) * ic], &row[c..c + ic]));
-                            }
-                        }
-                    }
-                    *a = sum;
-                }
-                let at = rb[oc] + res.inner(n as u32, oh, 0);
-                if ps.reads() {
-                    // Previous partial sum: 4 byte planes, least significant first.
+        for o0 in (0..oh_n).step_by(band) {
+            let o1 = (o0 + band).min(oh_n);
+            // Span rows the band reads: from its first output row's top to its last one's bottom tap.
+            let (r0, r1) = (o0 * st_h, ((o1 - 1) * st_h + (kh - 1) * dh + 1).min(sh));
+            let img: &[i16] = if in_place {
+                &whole[(n * sh + r0) * row_len..(n * sh + r1) * row_len]
+            } else {
+                banded.clear();
+                gather_nhwc_rows(&x, &xb, win, pad, n as u32, r0..r1, &mut |i| load_i8(lmem, i, x_signed), &mut banded);
+                &banded
+            };
+            for oc in 0..g.oc as usize {
+                let wk = &weights[oc * kh * kw * ic..(oc + 1) * kh * kw * ic];
+                for oh in o0 as u32..o1 as u32 {
                     for (ow, a) in acc.iter_mut().enumerate() {
-                        let i = at + ow * w_step;
-                        *a = a.wrapping_add(i32::from_le_bytes([0, 1, 2, 3].map(|k| lmem.data[i + k * b_str])));
-                    }
-                }
-                match out {
-                    None => {
-                        for (ow, a) in acc.iter().enumerate() {
-                            for (k, byte) in a.to_le_bytes().into_iter().enumerate() {
-                                lmem.data[at + ow * w_step + k * b_str] = byte;
+                        let mut sum = 0i32;
+                        let col0 = ow * st_w * ic;
+                        for ky in 0..kh {
+                            let row = &img[(oh as usize * st_h + ky * dh - r0) * row_len..];
+                            let wrow = &wk[ky * kw * ic..(ky + 1) * kw * ic];
+                            if dw == 1 {
+                                // Undilated: the kernel row's KW·IC inputs are contiguous.
+                                sum = sum.wrapping_add(dot_i16(wrow, &row[col0..col0 + kw * ic]));
+                            } else {
+                                for kx in 0..kw {
+                                    let c = col0 + kx * dw * ic;
+                                    sum = sum.wrapping_add(dot_i16(&wrow[kx * ic..(kx + 1) * ic], &row[c..c + ic]));
+                                }
                             }
                         }
+                        *a = sum;
                     }
-                    Some(o) => o.finish_row(&acc, requant[oc], &mut lmem.data[at..], w_step),
+                    let at = rb[oc] + res.inner(n as u32, oh, 0);
+                    if ps.reads() {
+                        // Previous partial sum: 4 byte planes, least significant first.
+                        for (ow, a) in acc.iter_mut().enumerate() {
+                            let i = at + ow * w_step;
+                            *a = a.wrapping_add(i32::from_le_bytes([0, 1, 2, 3].map(|k| lmem.data[i + k * b_str])));
+                        }
+                    }
+                    match out {
+                        None => {
+                            for (ow, a) in acc.iter().enumerate() {
+                                for (k, byte) in a.to_le_bytes().into_iter().enumerate() {
+                                    lmem.data[at + ow * w_step + k * b_str] = byte;
+                                }
+                            }
+                        }
+                        Some(o) => o.finish_row(&acc, requant[oc], &mut lmem.data[at..], w_step),
+                    }
                 }
             }
         }

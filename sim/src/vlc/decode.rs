@@ -11,9 +11,9 @@ use super::{block_count, kmap_len, StreamPart, VlcError, VlcHeader, HEADER_BYTES
 /// header's data size are read. The output is allocated only after the stream was found long
 /// enough for `out_len`, and never larger than `out_len`.
 pub fn decompress(stream: &[u8], out_len: usize) -> Result<Vec<u8>, VlcError> {
-    let sections = Sections::locate(stream, out_len)?;
+    let mut dec = Decoder::new(stream, out_len)?;
     let mut out = vec![0u8; out_len];
-    sections.decode(&mut out)?;
+    dec.fill(&mut out)?;
     Ok(out)
 }
 
@@ -21,9 +21,78 @@ pub fn decompress(stream: &[u8], out_len: usize) -> Result<Vec<u8>, VlcError> {
 /// stream bytes the stream occupies (header + map + data section). On error `out` may hold a
 /// partial result.
 pub fn decompress_into(stream: &[u8], out: &mut [u8]) -> Result<usize, VlcError> {
-    let sections = Sections::locate(stream, out.len())?;
-    sections.decode(out)?;
-    Ok(sections.stream_len)
+    let mut dec = Decoder::new(stream, out.len())?;
+    dec.fill(out)?;
+    Ok(dec.sections.stream_len)
+}
+
+/// A stream decoded a block at a time, for consumers that take the output in order and need not
+/// hold all of it (a decompressing load places it as it comes).
+pub struct Decoder<'a> {
+    sections: Sections<'a>,
+    table: [u8; 256],
+    bits: BitReader<'a>,
+    block: usize,
+    /// Output bytes decoded so far.
+    done: usize,
+    out_len: usize,
+}
+
+impl<'a> Decoder<'a> {
+    /// As [`decompress`] checks it: header, map and data section present for `out_len` bytes.
+    pub fn new(stream: &'a [u8], out_len: usize) -> Result<Decoder<'a>, VlcError> {
+        let sections = Sections::locate(stream, out_len)?;
+        let h = &sections.header;
+        let table = Remap::new(h.signed, h.bf16, h.bias0, h.bias1, h.zero_guard).decode_table();
+        let bits = BitReader::new(sections.data);
+        Ok(Decoder { sections, table, bits, block: 0, done: 0, out_len })
+    }
+
+    /// Output bytes one block gives (the last one may give fewer).
+    pub fn block_bytes(&self) -> usize {
+        if self.sections.header.bf16 {
+            2 * SYMBOLS_PER_BLOCK
+        } else {
+            SYMBOLS_PER_BLOCK
+        }
+    }
+
+    /// Output bytes not yet decoded.
+    pub fn remaining(&self) -> usize {
+        self.out_len - self.done
+    }
+
+    /// Decode the next `out.len()` output bytes (a whole number of blocks, or the rest).
+    pub fn fill(&mut self, out: &mut [u8]) -> Result<(), VlcError> {
+        debug_assert!(out.len() <= self.remaining());
+        let h = self.sections.header;
+        let zero_count = h.bf16 && h.zero_guard;
+        for chunk in out.chunks_mut(self.block_bytes()) {
+            let block = self.block;
+            let kmap = self.sections.kmap[block];
+            let symbols = read_symbols(&mut self.bits, block, kmap, zero_count)?;
+            if h.bf16 {
+                // Fraction bytes follow for the elements that exist, except zero-guarded zeros.
+                for (pair, &sym) in chunk.chunks_exact_mut(2).zip(&symbols) {
+                    let exp = self.table[sym as usize];
+                    let value = if h.zero_guard && exp == 0 {
+                        0
+                    } else {
+                        let frac = self.bits.read(8).ok_or_else(|| overrun(&self.bits, block, 8))? as u16;
+                        ((frac & 0x80) << 8) | ((exp as u16) << 7) | (frac & 0x7F)
+                    };
+                    pair.copy_from_slice(&value.to_le_bytes());
+                }
+            } else {
+                for (byte, &sym) in chunk.iter_mut().zip(&symbols) {
+                    *byte = self.table[sym as usize];
+                }
+            }
+            self.block += 1;
+            self.done += chunk.len();
+        }
+        Ok(())
+    }
 }
 
 /// The checked pieces of a stream for a given output length.
@@ -53,35 +122,6 @@ impl<'a> Sections<'a> {
             len: stream.len(),
         })?;
         Ok(Sections { header, kmap, data, stream_len })
-    }
-
-    fn decode(&self, out: &mut [u8]) -> Result<(), VlcError> {
-        let h = &self.header;
-        let table = Remap::new(h.signed, h.bf16, h.bias0, h.bias1, h.zero_guard).decode_table();
-        let zero_count = h.bf16 && h.zero_guard;
-        let mut bits = BitReader::new(self.data);
-        let per = if h.bf16 { 2 * SYMBOLS_PER_BLOCK } else { SYMBOLS_PER_BLOCK };
-        for ((block, &kmap), chunk) in self.kmap.iter().enumerate().zip(out.chunks_mut(per)) {
-            let symbols = read_symbols(&mut bits, block, kmap, zero_count)?;
-            if h.bf16 {
-                // Fraction bytes follow for the elements that exist, except zero-guarded zeros.
-                for (pair, &sym) in chunk.chunks_exact_mut(2).zip(&symbols) {
-                    let exp = table[sym as usize];
-                    let value = if h.zero_guard && exp == 0 {
-                        0
-                    } else {
-                        let frac = bits.read(8).ok_or_else(|| overrun(&bits, block, 8))? as u16;
-                        ((frac & 0x80) << 8) | ((exp as u16) << 7) | (frac & 0x7F)
-                    };
-                    pair.copy_from_slice(&value.to_le_bytes());
-                }
-            } else {
-                for (byte, &sym) in chunk.iter_mut().zip(&symbols) {
-                    *byte = table[sym as usize];
-                }
-            }
-        }
-        Ok(())
     }
 }
 
