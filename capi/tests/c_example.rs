@@ -132,6 +132,38 @@ fn c_example_runs_corpus_models_byte_identically() {
             runs += 1;
         }
     }
+
+    // With TPU_ENABLE_PMU=1 the library prints, after each TPU routine, the PMU summary that
+    // `cvsim run --pmu` prints for the model (the timing model with its defaults).
+    let dir = corpus.join("models/cls_keypoint_hand_gesture_1_42_INT8_cv181x");
+    let loaded = cvsim_runtime::session::LoadedModel::from_file(dir.join("model.cvimodel")).unwrap();
+    let timings = cvsim::commands::timing::time_program(&loaded, 0, &Default::default()).unwrap();
+    let want = cvsim::commands::timing::pmu_text(&timings);
+    assert!(want.contains("inference total info"), "{want}");
+    let out = work.join("pmu");
+    std::fs::create_dir_all(&out).unwrap();
+    let inputs = cvsim::npz::read(&dir.join("input.npz")).unwrap();
+    let mut files = Vec::new();
+    for (k, name) in loaded.model.programs[0].input_tensors.iter().enumerate() {
+        let f = out.join(format!("input{k}.bin"));
+        std::fs::write(&f, &inputs.iter().find(|a| &a.name == name).unwrap().data).unwrap();
+        files.push(f);
+    }
+    for (pmu, shown) in [("1", true), ("0", false)] {
+        let run = Command::new(&exe)
+            .env("LD_LIBRARY_PATH", &lib)
+            .env("TPU_ENABLE_PMU", pmu)
+            .arg(dir.join("model.cvimodel"))
+            .arg("0")
+            .arg(&out)
+            .arg("host")
+            .args(&files)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&run.stdout);
+        assert!(run.status.success(), "{stdout}");
+        assert_eq!(stdout.contains(&want), shown, "TPU_ENABLE_PMU={pmu}: {stdout}");
+    }
     assert_eq!(
         runs,
         3 * 3 + 6 * 3,

@@ -7,7 +7,9 @@
  *
  *     cc app.c -I runtime/include -L target/release -lcviruntime
  *
- * Differences of the emulator are noted at each function.
+ * Differences of the emulator are noted at each function. As on the board, TPU_ENABLE_PMU=1 in the
+ * environment prints the PMU summary (tdma_exe_ms, tiu_exe_ms, inference_ms, ...) after each TPU
+ * routine; the figures come from cvsim's timing model.
  */
 #ifndef CVSIM_CVIRUNTIME_H
 #define CVSIM_CVIRUNTIME_H

@@ -136,6 +136,8 @@ struct Inner {
     tpu_give: Sender<()>,
     /// The user's allocator for runtime buffers, if one is installed.
     allocator: Mutex<Option<Arc<dyn DeviceAllocator>>>,
+    /// `TPU_ENABLE_PMU`: print the PMU summary after each TPU routine.
+    pmu: std::sync::atomic::AtomicBool,
     /// Held while the runtime allocates or frees its buffers, so that the shared-gmem decisions
     /// are taken one at a time. A user allocator may call [`Runtime::alloc`] (which does not take
     /// it) from inside.
@@ -179,15 +181,29 @@ impl Runtime {
                 tpu_take,
                 tpu_give,
                 allocator: Mutex::new(None),
+                pmu: std::sync::atomic::AtomicBool::new(false),
                 alloc_lock: Mutex::new(()),
             }),
         }
     }
 
-    /// The process-wide runtime (what the C ABI uses).
+    /// The process-wide runtime (what the C ABI uses). As the vendor runtime, it prints the PMU
+    /// summary after each TPU routine when the environment has `TPU_ENABLE_PMU` > 0.
     pub fn global() -> &'static Runtime {
         static GLOBAL: std::sync::OnceLock<Runtime> = std::sync::OnceLock::new();
-        GLOBAL.get_or_init(Runtime::new)
+        GLOBAL.get_or_init(|| {
+            let rt = Runtime::new();
+            let on = std::env::var("TPU_ENABLE_PMU").ok().and_then(|v| v.trim().parse::<i64>().ok()).is_some_and(|v| v > 0);
+            rt.set_pmu(on);
+            rt
+        })
+    }
+
+    /// Print, after each TPU routine, the PMU summary the board prints with `TPU_ENABLE_PMU=1`
+    /// (`tdma_exe_ms`, `tiu_exe_ms`, `inference_ms`, ...), from the timing model with its default
+    /// constants; the same text as `cvsim run --pmu`.
+    pub fn set_pmu(&self, on: bool) {
+        self.inner.pmu.store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn device(&self) -> MutexGuard<'_, Device> {
@@ -307,7 +323,7 @@ impl Runtime {
                 return Err(e);
             }
         };
-        let shared = Arc::new(Registered { loaded, weight, cmdbufs });
+        let shared = Arc::new(Registered { loaded, weight, cmdbufs, pmu_text: Mutex::default() });
         Ok(ModelHandle::with(self.clone(), shared))
     }
 
@@ -373,6 +389,30 @@ struct Registered {
     loaded: Arc<LoadedModel>,
     weight: Option<u64>,
     cmdbufs: Vec<u64>,
+    /// The PMU summary of each TPU section, made when first asked for (timing does not depend on
+    /// the data, so one schedule per section serves every forward).
+    pmu_text: Mutex<std::collections::HashMap<String, String>>,
+}
+
+impl Registered {
+    fn pmu_summary(&self, section: &str) -> String {
+        let mut cache = lock(&self.pmu_text);
+        if let Some(t) = cache.get(section) {
+            return t.clone();
+        }
+        let chip = self.loaded.model.chip();
+        let text = match self.loaded.cmdbufs.get(section) {
+            Some(stream) => {
+                match cvsim_sim::timing::schedule(chip, &stream.to_commands(), &cvsim_sim::timing::TimingConfig::default()) {
+                    Ok(s) => cvsim_sim::timing::pmu::summary_text(&s),
+                    Err(e) => format!("cvsim: no PMU summary for section `{section}`: {e}\n"),
+                }
+            }
+            None => format!("cvsim: no PMU summary: section `{section}` is not loaded\n"),
+        };
+        cache.insert(section.to_string(), text.clone());
+        text
+    }
 }
 
 /// One loaded program of one handle.
@@ -630,17 +670,17 @@ impl ModelHandle {
     pub fn forward(&self) -> Result<ForwardStats, ApiError> {
         let mut st = self.state();
         let p = st.prog.as_mut().ok_or(ApiError::NotLoaded)?;
-        self.rt.forward(p)
+        self.rt.forward(p, &self.shared)
     }
 
     /// `CVI_NN_ForwardAsync`: the pass runs on its own thread; [`ForwardTask::wait`] is
     /// `CVI_NN_ForwardWait`. Other calls on this handle wait for it.
     pub fn forward_async(&self) -> ForwardTask {
-        let (rt, state) = (self.rt.clone(), self.state.clone());
+        let (rt, state, shared) = (self.rt.clone(), self.state.clone(), self.shared.clone());
         let handle = std::thread::spawn(move || {
             let mut st = lock(&state);
             let p = st.prog.as_mut().ok_or(ApiError::NotLoaded)?;
-            rt.forward(p)
+            rt.forward(p, &shared)
         });
         ForwardTask { handle }
     }
@@ -673,7 +713,7 @@ fn find<'a>(list: &'a [TensorInfo], name: &str, which: &'static str) -> Result<&
 }
 
 impl Runtime {
-    fn forward(&self, p: &mut ProgramState) -> Result<ForwardStats, ApiError> {
+    fn forward(&self, p: &mut ProgramState, shared: &Registered) -> Result<ForwardStats, ApiError> {
         // Bound regions: the TPU works on the user's buffer. The emulated TPU has its own memory
         // image per instance, so the buffer's bytes are brought in and written back around the
         // pass, all under the device lock's view of that buffer.
@@ -701,6 +741,12 @@ impl Runtime {
                 stats.tpu_run += took;
                 stats.tpu_routines += 1;
                 stats.routine_times.push(took);
+                if self.inner.pmu.load(std::sync::atomic::Ordering::Relaxed) {
+                    // Printed as the routine ends, as the vendor runtime does; under the TPU token,
+                    // so summaries of concurrent forwards do not interleave.
+                    let section = p.inst.program().routines[i].tpu_section().unwrap_or_default().to_string();
+                    print!("{}", shared.pmu_summary(&section));
+                }
             } else {
                 let start = Instant::now();
                 p.inst.run_routine(i)?;
