@@ -1,6 +1,27 @@
 use clap::Parser;
 use std::process::ExitCode;
 
+/// The only C math functions the binary calls (`log10` in `compare`, `pow` in indicatif's rate
+/// estimate, `log2` in num-bigint's parser), defined here from the `libm` crate so that the linker
+/// (`--as-needed`) leaves out the C math library: loading it resolves all of its CPU-dispatched
+/// entry points and keeps about 0.5 MB of it resident in every `cvsim` process, a tenth of what
+/// `cvsim run` may use on a small model (issue 3's peak-memory target).
+#[cfg(all(unix, not(test)))]
+mod math {
+    #[no_mangle]
+    extern "C" fn log10(x: f64) -> f64 {
+        libm::log10(x)
+    }
+    #[no_mangle]
+    extern "C" fn log2(x: f64) -> f64 {
+        libm::log2(x)
+    }
+    #[no_mangle]
+    extern "C" fn pow(x: f64, y: f64) -> f64 {
+        libm::pow(x, y)
+    }
+}
+
 fn main() -> ExitCode {
     // Rust ignores SIGPIPE, which turns `cvsim disasm MODEL | head` into a panic inside `print!`
     // once the reader goes away; restore the default so the process ends quietly like other tools.
