@@ -30,6 +30,25 @@ fn library_dir() -> PathBuf {
         })
 }
 
+/// Build one C example into `work` with the system compiler, against the headers and `lib`.
+fn compile(source: &str, work: &Path, lib: &Path) -> PathBuf {
+    let exe = work.join(Path::new(source).file_stem().unwrap());
+    let cc = Command::new("cc")
+        .args(["-std=c11", "-Wall", "-Werror", "-o"])
+        .arg(&exe)
+        .arg(repo().join(source))
+        .arg("-I")
+        .arg(repo().join("runtime/include"))
+        .arg("-L")
+        .arg(lib)
+        .arg("-lcviruntime")
+        .arg(format!("-Wl,-rpath,{}", lib.display()))
+        .output()
+        .unwrap();
+    assert!(cc.status.success(), "cc {source} failed:\n{}", String::from_utf8_lossy(&cc.stderr));
+    exe
+}
+
 #[test]
 fn c_example_runs_corpus_models_byte_identically() {
     let corpus = repo().join("../shared/conformance");
@@ -44,20 +63,7 @@ fn c_example_runs_corpus_models_byte_identically() {
     let lib = library_dir();
     let work = std::env::temp_dir().join(format!("cvsim-capi-{}", std::process::id()));
     std::fs::create_dir_all(&work).unwrap();
-    let exe = work.join("run_model");
-    let cc = Command::new("cc")
-        .args(["-std=c11", "-Wall", "-Werror", "-o"])
-        .arg(&exe)
-        .arg(repo().join("capi/c/run_model.c"))
-        .arg("-I")
-        .arg(repo().join("runtime/include"))
-        .arg("-L")
-        .arg(&lib)
-        .arg("-lcviruntime")
-        .arg(format!("-Wl,-rpath,{}", lib.display()))
-        .output()
-        .unwrap();
-    assert!(cc.status.success(), "cc failed:\n{}", String::from_utf8_lossy(&cc.stderr));
+    let exe = compile("capi/c/run_model.c", &work, &lib);
 
     // A real model, then every feature case (each pixel format, aligned and not, both chips) and the
     // second program of the two-program model.
@@ -183,20 +189,7 @@ fn c_matmul_kernel_function_matches_a_plain_product() {
     let lib = library_dir();
     let work = std::env::temp_dir().join(format!("cvsim-capi-matmul-{}", std::process::id()));
     std::fs::create_dir_all(&work).unwrap();
-    let exe = work.join("matmul");
-    let cc = Command::new("cc")
-        .args(["-std=c11", "-Wall", "-Werror", "-o"])
-        .arg(&exe)
-        .arg(repo().join("capi/c/matmul.c"))
-        .arg("-I")
-        .arg(repo().join("runtime/include"))
-        .arg("-L")
-        .arg(&lib)
-        .arg("-lcviruntime")
-        .arg(format!("-Wl,-rpath,{}", lib.display()))
-        .output()
-        .unwrap();
-    assert!(cc.status.success(), "cc failed:\n{}", String::from_utf8_lossy(&cc.stderr));
+    let exe = compile("capi/c/matmul.c", &work, &lib);
     for (shape, fmt) in [(["1", "512", "4096"], "uint8"), (["5", "300", "70"], "int8"), (["17", "9000", "3"], "int8")] {
         let run = Command::new(&exe).env("LD_LIBRARY_PATH", &lib).args(shape).arg(fmt).output().unwrap();
         let stdout = String::from_utf8_lossy(&run.stdout);
