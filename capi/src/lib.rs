@@ -13,12 +13,13 @@
 
 use cvsim_runtime::api::{rc, ApiError, Config, MatMulKernel, ModelHandle, Runtime, TensorInfo, VideoFrame};
 
+mod live;
 mod rt;
 pub use rt::*;
-use std::collections::HashSet;
+
+use live::Live;
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Mutex, MutexGuard, OnceLock};
 
 pub type CVI_RC = c_int;
 pub type CVI_MODEL_HANDLE = *mut c_void;
@@ -104,26 +105,16 @@ struct CHandle {
     exported: Option<Exported>,
 }
 
-/// Addresses of live `CHandle`s.
-fn live() -> MutexGuard<'static, HashSet<usize>> {
-    static LIVE: OnceLock<Mutex<HashSet<usize>>> = OnceLock::new();
-    LIVE.get_or_init(Mutex::default).lock().unwrap_or_else(|e| e.into_inner())
-}
+/// Live model handles.
+static HANDLES: Live<CHandle> = Live::new();
 
 fn handle<'a>(model: CVI_MODEL_HANDLE) -> Result<&'a mut CHandle, CVI_RC> {
-    if model.is_null() || !live().contains(&(model as usize)) {
-        return Err(rc::INVALID_ARG);
-    }
-    // SAFETY: the address is a live Box<CHandle> made by `publish`.
-    Ok(unsafe { &mut *(model as *mut CHandle) })
+    HANDLES.get(model).ok_or(rc::INVALID_ARG)
 }
 
 fn publish(h: ModelHandle) -> CVI_MODEL_HANDLE {
     let target = h.model().target.clone().unwrap_or_else(|| h.model().chip().name().to_string());
-    let c = Box::new(CHandle { h, target: CString::new(target).unwrap_or_default(), exported: None });
-    let p = Box::into_raw(c) as usize;
-    live().insert(p);
-    p as CVI_MODEL_HANDLE
+    HANDLES.publish(CHandle { h, target: CString::new(target).unwrap_or_default(), exported: None })
 }
 
 fn report(call: &str, e: &ApiError) -> CVI_RC {
@@ -511,11 +502,7 @@ pub extern "C" fn CVI_NN_ForwardWait(model: CVI_MODEL_HANDLE, task_no: *mut c_vo
 #[no_mangle]
 pub extern "C" fn CVI_NN_CleanupModel(model: CVI_MODEL_HANDLE) -> CVI_RC {
     guard("CVI_NN_CleanupModel", || {
-        if model.is_null() || !live().remove(&(model as usize)) {
-            return Err(rc::INVALID_ARG);
-        }
-        // SAFETY: removed from the live set, so dropped exactly once.
-        drop(unsafe { Box::from_raw(model as *mut CHandle) });
+        drop(HANDLES.take(model).ok_or(rc::INVALID_ARG)?);
         Ok(())
     })
 }
@@ -615,15 +602,30 @@ pub extern "C" fn CVI_NN_SetTensorPhysicalAddr(tensor: *mut CVI_TENSOR, paddr: u
     })
 }
 
-/// The frame calls end like the vendor's: the tensor is a DEVICE tensor, at the frame's address
-/// when it was bound to it (an aligned input of one frame).
-fn after_frames(t: &mut CVI_TENSOR, c: &CHandle, name: &str) {
-    t.mem_type = MEM_DEVICE;
-    if let Some(paddr) =
-        c.h.tensors().ok().and_then(|(ins, _)| ins.into_iter().find(|i| i.name == name)).and_then(|i| i.paddr)
-    {
-        t.paddr = paddr;
-    }
+/// A frame call on one input: `fill` gets the tensor's model handle and name (`ok` says the
+/// call's own pointer arguments were fine). It ends like the vendor's: the tensor is a DEVICE
+/// tensor, at the frame's address when it was bound to it (an aligned input of one frame).
+fn frame_call(
+    call: &str,
+    tensor: *mut CVI_TENSOR,
+    ok: bool,
+    fill: impl FnOnce(&ModelHandle, &str) -> Result<(), ApiError>,
+) -> CVI_RC {
+    guard(call, || {
+        let t = tensor_ref(tensor).ok_or(rc::INVALID_ARG)?;
+        if !ok {
+            return Err(rc::INVALID_ARG);
+        }
+        let c = handle(t.owner)?;
+        let name = tensor_name(t)?;
+        fill(&c.h, &name).map_err(|e| report(call, &e))?;
+        t.mem_type = MEM_DEVICE;
+        let bound = c.h.tensors().ok().and_then(|(ins, _)| ins.into_iter().find(|i| i.name == name));
+        if let Some(paddr) = bound.and_then(|i| i.paddr) {
+            t.paddr = paddr;
+        }
+        Ok(())
+    })
 }
 
 /// `CVI_NN_SetTensorWithAlignedFrames`: for an aligned input one frame is bound (zero copy) and
@@ -635,19 +637,11 @@ pub extern "C" fn CVI_NN_SetTensorWithAlignedFrames(
     frame_num: i32,
     pixel_format: c_int,
 ) -> CVI_RC {
-    guard("CVI_NN_SetTensorWithAlignedFrames", || {
-        let t = tensor_ref(tensor).ok_or(rc::INVALID_ARG)?;
-        if frame_paddrs.is_null() || frame_num <= 0 {
-            return Err(rc::INVALID_ARG);
-        }
-        let c = handle(t.owner)?;
-        let name = tensor_name(t)?;
-        // SAFETY: the caller's array of frame_num addresses.
+    let ok = !frame_paddrs.is_null() && frame_num > 0;
+    frame_call("CVI_NN_SetTensorWithAlignedFrames", tensor, ok, |h, name| {
+        // SAFETY: checked non-null; the caller's array of frame_num addresses.
         let frames = unsafe { std::slice::from_raw_parts(frame_paddrs, frame_num as usize) };
-        c.h.set_aligned_frames(&name, frames, pixel_format)
-            .map_err(|e| report("CVI_NN_SetTensorWithAlignedFrames", &e))?;
-        after_frames(t, c, &name);
-        Ok(())
+        h.set_aligned_frames(name, frames, pixel_format)
     })
 }
 
@@ -659,23 +653,11 @@ pub extern "C" fn CVI_NN_SetTensorWithVideoFrame(
     tensor: *mut CVI_TENSOR,
     frame: *mut CVI_VIDEO_FRAME_INFO,
 ) -> CVI_RC {
-    guard("CVI_NN_SetTensorWithVideoFrame", || {
-        let t = tensor_ref(tensor).ok_or(rc::INVALID_ARG)?;
-        if frame.is_null() {
-            return Err(rc::INVALID_ARG);
-        }
+    frame_call("CVI_NN_SetTensorWithVideoFrame", tensor, !frame.is_null(), |h, name| {
         // SAFETY: checked non-null; the caller's frame description.
         let f = unsafe { &*frame };
-        let c = handle(t.owner)?;
-        let name = tensor_name(t)?;
-        let mut shape = [0i64; 4];
-        for (d, s) in shape.iter_mut().zip(f.shape.dim) {
-            *d = s as i64;
-        }
-        let vf = VideoFrame { pixel_format: f.type_, shape, plane_addrs: f.pyaddr };
-        c.h.set_video_frame(&name, &vf).map_err(|e| report("CVI_NN_SetTensorWithVideoFrame", &e))?;
-        after_frames(t, c, &name);
-        Ok(())
+        let shape = f.shape.dim[..4].try_into().map(|d: [i32; 4]| d.map(i64::from)).expect("4 of 6 dims");
+        h.set_video_frame(name, &VideoFrame { pixel_format: f.type_, shape, plane_addrs: f.pyaddr })
     })
 }
 
@@ -693,19 +675,11 @@ pub extern "C" fn CVI_NN_FeedTensorWithFrames(
     width: i32,
     _height_stride: u32,
 ) -> CVI_RC {
-    guard("CVI_NN_FeedTensorWithFrames", || {
-        let t = tensor_ref(tensor).ok_or(rc::INVALID_ARG)?;
-        if channel_paddrs.is_null() || channel_num <= 0 {
-            return Err(rc::INVALID_ARG);
-        }
-        let c = handle(t.owner)?;
-        let name = tensor_name(t)?;
-        // SAFETY: the caller's array of channel_num addresses.
+    let ok = !channel_paddrs.is_null() && channel_num > 0;
+    frame_call("CVI_NN_FeedTensorWithFrames", tensor, ok, |h, name| {
+        // SAFETY: checked non-null; the caller's array of channel_num addresses.
         let planes = unsafe { std::slice::from_raw_parts(channel_paddrs, channel_num as usize) };
-        c.h.feed_frames(&name, type_, planes, height as i64, width as i64)
-            .map_err(|e| report("CVI_NN_FeedTensorWithFrames", &e))?;
-        after_frames(t, c, &name);
-        Ok(())
+        h.feed_frames(name, type_, planes, height as i64, width as i64)
     })
 }
 
@@ -716,10 +690,7 @@ pub extern "C" fn CVI_NN_Global_SetSharedMemorySize(size: usize) {
 }
 
 /// Live kernel functions (`CVI_KFUNC_HANDLE`s).
-fn live_kfuncs() -> MutexGuard<'static, HashSet<usize>> {
-    static LIVE: OnceLock<Mutex<HashSet<usize>>> = OnceLock::new();
-    LIVE.get_or_init(Mutex::default).lock().unwrap_or_else(|e| e.into_inner())
-}
+static KFUNCS: Live<MatMulKernel> = Live::new();
 
 /// `CVI_NN_PrepareMatrixMulKernelFunc`: Y (m×n int32) = L (m×k) · R (k×n) for `CVI_FMT_INT8` or
 /// `CVI_FMT_UINT8` operands; NULL for another format or a zero dimension (the vendor asserts).
@@ -738,11 +709,7 @@ pub extern "C" fn CVI_NN_PrepareMatrixMulKernelFunc(
             .ok_or_else(|| ApiError::Kernel(format!("format {fmt} is not a CVI_FMT")))
             .and_then(|d| MatMulKernel::new(d, m, k, n));
         match kernel {
-            Ok(kf) => {
-                let p = Box::into_raw(Box::new(kf)) as usize;
-                live_kfuncs().insert(p);
-                p as *mut c_void
-            }
+            Ok(kf) => KFUNCS.publish(kf),
             Err(e) => {
                 report("CVI_NN_PrepareMatrixMulKernelFunc", &e);
                 std::ptr::null_mut()
@@ -782,11 +749,7 @@ pub extern "C" fn CVI_NN_RunKernelFunc(
     _a5: u64,
 ) -> CVI_RC {
     guard("CVI_NN_RunKernelFunc", || {
-        if kfun.is_null() || !live_kfuncs().contains(&(kfun as usize)) {
-            return Err(rc::INVALID_ARG);
-        }
-        // SAFETY: a live Box<MatMulKernel> from CVI_NN_PrepareMatrixMulKernelFunc.
-        let kf = unsafe { &*(kfun as *const MatMulKernel) };
+        let kf = KFUNCS.get(kfun).ok_or(rc::INVALID_ARG)?;
         if mem_num != 3 {
             eprintln!("cvsim: CVI_NN_RunKernelFunc: the matrix multiply takes 3 addresses (L, R, Y), {mem_num} given");
             return Err(rc::INVALID_ARG);
@@ -810,11 +773,7 @@ pub extern "C" fn CVI_NN_RunKernelFunc(kfun: *mut c_void, _mem_num: i32) -> CVI_
 #[no_mangle]
 pub extern "C" fn CVI_NN_DestroyKernelFunc(kfun: *mut c_void) -> CVI_RC {
     guard("CVI_NN_DestroyKernelFunc", || {
-        if !live_kfuncs().remove(&(kfun as usize)) {
-            return Err(rc::INVALID_ARG);
-        }
-        // SAFETY: a live kernel function, now removed from the set.
-        drop(unsafe { Box::from_raw(kfun as *mut MatMulKernel) });
+        drop(KFUNCS.take(kfun).ok_or(rc::INVALID_ARG)?);
         Ok(())
     })
 }

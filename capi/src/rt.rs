@@ -8,11 +8,11 @@
 //! coherent: flush and invalidate only check their argument. `CVI_RT_Global_SetMemAllocCallback`
 //! hands the runtime's own allocations to the user's callbacks.
 
-use super::{guard, guard_value, CVI_RC};
+use super::{guard, guard_value, Live, CVI_RC};
 use cvsim_runtime::api::{rc, AllocKind, DeviceAllocator, Runtime};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::ffi::{c_char, c_int, c_void, CString};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 pub type CVI_RT_HANDLE = *mut c_void;
 pub type CVI_RT_MEM = *mut c_void;
@@ -26,32 +26,22 @@ struct RtMem {
     owns: bool,
 }
 
-fn live_ctx() -> MutexGuard<'static, HashSet<usize>> {
-    static LIVE: OnceLock<Mutex<HashSet<usize>>> = OnceLock::new();
-    LIVE.get_or_init(Mutex::default).lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn live_mem() -> MutexGuard<'static, HashSet<usize>> {
-    static LIVE: OnceLock<Mutex<HashSet<usize>>> = OnceLock::new();
-    LIVE.get_or_init(Mutex::default).lock().unwrap_or_else(|e| e.into_inner())
-}
+/// Live contexts. What one holds does not matter (all share the one device), but it must not be
+/// zero-sized: each needs an address of its own.
+static CONTEXTS: Live<u8> = Live::new();
+/// Live buffers and views.
+static MEMS: Live<RtMem> = Live::new();
 
 fn ctx_ok(h: CVI_RT_HANDLE) -> bool {
-    !h.is_null() && live_ctx().contains(&(h as usize))
+    CONTEXTS.get(h).is_some()
 }
 
 fn mem<'a>(m: CVI_RT_MEM) -> Option<&'a RtMem> {
-    if m.is_null() || !live_mem().contains(&(m as usize)) {
-        return None;
-    }
-    // SAFETY: a live Box<RtMem> made by `publish`.
-    Some(unsafe { &*(m as *const RtMem) })
+    MEMS.get(m).map(|r| &*r)
 }
 
 fn publish(m: RtMem) -> CVI_RT_MEM {
-    let p = Box::into_raw(Box::new(m)) as usize;
-    live_mem().insert(p);
-    p as CVI_RT_MEM
+    MEMS.publish(m)
 }
 
 /// `CVI_RT_Init`: a context for the memory calls. All contexts share the one emulated device the
@@ -62,10 +52,8 @@ pub extern "C" fn CVI_RT_Init(rt_handle: *mut CVI_RT_HANDLE) -> CVI_RC {
         if rt_handle.is_null() {
             return Err(rc::INVALID_ARG);
         }
-        let p = Box::into_raw(Box::new(0u64)) as usize;
-        live_ctx().insert(p);
         // SAFETY: checked non-null; the caller's handle slot.
-        unsafe { *rt_handle = p as CVI_RT_HANDLE };
+        unsafe { *rt_handle = CONTEXTS.publish(0) };
         Ok(())
     })
 }
@@ -74,11 +62,7 @@ pub extern "C" fn CVI_RT_Init(rt_handle: *mut CVI_RT_HANDLE) -> CVI_RC {
 #[no_mangle]
 pub extern "C" fn CVI_RT_DeInit(rt_handle: CVI_RT_HANDLE) -> CVI_RC {
     guard("CVI_RT_DeInit", || {
-        if !live_ctx().remove(&(rt_handle as usize)) {
-            return Err(rc::INVALID_ARG);
-        }
-        // SAFETY: a live context made by CVI_RT_Init, now removed from the set.
-        drop(unsafe { Box::from_raw(rt_handle as *mut u64) });
+        drop(CONTEXTS.take(rt_handle).ok_or(rc::INVALID_ARG)?);
         Ok(())
     })
 }
@@ -128,11 +112,7 @@ pub extern "C" fn CVI_RT_MemPreAlloc(mem_: CVI_RT_MEM, offset: u64, size: u64) -
 }
 
 fn free_mem(m: CVI_RT_MEM) -> Result<(), CVI_RC> {
-    if !live_mem().remove(&(m as usize)) {
-        return Err(rc::INVALID_ARG);
-    }
-    // SAFETY: a live Box<RtMem>, now removed from the set.
-    let m = unsafe { Box::from_raw(m as *mut RtMem) };
+    let m = MEMS.take(m).ok_or(rc::INVALID_ARG)?;
     if m.owns {
         Runtime::global().free(m.paddr).map_err(|e| {
             eprintln!("cvsim: CVI_RT_MemFree: {e}");
@@ -151,14 +131,7 @@ pub extern "C" fn CVI_RT_MemFree(_rt_handle: CVI_RT_HANDLE, mem_: CVI_RT_MEM) {
 /// `CVI_RT_MemFreeEx`: free the buffer that starts at `p_addr`.
 #[no_mangle]
 pub extern "C" fn CVI_RT_MemFreeEx(p_addr: u64) {
-    guard("CVI_RT_MemFreeEx", || {
-        let owner = live_mem().iter().copied().find(|&p| {
-            // SAFETY: members of the set are live Box<RtMem>.
-            let m = unsafe { &*(p as *const RtMem) };
-            m.owns && m.paddr == p_addr
-        });
-        free_mem(owner.ok_or(rc::INVALID_ARG)? as CVI_RT_MEM)
-    });
+    guard("CVI_RT_MemFreeEx", || free_mem(MEMS.find(|m| m.owns && m.paddr == p_addr).ok_or(rc::INVALID_ARG)?));
 }
 
 /// `CVI_RT_MemGetSize` (0 for a bad handle).
@@ -258,11 +231,7 @@ pub type CVI_MEM_FREE_CB = Option<unsafe extern "C" fn(CVI_RT_HANDLE, CVI_RT_MEM
 /// The context the runtime passes to the callbacks: a live one, so that they may allocate from it.
 fn runtime_ctx() -> CVI_RT_HANDLE {
     static CTX: OnceLock<usize> = OnceLock::new();
-    *CTX.get_or_init(|| {
-        let p = Box::into_raw(Box::new(0u64)) as usize;
-        live_ctx().insert(p);
-        p
-    }) as CVI_RT_HANDLE
+    *CTX.get_or_init(|| CONTEXTS.publish(0) as usize) as CVI_RT_HANDLE
 }
 
 /// The user's callbacks as the runtime's allocator. The runtime knows buffers by address; the

@@ -106,3 +106,22 @@ fn device_memory_calls_check_their_arguments() {
     assert_eq!(CVI_RT_DeInit(ctx), rc::SUCCESS);
     assert_eq!(CVI_RT_DeInit(ctx), rc::INVALID_ARG);
 }
+
+// `CVI_NN_RunKernelFunc` takes its addresses as fixed parameters only on these targets.
+#[cfg(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64")))]
+#[test]
+fn kernel_functions_refuse_what_the_vendor_does_not_take() {
+    const CVI_FMT_BF16: c_int = 3;
+    const CVI_FMT_INT8: c_int = 6;
+    assert!(CVI_NN_PrepareMatrixMulKernelFunc(null_mut(), CVI_FMT_BF16, 2, 2, 2).is_null(), "bf16");
+    assert!(CVI_NN_PrepareMatrixMulKernelFunc(null_mut(), 99, 2, 2, 2).is_null(), "not a CVI_FMT");
+    assert!(CVI_NN_PrepareMatrixMulKernelFunc(null_mut(), CVI_FMT_INT8, 0, 2, 2).is_null(), "m = 0");
+    assert!(CVI_NN_PrepareGrayImageLightKernelFunc(null_mut(), 8, 8, 3).is_null(), "not provided");
+    let kf = CVI_NN_PrepareMatrixMulKernelFunc(null_mut(), CVI_FMT_INT8, 2, 3, 4);
+    assert!(!kf.is_null());
+    assert_eq!(CVI_NN_RunKernelFunc(kf, 2, 0, 0, 0, 0, 0, 0), rc::INVALID_ARG, "three addresses, not two");
+    assert_eq!(CVI_NN_RunKernelFunc(kf, 3, 0x10, 0x20, 0x30, 0, 0, 0), rc::INVALID_ARG, "not device buffers");
+    assert_eq!(CVI_NN_RunKernelFunc(0x44 as *mut c_void, 3, 0, 0, 0, 0, 0, 0), rc::INVALID_ARG);
+    assert_eq!(CVI_NN_DestroyKernelFunc(kf), rc::SUCCESS);
+    assert_eq!(CVI_NN_DestroyKernelFunc(kf), rc::INVALID_ARG, "destroyed twice");
+}
