@@ -10,7 +10,6 @@
 use crate::commands::timing::{load_config, time_program};
 use cvsim_runtime::api::{ForwardStats, ModelHandle, Runtime};
 use cvsim_runtime::cvimodel::RoutineKind;
-use cvsim_runtime::session::LoadedModel;
 use cvsim_sim::timing::queue::{simulate, ForwardSpan, SliceKind, Step, Timeline};
 use cvsim_sim::timing::PmuSummary;
 use std::fmt::Write;
@@ -58,6 +57,17 @@ fn outputs(h: &ModelHandle) -> Result<Vec<Vec<u8>>, String> {
     outs.iter().map(|t| h.tensor_bytes(&t.name).map_err(|e| e.to_string())).collect()
 }
 
+/// A model's name in the report: its file's stem, or its folder's name for a case folder's
+/// `model.cvimodel`.
+fn model_label(path: &std::path::Path) -> String {
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+    match stem.as_deref() {
+        Some("model") => path.parent().and_then(|d| d.file_name()).map(|d| d.to_string_lossy().into_owned()),
+        _ => stem,
+    }
+    .unwrap_or_else(|| path.display().to_string())
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
@@ -75,16 +85,15 @@ pub fn run(a: &Args) -> Result<(String, bool), String> {
     }
     let cfg = load_config(a.timing_config.as_deref(), a.ddr_load)?;
     let rt = Runtime::new();
-    let mut names = Vec::new();
-    // Per model: the TPU time of each TPU routine (board estimate) and which routines are TPU ones.
+    let names: Vec<String> = a.models.iter().map(|p| model_label(p)).collect();
+    // Per model: the TPU time of each TPU routine (board estimate), None for a CPU routine.
     let mut tpu_ms: Vec<Vec<Option<f64>>> = Vec::new();
     let mut handles: Vec<(usize, ModelHandle)> = Vec::new();
-    let mut roots = Vec::new();
     for (m, path) in a.models.iter().enumerate() {
         let at = |e: String| format!("{}: {e}", path.display());
-        let loaded = LoadedModel::from_file(path).map_err(|e| at(e.to_string()))?;
-        let timings = time_program(&loaded, a.program, &cfg).map_err(at)?;
-        let prog = loaded.model.program(a.program).map_err(|e| at(e.to_string()))?;
+        let root = rt.register_file(path).map_err(|e| at(e.to_string()))?;
+        let timings = time_program(root.loaded_model(), a.program, &cfg).map_err(at)?;
+        let prog = root.model().program(a.program).map_err(|e| at(e.to_string()))?;
         let mut per = Vec::new();
         for (i, r) in prog.routines.iter().enumerate() {
             per.push(match r.kind {
@@ -99,8 +108,7 @@ pub fn run(a: &Args) -> Result<(String, bool), String> {
             });
         }
         tpu_ms.push(per);
-        names.push(path.file_stem().map_or_else(|| path.display().to_string(), |s| s.to_string_lossy().into_owned()));
-        let root = rt.register_file(path).map_err(|e| at(e.to_string()))?;
+        // The clones share the root's weights and command streams; it may go once they exist.
         for _ in 0..a.threads {
             let h = root.clone_model();
             h.set_config(cvsim_runtime::api::Config::ProgramIndex(a.program)).map_err(|e| at(e.to_string()))?;
@@ -109,15 +117,6 @@ pub fn run(a: &Args) -> Result<(String, bool), String> {
                 h.set_input(&t.name, &vec![0; t.mem_size as usize]).map_err(|e| at(e.to_string()))?;
             }
             handles.push((m, h));
-        }
-        roots.push(root);
-    }
-    // The model's folder name says more than `model` when models come from case folders.
-    for (n, p) in names.iter_mut().zip(&a.models) {
-        if n == "model" {
-            if let Some(d) = p.parent().and_then(|d| d.file_name()) {
-                *n = d.to_string_lossy().into_owned();
-            }
         }
     }
 
@@ -164,7 +163,7 @@ pub fn run(a: &Args) -> Result<(String, bool), String> {
                 .iter()
                 .enumerate()
                 .map(|(i, t)| match t {
-                    Some(ms) => Step::Tpu { ms: *ms },
+                    Some(tpu) => Step::Tpu { ms: *tpu },
                     None => {
                         let total: Duration =
                             r.stats.iter().map(|s| s.routine_times.get(i).copied().unwrap_or_default()).sum();

@@ -132,8 +132,7 @@ impl ModelHandle {
             return self.bind(name, frames[0]);
         }
         // Several aligned frames are copied whole, each at a row-aligned stride.
-        let wa = self.row_align(&t);
-        let frame_size = (t.mem_size / n as u64).div_ceil(wa) * wa;
+        let frame_size = self.row_stride(&t, t.mem_size / n as u64);
         for (i, &a) in frames.iter().enumerate() {
             self.copy_in(&t, a, frame_size, frame_size, 1, i as u64 * frame_size)?;
         }
@@ -149,24 +148,25 @@ impl ModelHandle {
         Ok(t)
     }
 
-    fn row_align(&self, t: &TensorInfo) -> u64 {
+    /// Bytes from one frame row to the next: `row` bytes rounded up to the chip's VPSS row
+    /// alignment.
+    fn row_stride(&self, t: &TensorInfo, row: u64) -> u64 {
         let fmt = t.pixel_format_kind.unwrap_or(PixelFormat::RgbPlanar);
-        vpss_align(self.model().chip(), fmt).w
+        let a = vpss_align(self.model().chip(), fmt).w;
+        row.div_ceil(a) * a
     }
 
     /// `Neuron::preloadChannelAndCompact`: channel `ch` of a one-frame input from rows at `src`.
     fn compact_channel(&self, t: &TensorInfo, ch: u64, src: u64) -> Result<(), ApiError> {
         let (_, h, w) = frame_dims(t);
-        let stride = w.div_ceil(self.row_align(t)) * self.row_align(t);
-        self.copy_in(t, src, w, stride, h, ch * h * w)
+        self.copy_in(t, src, w, self.row_stride(t, w), h, ch * h * w)
     }
 
     /// `Neuron::preloadFrameAndCompact`: frame `i` of the batch; its channels follow each other
     /// `rows · row stride` apart in the source.
     fn compact_frame(&self, t: &TensorInfo, i: u64, src: u64) -> Result<(), ApiError> {
         let (c, h, w) = frame_dims(t);
-        let stride = w.div_ceil(self.row_align(t)) * self.row_align(t);
-        self.copy_in(t, src, w, stride, c * h, i * c * h * w)
+        self.copy_in(t, src, w, self.row_stride(t, w), c * h, i * c * h * w)
     }
 
     /// Copy `rows` rows of `row` bytes, `stride` apart from `src` (inside one user buffer), into

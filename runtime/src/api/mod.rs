@@ -470,6 +470,12 @@ impl ModelHandle {
         &self.shared.loaded.model
     }
 
+    /// The parsed model with its command streams, shared by clones (for the timing model, which
+    /// reads the streams, not device memory).
+    pub fn loaded_model(&self) -> &Arc<LoadedModel> {
+        &self.shared.loaded
+    }
+
     pub fn runtime(&self) -> &Runtime {
         &self.rt
     }
