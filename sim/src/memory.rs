@@ -149,6 +149,13 @@ impl LTensor {
         Ok(bases)
     }
 
+    /// Whether the two tensors may share a byte: their [`LTensor::lane_offsets`] meet. An executor
+    /// that writes `self` while still reading `other` must read all of `other` first then.
+    pub fn may_overlap(&self, other: &LTensor, lanes: u32) -> bool {
+        let (a, b) = (self.lane_offsets(lanes), other.lane_offsets(lanes));
+        a.start < b.end && b.start < a.end
+    }
+
     /// The offsets within a lane the tensor can touch, in any lane: a superset of its bytes, so
     /// that two tensors whose ranges are disjoint share no byte.
     pub fn lane_offsets(&self, lanes: u32) -> std::ops::Range<u64> {

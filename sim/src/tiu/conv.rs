@@ -584,11 +584,9 @@ fn exec_int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, g: &ConvShape, win: &Wind
     let b_str = d.res0_b_str as usize;
     let w_step = res.w_str as usize;
     // The input is gathered a band of output rows at a time, unless the result may overwrite
-    // input not yet read (in place): then all of it first, before the first write.
-    let in_place = {
-        let (a, b) = (x.lane_offsets(lmem.lanes), res.lane_offsets(lmem.lanes));
-        a.start < b.end && b.start < a.end
-    };
+    // input not yet read (in place): then all of it first, before the first write. A partial sum
+    // also writes byte planes `b_str` beyond the result's own range, so it counts as in place.
+    let in_place = ps.writes_partial() || res.may_overlap(&x, lmem.lanes);
     let oh_n = g.oh as usize;
     let band = if in_place { oh_n } else { (BAND_ELEMS / (st_h * row_len).max(1)).clamp(1, oh_n.max(1)) };
     let mut whole = Vec::new();

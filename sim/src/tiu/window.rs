@@ -130,8 +130,7 @@ impl<T: Copy> InputPlanes<T> {
         pad: T,
         load: impl FnMut(usize) -> T,
     ) -> InputPlanes<T> {
-        let (a, b) = (x.lane_offsets(lanes), res.lane_offsets(lanes));
-        let all = a.start < b.end && b.start < a.end;
+        let all = res.may_overlap(x, lanes);
         let buf = if all { win.gather_planes(x.n, bases, |n, h, w| x.inner(n, h, w), pad, load) } else { Vec::new() };
         InputPlanes { src: win.plane_sources(), plane: win.plane_len(), channels: bases.len(), pad, all, buf }
     }
