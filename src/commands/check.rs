@@ -2,27 +2,13 @@
 
 use crate::commands::timing::layer_names;
 use cvsim_runtime::session::Instance;
-use cvsim_sim::check::{Checker, DescRef, Finding};
+use cvsim_sim::check::{Checker, Finding};
 use std::collections::HashMap;
 use std::fmt::Write;
 
-/// What the checker found, with names for the layers it mentions.
-#[derive(Debug, Default)]
-pub struct Checked {
-    /// In routine order.
-    pub findings: Vec<Finding>,
-    /// Per TPU routine: layer id → the tensor the layer stores (`timing::layer_names`).
-    pub layer_names: HashMap<usize, HashMap<u32, String>>,
-}
-
-impl Checked {
-    pub fn is_empty(&self) -> bool {
-        self.findings.is_empty()
-    }
-}
-
-/// Run the instance's program with every TPU routine checked.
-pub fn forward(inst: &mut Instance) -> Result<Checked, String> {
+/// Run the instance's program with every TPU routine checked; the findings in routine order, each
+/// descriptor's layer named by the tensor it stores where one is known (`timing::layer_names`).
+pub fn forward(inst: &mut Instance) -> Result<Vec<Finding>, String> {
     let mut checker = Checker::new(&inst.machine);
     let program = inst.program().clone();
     let chip = inst.loaded.model.chip();
@@ -33,31 +19,20 @@ pub fn forward(inst: &mut Instance) -> Result<Checked, String> {
         checker.run(m, &cmds, routine)
     });
     r.map_err(|e| e.to_string())?;
-    Ok(Checked { findings: checker.findings, layer_names: names })
+    let mut findings = checker.findings;
+    for d in findings.iter_mut().flat_map(Finding::descs_mut) {
+        d.layer_name = names.get(&d.routine).and_then(|n| n.get(&d.layer)).cloned();
+    }
+    Ok(findings)
 }
 
-/// One line per finding, prefixed with its routine, then a count. A descriptor's layer is named by
-/// the tensor it stores, where one is known: `(layer 12 `conv1_Relu`)`.
-pub fn render(c: &Checked) -> String {
+/// One line per finding, prefixed with its routine, then a count.
+pub fn render(findings: &[Finding]) -> String {
     let mut o = String::new();
-    for f in &c.findings {
-        let descs: Vec<&DescRef> = match f {
-            Finding::Race { tiu, tdma, .. } => vec![tiu, tdma],
-            Finding::UninitRead { desc, .. } | Finding::OutOfRange { desc, .. } | Finding::WeightWrite { desc, .. } => {
-                vec![desc]
-            }
-        };
-        let mut line = f.to_string();
-        for d in &descs {
-            if let Some(name) = c.layer_names.get(&d.routine).and_then(|n| n.get(&d.layer)) {
-                let plain = d.to_string();
-                let named = format!("{} `{name}`)", plain.trim_end_matches(')'));
-                line = line.replace(&plain, &named);
-            }
-        }
-        let _ = writeln!(o, "check: routine {}: {line}", descs[0].routine);
+    for f in findings {
+        let _ = writeln!(o, "check: routine {}: {f}", f.desc().routine);
     }
-    let _ = writeln!(o, "check: {} finding(s)", c.findings.len());
+    let _ = writeln!(o, "check: {} finding(s)", findings.len());
     o
 }
 
@@ -65,24 +40,25 @@ pub fn render(c: &Checked) -> String {
 mod tests {
     use super::*;
     use cvsim_isa::Engine;
+    use cvsim_sim::check::{Bytes, DescRef};
 
-    fn desc(engine: Engine, index: usize, layer: u32) -> DescRef {
-        DescRef { routine: 1, index, engine, op: "op".into(), layer }
+    fn desc(engine: Engine, index: usize, layer: u32, name: Option<&str>) -> DescRef {
+        DescRef { routine: 1, index, engine, op: "op".into(), layer, layer_name: name.map(String::from) }
     }
 
     #[test]
     fn layers_are_named_by_the_tensor_they_store_where_known() {
         let race = Finding::Race {
-            tiu: desc(Engine::Tiu, 3, 7),
-            tdma: desc(Engine::Tdma, 4, 8),
+            tiu: desc(Engine::Tiu, 3, 7, Some("conv1_Relu")),
+            tdma: desc(Engine::Tdma, 4, 8, None),
             tiu_writes: true,
             tdma_writes: false,
-            bytes: cvsim_sim::check::Bytes { lane: 0, start: 0, end: 16, total: 16 },
+            bytes: Bytes { lane: 0, start: 0, end: 16, total: 16 },
             overlap: (10, 20),
         };
-        let write = Finding::WeightWrite { desc: desc(Engine::Tdma, 9, 7), start: 0x100, end: 0x110 };
-        let names = HashMap::from([(1, HashMap::from([(7, "conv1_Relu".to_string())]))]);
-        let text = render(&Checked { findings: vec![race, write], layer_names: names });
+        let write =
+            Finding::WeightWrite { desc: desc(Engine::Tdma, 9, 7, Some("conv1_Relu")), start: 0x100, end: 0x110 };
+        let text = render(&[race, write]);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3, "{text}");
         assert!(lines[0].starts_with("check: routine 1: "), "{text}");

@@ -34,11 +34,39 @@ pub struct DescRef {
     pub op: String,
     /// Layer id the descriptor carries (TIU `layer_info`, TDMA `layer_ID`).
     pub layer: u32,
+    /// What the layer is called, where the caller knows it (the checker sees no tensor names).
+    pub layer_name: Option<String>,
 }
 
 impl fmt::Display for DescRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} #{} {} (layer {})", self.engine.name(), self.index, self.op, self.layer)
+        write!(f, "{} #{} {} (layer {}", self.engine.name(), self.index, self.op, self.layer)?;
+        match &self.layer_name {
+            Some(name) => write!(f, " `{name}`)"),
+            None => write!(f, ")"),
+        }
+    }
+}
+
+impl Finding {
+    /// The descriptor the finding is about (for a race, the TIU one).
+    pub fn desc(&self) -> &DescRef {
+        match self {
+            Finding::Race { tiu, .. } => tiu,
+            Finding::UninitRead { desc, .. } | Finding::OutOfRange { desc, .. } | Finding::WeightWrite { desc, .. } => {
+                desc
+            }
+        }
+    }
+
+    /// The descriptors the finding names (a race names two).
+    pub fn descs_mut(&mut self) -> Vec<&mut DescRef> {
+        match self {
+            Finding::Race { tiu, tdma, .. } => vec![tiu, tdma],
+            Finding::UninitRead { desc, .. } | Finding::OutOfRange { desc, .. } | Finding::WeightWrite { desc, .. } => {
+                vec![desc]
+            }
+        }
     }
 }
 
@@ -153,7 +181,7 @@ fn desc_ref(m: &Machine, cmds: &[Command], routine: usize, i: usize) -> DescRef 
         Desc::Tdma(t) => t.layer_id,
         Desc::Cpu(_) => 0,
     };
-    DescRef { routine, index: i, engine: d.engine(), op: op_name(m.chip, d), layer }
+    DescRef { routine, index: i, engine: d.engine(), op: op_name(m.chip, d), layer, layer_name: None }
 }
 
 impl Observer for Pass<'_> {
