@@ -13,8 +13,9 @@ simulator aborts on some command buffers, so an abort is reported with the simul
 message, the vector gets `"vendor": "aborted ..."` instead of expectations, and the rest run in a
 new process.
 
-Addresses are offsets from base register 0, which the script points at a buffer it allocates, so
-`cvsim vectors` (which sets every base register to 0) reads the same addresses. Developer tool:
+Addresses are offsets from base register 0, which the script points (below) a buffer it allocates
+so that the vector's lowest address falls at its start; `cvsim vectors` (which sets every base
+register to 0) reads the same addresses. Developer tool:
 needs the oracle; nothing in the build or the tests uses it. Standard library only.
 """
 import ctypes as C
@@ -58,27 +59,31 @@ def child(chip, result):
         v = json.loads(line)
         regions = [(r["addr"], bytes.fromhex(r["hex"])) for r in v["gmem_init"]]
         wanted = [(r["addr"], len(r["hex"]) // 2) for r in v["gmem_expect"]]
-        hi = max(a + len(b) for a, b in regions + [(a, b"\0" * n) for a, n in wanted])
-        if hi > SPAN:
-            out.write(json.dumps({"error": f"the vector reaches {hi:#x}, past the {SPAN:#x} bytes this script maps"}) + "\n")
+        spans = regions + [(a, b"\0" * n) for a, n in wanted]
+        # The buffer stands for global memory from `lo` on: base register 0 points `lo` below it.
+        lo = min(a for a, _ in spans) & ~0xFFFFFF
+        hi = max(a + len(b) for a, b in spans)
+        if hi - lo > SPAN:
+            out.write(json.dumps({"error": f"the vector spans {lo:#x}..{hi:#x}, more than the {SPAN:#x} bytes this script maps"}) + "\n")
             out.flush()
             continue
         C.memset(va, 0, SPAN)
         for a, b in regions:
-            C.memmove(va + a, b, len(b))
+            C.memmove(va + a - lo, b, len(b))
         rt.CVI_RT_MemFlush(h, mem)
         cmdbuf = bytes.fromhex(v["cmdbuf_hex"])
         cm = C.c_void_p()
-        if rt.CVI_RT_LoadCmdbuf(h, cmdbuf, len(cmdbuf), base, base, False, C.byref(cm)):
+        b0 = (base - lo) % (1 << 64)
+        if rt.CVI_RT_LoadCmdbuf(h, cmdbuf, len(cmdbuf), b0, b0, False, C.byref(cm)):
             err = "CVI_RT_LoadCmdbuf failed"
-        elif rt.CVI_RT_RunCmdbuf(h, cm, base, base):
+        elif rt.CVI_RT_RunCmdbuf(h, cm, b0, b0):
             err = "CVI_RT_RunCmdbuf failed"
         else:
             err = None
         if cm:
             rt.CVI_RT_MemFree(h, cm)
         rt.CVI_RT_MemInvld(h, mem)
-        got = [{"addr": a, "hex": C.string_at(va + a, n).hex()} for a, n in wanted]
+        got = [{"addr": a, "hex": C.string_at(va + a - lo, n).hex()} for a, n in wanted]
         out.write(json.dumps({"error": err} if err else {"expect": got}) + "\n")
         out.flush()
 

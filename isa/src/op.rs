@@ -124,6 +124,7 @@ impl TiuDesc {
 
     /// The result shift as a signed number: CV18[0-2]x's 6-bit field is two's complement in the
     /// per-channel/QM paths (negative = left shift); CV183x's 5-bit field is a plain right shift.
+    /// The per-tensor paths read the field unsigned: see [`TiuDesc::plain_res_shift`].
     pub fn res_shift(&self, chip: Chip) -> i32 {
         let v = self.opt_res_shift as i32;
         if !chip.is_cv183x() && v >= 32 {
@@ -131,6 +132,14 @@ impl TiuDesc {
         } else {
             v
         }
+    }
+
+    /// The right shift of the per-tensor (non-QM) paths: the whole field unsigned, so 0..=63 on
+    /// CV18[0-2]x (0..=31 on CV183x). The vendor simulator shifts a 32-bit value right by 32..63
+    /// like any other amount (to 0 or -1, or the rounding bit), never left: tpu-mlir emits 48
+    /// for a PReLU whose slopes quantise to zero (traces/spec-notes-res-shift-2026-12-07.md).
+    pub fn plain_res_shift(&self) -> u32 {
+        self.opt_res_shift
     }
 
     /// The padding/insert value: CV183x keeps bf16 and int8 pad values in separate fields.

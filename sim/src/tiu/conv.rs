@@ -318,17 +318,10 @@ impl Int8Out {
     /// The per-tensor epilogue without ReLU: rounding (or plain) right shift by `opt_res_shift`,
     /// arithmetic or logical per `opt_shift_typ`, saturation per `opt_res0_sign`.
     pub(crate) fn shift_only(chip: Chip, d: &TiuDesc) -> ExecResult<Int8Out> {
-        let rs = d.res_shift(chip);
-        if rs < 0 {
-            return Err(unsupported(format!(
-                "field `opt_res_shift` = {} (a left shift is defined only for per-channel quantisation)",
-                d.opt_res_shift
-            )));
-        }
         Ok(Int8Out {
             relu: false,
             signed: d.opt_res0_sign != 0,
-            rshift: rs as u32,
+            rshift: d.plain_res_shift(),
             arith: d.opt_shift_typ != 0,
             round: d.opt_rshift_typ != 0,
             chip,
@@ -399,8 +392,8 @@ pub(crate) fn int8_requant(
     let bias = has_bias(d)?;
     let relu = relu(d);
     if d.opt_chl_quan == 0 {
-        // Per-tensor shift: 5 bits on CV183x; on CV18[0-2]x the 6-bit field is read as a right
-        // shift here, and only the QM paths define a two's-complement (left shift) reading (§3.3).
+        // Per-tensor shift: 5 bits on CV183x; on CV18[0-2]x the 6-bit field is an unsigned right
+        // shift here (0..=63); only the QM paths read it as two's complement (§3.3).
         let out = Int8Out { relu, ..Int8Out::shift_only(chip, d)? };
         if !bias {
             return Ok((out, vec![Requant::PerTensor { bias: 0 }; channels as usize]));

@@ -329,7 +329,7 @@ fn int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, relu: bool, ps32: Ps32, bias: 
         let (mult, shift) = (d.quan_m as i32, d.res_shift(chip));
         acc.iter_mut().for_each(|v| *v = arith::multiply_by_quantized_multiplier(*v, mult, shift, chip).clamp(lo, hi));
     } else {
-        let rs = crate::tiu::eltwise::plain_rshift(chip, d)?;
+        let rs = d.plain_res_shift();
         let (round, arith_shift) = (d.opt_rshift_typ != 0, d.opt_shift_typ != 0);
         // ReLU acts on the 32-bit sum before the shift (§3.6.4); with saturation after it, that is
         // the same as clamping the low end at 0.

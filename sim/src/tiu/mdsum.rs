@@ -10,7 +10,7 @@ use crate::error::{ExecErrorKind, ExecResult};
 use crate::memory::{LTensor, Lmem};
 use crate::tiu::eltwise::access::{for_chunks, is_wide as is_wide_field, IntOpd, Mem, CHUNK};
 use crate::tiu::eltwise::num::rshift;
-use crate::tiu::eltwise::{check_common, plain_rshift, relu_enabled, unsupported};
+use crate::tiu::eltwise::{check_common, relu_enabled, unsupported};
 use crate::tiu::operand::{view, Opd};
 use cvsim_isa::{Chip, TiuDesc};
 
@@ -51,7 +51,7 @@ pub fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc) -> ExecResult {
         a.gather(data, p, &mut v[..len]);
         sums[p.c] = v[..len].iter().fold(sums[p.c], |s, &x| s.wrapping_add(x));
     });
-    let rs = plain_rshift(chip, d)?;
+    let rs = d.plain_res_shift();
     let (round, arith_shift) = (d.opt_rshift_typ != 0, d.opt_shift_typ != 0);
     let signed = d.opt_res0_sign != 0;
     let (lo, hi) = match (res_wide, signed) {

@@ -3,7 +3,7 @@
 
 use super::access::{for_chunks, scatter_int, IntOpd, Mem, CHUNK};
 use super::num::rshift;
-use super::{plain_rshift, relu_enabled, unsupported};
+use super::{relu_enabled, unsupported};
 use crate::arith;
 use crate::error::{ExecErrorKind, ExecResult};
 use crate::memory::Lmem;
@@ -64,7 +64,7 @@ pub(super) fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, op: TiuOp, shape: [
     let data = &mut lmem.data;
     match op {
         TiuOp::Mul | TiuOp::Mac | TiuOp::Add | TiuOp::Sub => {
-            let rs = plain_rshift(chip, d)?;
+            let rs = d.plain_res_shift();
             let old = IntOpd::Mem { m: res.m.clone(), wide: true, signed: res_signed };
             let ctx = Shifted { data, shape, a: &a, b: &b, old: &old, res: &res, ls: d.opt_left_shift };
             // Hoist the shift flavour out of the element loop (`opt_rshift_typ`: round half up or

@@ -87,16 +87,3 @@ pub(crate) fn relu_enabled(chip: Chip, d: &TiuDesc) -> ExecResult<bool> {
     Ok(d.opt_relu_typ != 0)
 }
 
-/// The plain (non-QM) result right shift. On CV18[0-2]x values ≥ 32 of the 6-bit field would be
-/// negative shifts, which only the QM paths define.
-pub(crate) fn plain_rshift(chip: Chip, d: &TiuDesc) -> ExecResult<u32> {
-    let rs = d.res_shift(chip);
-    if rs < 0 {
-        return Err(ExecErrorKind::Illegal {
-            field: "opt_res_shift",
-            value: rs as i64,
-            why: "a negative (left) result shift exists only with opt_chl_quan",
-        });
-    }
-    Ok(rs as u32)
-}
