@@ -4,7 +4,7 @@
 //! Sources are cited as in `timing.md`: "estimator" is tpu-mlir's static CV18xx cost model
 //! (`timing.md` §4), "FAQ" the vendor TPU FAQ, board configurations the Milk-V defconfigs
 //! (`timing.md` §1.2). Values marked *fitted* were calibrated against the vendor's board latencies
-//! (`traces/timing-calibration-2026-12-03.md`); values marked *assumed* have no public source and are
+//! (`traces/timing-calibration-*.md`); values marked *assumed* have no public source and are
 //! physical guesses that the corpus does not constrain.
 //!
 //! A config file may give any subset of the fields: missing fields keep their defaults
@@ -98,7 +98,7 @@ impl DdrConfig {
 
 /// *Fitted* cross-engine sync latency in ns (see [`TimingConfig::sync_ns`]).
 pub const SYNC_NS: f64 = 250.0;
-/// *Fitted* DDR efficiency (see `traces/timing-calibration-2026-12-03.md`).
+/// *Fitted* DDR efficiency (see `traces/timing-calibration-*.md`).
 pub const DDR_EFFICIENCY: f64 = 0.60;
 /// *Fitted* TIU per-descriptor overhead in ns (see [`TiuConfig::descriptor_ns`]).
 pub const TIU_DESCRIPTOR_NS: f64 = 0.0;
@@ -300,7 +300,7 @@ impl Default for TimingConfig {
                 cv182x: ddr(1866.0, 16),
                 // 1866 MT/s, 16- or 32-bit by board (FAQ §2.4). 32-bit is the default because it
                 // fits the vendor's CV183x figures and the 16-bit board does not
-                // (`traces/timing-calibration-2026-12-03.md`); set `bus_bits` to 16 for a 16-bit board.
+                // (`traces/timing-calibration-*.md`); set `bus_bits` to 16 for a 16-bit board.
                 cv183x: ddr(1866.0, 32),
             },
             tiu: TiuConfig::default(),
