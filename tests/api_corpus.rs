@@ -130,7 +130,7 @@ fn feature_cases_from_video_frames() {
         let (ins, _) = h.tensors().unwrap();
         let t = &ins[0];
         let input = npz::read(&c.input).unwrap().remove(0).data;
-        let chip_align = if h.model().chip().is_cv183x() { 32 } else { 64 };
+        let chip_align = h.model().chip().params().vpss_row_align as usize;
         let packed = matches!(t.pixel_format, 0 | 1);
         let (ch, rows, row) = if t.aligned {
             (1, 1, input.len())

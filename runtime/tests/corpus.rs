@@ -214,7 +214,7 @@ fn multiprogram_selects_program() {
 #[cfg_attr(no_corpus, ignore = "needs the conformance corpus at ../shared/conformance")]
 fn every_corpus_descriptor_re_encodes() {
     use cvsim_isa::dmabuf::{build_dmabuf, parse_dmabuf, segments};
-    use cvsim_isa::{Desc, Engine};
+    use cvsim_isa::{Desc, Engine, LayoutFamily};
     let cases = common::corpus_models();
     let (mut failed, mut count) = (Vec::new(), 0usize);
     for (case, path) in &cases {
@@ -301,7 +301,7 @@ fn every_corpus_descriptor_re_encodes() {
                 }
                 for (i, (g, w)) in from_dmabuf.into_iter().zip(expected).enumerate() {
                     let same = match (g, w) {
-                        (Desc::Tiu(g), Desc::Tiu(w)) if chip.is_cv183x() => {
+                        (Desc::Tiu(g), Desc::Tiu(w)) if chip.layout() == LayoutFamily::Cv183x => {
                             let mut g = (**g).clone();
                             (g.rsvd1, g.rsvd2, g.rsvd3, g.rsvd4, g.rsvd5, g.rsvd6) =
                                 (w.rsvd1, w.rsvd2, w.rsvd3, w.rsvd4, w.rsvd5, w.rsvd6);
