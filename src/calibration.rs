@@ -218,8 +218,8 @@ pub fn apply(base: &TimingConfig, p: &Point) -> TimingConfig {
     c.tdma.descriptor_ns = p.tdma_descriptor_ns;
     c.tiu.descriptor_ns = p.tiu_descriptor_ns;
     c.sync_ns = p.sync_ns;
-    c.tiu.double_conv_channels.cv180x = p.cv180x_double_conv_channels;
-    c.ddr.cv183x.bus_bits = p.cv183x_bus_bits;
+    c.tiu.double_conv_channels[Chip::Cv180x] = p.cv180x_double_conv_channels;
+    c.ddr[Chip::Cv183x].bus_bits = p.cv183x_bus_bits;
     c
 }
 

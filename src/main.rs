@@ -5,7 +5,7 @@ use std::process::ExitCode;
 /// estimate, `log2` in num-bigint's parser), defined here from the `libm` crate so that the linker
 /// (`--as-needed`) leaves out the C math library: loading it resolves all of its CPU-dispatched
 /// entry points and keeps about 0.5 MB of it resident in every `cvsim` process, a tenth of what
-/// `cvsim run` may use on a small model (issue 3's peak-memory target).
+/// `cvsim run` may use on a small model.
 #[cfg(all(unix, not(test)))]
 mod math {
     #[no_mangle]

@@ -57,15 +57,13 @@ fn verbose_head(text: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(no_corpus, ignore = "needs the conformance corpus at ../shared/conformance")]
 fn info_and_disasm_snapshots() {
-    let Some(root) = common::corpus_dir("info_and_disasm_snapshots") else { return };
+    let root = common::corpus_dir();
     let mut checked = 0;
     for case in SNAPSHOT_CASES {
         let path = root.join(case).join("model.cvimodel");
-        if !path.is_file() {
-            eprintln!("SKIP info_and_disasm_snapshots for {case}: not in the corpus");
-            continue;
-        }
+        assert!(path.is_file(), "{case} is not in the corpus");
         let p = path.to_str().unwrap();
         let info = run_ok(&["info", p]);
         let disasm = run_ok(&["disasm", p]);
@@ -102,8 +100,9 @@ fn check_disasm(case: &str, text: &str) {
 }
 
 #[test]
+#[cfg_attr(no_corpus, ignore = "needs the conformance corpus at ../shared/conformance")]
 fn info_and_disasm_succeed_on_every_corpus_model() {
-    let Some(root) = common::corpus_dir("info_and_disasm_succeed_on_every_corpus_model") else { return };
+    let root = common::corpus_dir();
     let models = common::corpus_models(&root);
     assert!(!models.is_empty(), "no model.cvimodel under {}", root.display());
     let mut chips = std::collections::BTreeSet::new();

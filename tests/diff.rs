@@ -10,14 +10,10 @@ use std::path::{Path, PathBuf};
 
 const CASE: &str = "../shared/conformance/models/cls_keypoint_hand_gesture_1_42_INT8_cv181x";
 
-fn case_dir() -> Option<PathBuf> {
+fn case_dir() -> PathBuf {
     let d = Path::new(env!("CARGO_MANIFEST_DIR")).join(CASE);
-    if d.join("all_tensors.npz").is_file() {
-        Some(d)
-    } else {
-        eprintln!("SKIPPED: conformance case {CASE} is absent");
-        None
-    }
+    assert!(d.join("all_tensors.npz").is_file(), "conformance case {CASE} is absent");
+    d
 }
 
 fn run_diff(model_bytes: Vec<u8>, dir: &Path) -> diff::Report {
@@ -52,8 +48,9 @@ fn first(r: &diff::Report) -> (&str, &Writer) {
 }
 
 #[test]
+#[cfg_attr(no_corpus, ignore = "needs the conformance corpus at ../shared/conformance")]
 fn unmodified_model_has_no_difference() {
-    let Some(dir) = case_dir() else { return };
+    let dir = case_dir();
     let r = run_diff(std::fs::read(dir.join("model.cvimodel")).unwrap(), &dir);
     assert!(r.first_difference().is_none(), "{}", diff::render(&r));
     assert_eq!(r.entries.len(), 5);
@@ -67,8 +64,9 @@ fn unmodified_model_has_no_difference() {
 // 64 (TDMA #2 loads it for matmul #3); byte 0x80 of it is plane 2 of channel 0. The FC layers are
 // fused into one group whose only dumped tensor is `15_Gemm`, stored by TDMA #19.
 #[test]
+#[cfg_attr(no_corpus, ignore = "needs the conformance corpus at ../shared/conformance")]
 fn corrupt_bias_of_first_layer() {
-    let Some(dir) = case_dir() else { return };
+    let dir = case_dir();
     let r = run_diff(corrupted(&dir, 0x70b0 + 0x80, 0x01), &dir);
     let (name, writer) = first(&r);
     assert_eq!(name, "15_Gemm", "{}", diff::render(&r));
@@ -78,8 +76,9 @@ fn corrupt_bias_of_first_layer() {
 // Weight offset 0x4eb0 is a bf16 table loaded by TDMA #26 for the softmax: the tensors before it
 // stay identical and the first difference is the softmax output.
 #[test]
+#[cfg_attr(no_corpus, ignore = "needs the conformance corpus at ../shared/conformance")]
 fn corrupt_softmax_table() {
-    let Some(dir) = case_dir() else { return };
+    let dir = case_dir();
     let r = run_diff(corrupted(&dir, 0x4eb1, 0x40), &dir);
     let (name, _) = first(&r);
     assert_eq!(name, "y_Softmax", "{}", diff::render(&r));

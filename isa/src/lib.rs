@@ -15,7 +15,7 @@ pub mod stream;
 pub mod tdma;
 pub mod tiu;
 
-pub use chip::{Chip, ChipParams};
+pub use chip::{Chip, ChipParams, LayoutFamily, Quirks};
 pub use cmdbuf::{parse_cmdbuf, Command, Desc, Engine};
 pub use error::StreamError;
 pub use op::{Direction, Fmt, TdmaKind, TdmaOp, TiuOp};

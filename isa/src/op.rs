@@ -84,7 +84,8 @@ impl TiuOp {
 impl TiuDesc {
     /// Classify the task. CV183x selects lookup and mdsum by flags; CV18[0-2]x by `tsk_eu_typ`.
     pub fn op(&self, chip: Chip) -> TiuOp {
-        if chip.is_cv183x() && self.tsk_typ == 3 {
+        let by_flag = chip.layout().tiu_ops_by_flag();
+        if by_flag && self.tsk_typ == 3 {
             if self.tens_lookup != 0 {
                 return TiuOp::Lut;
             }
@@ -98,7 +99,7 @@ impl TiuDesc {
             (1, 0) => TiuOp::MaxPool,
             (1, 1) => TiuOp::AvgPool,
             (1, 2) => TiuOp::DepthwiseConv,
-            (1, 3) if !chip.is_cv183x() => TiuOp::MinPool,
+            (1, 3) if chip.layout().has_ge_and_min_pool() => TiuOp::MinPool,
             (2, 0) => TiuOp::Matmul,
             (3, 0) if self.opt_chl_quan != 0 => TiuOp::MulQm,
             (3, 0) => TiuOp::Mul,
@@ -112,8 +113,8 @@ impl TiuDesc {
             (3, 8) => TiuOp::Or,
             (3, 9) => TiuOp::Xor,
             (3, 10) => TiuOp::Copy,
-            (3, 11) if !chip.is_cv183x() => TiuOp::Ge,
-            (3, 12) if !chip.is_cv183x() => TiuOp::Lut,
+            (3, 11) if chip.layout().has_ge_and_min_pool() => TiuOp::Ge,
+            (3, 12) if !by_flag => TiuOp::Lut,
             _ => unknown,
         }
     }
@@ -127,7 +128,7 @@ impl TiuDesc {
     /// The per-tensor paths read the field unsigned: see [`TiuDesc::plain_res_shift`].
     pub fn res_shift(&self, chip: Chip) -> i32 {
         let v = self.opt_res_shift as i32;
-        if !chip.is_cv183x() && v >= 32 {
+        if chip.layout().signed_shifts() && v >= 32 {
             v - 64
         } else {
             v
@@ -144,10 +145,19 @@ impl TiuDesc {
 
     /// The padding/insert value: CV183x keeps bf16 and int8 pad values in separate fields.
     pub fn pad_value(&self, chip: Chip) -> u32 {
-        if chip.is_cv183x() && self.is_bf16() {
+        if chip.layout().bf16_pad_field() && self.is_bf16() {
             self.opd0_ins_fp
         } else {
             self.opd0_ins_val
+        }
+    }
+
+    /// Set the padding/insert value [`TiuDesc::pad_value`] reads.
+    pub fn set_pad_value(&mut self, chip: Chip, v: u32) {
+        if chip.layout().bf16_pad_field() && self.is_bf16() {
+            self.opd0_ins_fp = v;
+        } else {
+            self.opd0_ins_val = v;
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The TDMA descriptor (64 bytes): its typed form and the two layouts (spec `isa.md` §4.1).
 
-use crate::chip::Chip;
+use crate::chip::{Chip, LayoutFamily};
 use crate::fields::descriptor_fields;
 use crate::layout::{rsv, val, FieldSpec, Layout};
 
@@ -96,9 +96,8 @@ pub static TDMA_CV183X: Layout<TdmaField> =
     Layout { name: "tdma-cv183x", bytes: TDMA_BYTES, fields: TDMA_CV183X_FIELDS };
 
 pub fn tdma_layout(chip: Chip) -> &'static Layout<TdmaField> {
-    if chip.is_cv183x() {
-        &TDMA_CV183X
-    } else {
-        &TDMA_CV18X
+    match chip.layout() {
+        LayoutFamily::Cv18x => &TDMA_CV18X,
+        LayoutFamily::Cv183x => &TDMA_CV183X,
     }
 }

@@ -1,6 +1,6 @@
 //! The TIU descriptor (112 bytes): its typed form and the two layouts (spec `isa.md` §3.1, §3.2).
 
-use crate::chip::Chip;
+use crate::chip::{Chip, LayoutFamily};
 use crate::fields::descriptor_fields;
 use crate::layout::{rsv, sval, val, FieldSpec, Layout};
 
@@ -272,9 +272,8 @@ pub static TIU_CV183X: Layout<TiuField> = Layout { name: "tiu-cv183x", bytes: TI
 
 /// The TIU layout a chip uses.
 pub fn tiu_layout(chip: Chip) -> &'static Layout<TiuField> {
-    if chip.is_cv183x() {
-        &TIU_CV183X
-    } else {
-        &TIU_CV18X
+    match chip.layout() {
+        LayoutFamily::Cv18x => &TIU_CV18X,
+        LayoutFamily::Cv183x => &TIU_CV183X,
     }
 }

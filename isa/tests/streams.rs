@@ -2,7 +2,7 @@
 
 use cvsim_isa::cmdbuf::{encode_descs, parse_cmdbuf, Desc};
 use cvsim_isa::dmabuf::{build_dmabuf, dmabuf_size, parse_dmabuf, segments};
-use cvsim_isa::{Chip, StreamError, TdmaDesc, TiuDesc};
+use cvsim_isa::{Chip, LayoutFamily, StreamError, TdmaDesc, TiuDesc};
 use proptest::prelude::*;
 
 /// A little load → compute → store stream with emitter-style sync ids.
@@ -63,7 +63,7 @@ fn dmabuf_build_parse_merge_gives_back_the_stream() {
                     // The builder marks the segment's last TIU descriptor.
                     x.cmd_end = y.cmd_end;
                     x.cmd_intr_en = y.cmd_intr_en;
-                    if chip.is_cv183x() {
+                    if chip.layout() == LayoutFamily::Cv183x {
                         // CV183x keeps the chunk tags in reserved bits.
                         x.rsvd1 = y.rsvd1;
                         x.rsvd2 = y.rsvd2;

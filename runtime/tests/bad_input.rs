@@ -11,8 +11,8 @@ use proptest::prelude::*;
 /// A 6 KB corpus model with a CPU `quant` routine and a TPU routine.
 const SMALL_CASE: &str = "ops/cv181x_int8/TorchHardSwish_0";
 
-fn small(test: &str) -> Option<Vec<u8>> {
-    common::corpus_case(test, SMALL_CASE).map(|p| std::fs::read(p).unwrap())
+fn small() -> Vec<u8> {
+    std::fs::read(common::corpus_case(SMALL_CASE)).unwrap()
 }
 
 fn body_end(file: &[u8]) -> usize {
@@ -31,8 +31,9 @@ fn exercise(bytes: &[u8]) {
 }
 
 #[test]
+#[cfg_attr(no_corpus, ignore = "needs the conformance corpus at ../shared/conformance")]
 fn truncation_at_every_stage() {
-    let Some(file) = small("truncation_at_every_stage") else { return };
+    let file = small();
     let end = body_end(&file);
     assert!(Model::from_bytes(&file).is_ok());
     for cut in [0, 5, 8, 31, 32, 47] {
@@ -54,8 +55,9 @@ fn truncation_at_every_stage() {
 }
 
 #[test]
+#[cfg_attr(no_corpus, ignore = "needs the conformance corpus at ../shared/conformance")]
 fn wrong_magic_and_body_size() {
-    let Some(file) = small("wrong_magic_and_body_size") else { return };
+    let file = small();
     let mut f = file.clone();
     f[..8].copy_from_slice(b"NotModel");
     assert!(matches!(Model::from_bytes(&f), Err(ModelError::BadMagic { .. })));
@@ -69,8 +71,9 @@ fn wrong_magic_and_body_size() {
 }
 
 #[test]
+#[cfg_attr(no_corpus, ignore = "needs the conformance corpus at ../shared/conformance")]
 fn corrupted_flatbuffer_is_an_error() {
-    let Some(file) = small("corrupted_flatbuffer_is_an_error") else { return };
+    let file = small();
     // The root table offset pointing past the body.
     let mut f = file.clone();
     f[48..52].copy_from_slice(&u32::MAX.to_le_bytes());
@@ -85,8 +88,9 @@ fn corrupted_flatbuffer_is_an_error() {
 }
 
 #[test]
+#[cfg_attr(no_corpus, ignore = "needs the conformance corpus at ../shared/conformance")]
 fn every_single_byte_flip_of_header_and_body() {
-    let Some(file) = small("every_single_byte_flip_of_header_and_body") else { return };
+    let file = small();
     let end = body_end(&file);
     for i in 0..end {
         for x in [0x01, 0x80, 0xFF] {
@@ -102,11 +106,12 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
+    #[cfg_attr(no_corpus, ignore = "needs the conformance corpus at ../shared/conformance")]
     fn random_mutations_never_panic(
         edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..12),
         cut in prop::option::of(any::<prop::sample::Index>()),
     ) {
-        let Some(mut f) = small("random_mutations_never_panic") else { return Ok(()) };
+        let mut f = small();
         for (at, v) in edits {
             let i = at.index(f.len());
             f[i] = v;

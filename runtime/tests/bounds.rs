@@ -1,4 +1,4 @@
-//! Issue 3: a model whose command buffer reaches outside its allocated device memory stops in
+//! A model whose command buffer reaches outside its allocated device memory stops in
 //! `forward` with an error naming the routine, the descriptor index, the address and the region,
 //! and leaves the output untouched. The models are the bundled example with one descriptor
 //! changed and re-encoded with the isa encoder.

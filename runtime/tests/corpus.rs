@@ -139,8 +139,9 @@ fn check_case(path: &Path) -> Vec<String> {
 }
 
 #[test]
+#[cfg_attr(no_corpus, ignore = "needs the conformance corpus at ../shared/conformance")]
 fn every_corpus_model() {
-    let cases = common::corpus_models("every_corpus_model");
+    let cases = common::corpus_models();
     let mut failed = Vec::new();
     for (case, path) in &cases {
         for e in check_case(path) {
@@ -152,11 +153,9 @@ fn every_corpus_model() {
 }
 
 #[test]
+#[cfg_attr(no_corpus, ignore = "needs the conformance corpus at ../shared/conformance")]
 fn corpus_facts() {
-    let cases = common::corpus_models("corpus_facts");
-    if cases.is_empty() {
-        return;
-    }
+    let cases = common::corpus_models();
     let mut cpu_functions = std::collections::BTreeSet::new();
     for (_, path) in &cases {
         let m = Model::from_file(path).unwrap();
@@ -172,6 +171,7 @@ fn corpus_facts() {
 }
 
 #[test]
+#[cfg_attr(no_corpus, ignore = "needs the conformance corpus at ../shared/conformance")]
 fn aligned_feature_inputs_match_runtime_mem_size() {
     // The sizes the vendor runtime reported (features/README.md), from the VPSS rules and the model.
     for (case, size) in [
@@ -179,7 +179,7 @@ fn aligned_feature_inputs_match_runtime_mem_size() {
         ("features/pp_yuv_nv12_cv181x", 1920),
         ("features/pp_yuv_nv12_cv183x", 8192),
     ] {
-        let Some(path) = common::corpus_case("aligned_feature_inputs_match_runtime_mem_size", case) else { continue };
+        let path = common::corpus_case(case);
         let m = Model::from_file(path).unwrap();
         let plan = MemoryPlan::new(&m, MemoryOptions::default()).unwrap();
         assert_eq!(plan.io[0].size, size, "{case}");
@@ -191,8 +191,9 @@ fn aligned_feature_inputs_match_runtime_mem_size() {
 }
 
 #[test]
+#[cfg_attr(no_corpus, ignore = "needs the conformance corpus at ../shared/conformance")]
 fn multiprogram_selects_program() {
-    let Some(path) = common::corpus_case("multiprogram_selects_program", "features/multiprogram_cv181x_int8") else { return };
+    let path = common::corpus_case("features/multiprogram_cv181x_int8");
     let m = Model::from_file(path).unwrap();
     assert_eq!(m.programs.len(), 2);
     assert_eq!(&m.header.padding, b"AA");
@@ -210,10 +211,11 @@ fn multiprogram_selects_program() {
 /// first differing byte. Also the dmabuf form: the buffer the runtime would build from those
 /// descriptors parses back to them (with the builder's documented edits).
 #[test]
+#[cfg_attr(no_corpus, ignore = "needs the conformance corpus at ../shared/conformance")]
 fn every_corpus_descriptor_re_encodes() {
     use cvsim_isa::dmabuf::{build_dmabuf, parse_dmabuf, segments};
-    use cvsim_isa::{Desc, Engine};
-    let cases = common::corpus_models("every_corpus_descriptor_re_encodes");
+    use cvsim_isa::{Desc, Engine, LayoutFamily};
+    let cases = common::corpus_models();
     let (mut failed, mut count) = (Vec::new(), 0usize);
     for (case, path) in &cases {
         let m = Model::from_file(path).unwrap();
@@ -299,7 +301,7 @@ fn every_corpus_descriptor_re_encodes() {
                 }
                 for (i, (g, w)) in from_dmabuf.into_iter().zip(expected).enumerate() {
                     let same = match (g, w) {
-                        (Desc::Tiu(g), Desc::Tiu(w)) if chip.is_cv183x() => {
+                        (Desc::Tiu(g), Desc::Tiu(w)) if chip.layout() == LayoutFamily::Cv183x => {
                             let mut g = (**g).clone();
                             (g.rsvd1, g.rsvd2, g.rsvd3, g.rsvd4, g.rsvd5, g.rsvd6) =
                                 (w.rsvd1, w.rsvd2, w.rsvd3, w.rsvd4, w.rsvd5, w.rsvd6);

@@ -6,16 +6,18 @@ use cvsim_runtime::info::{info_json, render_info};
 use cvsim_runtime::Model;
 
 #[test]
+#[cfg_attr(no_corpus, ignore = "needs the conformance corpus at ../shared/conformance")]
 fn info_report_of_small_model() {
     // A CPU `quant` routine followed by a TPU routine, fp32 in and out.
-    let Some(path) = common::corpus_case("info_report_of_small_model", "ops/cv181x_int8/TorchHardSwish_0") else { return };
+    let path = common::corpus_case("ops/cv181x_int8/TorchHardSwish_0");
     let m = Model::from_file(path).unwrap();
     insta::assert_snapshot!(render_info(&m));
 }
 
 #[test]
+#[cfg_attr(no_corpus, ignore = "needs the conformance corpus at ../shared/conformance")]
 fn info_report_of_aligned_nv12_input() {
-    let Some(path) = common::corpus_case("info_report_of_aligned_nv12_input", "features/pp_yuv_nv12_cv183x") else { return };
+    let path = common::corpus_case("features/pp_yuv_nv12_cv183x");
     let m = Model::from_file(path).unwrap();
     insta::assert_snapshot!(render_info(&m));
     let j = info_json(&m);

@@ -303,8 +303,9 @@ fn tagged_addresses_round_trip() {
 /// places its sections back to back from payload offset 0, as the writer does, so the payload is
 /// even byte-identical.
 #[test]
+#[cfg_attr(no_corpus, ignore = "needs the conformance corpus at ../shared/conformance")]
 fn corpus_models_rewrite_to_equal_models() {
-    let models = common::corpus_models("corpus_models_rewrite_to_equal_models");
+    let models = common::corpus_models();
     let mut failures = Vec::new();
     for (case, path) in &models {
         let orig = Model::from_file(path).unwrap();

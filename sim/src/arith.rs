@@ -248,11 +248,11 @@ pub const fn qm_requantize_i8(acc: i32, bias: i32, mult: i32, shift: i32, chip: 
 /// produce 0..31. The byte is returned unchanged (values above 31 are unverified; they shift
 /// everything out).
 #[inline]
-pub const fn qm_shift_from_byte(chip: Chip, raw: u8) -> i32 {
-    if chip.is_cv183x() {
-        raw as i32
-    } else {
+pub fn qm_shift_from_byte(chip: Chip, raw: u8) -> i32 {
+    if chip.layout().signed_shifts() {
         (((raw & 0x3F) << 2) as i8 >> 2) as i32
+    } else {
+        raw as i32
     }
 }
 

@@ -154,7 +154,7 @@ pub fn bf16_to_int8(b: u16, signed: bool, rnd: Int8Rounding, chip: Chip) -> u8 {
         let v = if b & SIGN_MASK != 0 { lo } else { hi };
         return v as u8;
     }
-    if chip.is_cv183x() && exp >= 0xFE {
+    if exp >= 0xFE && chip.quirks().bf16_to_int8_huge_is_zero {
         return 0;
     }
     let x = bf16_to_f32(b);

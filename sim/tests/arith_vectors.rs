@@ -8,23 +8,20 @@
 //! * `tdma`: `l2g_bf16_to_i8` / `l2l_bf16_to_i8` equal [`bf16_to_int8`] element by element, and
 //!   `g2l_i8_to_bf16` equals [`int8_to_bf16`]. These vectors store densely.
 //!
-//! Skipped, with a message, when the corpus is not beside the repository.
+//! Reported as ignored when the corpus is not beside the repository.
 
 use cvsim_isa::Chip;
 use cvsim_sim::bf16::*;
 use serde_json::Value;
 use std::path::PathBuf;
 
-fn vectors(chip: &str, family: &str) -> Option<Vec<Value>> {
+fn vectors(chip: &str, family: &str) -> Vec<Value> {
     let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/conformance"))
         .join("vectors")
         .join(chip)
         .join(format!("{family}.jsonl"));
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        println!("SKIP {chip} {family}: conformance corpus not found at {}", path.display());
-        return None;
-    };
-    Some(text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).expect("vector JSON")).collect())
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).expect("vector JSON")).collect()
 }
 
 fn region(v: &Value, key: &str, i: usize) -> Vec<u8> {
@@ -49,9 +46,7 @@ fn nan_or(x: f32, y: f32, f: impl Fn(f32, f32) -> f32) -> f32 {
 }
 
 fn eltwise_chip(chip: &str) {
-    let Some(vs) = vectors(chip, "tiu_eltwise_bf16") else {
-        return;
-    };
+    let vs = vectors(chip, "tiu_eltwise_bf16");
     let (mut checked, mut elements, mut failures) = (0, 0, Vec::new());
     for v in &vs {
         let p = &v["params"];
@@ -106,9 +101,7 @@ fn eltwise_chip(chip: &str) {
 }
 
 fn tdma_chip(chip: &str) {
-    let Some(vs) = vectors(chip, "tdma") else {
-        return;
-    };
+    let vs = vectors(chip, "tdma");
     let c = chip_of(chip);
     let (mut checked, mut failures) = (0, Vec::new());
     for v in &vs {
@@ -145,34 +138,42 @@ fn tdma_chip(chip: &str) {
 }
 
 #[test]
+#[cfg_attr(no_corpus, ignore = "needs the conformance corpus at ../shared/conformance")]
 fn cv180x_bf16_eltwise() {
     eltwise_chip("cv180x");
 }
 #[test]
+#[cfg_attr(no_corpus, ignore = "needs the conformance corpus at ../shared/conformance")]
 fn cv181x_bf16_eltwise() {
     eltwise_chip("cv181x");
 }
 #[test]
+#[cfg_attr(no_corpus, ignore = "needs the conformance corpus at ../shared/conformance")]
 fn cv182x_bf16_eltwise() {
     eltwise_chip("cv182x");
 }
 #[test]
+#[cfg_attr(no_corpus, ignore = "needs the conformance corpus at ../shared/conformance")]
 fn cv183x_bf16_eltwise() {
     eltwise_chip("cv183x");
 }
 #[test]
+#[cfg_attr(no_corpus, ignore = "needs the conformance corpus at ../shared/conformance")]
 fn cv180x_tdma_conversions() {
     tdma_chip("cv180x");
 }
 #[test]
+#[cfg_attr(no_corpus, ignore = "needs the conformance corpus at ../shared/conformance")]
 fn cv181x_tdma_conversions() {
     tdma_chip("cv181x");
 }
 #[test]
+#[cfg_attr(no_corpus, ignore = "needs the conformance corpus at ../shared/conformance")]
 fn cv182x_tdma_conversions() {
     tdma_chip("cv182x");
 }
 #[test]
+#[cfg_attr(no_corpus, ignore = "needs the conformance corpus at ../shared/conformance")]
 fn cv183x_tdma_conversions() {
     tdma_chip("cv183x");
 }

@@ -1,4 +1,4 @@
-//! Issue 3: a command buffer that reads or writes outside local memory or outside its allocated
+//! A command buffer that reads or writes outside local memory or outside its allocated
 //! global regions stops with an error naming the descriptor index, the address and the region, and
 //! leaves every byte it was not allowed to touch alone. The command buffers are made with the
 //! isa crate's encoder and parsed back, as a model's would be.

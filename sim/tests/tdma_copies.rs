@@ -366,7 +366,7 @@ proptest! {
         d.src_base_addr_low = GBASE as u32 + 3;
         d.dst_base_addr_low = laddr;
         let r = env.run(&d);
-        if matches!(chip, Chip::Cv180x | Chip::Cv181x) {
+        if chip.quirks().tdma_general_flat_lmem {
             r.unwrap();
             prop_assert_eq!(&env.lmem.data[laddr as usize..(laddr + len) as usize], &env.g()[3..3 + len as usize]);
             let mut d = desc(1);

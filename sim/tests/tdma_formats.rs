@@ -25,7 +25,7 @@ fn bf16_value(p: &mut Picks, chip: Chip) -> u16 {
     };
     let v = sign | v;
     let nan = v & 0x7F80 == 0x7F80 && v & 0x7F != 0;
-    if chip.is_cv183x() && (v >> 7) & 0xFF >= 151 && !nan {
+    if chip.quirks().bf16_to_int8_huge_is_zero && (v >> 7) & 0xFF >= 151 && !nan {
         0x3F80 | sign
     } else {
         v

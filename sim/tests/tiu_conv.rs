@@ -5,7 +5,7 @@
 
 mod tiu_conv_support;
 
-use cvsim_isa::{Chip, TiuDesc};
+use cvsim_isa::{Chip, LayoutFamily, TiuDesc};
 use cvsim_sim::memory::Lmem;
 use cvsim_sim::tiu;
 use cvsim_sim::ExecErrorKind;
@@ -218,7 +218,7 @@ fn run_int8(cv: &Conv, o: &Int8Opts) -> Option<(Vec<u8>, Vec<u8>)> {
     d.opt_relu_typ = o.relu as u32;
     d.opd0_ins_val = o.pad as u32;
     let pad = if o.x_signed { o.pad as i8 as i64 } else { o.pad as i64 };
-    let qm_shift = |s: i32| if chip.is_cv183x() { s.rem_euclid(32) } else { s };
+    let qm_shift = |s: i32| if chip.layout().signed_shifts() { s } else { s.rem_euclid(32) };
     match &o.qm {
         None => {
             d.opt_res_shift = o.rs;
@@ -314,7 +314,7 @@ proptest! {
         let Some(Placed { mut d, res }) = place(&cv, &mut l, 2, res_lane, &mut alloc) else { return Ok(()) };
         d.opt_relu_typ = relu as u32;
         // CV183x keeps the bf16 pad value in its own field.
-        if chip.is_cv183x() { d.opd0_ins_fp = pad as u32 } else { d.opd0_ins_val = pad as u32 }
+        if chip.layout().bf16_pad_field() { d.opd0_ins_fp = pad as u32 } else { d.opd0_ins_val = pad as u32 }
         // fp32 bias, kept in the same exponent range as the data: planes high half, low half.
         let bias: Option<Vec<f32>> = bias.map(|b| b[..cv.oc as usize].iter().map(|&v| f32::from_bits((v & 0x807F_FFFF) | 0x3F00_0000)).collect());
         if let Some(b) = &bias {
@@ -482,7 +482,7 @@ proptest! {
             [d.res0_n_str, d.res0_c_str, d.res0_h_str, d.res0_w_str] = res.str;
             d.res0_b_str = b_str;
             d.ps32_md = [2, 3, 1][k];
-            if chip.is_cv183x() { d.opd0_ins_fp = pad as u32 } else { d.opd0_ins_val = pad as u32 }
+            if chip.layout().bf16_pad_field() { d.opd0_ins_fp = pad as u32 } else { d.opd0_ins_val = pad as u32 }
             if k == 2 {
                 d.opt_relu_typ = relu as u32;
                 if let Some((off, bs)) = bias_at {
@@ -718,7 +718,7 @@ fn undocumented_fields_are_reported() {
         assert!(
             matches!(tiu::exec(chip, &mut l, &d), Err(ExecErrorKind::Unsupported { what }) if what.contains("fp_round_typ"))
         );
-        if !chip.is_cv183x() {
+        if chip.layout() == LayoutFamily::Cv18x {
             let mut d = d0.clone();
             d.opt_opd0_seg = 2;
             assert!(

@@ -150,7 +150,7 @@ fn run_int8(p: &Dw, o: &Opts, qm: bool) -> Option<(Vec<u8>, Vec<u8>)> {
     d.opt_res0_sign = o.res_signed as u32;
     d.opt_relu_typ = o.relu as u32;
     d.opd0_ins_val = o.pad as u32;
-    let qm_shift = |s: i32| if chip.is_cv183x() { s.rem_euclid(32) } else { s };
+    let qm_shift = |s: i32| if chip.layout().signed_shifts() { s } else { s.rem_euclid(32) };
     let bias = o.bias.as_ref().map(|b| &b[..g.c as usize]);
     if qm {
         d.opt_chl_quan = 1;
@@ -189,7 +189,7 @@ fn run_int8(p: &Dw, o: &Opts, qm: bool) -> Option<(Vec<u8>, Vec<u8>)> {
     // The vendor simulator reads dense taps in QM depthwise on CV18[0-2]x (vectors), while the
     // output size still follows the dilated geometry.
     let mut tg = g;
-    if qm && !chip.is_cv183x() {
+    if qm && chip.quirks().depthwise_qm_ignores_dilation {
         (tg.dil_h, tg.dil_w) = (1, 1);
     }
     let pad = i8v(o.pad as u16, o.x_signed);
@@ -251,7 +251,7 @@ proptest! {
         let res_lane = lanes.1 % nl;
         let Some((mut d, res)) = place(&p, &mut l, 2, lanes.0 % nl, res_lane, &mut alloc) else { return Ok(()) };
         d.opt_relu_typ = relu as u32;
-        if chip.is_cv183x() { d.opd0_ins_fp = pad as u32 } else { d.opd0_ins_val = pad as u32 }
+        if chip.layout().bf16_pad_field() { d.opd0_ins_fp = pad as u32 } else { d.opd0_ins_val = pad as u32 }
         let bias: Option<Vec<f32>> = bias.map(|b| b[..g.c as usize].iter().map(|&v| f32::from_bits((v & 0x807F_FFFF) | 0x3F00_0000)).collect());
         if let Some(b) = &bias {
             let b_str = 2 * (res_lane + g.c).div_ceil(nl);

@@ -228,7 +228,7 @@ fn int_case() -> impl Strategy<Value = IntCase> {
         .prop_map(|(chip, op, (n, h, w), f, (rs, ls, m, k), (la, lb, w_mul), seed)| {
             let lanes = chip.lanes();
             let c = 1 + (seed % (2 * lanes as u64 + 3)) as u32;
-            let op = if chip.is_cv183x() && op == Op::Ge { Op::Max } else { op };
+            let op = if !chip.layout().has_ge_and_min_pool() && op == Op::Ge { Op::Max } else { op };
             let mut k = IntCase {
                 chip,
                 op,
@@ -263,7 +263,7 @@ fn int_case() -> impl Strategy<Value = IntCase> {
                 Op::MulQm => {
                     k.res_wide = false;
                     k.res_signed = true;
-                    k.rs = if chip.is_cv183x() { rs as i32 * 2 } else { rs as i32 - 6 };
+                    k.rs = if chip.layout().signed_shifts() { rs as i32 - 6 } else { rs as i32 * 2 };
                 }
                 Op::Max | Op::Min | Op::Ge => {
                     k.b_signed = k.a_signed;
@@ -510,7 +510,7 @@ fn half_case() -> impl Strategy<Value = HalfCase> {
     )
         .prop_map(|(chip, op, (n, c, h, w), (konst, kv, relu), (la, lb, w_mul, hb), seed, special)| {
             let lanes = chip.lanes();
-            let op = if chip.is_cv183x() && op == Op::Ge { Op::Min } else { op };
+            let op = if !chip.layout().has_ge_and_min_pool() && op == Op::Ge { Op::Min } else { op };
             HalfCase {
                 chip,
                 op,
@@ -611,7 +611,7 @@ fn check_half(k: &HalfCase) -> Result<(), TestCaseError> {
                     }
                     want[ri] = v as u8;
                     // CV182x's bf16 ge writes only the low byte (§9.8).
-                    if !(chip == Chip::Cv182x && k.op == Op::Ge) {
+                    if !(chip.quirks().bf16_ge_writes_low_byte && k.op == Op::Ge) {
                         want[ri + 1] = (v >> 8) as u8;
                     }
                 }

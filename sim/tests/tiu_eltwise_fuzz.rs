@@ -49,7 +49,7 @@ prop_compose! {
         d.tsk_opd_num = if flags[9] { 3 } else { 2 };
         d.opt_shift_typ = flags[10] as u32;
         d.opt_rshift_typ = flags[11] as u32;
-        if chip.is_cv183x() {
+        if chip.layout().tiu_ops_by_flag() {
             d.tens_lookup = rare[3] as u32;
             d.tens_mdsum = rare[4] as u32;
             d.opt_res_shift = rs & 31;

@@ -75,7 +75,7 @@ proptest! {
 }
 
 #[test]
-fn mdsum_is_cv183x_only() {
+fn mdsum_only_where_the_chip_has_it() {
     let chip = Chip::Cv181x;
     let mut d = desc([1, 4, 1, 4], true, false, 0, 0, 0x100);
     // On CV18[0-2]x there is no flag; classify it as the op anyway and check the refusal.

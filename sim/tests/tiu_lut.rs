@@ -61,7 +61,7 @@ fn check(t: &Case) -> Result<(), TestCaseError> {
         return Ok(());
     }
     let mut d = TiuDesc { tsk_typ: 3, cmd_en: 1, tsk_opd_num: 2, opd_typ: t.bf16 as u32, ..Default::default() };
-    if chip.is_cv183x() {
+    if chip.layout().tiu_ops_by_flag() {
         d.tens_lookup = 1;
         d.tsk_eu_typ = if t.bf16 { 12 } else { 0 };
     } else {

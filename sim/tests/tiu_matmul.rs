@@ -117,7 +117,7 @@ fn case() -> impl Strategy<Value = Case> {
                 Kind::Int16Out if c.res_add => c.relu = false,
                 Kind::Qm => {
                     c.signs[3] = true;
-                    c.rs = if chip.is_cv183x() { rs as i32 * 2 } else { rs as i32 - 5 };
+                    c.rs = if chip.layout().signed_shifts() { rs as i32 - 5 } else { rs as i32 * 2 };
                 }
                 Kind::Ps32(m) | Kind::Bf16Ps32(m) if m != 1 => {
                     c.bias = false;

@@ -40,7 +40,7 @@ fn pool(vals: BoxedStrategy<u16>, bf16: bool) -> impl Strategy<Value = Pool> {
     let kinds = prop::sample::select(vec![Kind::Max, Kind::Min, Kind::Avg]);
     (chip(), kinds, geom(40, 4, false, true))
         .prop_filter("min pooling missing on this chip", move |(chip, kind, _)| {
-            *kind != Kind::Min || !(chip.is_cv183x() || (bf16 && *chip == Chip::Cv182x))
+            *kind != Kind::Min || (chip.layout().has_ge_and_min_pool() && !(bf16 && chip.quirks().bf16_min_pool_unreproducible))
         })
         .prop_flat_map(move |(chip, kind, g)| {
             prop::collection::vec(vals.clone(), (g.n * g.c * g.ih * g.iw) as usize).prop_map(move |x| Pool {
@@ -150,7 +150,7 @@ proptest! {
         let pad = if p.kind == Kind::Avg { 0 } else { pad };
         let mut l = random_lmem(chip, seed);
         let Some((mut d, res)) = place(&p, &mut l, 2) else { return Ok(()) };
-        if chip.is_cv183x() { d.opd0_ins_fp = pad as u32 } else { d.opd0_ins_val = pad as u32 }
+        if chip.layout().bf16_pad_field() { d.opd0_ins_fp = pad as u32 } else { d.opd0_ins_val = pad as u32 }
         if p.kind == Kind::Avg {
             d.opt_opd1_const = 1;
             d.opd1_addr = k as u32;

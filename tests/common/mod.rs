@@ -18,15 +18,13 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// The corpus folder, or `None` after printing why the calling test does nothing.
-pub fn corpus_dir(test: &str) -> Option<PathBuf> {
+/// The corpus folder. A test that reads it carries `#[cfg_attr(no_corpus, ignore = "...")]` (the
+/// cfg comes from `build/test_prereqs.rs`), so it is reported as ignored where the corpus is absent
+/// and the corpus is required here.
+pub fn corpus_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("SKIP {test}: conformance corpus not found at {}", dir.display());
-        None
-    }
+    assert!(dir.is_dir(), "conformance corpus not found at {}", dir.display());
+    dir
 }
 
 /// Every `model.cvimodel` under the corpus as (case name relative to it, path), sorted.

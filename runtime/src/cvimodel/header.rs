@@ -46,7 +46,7 @@ impl Header {
         let (major, minor) = (file[12], file[13]);
         let md5: [u8; 16] = file[14..30].try_into().expect("16 bytes");
         let (chip, len) = if (major, minor) == (1, 0) {
-            (Chip::Cv183x, HEADER_V1_0_BYTES)
+            (Chip::of_v1_0_header(), HEADER_V1_0_BYTES)
         } else {
             if file.len() < HEADER_BYTES {
                 return Err(ModelError::TooShort { len: file.len(), need: HEADER_BYTES });

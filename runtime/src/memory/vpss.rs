@@ -15,12 +15,13 @@ pub struct VpssAlign {
     pub ch: u64,
 }
 
-/// CV183x's VPSS wants 32-byte rows and 4 KiB planes; the later chips 64 and 64. YUV420 planar
+/// The chip's VPSS row and plane alignment (`ChipParams::vpss_row_align`). YUV420 planar
 /// doubles the Y-row alignment (its chroma rows are half as wide and must still be aligned).
 pub fn vpss_align(chip: Chip, fmt: PixelFormat) -> VpssAlign {
-    let (w, y, ch) = if chip.is_cv183x() { (32, 32, 0x1000) } else { (64, 64, 64) };
-    let y = if fmt == PixelFormat::Yuv420Planar { y * 2 } else { y };
-    VpssAlign { w, y, ch }
+    let p = chip.params();
+    let w = p.vpss_row_align;
+    let y = if fmt == PixelFormat::Yuv420Planar { w * 2 } else { w };
+    VpssAlign { w, y, ch: p.vpss_plane_align }
 }
 
 fn align(v: u64, a: u64) -> Option<u64> {

@@ -1,25 +1,27 @@
 //! Locating the shared conformance corpus (`../shared/conformance` next to the workspace).
+//!
+//! A test that reads it carries `#[cfg_attr(no_corpus, ignore = "...")]` (the cfg comes from
+//! `build/test_prereqs.rs`), so that it is reported as ignored where the corpus is absent; here the
+//! corpus is therefore required, and a missing case is a failure.
 
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 
-pub fn corpus_dir() -> Option<PathBuf> {
+pub fn corpus_dir() -> PathBuf {
     let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/conformance"));
-    dir.is_dir().then(|| dir.to_path_buf())
+    assert!(dir.is_dir(), "conformance corpus not found at {}", dir.display());
+    dir.to_path_buf()
 }
 
-/// Every `model.cvimodel` in the corpus as (case name relative to the corpus, path), sorted.
-/// Prints why and returns nothing when the corpus is absent, so that the calling test passes
-/// vacuously rather than failing on a machine without it.
-pub fn corpus_models(test: &str) -> Vec<(String, PathBuf)> {
-    let Some(root) = corpus_dir() else {
-        eprintln!("SKIP {test}: conformance corpus not found at ../shared/conformance");
-        return Vec::new();
-    };
+/// Every `model.cvimodel` in the corpus as (case name relative to the corpus, path), sorted; never
+/// empty.
+pub fn corpus_models() -> Vec<(String, PathBuf)> {
+    let root = corpus_dir();
     let mut out = Vec::new();
     walk(&root, &root, &mut out);
     out.sort();
+    assert!(!out.is_empty(), "no model.cvimodel under {}", root.display());
     out
 }
 
@@ -36,16 +38,9 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) {
     }
 }
 
-/// One corpus case by its name (e.g. `ops/cv181x_int8/Div_0`), if present.
-pub fn corpus_case(test: &str, case: &str) -> Option<PathBuf> {
-    let Some(root) = corpus_dir() else {
-        eprintln!("SKIP {test}: conformance corpus not found at ../shared/conformance");
-        return None;
-    };
-    let p = root.join(case).join("model.cvimodel");
-    if !p.is_file() {
-        eprintln!("SKIP {test}: corpus case {case} not found");
-        return None;
-    }
-    Some(p)
+/// One corpus case's model by the case's name (e.g. `ops/cv181x_int8/Div_0`).
+pub fn corpus_case(case: &str) -> PathBuf {
+    let p = corpus_dir().join(case).join("model.cvimodel");
+    assert!(p.is_file(), "corpus case {case} not found: {}", p.display());
+    p
 }

@@ -41,7 +41,7 @@ pub(crate) fn exec(chip: Chip, lmem: &mut Lmem, gmem: &mut Gmem, d: &TdmaDesc, d
         // cv180x/cv181x vectors (e.g. cv181x-tdma-017: load 3456 bytes at L0:0, store 1729 bytes
         // from L0:0x360) show local memory addressed flat, byte i at address + i: the local
         // address `lane << 15 | offset` is the index into lanes stored one after another.
-        Direction::G2L | Direction::L2G if matches!(chip, Chip::Cv180x | Chip::Cv181x) => {
+        Direction::G2L | Direction::L2G if chip.quirks().tdma_general_flat_lmem => {
             let (laddr, field) = if dir == Direction::G2L {
                 (d.dst_addr(), "dst_base_addr_high")
             } else {

@@ -4,7 +4,7 @@
 //! Sources are cited as in `timing.md`: "estimator" is tpu-mlir's static CV18xx cost model
 //! (`timing.md` §4), "FAQ" the vendor TPU FAQ, board configurations the Milk-V defconfigs
 //! (`timing.md` §1.2). Values marked *fitted* were calibrated against the vendor's board latencies
-//! (`traces/timing-calibration-2026-12-03.md`); values marked *assumed* have no public source and are
+//! (`traces/timing-calibration-*.md`); values marked *assumed* have no public source and are
 //! physical guesses that the corpus does not constrain.
 //!
 //! A config file may give any subset of the fields: missing fields keep their defaults
@@ -15,32 +15,74 @@ use super::TimingError;
 use cvsim_isa::Chip;
 use serde::{Deserialize, Serialize};
 
-/// One value per chip.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PerChip<T> {
-    pub cv180x: T,
-    pub cv181x: T,
-    pub cv182x: T,
-    pub cv183x: T,
-}
+/// One value per chip of [`Chip::ALL`]; in JSON an object keyed by chip name (every chip once).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PerChip<T>([T; Chip::ALL.len()]);
 
 impl<T> PerChip<T> {
+    /// Each chip's value from its description.
+    pub fn from_fn(f: impl FnMut(Chip) -> T) -> PerChip<T> {
+        PerChip(Chip::ALL.map(f))
+    }
     pub fn get(&self, chip: Chip) -> &T {
-        match chip {
-            Chip::Cv180x => &self.cv180x,
-            Chip::Cv181x => &self.cv181x,
-            Chip::Cv182x => &self.cv182x,
-            Chip::Cv183x => &self.cv183x,
-        }
+        &self.0[chip.index()]
     }
     pub fn get_mut(&mut self, chip: Chip) -> &mut T {
-        match chip {
-            Chip::Cv180x => &mut self.cv180x,
-            Chip::Cv181x => &mut self.cv181x,
-            Chip::Cv182x => &mut self.cv182x,
-            Chip::Cv183x => &mut self.cv183x,
+        &mut self.0[chip.index()]
+    }
+    /// This table with one chip's value replaced.
+    pub fn with(mut self, chip: Chip, v: T) -> PerChip<T> {
+        self.0[chip.index()] = v;
+        self
+    }
+}
+
+impl<T> std::ops::Index<Chip> for PerChip<T> {
+    type Output = T;
+    fn index(&self, chip: Chip) -> &T {
+        self.get(chip)
+    }
+}
+
+impl<T> std::ops::IndexMut<Chip> for PerChip<T> {
+    fn index_mut(&mut self, chip: Chip) -> &mut T {
+        self.get_mut(chip)
+    }
+}
+
+impl<T: Serialize> Serialize for PerChip<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for c in Chip::ALL {
+            m.serialize_entry(c.name(), self.get(c))?;
         }
+        m.end()
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for PerChip<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut m: std::collections::BTreeMap<String, T> = Deserialize::deserialize(d)?;
+        if let Some(k) = m.keys().find(|k| k.parse::<Chip>().map_or(true, |c| c.name() != k.as_str())) {
+            return Err(D::Error::custom(format!("unknown chip `{k}` in a per-chip table")));
+        }
+        let mut missing = Vec::new();
+        let vals: Vec<T> = Chip::ALL
+            .into_iter()
+            .filter_map(|c| {
+                let v = m.remove(c.name());
+                if v.is_none() {
+                    missing.push(c.name());
+                }
+                v
+            })
+            .collect();
+        let arr: [T; Chip::ALL.len()] = vals
+            .try_into()
+            .map_err(|_| D::Error::custom(format!("a per-chip table misses {}", missing.join(", "))))?;
+        Ok(PerChip(arr))
     }
 }
 
@@ -98,7 +140,7 @@ impl DdrConfig {
 
 /// *Fitted* cross-engine sync latency in ns (see [`TimingConfig::sync_ns`]).
 pub const SYNC_NS: f64 = 250.0;
-/// *Fitted* DDR efficiency (see `traces/timing-calibration-2026-12-03.md`).
+/// *Fitted* DDR efficiency (see `traces/timing-calibration-*.md`).
 pub const DDR_EFFICIENCY: f64 = 0.60;
 /// *Fitted* TIU per-descriptor overhead in ns (see [`TiuConfig::descriptor_ns`]).
 pub const TIU_DESCRIPTOR_NS: f64 = 0.0;
@@ -207,7 +249,7 @@ impl Default for TiuConfig {
             eu_per_lane: 16,
             eu_active_int8: 16,
             eu_active_bf16: 8,
-            double_conv_channels: PerChip { cv180x: 1, cv181x: 2, cv182x: 2, cv183x: 2 },
+            double_conv_channels: PerChip::from_fn(|_| 2).with(Chip::Cv180x, 1),
             sync_cycles: 41,
             eltwise_cmd_cycles: 26,
             post_cycles: 12,
@@ -282,27 +324,15 @@ impl Default for TdmaConfig {
 
 impl Default for TimingConfig {
     fn default() -> Self {
-        let ddr = |rate_mts: f64, bus_bits: u32| DdrConfig { rate_mts, bus_bits, efficiency: DDR_EFFICIENCY };
         TimingConfig {
             ddr_load: 0.0,
-            tpu_clock_hz: PerChip {
-                cv180x: Chip::Cv180x.params().tpu_clock_hz,
-                cv181x: Chip::Cv181x.params().tpu_clock_hz,
-                cv182x: Chip::Cv182x.params().tpu_clock_hz,
-                cv183x: Chip::Cv183x.params().tpu_clock_hz,
-            },
-            ddr: PerChip {
-                // DDR2-1333 ×16: the Milk-V Duo (CV1800B) board configuration.
-                cv180x: ddr(1333.0, 16),
-                // DDR3-1866 ×16: the Milk-V Duo 256M / Duo S board configurations.
-                cv181x: ddr(1866.0, 16),
-                // 1866 MT/s × 16 bit: FAQ §2.4.
-                cv182x: ddr(1866.0, 16),
-                // 1866 MT/s, 16- or 32-bit by board (FAQ §2.4). 32-bit is the default because it
-                // fits the vendor's CV183x figures and the 16-bit board does not
-                // (`traces/timing-calibration-2026-12-03.md`); set `bus_bits` to 16 for a 16-bit board.
-                cv183x: ddr(1866.0, 32),
-            },
+            tpu_clock_hz: PerChip::from_fn(|c| c.params().tpu_clock_hz),
+            // The board DDR of each chip's description (`ChipParams::ddr_rate_mts`).
+            ddr: PerChip::from_fn(|c| DdrConfig {
+                rate_mts: c.params().ddr_rate_mts as f64,
+                bus_bits: c.params().ddr_bus_bits,
+                efficiency: DDR_EFFICIENCY,
+            }),
             tiu: TiuConfig::default(),
             tdma: TdmaConfig::default(),
             segment_gap_ns: 10_000.0,
@@ -455,7 +485,8 @@ fn kind(v: &serde_json::Value) -> &'static str {
 /// Drop the other chips' entries of every per-chip table.
 fn keep_chip(v: &mut serde_json::Value, chip: &str) {
     if let serde_json::Value::Object(m) = v {
-        let per_chip = Chip::ALL.iter().all(|c| m.contains_key(c.name())) && m.len() == Chip::ALL.len();
+        let chips = Chip::ALL.len();
+        let per_chip = m.len() == chips && Chip::ALL.iter().all(|c| m.contains_key(c.name()));
         if per_chip {
             m.retain(|k, _| k == chip);
         } else {
@@ -483,9 +514,9 @@ mod tests {
     fn partial_override_changes_one_field_of_one_chip() {
         let c = TimingConfig::from_json(r#"{"ddr": {"cv183x": {"bus_bits": 16}}, "ddr_load": 0.25}"#).unwrap();
         let d = TimingConfig::default();
-        assert_eq!(c.ddr.cv183x.bus_bits, 16);
-        assert_eq!(c.ddr.cv183x.rate_mts, d.ddr.cv183x.rate_mts);
-        assert_eq!(c.ddr.cv180x, d.ddr.cv180x);
+        assert_eq!(c.ddr[Chip::Cv183x].bus_bits, 16);
+        assert_eq!(c.ddr[Chip::Cv183x].rate_mts, d.ddr[Chip::Cv183x].rate_mts);
+        assert_eq!(c.ddr[Chip::Cv180x], d.ddr[Chip::Cv180x]);
         assert_eq!(c.ddr_load, 0.25);
         assert_eq!(c.tiu, d.tiu);
     }

@@ -16,7 +16,7 @@ use cvsim_isa::{Chip, TiuDesc};
 
 pub fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc) -> ExecResult {
     check_common(d)?;
-    if !chip.is_cv183x() {
+    if !chip.quirks().mdsum {
         return Err(unsupported(format!("mdsum on {chip} (a CV183x-only operation)")));
     }
     if d.is_bf16() {

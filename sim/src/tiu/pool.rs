@@ -30,7 +30,7 @@ pub fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc) -> ExecResult {
     check_common(d)?;
     // §9.9: on CV182x the vendor simulator's bf16 min pooling reads memory outside the window
     // (its output depends on prior local-memory contents), so no result can be reproduced.
-    if kind == Kind::Min && d.is_bf16() && chip == Chip::Cv182x {
+    if kind == Kind::Min && d.is_bf16() && chip.quirks().bf16_min_pool_unreproducible {
         return Err(ExecErrorKind::Unsupported {
             what: "bf16 min pooling on cv182x (the vendor simulator reads outside the window, §9.9)".into(),
         });

@@ -302,7 +302,7 @@ pub fn record(chip: Chip, bias: Option<i32>, mult: i32, shift: i32) -> Vec<u8> {
         r.extend_from_slice(&b.to_le_bytes());
     }
     r.extend_from_slice(&(mult as u32).to_le_bytes());
-    r.push(if chip.is_cv183x() { shift as u8 } else { (shift as u8) & 0x3F });
+    r.push(if chip.layout().signed_shifts() { (shift as u8) & 0x3F } else { shift as u8 });
     r
 }
 

@@ -64,7 +64,7 @@ pub(super) fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, op: TiuOp, shape: [
         TiuOp::Min => run(data, shape, &a, &b, None, &res, |x, y, _| {
             out(if x.is_nan() || y.is_nan() { f32::NAN } else { x.min(y) })
         }),
-        TiuOp::Ge if chip == Chip::Cv182x => {
+        TiuOp::Ge if chip.quirks().bf16_ge_writes_low_byte => {
             // CV182x writes only the low byte of each bf16 ge result (errata §9.8).
             let mut av = [0u16; CHUNK];
             let mut bv = [0u16; CHUNK];

@@ -10,7 +10,7 @@ pub(crate) mod num;
 use crate::error::{ExecErrorKind, ExecResult};
 use crate::memory::Lmem;
 use crate::tiu::operand::{raw, Opd};
-use cvsim_isa::{Chip, TiuDesc, TiuOp};
+use cvsim_isa::{Chip, LayoutFamily, TiuDesc, TiuOp};
 
 pub fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, op: TiuOp) -> ExecResult {
     check_common(d)?;
@@ -76,7 +76,7 @@ pub(crate) fn check_common(d: &TiuDesc) -> ExecResult {
 /// Whether ReLU is on. CV18[0-2]x's 2-bit `opt_relu_typ` has only 0 and 1 documented and
 /// `opt_relu_value` is never set; CV183x has a 1-bit `opt_relu`.
 pub(crate) fn relu_enabled(chip: Chip, d: &TiuDesc) -> ExecResult<bool> {
-    if !chip.is_cv183x() {
+    if chip.layout() == LayoutFamily::Cv18x {
         if d.opt_relu_value != 0 {
             return Err(unsupported(format!("`opt_relu_value` = {} (never set by the emitters)", d.opt_relu_value)));
         }
