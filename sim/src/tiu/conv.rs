@@ -322,7 +322,9 @@ impl Int8Out {
             relu: false,
             signed: d.opt_res0_sign != 0,
             rshift: d.plain_res_shift(),
-            arith: d.opt_shift_typ != 0,
+            // Without a shift the value stays signed whatever the flavour says: the vendor
+            // simulator saturates a negative sum to -128 under a logical shift of 0.
+            arith: d.opt_shift_typ != 0 || d.plain_res_shift() == 0,
             round: d.opt_rshift_typ != 0,
             chip,
         })

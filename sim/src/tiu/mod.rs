@@ -16,7 +16,9 @@ use cvsim_isa::{Chip, TiuDesc, TiuOp};
 
 /// Execute one TIU descriptor against local memory.
 pub fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc) -> ExecResult {
-    match d.op(chip) {
+    let op = d.op(chip);
+    check_int8_shift(chip, d, op)?;
+    match op {
         TiuOp::Conv => conv::exec(chip, lmem, d),
         TiuOp::DepthwiseConv => depthwise::exec(chip, lmem, d),
         TiuOp::MaxPool | TiuOp::AvgPool | TiuOp::MinPool => pool::exec(chip, lmem, d),
@@ -26,4 +28,47 @@ pub fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc) -> ExecResult {
         op if op.is_elementwise() => eltwise::exec(chip, lmem, d, op),
         op => Err(ExecErrorKind::Unsupported { what: format!("TIU operation {op:?}") }),
     }
+}
+
+/// Shift settings the vendor simulator refuses (it stops on an assertion) for CV18[0-2]x int8
+/// ops with a per-tensor shift; cvsim names the field instead. Found by sweeping the fields with
+/// the oracle (traces/spec-notes-res-shift-2026-12-07.md).
+fn check_int8_shift(chip: Chip, d: &TiuDesc, op: TiuOp) -> ExecResult {
+    if chip.is_cv183x() || d.is_bf16() || d.opt_chl_quan != 0 {
+        return Ok(());
+    }
+    let rs = d.plain_res_shift();
+    let illegal = |field, value: u32, why| Err(ExecErrorKind::Illegal { field, value: value as i64, why });
+    match op {
+        TiuOp::MaxPool | TiuOp::MinPool if rs != 0 => {
+            return illegal("opt_res_shift", rs, "max and min pooling take no result shift");
+        }
+        TiuOp::DepthwiseConv | TiuOp::AvgPool if d.opt_rshift_typ == 0 => {
+            return illegal("opt_rshift_typ", 0, "depthwise convolution and average pooling only round (1)");
+        }
+        _ => {}
+    }
+    if op == TiuOp::Mul && (d.opt_res0_sign != 0) != (d.opt_opd0_sign != 0 || d.opt_opd1_sign != 0) {
+        return illegal(
+            "opt_res0_sign",
+            d.opt_res0_sign,
+            "a product is signed exactly when an operand is (opt_opd0_sign or opt_opd1_sign)",
+        );
+    }
+    let shifting = matches!(
+        op,
+        TiuOp::Conv | TiuOp::DepthwiseConv | TiuOp::AvgPool | TiuOp::Matmul | TiuOp::Mul | TiuOp::Mac | TiuOp::Add | TiuOp::Sub
+    );
+    if shifting && rs != 0 && (d.opt_shift_typ != 0) != (d.opt_res0_sign != 0) {
+        return illegal(
+            "opt_shift_typ",
+            d.opt_shift_typ,
+            if d.opt_shift_typ != 0 {
+                "an arithmetic right shift needs a signed result (opt_res0_sign = 1)"
+            } else {
+                "a logical right shift needs an unsigned result (opt_res0_sign = 0)"
+            },
+        );
+    }
+    Ok(())
 }
