@@ -106,7 +106,7 @@ fn full_spec() -> ModelSpec {
     });
     spec.done_softmax = Some(true);
     spec.weight_map = vec![
-        WeightSpec { name: "w0".into(), addr: TaggedAddr::at(1, 0), size: 16, shape: vec![4, 4], dtype: DType::I8 },
+        WeightSpec { name: "w0".into(), addr: TaggedAddr::at(1, 0), size: 16, shape: vec![1, 1, 4, 4], dtype: DType::I8 },
         WeightSpec { name: "w1".into(), addr: TaggedAddr::at(1, 16), size: 8, shape: vec![], dtype: DType::I32 },
     ];
     spec.sections = vec![
@@ -122,12 +122,12 @@ fn full_spec() -> ModelSpec {
     input.aligned = true;
     let mut q = TensorSpec::new("in_q", TaggedAddr::at(2, 0), DType::I8, &[1, 3, 4, 4]).with_qscale(48.5, 0.0);
     q.stride = Some(vec![48, 16, 4, 1]);
-    let mut act = TensorSpec::new("act", TaggedAddr::at(0, 0x40), DType::Bf16, &[1, 8]);
+    let mut act = TensorSpec::new("act", TaggedAddr::at(0, 0x40), DType::Bf16, &[1, 8, 1, 1]);
     act.overwrote = true;
     act.quant = quant(0.75);
     act.id = 7;
     let none = TensorSpec::new("virtual", TaggedAddr::None, DType::U16, &[2, 2, 2, 2]);
-    let out = TensorSpec::new("out", TaggedAddr::at(4, 0), DType::I8, &[1, 10]).with_qscale(0.125, 0.0);
+    let out = TensorSpec::new("out", TaggedAddr::at(4, 0), DType::I8, &[1, 10, 1, 1]).with_qscale(0.125, 0.0);
     let args = vec![
         CpuAttr { key: "from".into(), value: AttrValue::Str("FP32".into()) },
         CpuAttr { key: "scale".into(), value: AttrValue::Float(48.5) },
@@ -174,7 +174,7 @@ fn every_field_reads_back() {
     assert_eq!(m.mlir_version.as_deref(), Some("cvsim-test"));
     assert_eq!(m.done_softmax, Some(true));
     assert_eq!(m.weight_map.len(), 2);
-    assert_eq!((m.weight_map[0].region, m.weight_map[0].region_offset, &m.weight_map[0].shape), (Some(1), 0, &vec![4, 4]));
+    assert_eq!((m.weight_map[0].region, m.weight_map[0].region_offset, &m.weight_map[0].shape), (Some(1), 0, &vec![1, 1, 4, 4]));
     assert_eq!((m.weight_map[1].offset, m.weight_map[1].dtype, m.weight_map[1].shape.len()), ((1 << 40) | 16, DType::I32, 0));
 
     // Sections back to back after the body, in order.
@@ -207,7 +207,7 @@ fn every_field_reads_back() {
         assert_eq!((q.qscale, q.zero_point, q.stride.as_deref()), (48.5, 0, Some(&[48, 16, 4, 1][..])));
         let a = p.tensor("act").unwrap();
         assert_eq!((a.id, a.overwrote, a.quant, a.zero_point, a.region_offset), (7, true, quant(0.75), 2, 0x40));
-        assert_eq!(a.shape, [1, 8, 1, 1], "fewer than 4 dims are padded with 1s");
+        assert_eq!(a.shape, [1, 8, 1, 1]);
         let v = p.tensor("virtual").unwrap();
         assert_eq!((v.offset, v.region), (-1, None));
         for (r, w) in p.routines.iter().zip(&want.routines) {
@@ -218,13 +218,9 @@ fn every_field_reads_back() {
     assert_eq!(ModelSpec::from_model(&m).unwrap(), normalised(&spec));
 }
 
-/// What `from_model` gives back for a spec: shapes padded to 4 dims.
+/// What `from_model` gives back for a spec (every field, as tensor shapes are written whole).
 fn normalised(spec: &ModelSpec) -> ModelSpec {
-    let mut s = spec.clone();
-    for t in s.programs.iter_mut().flat_map(|p| p.tensor_map.iter_mut()) {
-        t.shape.resize(4, 1);
-    }
-    s
+    spec.clone()
 }
 
 #[test]
@@ -263,6 +259,18 @@ fn refuses_what_the_reader_rejects() {
     assert!(e.to_string().contains("40-bit"), "{e}");
     let e = err(&|s| s.programs[0].tensor_map[0].shape = vec![1; 5]);
     assert!(e.to_string().contains("5 dims"), "{e}");
+    // What the vendor runtime aborts on while registering (it reads dims 0..=3 of every tensor
+    // shape and of every weight shape present, and maps a shaped weight into the weight buffer).
+    let e = err(&|s| s.programs[0].tensor_map[0].shape = vec![1, 3, 16]);
+    assert!(matches!(e, WriteError::Tensor { program: 0, index: 0, .. }) && e.to_string().contains("3 dims"), "{e}");
+    let e = err(&|s| s.weight_map[0].shape = vec![16]);
+    assert!(matches!(e, WriteError::Weight { index: 0, .. }) && e.to_string().contains("1 dims"), "{e}");
+    let e = err(&|s| s.weight_map[0].shape = vec![1, 1, 5, 5]);
+    assert!(matches!(e, WriteError::Weight { index: 0, .. }) && e.to_string().contains("24-byte weight buffer"), "{e}");
+    let e = err(&|s| s.programs[0].tensor_map[0].pixel_format = None);
+    assert!(e.to_string().contains("aligned without a pixel format"), "{e}");
+    let e = err(&|s| s.programs[0].tensor_map[0].pixel_format = Some("BGR".into()));
+    assert!(e.to_string().contains("\"BGR\" is not one the runtime knows"), "{e}");
     let e = err(&|s| s.programs[0].output_tensors = vec!["missing".into()]);
     assert!(matches!(e, WriteError::Program { program: 0, .. }) && e.to_string().contains("missing"), "{e}");
     let e = err(&|s| s.programs[0].routines[1].in_tensors.push("ghost".into()));
@@ -358,6 +366,24 @@ fn addr(allow_weight: bool) -> impl Strategy<Value = TaggedAddr> {
     ]
 }
 
+/// Absent, or a name the runtime knows.
+fn pixel_format() -> impl Strategy<Value = Option<String>> {
+    proptest::option::of(
+        proptest::sample::select(vec![
+            "RGB_PACKED",
+            "BGR_PACKED",
+            "RGB_PLANAR",
+            "BGR_PLANAR",
+            "YUV_NV12",
+            "YUV_NV21",
+            "YUV420_PLANAR",
+            "GRAYSCALE",
+            "RGBA_PLANAR",
+        ])
+        .prop_map(String::from),
+    )
+}
+
 fn quant_info() -> impl Strategy<Value = QuantInfo> {
     (0u8..4, finite(), finite(), finite(), finite()).prop_map(|(k, max_value, min_value, zero_point, qscale)| QuantInfo {
         kind: [QuantType::None, QuantType::Bf16, QuantType::Int8Sym, QuantType::Int8Asym][k as usize],
@@ -370,9 +396,9 @@ fn quant_info() -> impl Strategy<Value = QuantInfo> {
 
 fn tensor() -> impl Strategy<Value = TensorSpec> {
     (
-        (any::<u32>(), addr(false), dtype(), prop::collection::vec(-1i64..100, 0..=4)),
+        (any::<u32>(), addr(false), dtype(), prop::collection::vec(-1i64..100, 4)),
         (proptest::option::of(prop::collection::vec(any::<i64>(), 0..4)), proptest::option::of(quant_info()), any::<bool>()),
-        (prop::collection::vec(finite(), 0..3), prop::collection::vec(finite(), 0..3), opt_name(), any::<bool>(), any::<u32>()),
+        (prop::collection::vec(finite(), 0..3), prop::collection::vec(finite(), 0..3), pixel_format(), any::<bool>(), any::<u32>()),
     )
         .prop_map(|((id, addr, dtype, shape), (stride, quant, overwrote), (scale, mean, pixel_format, aligned, size))| {
             TensorSpec {
@@ -386,8 +412,9 @@ fn tensor() -> impl Strategy<Value = TensorSpec> {
                 overwrote,
                 scale,
                 mean,
+                // The runtime asserts that a tensor without a pixel format is not aligned.
+                aligned: aligned && pixel_format.is_some(),
                 pixel_format,
-                aligned,
                 size,
             }
         })
@@ -462,7 +489,7 @@ fn model_spec() -> impl Strategy<Value = ModelSpec> {
         any::<[u8; 2]>(),
     );
     let weights =
-        prop::collection::vec((name(), addr(true), any::<u32>(), prop::collection::vec(any::<i64>(), 0..5), dtype()), 0..3);
+        prop::collection::vec((name(), addr(true), any::<u32>(), prop::collection::vec(0i64..4, 4), dtype()), 0..3);
     let sections = prop::collection::vec((section_kind(), prop::collection::vec(any::<u8>(), 0..64), any::<bool>()), 1..5);
     (header, weights, sections, prop::collection::vec(raw_program(), 1..3)).prop_map(
         |(
@@ -484,14 +511,29 @@ fn model_spec() -> impl Strategy<Value = ModelSpec> {
                 data_format,
             });
             spec.header_padding = padding;
-            spec.weight_map = weights
-                .into_iter()
-                .map(|(name, addr, size, shape, dtype)| WeightSpec { name, addr, size, shape, dtype })
-                .collect();
             spec.sections = sections
                 .into_iter()
                 .enumerate()
                 .map(|(i, (kind, data, compress))| SectionSpec { kind, name: format!("sec{i}"), data, compress })
+                .collect();
+            // A weight keeps its shape only where the runtime could map it into the weight buffer.
+            let buffer: u64 = spec
+                .sections
+                .iter()
+                .filter(|s| s.kind == SectionType::Weight)
+                .map(|s| if s.compress { lz4_flex::block::compress(&s.data).len() } else { s.data.len() } as u64)
+                .sum();
+            spec.weight_map = weights
+                .into_iter()
+                .map(|(name, addr, size, shape, dtype): (String, TaggedAddr, u32, Vec<i64>, DType)| {
+                    let (addr, offset) = match addr {
+                        TaggedAddr::At { region, offset } => (TaggedAddr::at(region, offset % (buffer + 1)), offset % (buffer + 1)),
+                        TaggedAddr::None => (addr, 0),
+                    };
+                    let bytes = shape.iter().product::<i64>() as u64 * dtype.size() as u64;
+                    let shape = if offset + bytes <= buffer { shape } else { Vec::new() };
+                    WeightSpec { name, addr, size, shape, dtype }
+                })
                 .collect();
             let of_kind =
                 |k: SectionType| spec.sections.iter().filter(|s| s.kind == k).map(|s| s.name.clone()).collect::<Vec<_>>();
@@ -570,5 +612,28 @@ proptest! {
         let rewritten = again.to_bytes().map_err(|e| TestCaseError::fail(e.to_string()))?;
         let m2 = Model::from_bytes(&rewritten).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(first_difference("model", &comparable(&m), &comparable(&m2)), None);
+    }
+}
+
+/// `cvsim example` writes files the vendor runtime registers: every tensor and weight shape has
+/// the four dims it reads, and each shaped weight lies inside the weight buffer (the reader checks
+/// both; the oracle run is recorded in traces/).
+#[test]
+fn example_models_carry_what_the_vendor_runtime_reads() {
+    for seed in 0..6 {
+        let ex = cvsim_runtime::example::build(seed);
+        let m = Model::from_bytes(&ex.model_bytes).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        let weight_buffer: u64 = m.sections.iter().filter(|s| s.kind == SectionType::Weight).map(|s| s.size as u64).sum();
+        for w in &m.weight_map {
+            assert_eq!(w.shape.len(), 4, "seed {seed}: weight {}", w.name);
+            let bytes = w.shape.iter().product::<i64>() as u64 * w.dtype.size() as u64;
+            assert_eq!(bytes, w.size as u64, "seed {seed}: weight {} shape and size", w.name);
+            assert!(w.region_offset + bytes <= weight_buffer, "seed {seed}: weight {}", w.name);
+        }
+        let spec = ModelSpec::from_model(&m).unwrap();
+        for t in spec.programs.iter().flat_map(|p| &p.tensor_map) {
+            assert_eq!(t.shape.len(), 4, "seed {seed}: tensor {}", t.name);
+            assert!(t.pixel_format.is_some() || !t.aligned);
+        }
     }
 }

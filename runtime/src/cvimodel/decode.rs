@@ -9,7 +9,7 @@ use super::dtype::{DType, QuantType};
 use super::header::Header;
 use super::program::{Program, Routine, RoutineKind};
 use super::section::{Section, SectionType};
-use super::tensor::{split_tagged, QuantInfo, Tensor, Weight, REGION_WEIGHT};
+use super::tensor::{split_tagged, PixelFormat, QuantInfo, Tensor, Weight, REGION_WEIGHT};
 use super::{Model, ModelError, Version};
 use crate::generated::model as fb;
 use std::sync::Arc;
@@ -18,7 +18,9 @@ use std::sync::Arc;
 const RUNTIME_MAJOR: u8 = 1;
 const RUNTIME_MINOR: u8 = 4;
 
-/// The runtime reads exactly four dims.
+/// The runtime reads exactly four dims of every tensor's shape and of every weight's shape that
+/// is present (`shape->dim()->Get(0..=3)`, a flatbuffers assertion below four): fewer abort it
+/// while registering, more are never read.
 const MAX_DIMS: usize = 4;
 
 pub(super) fn parse(file: Arc<Vec<u8>>) -> Result<Model, ModelError> {
@@ -77,7 +79,31 @@ pub(super) fn parse(file: Arc<Vec<u8>>) -> Result<Model, ModelError> {
         let bad = |why: String| ModelError::BadWeight { index, name: name.clone(), at: tab_at, why };
         let dtype = DType::from_code(w.type_().0).ok_or_else(|| bad(format!("unknown dtype {}", w.type_().0)))?;
         let (region, region_offset) = split_tagged(w.offset()).map_err(&bad)?.map_or((None, 0), |(g, o)| (Some(g), o));
-        let shape = w.shape().map(|s| s.dim().iter().collect()).unwrap_or_default();
+        let shape: Vec<i64> = w.shape().map(|s| s.dim().iter().collect()).unwrap_or_default();
+        if w.shape().is_some() && shape.len() < MAX_DIMS {
+            return Err(bad(format!(
+                "field `shape` has {} dims; the runtime reads {MAX_DIMS} of every weight shape present",
+                shape.len()
+            )));
+        }
+        if !shape.is_empty() {
+            // The runtime maps each weight with a shape into the weight buffer (one allocation of
+            // the WEIGHT section's size) and asserts that the shape's bytes lie inside it.
+            let bytes = shape[..MAX_DIMS]
+                .iter()
+                .try_fold(dtype.size() as i64, |acc, &d| if d < 0 { None } else { acc.checked_mul(d) });
+            let weight_buffer: u64 = sections.iter().filter(|s| s.kind == SectionType::Weight).map(|s| s.size as u64).sum();
+            match bytes {
+                None => return Err(bad(format!("field `shape` {shape:?} has a negative dim or too many bytes"))),
+                Some(b) if region_offset + b as u64 > weight_buffer => {
+                    return Err(bad(format!(
+                        "field `shape` {shape:?} covers bytes {region_offset}..{} of the weight buffer, which holds {weight_buffer}",
+                        region_offset + b as u64
+                    )))
+                }
+                Some(_) => {}
+            }
+        }
         weight_map.push(Weight { name, offset: w.offset(), region, region_offset, size: w.size_(), shape, dtype });
     }
 
@@ -150,8 +176,17 @@ fn tensor(pi: usize, ti: usize, t: &fb::Tensor, body_start: usize) -> Result<Ten
         return Err(bad("lives in region 1 (weights); the runtime rejects tensors there".into()));
     }
     let dims = t.shape().dim();
-    if dims.len() > MAX_DIMS {
-        return Err(bad(format!("has {} dims; the runtime handles at most {MAX_DIMS}", dims.len())));
+    if dims.len() != MAX_DIMS {
+        return Err(bad(format!("field `shape` has {} dims; the runtime reads exactly {MAX_DIMS}", dims.len())));
+    }
+    let pixel_format = t.pixel_format().filter(|f| !f.is_empty());
+    match pixel_format {
+        // The runtime asserts that a tensor without a pixel format is not aligned.
+        None if t.aligned() => return Err(bad("field `aligned` is set without a `pixel_format`".into())),
+        Some(f) if PixelFormat::from_name(f).is_none() => {
+            return Err(bad(format!("field `pixel_format` {f:?} is not a format the runtime knows")))
+        }
+        _ => {}
     }
     let mut shape = [1i64; MAX_DIMS];
     for (s, d) in shape.iter_mut().zip(dims.iter()) {

@@ -16,7 +16,6 @@ fn simple_model_round_trips_into_owned_types() {
     assert_eq!(m.target.as_deref(), Some("cv181x"));
     let p = &m.programs[0];
     let out = p.tensor("out").unwrap();
-    // A 2-D shape is reported as 4-D, padded with 1s.
     assert_eq!(out.shape, [1, 10, 1, 1]);
     assert_eq!((out.region, out.region_offset, out.dtype), (Some(4), 0, DType::F32));
     assert_eq!((out.qscale, out.zero_point), (0.5, 3));
@@ -108,6 +107,19 @@ fn tensor_defects_rejected() {
     let mut spec = simple();
     spec.tensors[1].dims = vec![1, 1, 1, 1, 1];
     assert!(load(&spec).unwrap_err().to_string().contains("5 dims"));
+    // The vendor runtime reads exactly four dims (a flatbuffers assertion aborts it below four).
+    let mut spec = simple();
+    spec.tensors[2].dims = vec![1, 10];
+    let e = load(&spec).unwrap_err();
+    assert!(matches!(e, ModelError::BadTensor { index: 2, .. }) && e.to_string().contains("field `shape` has 2 dims"), "{e}");
+    // It asserts that a tensor without a pixel format is not aligned, and knows only its formats.
+    let mut spec = simple();
+    spec.tensors[0].aligned = true;
+    assert!(load(&spec).unwrap_err().to_string().contains("field `aligned` is set without a `pixel_format`"));
+    spec.tensors[0].pixel_format = Some("BGR_PLANAR");
+    load(&spec).unwrap();
+    spec.tensors[0].pixel_format = Some("NV12");
+    assert!(load(&spec).unwrap_err().to_string().contains("field `pixel_format` \"NV12\" is not a format"));
     let mut spec = simple();
     spec.tensors[1].offset = -5;
     assert!(load(&spec).unwrap_err().to_string().contains("not a tagged address"));
@@ -117,6 +129,25 @@ fn tensor_defects_rejected() {
     let mut spec = simple();
     spec.routines = vec![RoutineSpec::Tpu { cmdbuf: Some("subfunc_0"), dmabuf: None, ins: vec!["ghost"], outs: vec![] }];
     assert!(load(&spec).unwrap_err().to_string().contains("ghost"));
+}
+
+/// The vendor runtime reads four dims of a weight shape that is present and maps that many
+/// bytes of the weight buffer; a weight without a shape it skips.
+#[test]
+fn weight_shape_defects_rejected() {
+    let mut spec = simple();
+    spec.weight_dims = vec![2, 2];
+    let e = load(&spec).unwrap_err();
+    assert!(matches!(e, ModelError::BadWeight { index: 0, .. }) && e.to_string().contains("field `shape` has 2 dims"), "{e}");
+    spec.weight_dims = vec![1, 1, 10, 10];
+    assert_eq!(load(&spec).unwrap().weight_map[0].shape, [1, 1, 10, 10]);
+    spec.weight_dims = vec![1, 1, 10, 11];
+    let e = load(&spec).unwrap_err();
+    assert!(e.to_string().contains("covers bytes 0..110 of the weight buffer, which holds 100"), "{e}");
+    spec.weight_dims = vec![1, -1, 1, 1];
+    assert!(load(&spec).unwrap_err().to_string().contains("negative dim"));
+    spec.weight_dims = vec![1, 1, 1, 1, 7];
+    load(&spec).unwrap();
 }
 
 #[test]

@@ -41,6 +41,8 @@ pub struct Spec {
     pub shared_gmem: u32,
     pub private_gmem: u32,
     pub extra_programs: usize,
+    /// The dims of the one weight-map entry `w0` (int8, at the start of the weight region).
+    pub weight_dims: Vec<i64>,
 }
 
 pub fn tensor(name: &'static str, region: i64, dtype: u8, dims: &[i64]) -> TensorSpec {
@@ -79,13 +81,14 @@ pub fn simple() -> Spec {
             SecSpec { kind: 0, name: "weight", data: vec![7u8; 100], compress: None, place: None },
             SecSpec { kind: 1, name: "subfunc_0", data: cmdbuf(0xA7, 2, 3), compress: None, place: None },
         ],
-        tensors: vec![tensor("in", 3, 0, &[1, 3, 4, 4]), tensor("act", 0, 6, &[1, 3, 4, 4]), tensor("out", 4, 0, &[1, 10])],
+        tensors: vec![tensor("in", 3, 0, &[1, 3, 4, 4]), tensor("act", 0, 6, &[1, 3, 4, 4]), tensor("out", 4, 0, &[1, 10, 1, 1])],
         inputs: vec!["in"],
         outputs: vec!["out"],
         routines: vec![RoutineSpec::Tpu { cmdbuf: Some("subfunc_0"), dmabuf: None, ins: vec!["in"], outs: vec!["out"] }],
         shared_gmem: 100,
         private_gmem: 0,
         extra_programs: 0,
+        weight_dims: vec![1, 1, 2, 2],
     }
 }
 
@@ -208,7 +211,7 @@ impl Spec {
         }
         let programs = b.create_vector(&programs);
         let wname = b.create_string("w0");
-        let wdim = b.create_vector(&[2i64, 2]);
+        let wdim = b.create_vector(&self.weight_dims);
         let wshape = fb::Shape::create(&mut b, &fb::ShapeArgs { dim: Some(wdim) });
         let w = fb::Weight::create(
             &mut b,

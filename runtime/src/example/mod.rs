@@ -145,8 +145,8 @@ fn model_spec(seed: u64, p: &Params, cmdbuf: Vec<u8>) -> ModelSpec {
     spec.weight_map = vec![
         weight("conv1_filter_reordered", W_CONV_FILTER, W_CONV_FILTER_BYTES, &[1, oc, (KH * KW) as i64, ic], DType::I8),
         weight("conv1_bias_packed", W_CONV_QUANT, W_CONV_QUANT_BYTES, &[1, oc, 1, QM_RECORD as i64], DType::I8),
-        weight("fc_filter_i8", W_FC_FILTER, W_FC_FILTER_BYTES, &[k, n], DType::I8),
-        weight("fc_bias_int16", W_FC_BIAS, W_FC_BIAS_BYTES, &[n], DType::I16),
+        weight("fc_filter_i8", W_FC_FILTER, W_FC_FILTER_BYTES, &[1, 1, k, n], DType::I8),
+        weight("fc_bias_int16", W_FC_BIAS, W_FC_BIAS_BYTES, &[1, 1, 1, n], DType::I16),
     ];
     spec.sections = vec![
         SectionSpec::new(SectionType::Weight, WEIGHT_SECTION, p.weight_bytes()),

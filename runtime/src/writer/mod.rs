@@ -27,7 +27,7 @@ pub const REGION_MAX: u8 = 7;
 pub const HEADER_VERSION: (u8, u8) = (1, 4);
 /// What tpu-mlir writes in the last two header bytes.
 pub const TPU_MLIR_PADDING: [u8; 2] = *b"Cv";
-/// The runtime reads exactly four dims.
+/// The runtime reads exactly four dims of every tensor shape and of every weight shape present.
 const MAX_DIMS: usize = 4;
 
 /// Where a tensor or weight lives: a memory region (= base register) and an offset inside it, or
@@ -86,7 +86,8 @@ pub struct WeightSpec {
     pub name: String,
     pub addr: TaggedAddr,
     pub size: u32,
-    /// Any rank; written only when non-empty.
+    /// None, or exactly 4 dims (the runtime reads four, and maps that many bytes of the weight
+    /// buffer); written only when non-empty.
     pub shape: Vec<i64>,
     pub dtype: DType,
 }
@@ -99,7 +100,7 @@ pub struct TensorSpec {
     /// Never region 1 (the runtime rejects tensors in the weight region).
     pub addr: TaggedAddr,
     pub dtype: DType,
-    /// At most 4 dims (the reader pads fewer with trailing 1s); −1 = dynamic.
+    /// Exactly 4 dims (the runtime reads four); −1 = dynamic.
     pub shape: Vec<i64>,
     pub stride: Option<Vec<i64>>,
     /// Written as a `QuantInfo` table when present; the runtime's qscale and zero point come from it.
@@ -273,6 +274,15 @@ impl ModelSpec {
         Ok(file)
     }
 
+    /// The bytes a section takes in the payload (what the runtime allocates for a WEIGHT section).
+    fn stored_len(&self, s: &SectionSpec) -> u64 {
+        if s.compress {
+            lz4_flex::block::compress(&s.data).len() as u64
+        } else {
+            s.data.len() as u64
+        }
+    }
+
     /// Sections as stored in the payload: compressed where asked, with their payload offsets.
     fn stored_sections(&self) -> Result<Vec<Stored>, WriteError> {
         let mut out = Vec::with_capacity(self.sections.len());
@@ -309,8 +319,34 @@ impl ModelSpec {
                 });
             }
         }
+        let weight_buffer: u64 =
+            self.sections.iter().filter(|s| s.kind == SectionType::Weight).map(|s| self.stored_len(s)).sum();
         for (index, w) in self.weight_map.iter().enumerate() {
-            w.addr.encode().map_err(|why| WriteError::Weight { index, name: w.name.clone(), why })?;
+            let bad = |why: String| WriteError::Weight { index, name: w.name.clone(), why };
+            w.addr.encode().map_err(bad)?;
+            if w.shape.is_empty() {
+                continue;
+            }
+            if w.shape.len() != MAX_DIMS {
+                return Err(bad(format!(
+                    "shape has {} dims; the runtime reads exactly {MAX_DIMS} of a weight shape (write none or pad with 1s)",
+                    w.shape.len()
+                )));
+            }
+            let bytes = w.shape.iter().try_fold(w.dtype.size() as u64, |acc, &d| u64::try_from(d).ok()?.checked_mul(acc));
+            let offset = match w.addr {
+                TaggedAddr::At { offset, .. } => offset,
+                TaggedAddr::None => 0,
+            };
+            match bytes {
+                Some(b) if offset + b <= weight_buffer => {}
+                _ => {
+                    return Err(bad(format!(
+                        "shape {:?} at offset {offset} does not fit the {weight_buffer}-byte weight buffer the runtime maps it into",
+                        w.shape
+                    )))
+                }
+            }
         }
         for (pi, p) in self.programs.iter().enumerate() {
             self.check_program(pi, p)?;
@@ -325,8 +361,15 @@ impl ModelSpec {
             if let TaggedAddr::At { region: REGION_WEIGHT, .. } = t.addr {
                 return Err(bad("lives in region 1 (weights); the runtime rejects tensors there".into()));
             }
-            if t.shape.len() > MAX_DIMS {
-                return Err(bad(format!("has {} dims; the runtime handles at most {MAX_DIMS}", t.shape.len())));
+            if t.shape.len() != MAX_DIMS {
+                return Err(bad(format!("has {} dims; the runtime reads exactly {MAX_DIMS}", t.shape.len())));
+            }
+            match t.pixel_format.as_deref().filter(|f| !f.is_empty()) {
+                None if t.aligned => return Err(bad("is aligned without a pixel format; the runtime asserts on that".into())),
+                Some(f) if crate::cvimodel::PixelFormat::from_name(f).is_none() => {
+                    return Err(bad(format!("pixel format {f:?} is not one the runtime knows")))
+                }
+                _ => {}
             }
         }
         let known = |n: &String| p.tensor_map.iter().any(|t| &t.name == n);

@@ -1,0 +1,82 @@
+//! The vendor's per-instruction vectors as templates: each is a load → operation → store program
+//! the vendor's emitter wrote for one chip, with the global memory it reads and writes. The fuzzer
+//! keeps their structure (so every descriptor stays one the vendor accepts) and varies the data
+//! and the value fields.
+
+use cvsim_isa::{parse_cmdbuf, Chip, Desc};
+use std::path::Path;
+
+pub struct Template {
+    pub id: String,
+    /// The file stem: `tiu_conv_int8`, `tdma`, `tdma_vlc`, …
+    pub family: String,
+    /// `xfer` / `eltwise` / `pool` / `mode` from the vector's description, when there is one.
+    pub sub: String,
+    pub descs: Vec<Desc>,
+    /// Global memory the program starts from, by descriptor address.
+    pub init: Vec<(u64, Vec<u8>)>,
+    /// Regions the program writes (their whole content is compared; the whole image is, too).
+    pub expect: Vec<(u64, usize)>,
+}
+
+impl Template {
+    /// Lowest and highest global address any region touches.
+    pub fn span(&self) -> (u64, u64) {
+        let all = self.init.iter().map(|(a, b)| (*a, b.len())).chain(self.expect.iter().copied());
+        let lo = all.clone().map(|(a, _)| a).min().unwrap_or(0);
+        let hi = all.map(|(a, n)| a + n as u64).max().unwrap_or(lo);
+        (lo, hi)
+    }
+}
+
+fn hex(s: &str) -> Result<Vec<u8>, String> {
+    if s.len() % 2 != 0 {
+        return Err("odd hex length".into());
+    }
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|e| e.to_string())).collect()
+}
+
+/// Every vector of `chip` under `root/<chip>/`.
+pub fn load(root: &Path, chip: Chip) -> Result<Vec<Template>, String> {
+    let dir = root.join(chip.name());
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .collect();
+    files.sort();
+    let mut out = Vec::new();
+    for f in files {
+        let family = f.file_stem().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(&f).map_err(|e| format!("{}: {e}", f.display()))?;
+        for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            let at = || format!("{}:{}", f.display(), i + 1);
+            let v: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("{}: {e}", at()))?;
+            let s = |k: &str| v[k].as_str().unwrap_or("").to_string();
+            let p = &v["params"];
+            let sub = ["xfer", "eltwise", "pool", "mode", "op", "kind"]
+                .iter()
+                .find_map(|k| p[*k].as_str())
+                .unwrap_or("")
+                .to_string();
+            let buf = hex(&s("cmdbuf_hex")).map_err(|e| format!("{}: {e}", at()))?;
+            let (_, cmds) = parse_cmdbuf(&buf, Some(chip)).map_err(|e| format!("{}: {e}", at()))?;
+            let regions = |k: &str| -> Result<Vec<(u64, Vec<u8>)>, String> {
+                v[k].as_array()
+                    .ok_or_else(|| format!("{}: no {k}", at()))?
+                    .iter()
+                    .map(|r| Ok((r["addr"].as_u64().ok_or("addr")?, hex(r["hex"].as_str().ok_or("hex")?)?)))
+                    .collect()
+            };
+            out.push(Template {
+                id: s("id"),
+                family: family.clone(),
+                sub,
+                descs: cmds.into_iter().map(|c| c.desc).collect(),
+                init: regions("gmem_init")?,
+                expect: regions("gmem_expect")?.into_iter().map(|(a, b)| (a, b.len())).collect(),
+            });
+        }
+    }
+    Ok(out)
+}
