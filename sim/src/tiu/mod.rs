@@ -12,7 +12,7 @@ pub mod window;
 
 use crate::error::{ExecErrorKind, ExecResult};
 use crate::memory::Lmem;
-use cvsim_isa::{Chip, TiuDesc, TiuOp};
+use cvsim_isa::{Chip, LayoutFamily, TiuDesc, TiuOp};
 
 /// Execute one TIU descriptor against local memory.
 pub fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc) -> ExecResult {
@@ -34,7 +34,7 @@ pub fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc) -> ExecResult {
 /// ops with a per-tensor shift; cvsim names the field instead. Found by sweeping the fields with
 /// the oracle (traces/spec-notes-res-shift-2026-12-07.md).
 fn check_int8_shift(chip: Chip, d: &TiuDesc, op: TiuOp) -> ExecResult {
-    if chip.is_cv183x() || d.is_bf16() || d.opt_chl_quan != 0 {
+    if chip.layout() != LayoutFamily::Cv18x || d.is_bf16() || d.opt_chl_quan != 0 {
         return Ok(());
     }
     let rs = d.plain_res_shift();

@@ -4,7 +4,7 @@
 //! the vendor's emitter writes for that operation.
 
 use cvsim_isa::tiu::tiu_layout;
-use cvsim_isa::{Chip, Desc, TiuField, TiuOp};
+use cvsim_isa::{Chip, Desc, LayoutFamily, TiuField, TiuOp};
 use cvsim_runtime::example::SplitMix64;
 
 use crate::templates::Template;
@@ -120,7 +120,7 @@ fn mutate_tiu(chip: Chip, d: &mut cvsim_isa::TiuDesc, rng: &mut SplitMix64, note
     // Per-tensor right shift of the int8 paths that have one (per-channel paths take theirs from
     // the records in memory, which the data already vary).
     if !bf16 && d.opt_chl_quan == 0 && matches!(op, Conv | DepthwiseConv | Matmul | Mul | Add | AvgPool) {
-        let hi = field_max(chip, TiuField::opt_res_shift).min(if chip.is_cv183x() { 31 } else { 24 });
+        let hi = field_max(chip, TiuField::opt_res_shift).min(if chip.layout() == LayoutFamily::Cv183x { 31 } else { 24 });
         let v = rng.range(0, hi as i64) as u32;
         set(d, TiuField::opt_res_shift, v, notes);
     }

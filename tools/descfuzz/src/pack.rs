@@ -29,11 +29,7 @@ pub struct Packed {
 
 /// The global-memory base the chip's emitter adds (cv183x descriptors carry DDR + 4 GiB).
 fn global_base(chip: Chip) -> u64 {
-    if chip.is_cv183x() {
-        1 << 32
-    } else {
-        0
-    }
+    chip.params().gmem_start
 }
 
 fn set_src(d: &mut TdmaDesc, reg: u8, addr: u64) {
