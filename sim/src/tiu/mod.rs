@@ -18,6 +18,7 @@ use cvsim_isa::{Chip, LayoutFamily, TiuDesc, TiuOp};
 pub fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc) -> ExecResult {
     let op = d.op(chip);
     check_int8_shift(chip, d, op)?;
+    check_signs_and_strides(chip, d, op)?;
     match op {
         TiuOp::Conv => conv::exec(chip, lmem, d),
         TiuOp::DepthwiseConv => depthwise::exec(chip, lmem, d),
@@ -69,6 +70,45 @@ fn check_int8_shift(chip: Chip, d: &TiuDesc, op: TiuOp) -> ExecResult {
                 "a logical right shift needs an unsigned result (opt_res0_sign = 0)"
             },
         );
+    }
+    Ok(())
+}
+
+/// Sign and stride settings the CV18[0-2]x vendor simulator stops on (found by differential
+/// fuzzing, traces/descfuzz-2026-12-07.md); cvsim names the field instead of guessing.
+fn check_signs_and_strides(chip: Chip, d: &TiuDesc, op: TiuOp) -> ExecResult {
+    if chip.layout() != LayoutFamily::Cv18x {
+        return Ok(());
+    }
+    let illegal = |field, value: u32, why| Err(ExecErrorKind::Illegal { field, value: value as i64, why });
+    if !d.is_bf16() {
+        if op == TiuOp::DepthwiseConv && d.opt_opd1_const == 0 && d.opt_opd1_sign == 0 {
+            return illegal("opt_opd1_sign", 0, "depthwise weights are signed");
+        }
+        if matches!(op, TiuOp::Max | TiuOp::Min) {
+            if d.opt_opd0_sign != d.opt_res0_sign {
+                return illegal("opt_opd0_sign", d.opt_opd0_sign, "max and min keep the operands' signedness (opt_res0_sign)");
+            }
+            if d.opt_opd1_const == 0 && d.opt_opd1_sign != d.opt_res0_sign {
+                return illegal("opt_opd1_sign", d.opt_opd1_sign, "max and min keep the operands' signedness (opt_res0_sign)");
+            }
+        }
+    } else if op.is_elementwise() {
+        // bf16 element-wise operands with explicit strides: every stride counts bytes of 2-byte
+        // elements and must be even.
+        let strided = [
+            (d.short_res0_str, [("res0_n_str", d.res0_n_str), ("res0_c_str", d.res0_c_str), ("res0_h_str", d.res0_h_str), ("res0_w_str", d.res0_w_str)]),
+            (d.short_opd0_str, [("opd0_n_str", d.opd0_n_str), ("opd0_c_str", d.opd0_c_str), ("opd0_h_str", d.opd0_h_str), ("opd0_w_str", d.opd0_w_str)]),
+            (if d.opt_opd1_const != 0 { 0 } else { d.short_opd1_str }, [("opd1_n_str", d.opd1_n_str), ("opd1_c_str", d.opd1_c_str), ("opd1_h_str", d.opd1_h_str), ("opd1_w_str", d.opd1_w_str)]),
+        ];
+        for (code, fields) in strided {
+            if code < 3 {
+                continue;
+            }
+            if let Some((field, v)) = fields.into_iter().find(|(_, v)| v % 2 != 0) {
+                return illegal(field, v, "a bf16 operand's strides are even byte counts");
+            }
+        }
     }
     Ok(())
 }

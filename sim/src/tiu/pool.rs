@@ -75,7 +75,8 @@ fn exec_int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, win: &Window, kind: Kind)
     let signed = d.opt_opd0_sign != 0;
     // Padding and inserts take `opd0_ins_val` (cvikernel puts −128/0 there for max and 127/255
     // for min; the hardware just uses the field).
-    let mut input = InputPlanes::new(win, &x, &xb, &res, lmem.lanes, pad_i8(chip, d), |i| load_i8(lmem, i, signed));
+    let pad = pad_i8(chip, d);
+    let mut input = InputPlanes::new(win, &x, &xb, &res, lmem.lanes, pad, |i| load_i8(lmem, i, signed));
     let ow = d.res0_w as usize;
     let mut acc = vec![0i32; ow];
     // Average: Σ x·const with the constant read as 8 bits (`opt_opd1_sign`, 0 from cvikernel),
@@ -96,12 +97,14 @@ fn exec_int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, win: &Window, kind: Kind)
             for oh in 0..d.res0_h {
                 let oh_u = oh as usize;
                 match kind {
+                    // The vendor simulator starts the running max/min at the pad value, so it
+                    // takes part in every window, padded or not.
                     Kind::Max => {
-                        acc.fill(i32::MIN);
+                        acc.fill(pad as i32);
                         win.fold_row(&mut acc, plane, oh_u, |_| (), |a, v: i16, _| a.max(v as i32));
                     }
                     Kind::Min => {
-                        acc.fill(i32::MAX);
+                        acc.fill(pad as i32);
                         win.fold_row(&mut acc, plane, oh_u, |_| (), |a, v: i16, _| a.min(v as i32));
                     }
                     Kind::Avg => {

@@ -13,12 +13,13 @@ mod mutate;
 mod oracle;
 mod pack;
 mod templates;
+mod vectors;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 fn usage() -> ExitCode {
-    eprintln!("usage: descfuzz example [SEED...] [--work DIR]\n       descfuzz fuzz --chip C --seed S --cases N [--family F] [--per-model K] [--work DIR]");
+    eprintln!("usage: descfuzz example [SEED...] [--work DIR]\n       descfuzz fuzz --chip C --seed S --cases N [--family F] [--per-model K] [--record FILE.jsonl] [--work DIR]\n       descfuzz vectors FILE.jsonl");
     ExitCode::from(2)
 }
 
@@ -69,6 +70,7 @@ fn main() -> ExitCode {
                     vectors: get("vectors").map_or_else(|| PathBuf::from("../shared/conformance/vectors"), PathBuf::from),
                     work: work.clone(),
                     mutate_fields: get("fields").as_deref() != Some("keep"),
+                    record: get("record").map(PathBuf::from),
                     data: match get("data").as_deref() {
                         None | Some("all") => mutate::DataMode::All,
                         Some("first") => mutate::DataMode::First,
@@ -78,6 +80,10 @@ fn main() -> ExitCode {
                 })
             })()
         }
+        "vectors" => match free.as_slice() {
+            [f] => vectors::run(std::path::Path::new(f)),
+            _ => return usage(),
+        },
         _ => return usage(),
     };
     match result {

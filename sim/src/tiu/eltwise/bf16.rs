@@ -12,7 +12,8 @@ use cvsim_isa::{Chip, TiuDesc, TiuOp};
 
 pub(super) fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, op: TiuOp, shape: [u32; 4]) -> ExecResult {
     let relu = relu_enabled(chip, d)?;
-    if relu && !matches!(op, TiuOp::Add | TiuOp::Mul | TiuOp::Mac) {
+    // The vendor simulator runs ReLU on every arithmetic op and on max and min.
+    if relu && !matches!(op, TiuOp::Add | TiuOp::Sub | TiuOp::Mul | TiuOp::Mac | TiuOp::Max | TiuOp::Min) {
         return Err(unsupported(format!("ReLU on bf16 element-wise {} (no emitter sets it)", op.name())));
     }
     let res = Mem::new(&view(chip, d, Opd::Res0, 2), 1, 0, lmem, "res0")?;
