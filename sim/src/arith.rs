@@ -254,7 +254,12 @@ pub fn qm_shift_from_byte(chip: Chip, raw: u8) -> i32 {
     if chip.layout().signed_shifts() {
         (((raw & 0x3F) << 2) as i8 >> 2) as i32
     } else {
-        raw as i32
+        let s = raw as i8 as i32;
+        if s > 0 {
+            s & 31
+        } else {
+            s
+        }
     }
 }
 

@@ -23,9 +23,9 @@ pub fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc) -> ExecResult {
         return Ok(());
     }
     let win = Window::from_desc(d, g.ih, g.iw, Kernel { kh: g.kh, kw: g.kw, dilation: Dilation::Honoured })?;
-    // The CV18[0-2]x vendor simulator asserts that a convolution asks for exactly the outputs its
-    // geometry gives (`assert_output_hw`), where pooling may ask for fewer.
-    if chip.layout() == cvsim_isa::LayoutFamily::Cv18x {
+    // The vendor simulator asserts that a convolution asks for exactly the outputs its geometry
+    // gives (`assert_output_hw`, every chip), where pooling may ask for fewer.
+    {
         for (field, axis) in [("res0_h", win.h), ("res0_w", win.w)] {
             if axis.output != axis.max_output() {
                 return Err(ExecErrorKind::Illegal {

@@ -85,12 +85,35 @@ fn check_signs_and_strides(chip: Chip, d: &TiuDesc, op: TiuOp) -> ExecResult {
         if op == TiuOp::DepthwiseConv && d.opt_opd1_const == 0 && d.opt_opd1_sign == 0 {
             return illegal("opt_opd1_sign", 0, "depthwise weights are signed");
         }
-        if matches!(op, TiuOp::Max | TiuOp::Min) {
+        if matches!(op, TiuOp::MaxPool | TiuOp::MinPool | TiuOp::AvgPool) && d.opt_opd0_sign != d.opt_res0_sign {
+            return illegal("opt_res0_sign", d.opt_res0_sign, "pooling keeps its input's signedness (opt_opd0_sign)");
+        }
+        if matches!(op, TiuOp::Max | TiuOp::Min | TiuOp::Ge) {
+            // A constant operand's sign bit counts too.
             if d.opt_opd0_sign != d.opt_res0_sign {
-                return illegal("opt_opd0_sign", d.opt_opd0_sign, "max and min keep the operands' signedness (opt_res0_sign)");
+                return illegal("opt_opd0_sign", d.opt_opd0_sign, "max, min and ge keep the operands' signedness (opt_res0_sign)");
             }
-            if d.opt_opd1_const == 0 && d.opt_opd1_sign != d.opt_res0_sign {
-                return illegal("opt_opd1_sign", d.opt_opd1_sign, "max and min keep the operands' signedness (opt_res0_sign)");
+            if d.opt_opd1_sign != d.opt_res0_sign {
+                return illegal("opt_opd1_sign", d.opt_opd1_sign, "max, min and ge keep the operands' signedness (opt_res0_sign)");
+            }
+        }
+        if matches!(op, TiuOp::Mac | TiuOp::Matmul) && (d.opt_res0_sign != 0) != (d.opt_opd0_sign != 0 || d.opt_opd1_sign != 0) {
+            return illegal(
+                "opt_res0_sign",
+                d.opt_res0_sign,
+                "a product is signed exactly when an operand is (opt_opd0_sign or opt_opd1_sign)",
+            );
+        }
+        if matches!(op, TiuOp::Mul | TiuOp::Mac) && d.opt_relu_typ != 0 && d.opt_res0_seg == 0 {
+            return illegal("opt_relu_typ", d.opt_relu_typ, "ReLU needs an 8-bit result (opt_res0_seg = 1)");
+        }
+        // Partial sums written for a later descriptor are raw: no ReLU and no shift yet.
+        if op == TiuOp::Matmul && matches!(d.ps32_md, 2 | 3) {
+            if d.opt_relu_typ != 0 {
+                return illegal("opt_relu_typ", d.opt_relu_typ, "a matrix multiply writing partial sums (ps32_md 2 or 3) takes no ReLU");
+            }
+            if d.plain_res_shift() != 0 {
+                return illegal("opt_res_shift", d.plain_res_shift(), "a matrix multiply writing partial sums (ps32_md 2 or 3) takes no shift");
             }
         }
     } else if op.is_elementwise() {
@@ -99,7 +122,7 @@ fn check_signs_and_strides(chip: Chip, d: &TiuDesc, op: TiuOp) -> ExecResult {
         let strided = [
             (d.short_res0_str, [("res0_n_str", d.res0_n_str), ("res0_c_str", d.res0_c_str), ("res0_h_str", d.res0_h_str), ("res0_w_str", d.res0_w_str)]),
             (d.short_opd0_str, [("opd0_n_str", d.opd0_n_str), ("opd0_c_str", d.opd0_c_str), ("opd0_h_str", d.opd0_h_str), ("opd0_w_str", d.opd0_w_str)]),
-            (if d.opt_opd1_const != 0 { 0 } else { d.short_opd1_str }, [("opd1_n_str", d.opd1_n_str), ("opd1_c_str", d.opd1_c_str), ("opd1_h_str", d.opd1_h_str), ("opd1_w_str", d.opd1_w_str)]),
+            (if d.opt_opd1_const != 0 || op == TiuOp::Copy { 0 } else { d.short_opd1_str }, [("opd1_n_str", d.opd1_n_str), ("opd1_c_str", d.opd1_c_str), ("opd1_h_str", d.opd1_h_str), ("opd1_w_str", d.opd1_w_str)]),
         ];
         for (code, fields) in strided {
             if code < 3 {

@@ -62,6 +62,8 @@ impl Counts {
 struct Verdict {
     kind: Kind,
     text: String,
+    /// Both images, when both simulators ran and they differ.
+    images: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 fn run_model(work: &Path, name: &str, p: &pack::Packed) -> Verdict {
@@ -75,7 +77,7 @@ fn run_model(work: &Path, name: &str, p: &pack::Packed) -> Verdict {
         data: p.image.clone(),
     };
     if let Err(e) = std::fs::write(&model_path, &p.model).map_err(|e| e.to_string()).and_then(|_| npz::write(&in_path, &[input.clone()])) {
-        return Verdict { kind: Kind::Differ, text: format!("cannot write the model: {e}") };
+        return Verdict { kind: Kind::Differ, text: format!("cannot write the model: {e}"), images: None };
     }
     let ours = oracle::cvsim(&p.model, std::slice::from_ref(&input));
     let theirs = oracle::vendor(&model_path, &in_path, &out_path);
@@ -83,13 +85,14 @@ fn run_model(work: &Path, name: &str, p: &pack::Packed) -> Verdict {
         (Outcome::Outputs(o), Outcome::Outputs(t)) => {
             let (a, b) = (o.iter().find(|x| x.name == OUTPUT), t.iter().find(|x| x.name == OUTPUT));
             match (a, b) {
-                (Some(a), Some(b)) if a.data == b.data => Verdict { kind: Kind::Identical, text: String::new() },
+                (Some(a), Some(b)) if a.data == b.data => Verdict { kind: Kind::Identical, text: String::new(), images: None },
                 (Some(a), Some(b)) => {
                     let i = (0..a.data.len().max(b.data.len())).find(|&i| a.data.get(i) != b.data.get(i)).unwrap_or(0);
                     let block = p.blocks.iter().position(|r| r.contains(&i));
                     let n = a.data.iter().zip(&b.data).filter(|(x, y)| x != y).count();
                     Verdict {
                         kind: Kind::Differ,
+                        images: Some((a.data.clone(), b.data.clone())),
                         text: format!(
                             "differ: image byte {i} (case {block:?}, offset {}): cvsim {:#04x}, vendor {:#04x}; {n} bytes differ",
                             block.map_or(0, |k| i - p.blocks[k].start),
@@ -98,12 +101,12 @@ fn run_model(work: &Path, name: &str, p: &pack::Packed) -> Verdict {
                         ),
                     }
                 }
-                _ => Verdict { kind: Kind::Differ, text: "an output is missing".into() },
+                _ => Verdict { kind: Kind::Differ, text: "an output is missing".into(), images: None },
             }
         }
-        (Outcome::Failed(e), Outcome::Outputs(_)) => Verdict { kind: Kind::Differ, text: format!("cvsim refused, vendor ran: {e}") },
-        (Outcome::Outputs(_), Outcome::Failed(e)) => Verdict { kind: Kind::Differ, text: format!("vendor failed, cvsim ran: {e}") },
-        (Outcome::Failed(a), Outcome::Failed(b)) => Verdict { kind: Kind::BothRefuse, text: format!("both refuse: cvsim: {a}; vendor: {b}") },
+        (Outcome::Failed(e), Outcome::Outputs(_)) => Verdict { kind: Kind::Differ, text: format!("cvsim refused, vendor ran: {e}"), images: None },
+        (Outcome::Outputs(_), Outcome::Failed(e)) => Verdict { kind: Kind::Differ, text: format!("vendor failed, cvsim ran: {e}"), images: None },
+        (Outcome::Failed(a), Outcome::Failed(b)) => Verdict { kind: Kind::BothRefuse, text: format!("both refuse: cvsim: {a}; vendor: {b}"), images: None },
     }
 }
 
@@ -169,6 +172,24 @@ impl Run<'_> {
                     }
                     self.findings.push(line);
                 }
+            }
+            return Ok(());
+        }
+        // Both ran: each case's block of the image is its verdict (a case reads only memory it
+        // loads itself, so one case's difference does not reach the next one's block).
+        if let Some((ours, theirs)) = &v.images {
+            let packed_blocks = packed.blocks.clone();
+            let mut differing = Vec::new();
+            for (j, (c, r)) in cases.iter().zip(&packed_blocks).enumerate() {
+                if ours.get(r.clone()) == theirs.get(r.clone()) {
+                    self.counts.add(self.o.chip, &self.all[c.template], c, Kind::Identical);
+                } else {
+                    differing.push(j);
+                }
+            }
+            clean(&self.work);
+            for j in differing {
+                self.settle(batch, first + j, std::slice::from_ref(&cases[j]))?;
             }
             return Ok(());
         }

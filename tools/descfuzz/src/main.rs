@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 fn usage() -> ExitCode {
-    eprintln!("usage: descfuzz example [SEED...] [--work DIR]\n       descfuzz fuzz --chip C --seed S --cases N [--family F] [--per-model K] [--record FILE.jsonl] [--work DIR]\n       descfuzz vectors FILE.jsonl");
+    eprintln!("usage: descfuzz example [SEED...] [--work DIR]\n       descfuzz fuzz --chip C --seed S --cases N [--family F] [--per-model K] [--record FILE.jsonl] [--work DIR]\n       descfuzz vectors FILE.jsonl [--set TIU_FIELD=VALUE]");
     ExitCode::from(2)
 }
 
@@ -81,7 +81,14 @@ fn main() -> ExitCode {
             })()
         }
         "vectors" => match free.as_slice() {
-            [f] => vectors::run(std::path::Path::new(f)),
+            [f] => {
+                let set = match opts.get("set").map(|s| s.split_once('=')) {
+                    None => None,
+                    Some(Some((k, v))) => Some((k.to_string(), v.parse::<u32>().map_err(|e| e.to_string()).unwrap_or(0))),
+                    Some(None) => return usage(),
+                };
+                vectors::run(std::path::Path::new(f), set)
+            }
             _ => return usage(),
         },
         _ => return usage(),

@@ -61,7 +61,24 @@ pub enum DataMode {
     Keep,
 }
 
-fn fresh_data(t: &Template, rng: &mut SplitMix64, mode: DataMode) -> Vec<(u64, Vec<u8>)> {
+fn fresh_data(chip: Chip, t: &Template, rng: &mut SplitMix64, mode: DataMode) -> Vec<(u64, Vec<u8>)> {
+    let mut out = fresh_bytes(t, rng, mode);
+    // CV183x record shifts: the emitters' 0..=31 except in one case in 25 (the rest of the byte
+    // range is probed rarely).
+    if let (Some((i, rb)), false) = (t.records, chip.layout().signed_shifts()) {
+        if mode != DataMode::Keep && !coin(rng, 25) {
+            let bytes = &mut out[i].1;
+            for r in bytes.chunks_mut(rb) {
+                if let Some(last) = r.last_mut() {
+                    *last &= 31;
+                }
+            }
+        }
+    }
+    out
+}
+
+fn fresh_bytes(t: &Template, rng: &mut SplitMix64, mode: DataMode) -> Vec<(u64, Vec<u8>)> {
     // A compressed stream must stay a valid stream: the decompress vectors keep their data.
     if mode == DataMode::Keep || (t.family == "tdma_vlc" && t.sub.contains("decompress")) {
         return t.init.clone();
@@ -163,8 +180,14 @@ fn mutate_window(chip: Chip, d: &mut cvsim_isa::TiuDesc, rng: &mut SplitMix64, n
             (len - ext) / st + 1
         }
     };
-    let oh = max_out(e.opd0_h, e.conv_opd0_y_ins0, e.conv_opd0_y_ins0_last, e.conv_opd0_up_pad, e.conv_opd0_dn_pad, kh, e.conv_opd1_y_ins0, e.conv_op_y_str);
-    let ow = max_out(e.opd0_w, e.conv_opd0_x_ins0, e.conv_opd0_x_ins0_last, e.conv_opd0_lf_pad, e.conv_opd0_rt_pad, kw, e.conv_opd1_x_ins0, e.conv_op_x_str);
+    // CV18[0-2]x pooling ignores the insertion fields.
+    let mut g = e.clone();
+    if !dilate && chip.layout() == LayoutFamily::Cv18x {
+        (g.conv_opd0_x_ins0, g.conv_opd0_y_ins0, g.conv_opd0_x_ins0_last, g.conv_opd0_y_ins0_last) = (0, 0, 0, 0);
+    }
+    let e2 = &g;
+    let oh = max_out(e.opd0_h, e2.conv_opd0_y_ins0, e2.conv_opd0_y_ins0_last, e.conv_opd0_up_pad, e.conv_opd0_dn_pad, kh, e.conv_opd1_y_ins0, e.conv_op_y_str);
+    let ow = max_out(e.opd0_w, e2.conv_opd0_x_ins0, e2.conv_opd0_x_ins0_last, e.conv_opd0_lf_pad, e.conv_opd0_rt_pad, kw, e.conv_opd1_x_ins0, e.conv_op_x_str);
     // A convolution must ask for exactly the outputs its geometry gives (the vendor asserts it),
     // and never more than the template's store holds.
     if oh == 0 || ow == 0 || (exact && (oh > d.res0_h || ow > d.res0_w)) {
@@ -189,48 +212,65 @@ fn mutate_tiu(chip: Chip, d: &mut cvsim_isa::TiuDesc, rng: &mut SplitMix64, note
     // Per-tensor result shift over the whole field (CV18[0-2]x: 0..=63), with both shift
     // flavours where the layout has them. Per-channel paths take theirs from the records in
     // memory, which the data already vary.
-    if !bf16 && d.opt_chl_quan == 0 && matches!(op, Conv | DepthwiseConv | Matmul | Mul | Mac | Add | AvgPool | MdSum) && coin(rng, 2) {
+    let shift_ok = wild || !(op == Matmul && matches!(d.ps32_md, 2 | 3));
+    if !bf16 && d.opt_chl_quan == 0 && shift_ok && matches!(op, Conv | DepthwiseConv | Matmul | Mul | Mac | Add | AvgPool | MdSum) && coin(rng, 2) {
         let hi = field_max(chip, TiuField::opt_res_shift);
         // Mostly the shifts compilers emit, sometimes any.
         let v = if coin(rng, 4) { rng.range(0, hi as i64) } else { rng.range(0, 16) } as u32;
         set(d, TiuField::opt_res_shift, v, notes);
-        if cv18x && coin(rng, 3) {
+        // Depthwise and average pooling only round; the shift's flavour follows the result's
+        // sign (fixed up at the end) unless probing.
+        if cv18x && coin(rng, 3) && (wild || !matches!(op, DepthwiseConv | AvgPool)) {
             let v = d.opt_rshift_typ ^ 1;
             set(d, TiuField::opt_rshift_typ, v, notes);
         }
-        if cv18x && coin(rng, 3) {
+        if cv18x && wild && coin(rng, 3) {
             let v = d.opt_shift_typ ^ 1;
             set(d, TiuField::opt_shift_typ, v, notes);
         }
     }
-    if matches!(op, Conv | DepthwiseConv | Matmul | Mul | Mac | Add | Sub | Max | Min | MulQm) && d.opt_relu_typ <= 1 && coin(rng, 2) {
+    let relu_ok = wild || !(matches!(op, Mul | Mac) && d.opt_res0_seg == 0 || op == Matmul && matches!(d.ps32_md, 2 | 3));
+    if matches!(op, Conv | DepthwiseConv | Matmul | Mul | Mac | Add | Sub | Max | Min | MulQm) && d.opt_relu_typ <= 1 && relu_ok && coin(rng, 2) {
         let v = d.opt_relu_typ ^ 1;
         set(d, TiuField::opt_relu_typ, v, notes);
     }
     if !bf16 {
-        if (matches!(op, Conv | DepthwiseConv | MaxPool | AvgPool | MinPool | Matmul | Mul | Mac | Add | Sub | Ge | MdSum) || wild && matches!(op, Max | Min))
+        // Pooling keeps its input's signedness.
+        if matches!(op, MaxPool | AvgPool | MinPool) && !wild && coin(rng, 3) {
+            let v = d.opt_opd0_sign ^ 1;
+            set(d, TiuField::opt_opd0_sign, v, notes);
+            set(d, TiuField::opt_res0_sign, v, notes);
+        }
+        if (matches!(op, Conv | DepthwiseConv | Matmul | Mul | Mac | Add | Sub | MdSum) || wild && matches!(op, Max | Min | Ge | MaxPool | AvgPool | MinPool))
             && coin(rng, 3)
         {
             let v = d.opt_opd0_sign ^ 1;
             set(d, TiuField::opt_opd0_sign, v, notes);
         }
-        if matches!(op, Conv | Matmul | Mul | Mac | Add | Sub | Ge) && d.opt_opd1_const == 0 && coin(rng, 3)
-            || wild && matches!(op, DepthwiseConv | Max | Min) && coin(rng, 2)
+        if matches!(op, Conv | Matmul | Mul | Mac | Add | Sub) && d.opt_opd1_const == 0 && coin(rng, 3)
+            || wild && matches!(op, DepthwiseConv | Max | Min | Ge) && coin(rng, 2)
         {
             let v = d.opt_opd1_sign ^ 1;
             set(d, TiuField::opt_opd1_sign, v, notes);
         }
-        if matches!(op, Mul | Mac | Add | Sub | Ge | MdSum) && coin(rng, 3) || wild && matches!(op, Max | Min) && coin(rng, 2) {
+        if matches!(op, Add | Sub | MdSum) && coin(rng, 3) || wild && matches!(op, Max | Min | Ge | Mul | Mac | Matmul) && coin(rng, 2) {
             let v = d.opt_res0_sign ^ 1;
             set(d, TiuField::opt_res0_sign, v, notes);
         }
         // Max and min keep one signedness for operands and result.
-        if matches!(op, Max | Min) && !wild && coin(rng, 3) {
+        if matches!(op, Max | Min | Ge) && !wild && coin(rng, 3) {
             let v = d.opt_res0_sign ^ 1;
             set(d, TiuField::opt_res0_sign, v, notes);
             set(d, TiuField::opt_opd0_sign, v, notes);
-            if d.opt_opd1_const == 0 {
-                set(d, TiuField::opt_opd1_sign, v, notes);
+            set(d, TiuField::opt_opd1_sign, v, notes);
+        }
+        // A product's result is signed exactly when an operand is.
+        if matches!(op, Mul | Mac | Matmul) && !wild {
+            let v = (d.opt_opd0_sign | d.opt_opd1_sign).min(1);
+            set(d, TiuField::opt_res0_sign, v, notes);
+            // An arithmetic shift goes with a signed result.
+            if cv18x && d.plain_res_shift() != 0 {
+                set(d, TiuField::opt_shift_typ, v, notes);
             }
         }
     }
@@ -238,13 +278,20 @@ fn mutate_tiu(chip: Chip, d: &mut cvsim_isa::TiuDesc, rng: &mut SplitMix64, note
         let v = d.opt_res0_seg ^ 1;
         set(d, TiuField::opt_res0_seg, v, notes);
     }
+    // A shift's flavour follows the result's sign: arithmetic for a signed result.
+    if cv18x && !bf16 && !wild && d.opt_chl_quan == 0 && d.plain_res_shift() != 0
+        && matches!(op, Conv | DepthwiseConv | AvgPool | Matmul | Mul | Mac | Add | Sub)
+    {
+        let v = d.opt_res0_sign.min(1);
+        set(d, TiuField::opt_shift_typ, v, notes);
+    }
     // A constant operand: any value of its type.
     if op.is_elementwise() && d.opt_opd1_const != 0 && coin(rng, 2) {
         let v = if bf16 { bf16_value(rng) as u32 } else { i8_value(rng) as u32 };
         set(d, TiuField::opd1_addr, v, notes);
     }
     if matches!(op, Conv | DepthwiseConv | MaxPool | AvgPool | MinPool) && coin(rng, 3) {
-        mutate_window(chip, d, rng, notes, matches!(op, Conv | DepthwiseConv), op == Conv && cv18x);
+        mutate_window(chip, d, rng, notes, matches!(op, Conv | DepthwiseConv), op == Conv);
     }
     // Element-wise operands with explicit strides: read strides shrunk, so that rows and
     // channels overlap (every read stays inside the template's operand).
@@ -294,5 +341,5 @@ pub fn make(chip: Chip, index: usize, t: &Template, rng: &mut SplitMix64, mutate
             }
         }
     }
-    Case { template: index, descs, init: fresh_data(t, rng, data), notes }
+    Case { template: index, descs, init: fresh_data(chip, t, rng, data), notes }
 }

@@ -17,6 +17,8 @@ pub struct Template {
     pub init: Vec<(u64, Vec<u8>)>,
     /// Regions the program writes (their whole content is compared; the whole image is, too).
     pub expect: Vec<(u64, usize)>,
+    /// The per-channel quantisation records: (index in `init`, bytes per record).
+    pub records: Option<(usize, usize)>,
 }
 
 impl Template {
@@ -68,12 +70,19 @@ pub fn load(root: &Path, chip: Chip) -> Result<Vec<Template>, String> {
                     .map(|r| Ok((r["addr"].as_u64().ok_or("addr")?, hex(r["hex"].as_str().ok_or("hex")?)?)))
                     .collect()
             };
+            let init = regions("gmem_init")?;
+            let records = p["quant_record_bytes"].as_u64().and_then(|rb| {
+                let ch = p["oc"].as_u64().or(p["c"].as_u64())?;
+                let i = init.iter().position(|(_, b)| b.len() as u64 == ch * rb)?;
+                Some((i, rb as usize))
+            });
             out.push(Template {
+                records,
                 id: s("id"),
                 family: family.clone(),
                 sub,
                 descs: cmds.into_iter().map(|c| c.desc).collect(),
-                init: regions("gmem_init")?,
+                init,
                 expect: regions("gmem_expect")?.into_iter().map(|(a, b)| (a, b.len())).collect(),
             });
         }
@@ -122,6 +131,7 @@ pub fn mdsum_templates(chip: Chip, all: &[Template]) -> Vec<Template> {
                 descs,
                 init: t.init.clone(),
                 expect: t.expect.clone(),
+                records: None,
             });
         }
     }
