@@ -77,14 +77,15 @@ fn check_int8_shift(chip: Chip, d: &TiuDesc, op: TiuOp) -> ExecResult {
 /// Sign and stride settings the CV18[0-2]x vendor simulator stops on (found by differential
 /// fuzzing, traces/descfuzz-2026-12-07.md); cvsim names the field instead of guessing.
 fn check_signs_and_strides(chip: Chip, d: &TiuDesc, op: TiuOp) -> ExecResult {
-    if chip.layout() != LayoutFamily::Cv18x {
+    let illegal = |field, value: u32, why| Err(ExecErrorKind::Illegal { field, value: value as i64, why });
+    // Every chip.
+    if !d.is_bf16() && op == TiuOp::DepthwiseConv && d.opt_opd1_const == 0 && d.opt_opd1_sign == 0 {
+        return illegal("opt_opd1_sign", 0, "depthwise weights are signed");
+    }
+    if chip.layout() != LayoutFamily::Cv18x && !d.is_bf16() {
         return Ok(());
     }
-    let illegal = |field, value: u32, why| Err(ExecErrorKind::Illegal { field, value: value as i64, why });
     if !d.is_bf16() {
-        if op == TiuOp::DepthwiseConv && d.opt_opd1_const == 0 && d.opt_opd1_sign == 0 {
-            return illegal("opt_opd1_sign", 0, "depthwise weights are signed");
-        }
         if matches!(op, TiuOp::MaxPool | TiuOp::MinPool | TiuOp::AvgPool) && d.opt_opd0_sign != d.opt_res0_sign {
             return illegal("opt_res0_sign", d.opt_res0_sign, "pooling keeps its input's signedness (opt_opd0_sign)");
         }

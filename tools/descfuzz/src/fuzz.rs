@@ -64,6 +64,8 @@ struct Verdict {
     text: String,
     /// Both images, when both simulators ran and they differ.
     images: Option<(Vec<u8>, Vec<u8>)>,
+    /// The vendor's image whenever it ran.
+    vendor_image: Option<Vec<u8>>,
 }
 
 fn run_model(work: &Path, name: &str, p: &pack::Packed) -> Verdict {
@@ -77,15 +79,25 @@ fn run_model(work: &Path, name: &str, p: &pack::Packed) -> Verdict {
         data: p.image.clone(),
     };
     if let Err(e) = std::fs::write(&model_path, &p.model).map_err(|e| e.to_string()).and_then(|_| npz::write(&in_path, &[input.clone()])) {
-        return Verdict { kind: Kind::Differ, text: format!("cannot write the model: {e}"), images: None };
+        return Verdict { kind: Kind::Differ, text: format!("cannot write the model: {e}"), images: None, vendor_image: None };
     }
     let ours = oracle::cvsim(&p.model, std::slice::from_ref(&input));
     let theirs = oracle::vendor(&model_path, &in_path, &out_path);
-    match (&ours.outcome, &theirs.outcome) {
+    let vendor_image = match &theirs.outcome {
+        Outcome::Outputs(t) => t.iter().find(|x| x.name == OUTPUT).map(|a| a.data.clone()),
+        Outcome::Failed(_) => None,
+    };
+    let mut v = compare(&ours.outcome, &theirs.outcome, p);
+    v.vendor_image = vendor_image;
+    v
+}
+
+fn compare(ours: &Outcome, theirs: &Outcome, p: &pack::Packed) -> Verdict {
+    match (ours, theirs) {
         (Outcome::Outputs(o), Outcome::Outputs(t)) => {
             let (a, b) = (o.iter().find(|x| x.name == OUTPUT), t.iter().find(|x| x.name == OUTPUT));
             match (a, b) {
-                (Some(a), Some(b)) if a.data == b.data => Verdict { kind: Kind::Identical, text: String::new(), images: None },
+                (Some(a), Some(b)) if a.data == b.data => Verdict { kind: Kind::Identical, text: String::new(), images: None, vendor_image: None },
                 (Some(a), Some(b)) => {
                     let i = (0..a.data.len().max(b.data.len())).find(|&i| a.data.get(i) != b.data.get(i)).unwrap_or(0);
                     let block = p.blocks.iter().position(|r| r.contains(&i));
@@ -93,6 +105,7 @@ fn run_model(work: &Path, name: &str, p: &pack::Packed) -> Verdict {
                     Verdict {
                         kind: Kind::Differ,
                         images: Some((a.data.clone(), b.data.clone())),
+                        vendor_image: None,
                         text: format!(
                             "differ: image byte {i} (case {block:?}, offset {}): cvsim {:#04x}, vendor {:#04x}; {n} bytes differ",
                             block.map_or(0, |k| i - p.blocks[k].start),
@@ -101,12 +114,12 @@ fn run_model(work: &Path, name: &str, p: &pack::Packed) -> Verdict {
                         ),
                     }
                 }
-                _ => Verdict { kind: Kind::Differ, text: "an output is missing".into(), images: None },
+                _ => Verdict { kind: Kind::Differ, text: "an output is missing".into(), images: None, vendor_image: None },
             }
         }
-        (Outcome::Failed(e), Outcome::Outputs(_)) => Verdict { kind: Kind::Differ, text: format!("cvsim refused, vendor ran: {e}"), images: None },
-        (Outcome::Outputs(_), Outcome::Failed(e)) => Verdict { kind: Kind::Differ, text: format!("vendor failed, cvsim ran: {e}"), images: None },
-        (Outcome::Failed(a), Outcome::Failed(b)) => Verdict { kind: Kind::BothRefuse, text: format!("both refuse: cvsim: {a}; vendor: {b}"), images: None },
+        (Outcome::Failed(e), Outcome::Outputs(_)) => Verdict { kind: Kind::Differ, text: format!("cvsim refused, vendor ran: {e}"), images: None, vendor_image: None },
+        (Outcome::Outputs(_), Outcome::Failed(e)) => Verdict { kind: Kind::Differ, text: format!("vendor failed, cvsim ran: {e}"), images: None, vendor_image: None },
+        (Outcome::Failed(a), Outcome::Failed(b)) => Verdict { kind: Kind::BothRefuse, text: format!("both refuse: cvsim: {a}; vendor: {b}"), images: None, vendor_image: None },
     }
 }
 
@@ -147,7 +160,8 @@ impl Run<'_> {
                     clean(&self.work);
                     *self.refusals.entry(format!("{} {}: {}", t.family, t.sub, refusal_reason(&v.text))).or_default() += 1;
                     if let Some(f) = &self.o.record {
-                        record(f, self.o.chip, t, c, &format!("{}-s{}-b{batch}-c{first}", t.id, self.o.seed), true)?;
+                        let why = format!("aborted: {}", refusal_reason(&v.text));
+                        record(f, self.o.chip, t, c, &format!("{}-s{}-b{batch}-c{first}", t.id, self.o.seed), Err(&why))?;
                     }
                 }
                 Kind::Differ => {
@@ -168,7 +182,9 @@ impl Run<'_> {
                         let _ = writeln!(f, "{line}");
                     }
                     if let Some(f) = &self.o.record {
-                        record(f, self.o.chip, t, c, &format!("{}-s{}-b{batch}-c{first}", t.id, self.o.seed), false)?;
+                        let why = format!("aborted: {}", refusal_reason(&v.text));
+                        let vendor = v.vendor_image.as_deref().ok_or(why.as_str());
+                        record(f, self.o.chip, t, c, &format!("{}-s{}-b{batch}-c{first}", t.id, self.o.seed), vendor)?;
                     }
                     self.findings.push(line);
                 }
@@ -210,7 +226,7 @@ fn refusal_reason(text: &str) -> String {
 /// Appends the case as a vector of the `cvsim vectors` format (the template's own addresses and
 /// sync ids; `gmem_expect` zeros of each region's length until `tools/vendor_vectors.py` records
 /// the oracle's bytes; `vendor` marks a case the vendor simulator refused).
-fn record(file: &Path, chip: Chip, t: &Template, c: &Case, id: &str, refused: bool) -> Result<(), String> {
+fn record(file: &Path, chip: Chip, t: &Template, c: &Case, id: &str, vendor: Result<&[u8], &str>) -> Result<(), String> {
     let cmdbuf = cvsim_isa::cmdbuf::encode_descs(chip, &c.descs).map_err(|e| format!("encode: {e}"))?;
     let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
     let mut v = serde_json::json!({
@@ -220,10 +236,20 @@ fn record(file: &Path, chip: Chip, t: &Template, c: &Case, id: &str, refused: bo
         "params": {"template": t.id, "sub": t.sub, "fields": c.notes},
         "cmdbuf_hex": hex(&cmdbuf),
         "gmem_init": c.init.iter().map(|(a, b)| serde_json::json!({"addr": a, "hex": hex(b)})).collect::<Vec<_>>(),
-        "gmem_expect": t.expect.iter().map(|(a, n)| serde_json::json!({"addr": a, "hex": "00".repeat(*n)})).collect::<Vec<_>>(),
+        "gmem_expect": t.expect.iter().map(|&(a, n)| {
+            // The case ran alone: its block starts the image at the template's lowest address,
+            // rounded down as `pack` places it.
+            let (lo, _) = t.span();
+            let at = (a - (lo - lo % pack::BLOCK_ALIGN)) as usize;
+            let bytes = match vendor {
+                Ok(img) => img.get(at..at + n).map(hex).unwrap_or_default(),
+                Err(_) => "00".repeat(n),
+            };
+            serde_json::json!({"addr": a, "hex": bytes})
+        }).collect::<Vec<_>>(),
     });
-    if refused {
-        v["vendor"] = "refused".into();
+    if let Err(why) = vendor {
+        v["vendor"] = why.into();
     }
     use std::io::Write;
     let mut f = std::fs::OpenOptions::new().create(true).append(true).open(file).map_err(|e| format!("{}: {e}", file.display()))?;
@@ -256,35 +282,67 @@ pub fn run(o: &Options) -> Result<bool, String> {
                 mutate::make(o.chip, ti, &all[ti], &mut rng, o.mutate_fields, o.data)
             })
             .collect();
-        r.settle(batch, 0, &cases)?;
+        // Cases cvsim refuses run alone (a vendor abort would stop the whole batch); the rest
+        // run as one model.
+        let refused: Vec<bool> = cases
+            .iter()
+            .map(|c| {
+                pack::pack(o.chip, &all, &r.copy, std::slice::from_ref(c))
+                    .map(|p| {
+                        let input = npz::Array { name: pack::INPUT.into(), elem: ElemType::I8, shape: vec![1, 1, 1, p.image.len() as u64], data: p.image };
+                        matches!(oracle::cvsim(&p.model, &[input]).outcome, Outcome::Failed(_))
+                    })
+                    .unwrap_or(true)
+            })
+            .collect();
+        let (bad, good): (Vec<(usize, Case)>, Vec<(usize, Case)>) = cases.into_iter().enumerate().partition(|(j, _)| refused[*j]);
+        let good: Vec<Case> = good.into_iter().map(|(_, c)| c).collect();
+        if !good.is_empty() {
+            r.settle(batch, 0, &good)?;
+        }
+        for (j, c) in bad {
+            r.settle(batch, 10_000 + j, std::slice::from_ref(&c))?;
+        }
         done += k;
         batch += 1;
         eprintln!("{}: {done}/{} cases, {} differ, {} vendor runs, {:.0} s", o.chip.name(), o.cases, r.findings.len(), r.vendor_runs, t0.elapsed().as_secs_f64());
+        // The counts so far, so that a run stopped early still says what it compared.
+        let _ = std::fs::write(r.work.join("summary.txt"), summary(o, &r, done, t0.elapsed().as_secs_f64()));
     }
-    println!(
-        "{} seed {} cases {} per-model {}: descriptors under test by family and operation (identical, both refuse, differ)",
+    let text = summary(o, &r, done, t0.elapsed().as_secs_f64());
+    print!("{text}");
+    Ok(r.findings.is_empty())
+}
+
+/// The counts by family and operation, by family, the refusals by reason and the totals.
+fn summary(o: &Options, r: &Run, done: usize, secs: f64) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(out, 
+        "{} seed {} cases {} (of {}) per-model {}: descriptors under test by family and operation (identical, both refuse, differ)",
         o.chip.name(),
         o.seed,
+        done,
         o.cases,
         o.per_model
     );
     let mut fam: BTreeMap<&str, [u64; 3]> = BTreeMap::new();
     for ((f, op), n) in &r.counts.by_op {
-        println!("  {f:<20} {op:<40} {:>7} {:>7} {:>7}", n[0], n[1], n[2]);
+        let _ = writeln!(out, "  {f:<20} {op:<40} {:>7} {:>7} {:>7}", n[0], n[1], n[2]);
         let e = fam.entry(f).or_default();
         (0..3).for_each(|i| e[i] += n[i]);
     }
-    println!("{} by family (identical, both refuse, differ):", o.chip.name());
+    let _ = writeln!(out, "{} by family (identical, both refuse, differ):", o.chip.name());
     let mut total = [0u64; 3];
     for (f, n) in &fam {
-        println!("  {f:<20} {:>7} {:>7} {:>7}", n[0], n[1], n[2]);
+        let _ = writeln!(out, "  {f:<20} {:>7} {:>7} {:>7}", n[0], n[1], n[2]);
         (0..3).for_each(|i| total[i] += n[i]);
     }
-    println!("{} refusals by reason (cases):", o.chip.name());
+    let _ = writeln!(out, "{} refusals by reason (cases):", o.chip.name());
     for (why, n) in &r.refusals {
-        println!("  {n:>6}  {why}");
+        let _ = writeln!(out, "  {n:>6}  {why}");
     }
-    println!(
+    let _ = writeln!(out, 
         "{} total: {} descriptors under test: {} identical, {} both refuse, {} differ ({} cases differ; {} vendor runs, {:.0} s)",
         o.chip.name(),
         total.iter().sum::<u64>(),
@@ -293,7 +351,7 @@ pub fn run(o: &Options) -> Result<bool, String> {
         total[2],
         r.findings.len(),
         r.vendor_runs,
-        t0.elapsed().as_secs_f64()
+        secs
     );
-    Ok(r.findings.is_empty())
+    out
 }
