@@ -12,6 +12,9 @@ use cvsim_isa::{Chip, TiuDesc, TiuOp};
 
 pub(super) fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, op: TiuOp, shape: [u32; 4]) -> ExecResult {
     let relu = relu_enabled(chip, d)?;
+    // The vendor simulator accepts the ReLU flag on bf16 sub, max and min and ignores it there
+    // (negative results stay).
+    let relu = relu && !matches!(op, TiuOp::Sub | TiuOp::Max | TiuOp::Min);
     if relu && !matches!(op, TiuOp::Add | TiuOp::Mul | TiuOp::Mac) {
         return Err(unsupported(format!("ReLU on bf16 element-wise {} (no emitter sets it)", op.name())));
     }
