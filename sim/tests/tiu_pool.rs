@@ -38,7 +38,7 @@ impl Pool {
 /// (§9.9).
 fn pool(vals: BoxedStrategy<u16>, bf16: bool) -> impl Strategy<Value = Pool> {
     let kinds = prop::sample::select(vec![Kind::Max, Kind::Min, Kind::Avg]);
-    (chip(), kinds, geom(40, 4, false, true))
+    (chip(), kinds, geom(40, 4, false, true, true))
         .prop_filter("min pooling missing on this chip", move |(chip, kind, _)| {
             *kind != Kind::Min
                 || (chip.layout().has_ge_and_min_pool() && !(bf16 && chip.quirks().bf16_min_pool_unreproducible))
