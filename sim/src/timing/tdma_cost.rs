@@ -10,10 +10,10 @@
 //! - Compressed transfers move the VLC stream (header, kmap and coded blocks) over DRAM, not the
 //!   raw tensor; its size comes from the caller when known, else from an assumed ratio.
 
-use super::config::TdmaConfig;
+use super::config::{TdmaConfig, TimingConfig};
 use super::ddr::{traffic, Pattern, Traffic};
 use cvsim_isa::op::{Direction, TdmaKind};
-use cvsim_isa::TdmaDesc;
+use cvsim_isa::{Chip, TdmaDesc};
 
 /// What a TDMA descriptor does on the bus, as the PMU classifies it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
@@ -63,6 +63,20 @@ pub struct TdmaContext<'a> {
     pub dram_bytes_per_ns: f64,
     /// DRAM time stretch from other bus masters: 1 / (1 − ddr_load).
     pub load_stretch: f64,
+}
+
+impl<'a> TdmaContext<'a> {
+    /// The context of `chip` under `cfg`.
+    pub fn new(cfg: &'a TimingConfig, chip: Chip) -> TdmaContext<'a> {
+        let ddr = cfg.ddr.get(chip);
+        let load_stretch = 1.0 / (1.0 - cfg.ddr_load);
+        TdmaContext {
+            cfg: &cfg.tdma,
+            clock_hz: cfg.clock_hz(chip),
+            dram_bytes_per_ns: ddr.peak_bytes_per_s() * ddr.efficiency / load_stretch / 1e9,
+            load_stretch,
+        }
+    }
 }
 
 fn esz(fmt: u32) -> u64 {
