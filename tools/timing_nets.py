@@ -92,6 +92,19 @@ def summary(rows):
     }
 
 
+def ratios(rows):
+    """(net, pair, model ratio, board ratio, residual) for the chip pairs the targets name."""
+    by = {(r[0], r[1]): r for r in rows}
+    out = []
+    for net in dict.fromkeys(r[0] for r in rows):
+        for a, b in (("cv180x", "cv181x"), ("cv183x", "cv182x")):
+            if (net, a) in by and (net, b) in by:
+                m = by[(net, a)][2] / by[(net, b)][2]
+                bd = by[(net, a)][3] / by[(net, b)][3]
+                out.append((net, f"{a}/{b}", m, bd, m / bd - 1))
+    return out
+
+
 def summary_line(s):
     return (f"{s['points']} points: median |error| {100*s['median_abs_err']:.1f}%, max {100*s['max_abs_err']:.1f}%, "
             f"within 15%: {s['within_15']}, within 30%: {s['within_30']}, "
@@ -154,6 +167,14 @@ def report(argv):
         for net, chip, pred, board, err in rows:
             print(f"{net:20s} {chip}  predicted {pred:8.3f} ms  board {board:8.2f} ms  error {err*100:+6.1f}%")
     print(summary_line(summary(rows)))
+    rs = ratios(rows)
+    if "--markdown" in argv:
+        print("\n| network | chips | model ratio | board ratio | residual |\n|---|---|---|---|---|")
+        for net, pair, m, bd, e in rs:
+            print(f"| {net} | {pair} | {m:.3f} | {bd:.3f} | {e*100:+.1f}% |")
+    else:
+        for net, pair, m, bd, e in rs:
+            print(f"{net:20s} {pair}  model {m:.3f}  board {bd:.3f}  error {e*100:+6.1f}%")
     if "--json" in argv:
         json.dump(rows, open(argv[argv.index("--json") + 1], "w"), indent=0)
 
@@ -220,8 +241,23 @@ def bvlc_googlenet(torch):
         def forward(self, x):
             return torch.cat([self.b1(x), self.b2(x), self.b3(x), self.b4(x)], 1)
 
+    class LrnFn(torch.autograd.Function):
+        # Exported as one ONNX LRN node: torch's own export decomposes LRN into ops the vendor
+        # compiler cannot quantise.
+        @staticmethod
+        def forward(ctx, x):
+            return torch.nn.functional.local_response_norm(x, 5, 1e-4, 0.75, 1.0)
+
+        @staticmethod
+        def symbolic(g, x):
+            return g.op("LRN", x, size_i=5, alpha_f=1e-4, beta_f=0.75, bias_f=1.0)
+
+    class Lrn(nn.Module):
+        def forward(self, x):
+            return LrnFn.apply(x)
+
     pool = lambda: nn.MaxPool2d(3, 2, ceil_mode=True)
-    lrn = lambda: nn.LocalResponseNorm(5, 1e-4, 0.75)
+    lrn = Lrn
     return nn.Sequential(
         conv(3, 64, 7, 2, 3), pool(), lrn(), conv(64, 64, 1), conv(64, 192, 3, 1, 1), lrn(), pool(),
         Inception(192, 64, 96, 128, 16, 32, 32), Inception(256, 128, 128, 192, 32, 96, 64), pool(),

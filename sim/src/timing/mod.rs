@@ -2,7 +2,7 @@
 //!
 //! - [`config`]: every constant, named and sourced, overridable from JSON ([`TimingConfig`]).
 //! - [`tiu_cost`]: TIU cycles per descriptor (lanes, EUs, int8/bf16 rate, kernel, stride, latencies).
-//! - [`ddr`] and [`tdma_cost`]: DRAM access patterns (beats, bursts, 4 KiB splits, granules, page
+//! - [`ddr`] and [`tdma_cost`]: DRAM access patterns (beats, bursts, 4 KiB splits, page
 //!   switches), the local-memory port, compression, and other bus masters' share (`ddr_load`).
 //! - [`schedule`]: the two in-order engine queues per segment, gated by sync ids ([`schedule()`]).
 //! - [`pmu`]: the board PMU's records, summary lines and CSV files, computed from a schedule.
