@@ -17,7 +17,7 @@ pub const MIN_SPLIT_WORK: u64 = 1 << 18;
 
 /// Most bytes of results held at once: items are computed and emitted a chunk at a time, so the
 /// buffer stays small beside local memory whatever the descriptor's size.
-const CHUNK_BYTES: usize = 256 << 10;
+const CHUNK_BYTES: usize = 64 << 10;
 
 /// Host threads an executor may use, and the buffer it reuses between descriptors.
 #[derive(Clone, Debug)]
@@ -66,10 +66,13 @@ impl Workers {
         if items == 0 {
             return;
         }
-        // At least one item per thread, however large the items.
-        let per_chunk = (CHUNK_BYTES / item_len.max(1)).max(self.threads).clamp(1, items);
+        // One item at a time on one thread (the buffer then holds one item); else chunks of at
+        // least one item per thread, however large the items.
+        let split = self.threads > 1 && item_work.saturating_mul(items as u64) >= MIN_SPLIT_WORK;
+        let per_chunk =
+            if split { (CHUNK_BYTES / item_len.max(1)).max(self.threads).min(items) } else { 1 };
         let chunk_work = item_work.saturating_mul(per_chunk as u64);
-        let threads = if chunk_work < MIN_SPLIT_WORK { 1 } else { self.threads.min(per_chunk) };
+        let threads = if split && chunk_work >= MIN_SPLIT_WORK { self.threads.min(per_chunk) } else { 1 };
         let mut buf = std::mem::take(&mut self.buf);
         // Every item's bytes are written by `compute` before `emit` reads them: only growth is
         // zeroed, never the whole buffer per descriptor.
