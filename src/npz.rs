@@ -16,8 +16,13 @@ impl Npz {
     }
 
     /// Array names in the archive's order.
-    fn names(&self) -> Vec<String> {
-        self.0.file_names().filter_map(array_name_from_file_name).map(str::to_string).collect()
+    fn names(&mut self) -> Vec<String> {
+        (0..self.0.len())
+            .filter_map(|i| {
+                let f = self.0.by_index_raw(i).ok()?;
+                array_name_from_file_name(f.name()).map(str::to_string)
+            })
+            .collect()
     }
 
     /// Member `NAME.npy`: its parsed header, and the member positioned at the first data byte.
