@@ -10,10 +10,11 @@
 
 use std::ops::Range;
 
-/// Work below this many multiply-accumulates (or element operations) per call stays on the
-/// calling thread: starting a thread costs about as much as this much emulation (measured with
-/// `cvsim run --threads` on the corpus and the tdl models, traces/performance-2026-12-07.md).
-pub const MIN_SPLIT_WORK: u64 = 1 << 18;
+/// Work below this many multiply-accumulates per descriptor (per chunk) stays on the calling
+/// thread. Starting and joining a scoped thread costs about 30 µs on a 2-core VM, and an int8 MAC
+/// about 0.1 ns in the conv dot product (bf16 MACs, emulated, several times more): 2^20 MACs is
+/// 100 µs or more, so a split saves more than it costs (traces/performance-2026-12-07.md).
+pub const MIN_SPLIT_WORK: u64 = 1 << 20;
 
 /// Most bytes of results held at once: items are computed and emitted a chunk at a time, so the
 /// buffer stays small beside local memory whatever the descriptor's size.
@@ -101,11 +102,7 @@ where
     C: Fn(&S, usize, &mut [u8]) + Sync,
 {
     let n = range.len();
-    let run = |first: usize, count: usize, out: &mut [u8]| {
-        for k in 0..count {
-            compute(state, first + k, &mut out[k * item_len..(k + 1) * item_len]);
-        }
-    };
+    let run = |first: usize, count: usize, out: &mut [u8]| run_range(first, count, item_len, out, state, compute);
     if threads <= 1 || n <= 1 {
         run(range.start, n, out);
         return;
@@ -130,6 +127,19 @@ where
         }
         run(first0, len0, out0);
     });
+}
+
+/// Items `first..first + count` into `out`. Not inlined: the executor's loop is then compiled once,
+/// not once per caller (calling thread and spawned threads), which keeps fewer code pages resident.
+#[inline(never)]
+fn run_range<S, C>(first: usize, count: usize, item_len: usize, out: &mut [u8], state: &S, compute: &C)
+where
+    S: ?Sized + Sync,
+    C: Fn(&S, usize, &mut [u8]) + Sync,
+{
+    for k in 0..count {
+        compute(state, first + k, &mut out[k * item_len..(k + 1) * item_len]);
+    }
 }
 
 #[cfg(test)]
