@@ -15,13 +15,11 @@ impl Npz {
         zip::ZipArchive::new(BufReader::new(f)).map(Npz).map_err(|e| io_err(path, e))
     }
 
-    /// Array names in the archive's order.
+    /// Array names in the archive's order (`file_names` iterates a hash map, so ask by index).
     fn names(&mut self) -> Vec<String> {
         (0..self.0.len())
-            .filter_map(|i| {
-                let f = self.0.by_index_raw(i).ok()?;
-                array_name_from_file_name(f.name()).map(str::to_string)
-            })
+            .filter_map(|i| self.0.by_index_raw(i).ok().map(|m| m.name().to_string()))
+            .filter_map(|n| array_name_from_file_name(&n).map(str::to_string))
             .collect()
     }
 

@@ -23,6 +23,19 @@ pub fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc) -> ExecResult {
         return Ok(());
     }
     let win = Window::from_desc(d, g.ih, g.iw, Kernel { kh: g.kh, kw: g.kw, dilation: Dilation::Honoured })?;
+    // The vendor simulator asserts that a convolution asks for exactly the outputs its geometry
+    // gives (`assert_output_hw`, every chip), where pooling may ask for fewer.
+    {
+        for (field, axis) in [("res0_h", win.h), ("res0_w", win.w)] {
+            if axis.output != axis.max_output() {
+                return Err(ExecErrorKind::Illegal {
+                    field,
+                    value: axis.output as i64,
+                    why: "a convolution must produce exactly the outputs its padded input, kernel and stride give",
+                });
+            }
+        }
+    }
     if d.is_bf16() {
         exec_bf16(chip, lmem, d, &g, &win)
     } else {

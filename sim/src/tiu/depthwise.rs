@@ -44,7 +44,11 @@ pub fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc) -> ExecResult {
     // and output size, which were computed for the dilated kernel), in all 17 cases where the two
     // differ; per-tensor depthwise, conv, and CV183x depthwise honour it. The spec (§3.6.2
     // "same geometry as conv") does not say this.
-    let dilation = if d.opt_chl_quan != 0 && chip.quirks().depthwise_qm_ignores_dilation { Dilation::Ignored } else { Dilation::Honoured };
+    let dilation = if d.opt_chl_quan != 0 && chip.quirks().depthwise_qm_ignores_dilation {
+        Dilation::Ignored
+    } else {
+        Dilation::Honoured
+    };
     let win = Window::from_desc(d, d.opd0_h, d.opd0_w, Kernel { kh: d.opd1_h, kw: d.opd1_w, dilation })?;
     if d.is_bf16() {
         exec_bf16(chip, lmem, d, &win)
