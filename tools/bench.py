@@ -2,7 +2,8 @@
 """Time `cvsim run` on every case or model under some folders, against the vendor simulator's forward.
 
 usage: bench.py PATH... [--repeat N] [--threads N] [--markdown FILE] [--cvsim BIN]
-                [--vendor-run SCRIPT] [--no-vendor] [--manifests DIR...] [--seed N] [--timeout S]
+                [--vendor-run SCRIPT] [--no-vendor] [--manifests DIR...] [--measure-vendor]
+                [--vendor-from FILE.md] [--seed N] [--timeout S]
 
 Each PATH is a conformance case folder (model.cvimodel + input.npz), a .cvimodel file, or a folder
 searched recursively for both. Per model the whole `cvsim run MODEL --input IN --output OUT`
@@ -120,6 +121,20 @@ def time_vendor(args, model, inp, out):
     return float(m.group(1))
 
 
+def earlier_vendor(path):
+    """label -> vendor forward ms measured by an earlier run of this tool (its --markdown table)."""
+    out = {}
+    with open(path) as f:
+        for line in f:
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if len(cells) == 9 and cells[5] in ("measured", "measured earlier"):
+                try:
+                    out[cells[0]] = float(cells[4])
+                except ValueError:
+                    pass
+    return out
+
+
 def load_average():
     try:
         return os.getloadavg()[0]
@@ -133,6 +148,7 @@ def markdown(rows, args, started, elapsed):
                + (f" --manifests {' '.join(args.manifests)}" if args.manifests else "")
                + (f" --threads {args.threads}" if args.threads is not None else "")
                + (" --measure-vendor" if args.measure_vendor else "")
+               + (f" --vendor-from {args.vendor_from}" if args.vendor_from else "")
                + (" --no-vendor" if args.no_vendor else "") + "`")
     out.append(f"cvsim: `{args.cvsim}`; host cores: {os.cpu_count()}; elapsed {elapsed:.0f} s; "
                f"load average (1 min) at the start of each model in the table.")
@@ -176,6 +192,9 @@ def main():
                     help="for a bare MODEL.cvimodel, take the vendor time from a case folder named MODEL under DIR")
     ap.add_argument("--measure-vendor", action="store_true",
                     help="run the vendor even where a manifest has its time (the manifest's is shown beside it)")
+    ap.add_argument("--vendor-from", metavar="FILE.md",
+                    help="reuse the vendor times an earlier run measured (its --markdown table) instead of "
+                         "running the vendor again")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--timeout", type=float, default=600)
     args = ap.parse_args()
@@ -185,6 +204,7 @@ def main():
     if not models:
         sys.exit("no .cvimodel files or case folders under " + ", ".join(args.paths))
     dr = diffrun()
+    earlier = earlier_vendor(args.vendor_from) if args.vendor_from else {}
     rows = []
     with tempfile.TemporaryDirectory(prefix="cvsim-bench-") as work:
         for label, model, case in models:
@@ -199,6 +219,8 @@ def main():
                     row["manifest_ms"] = ms
                     if ms is not None and not args.measure_vendor:
                         row["vendor_ms"], row["vendor_from"] = ms, "manifest"
+                    elif label in earlier:
+                        row["vendor_ms"], row["vendor_from"] = earlier[label], "measured earlier"
                     else:
                         row["vendor_ms"] = time_vendor(args, model, inp, os.path.join(work, "vendor.npz"))
                         row["vendor_from"] = "measured"
