@@ -283,7 +283,7 @@ impl<'a> Debugger<'a> {
             }
             _ => None,
         };
-        let local = m.lmem.trace.as_ref().map(|t| Footprint::of(&m.lmem, &t.borrow()).writes);
+        let local = m.lmem.trace.as_ref().map(|t| Footprint::of(&m.lmem, &t.borrow(), desc.writes(m.chip)).writes);
         self.breaks.iter().position(|b| match *b {
             Break::Write(Addr::Global { region, offset }) => {
                 let a = m.gmem.device_addr(region, offset);

@@ -19,7 +19,7 @@ use crate::error::{ExecError, ExecErrorKind, ExecResult};
 use crate::machine::{op_name, Machine, Observer, Step};
 use crate::memory::Touches;
 use crate::timing::{schedule, TimingConfig};
-use cvsim_isa::{Command, Desc, Engine, TiuOp};
+use cvsim_isa::{Command, Desc, Engine, Operand, TiuOp};
 use footprint::{Footprint, Ranges};
 use std::cell::RefCell;
 use std::fmt;
@@ -198,7 +198,8 @@ impl Observer for Pass<'_> {
     fn after(&mut self, m: &mut Machine, cmds: &[Command], i: usize, r: ExecResult) -> Result<(), ExecError> {
         let touches = m.lmem.trace.as_ref().map(|t| std::mem::take(&mut *t.borrow_mut())).unwrap_or_default();
         let keep = relevant_channels(m, &cmds[i].desc, &touches);
-        let mut fp = Footprint::filtered(&m.lmem, &touches, &|k, c| keep(k, c));
+        let writes = cmds[i].desc.writes(m.chip);
+        let mut fp = Footprint::filtered(&m.lmem, &touches, writes, &|k, c| keep(k, c));
         if zeroing_idiom(m.chip, &cmds[i].desc, &touches) {
             // x xor x (or x − x) is 0 whatever x holds: the compiler clears memory this way
             // (observed in tpu-mlir output), so those reads cannot see stale data.
@@ -246,11 +247,11 @@ impl Observer for Pass<'_> {
 /// - a lookup reads only the tables of the lanes its input occupies.
 fn relevant_channels<'a>(m: &'a Machine, desc: &Desc, t: &'a Touches) -> Box<dyn Fn(usize, u32) -> bool + 'a> {
     let Desc::Tiu(d) = desc else { return Box::new(|_, _| true) };
-    let find = |what: &str| t.local.iter().position(|x| x.what == what);
+    let find = |opd: Operand| t.local.iter().position(|x| x.what.opd == opd);
     let lanes = m.lmem.lanes;
     match d.op(m.chip) {
         TiuOp::Conv if !d.is_bf16() => {
-            let (Some(x), Some(wt)) = (find("conv input (opd0)"), find("conv weights (opd1)")) else {
+            let (Some(x), Some(wt)) = (find(Operand::Opd0), find(Operand::Opd1)) else {
                 return Box::new(|_, _| true);
             };
             let w = t.local[wt].tensor;
@@ -265,7 +266,7 @@ fn relevant_channels<'a>(m: &'a Machine, desc: &Desc, t: &'a Touches) -> Box<dyn
             Box::new(move |k, c| k != x || !zero_weights(c))
         }
         TiuOp::Lut => {
-            let (Some(x), Some(tab)) = (find("opd0"), find("opd1 (table)")) else { return Box::new(|_, _| true) };
+            let (Some(x), Some(tab)) = (find(Operand::Opd0), find(Operand::Opd1)) else { return Box::new(|_, _| true) };
             let x_t = t.local[x].tensor;
             let x_lane0 = crate::memory::Lmem::split(x_t.addr).0;
             let used = move |lane: u32| (0..x_t.c.min(lanes)).any(|c| (x_lane0 + c) % lanes == lane);
@@ -282,7 +283,8 @@ fn zeroing_idiom(chip: cvsim_isa::Chip, desc: &Desc, t: &Touches) -> bool {
     if !matches!(d.op(chip), TiuOp::Xor | TiuOp::Sub) || d.opt_opd1_const != 0 {
         return false;
     }
-    let reads: Vec<_> = t.local.iter().filter(|x| !footprint::is_write(x.what)).map(|x| x.tensor).collect();
+    let writes = d.op(chip).writes();
+    let reads: Vec<_> = t.local.iter().filter(|x| !writes.contains(x.what.opd)).map(|x| x.tensor).collect();
     reads.len() == 2 && reads[0] == reads[1]
 }
 

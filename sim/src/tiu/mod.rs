@@ -12,21 +12,23 @@ pub mod window;
 
 use crate::error::{ExecErrorKind, ExecResult};
 use crate::memory::Lmem;
-use cvsim_isa::{Chip, LayoutFamily, TiuDesc, TiuOp};
+use cvsim_isa::{Chip, LayoutFamily, TiuDesc, TiuKind, TiuOp};
 
 /// Execute one TIU descriptor against local memory.
 pub fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc) -> ExecResult {
     let op = d.op(chip);
     check_int8_shift(chip, d, op)?;
-    match op {
-        TiuOp::Conv => conv::exec(chip, lmem, d),
-        TiuOp::DepthwiseConv => depthwise::exec(chip, lmem, d),
-        TiuOp::MaxPool | TiuOp::AvgPool | TiuOp::MinPool => pool::exec(chip, lmem, d),
-        TiuOp::Matmul => matmul::exec(chip, lmem, d),
-        TiuOp::Lut => lut::exec(chip, lmem, d),
-        TiuOp::MdSum => mdsum::exec(chip, lmem, d),
-        op if op.is_elementwise() => eltwise::exec(chip, lmem, d, op),
-        op => Err(ExecErrorKind::Unsupported { what: format!("TIU operation {op:?}") }),
+    let Some(info) = op.info() else {
+        return Err(ExecErrorKind::Unsupported { what: format!("TIU operation {op:?}") });
+    };
+    match info.kind {
+        TiuKind::Conv => conv::exec(chip, lmem, d),
+        TiuKind::Depthwise => depthwise::exec(chip, lmem, d),
+        TiuKind::Pool => pool::exec(chip, lmem, d),
+        TiuKind::Matmul => matmul::exec(chip, lmem, d),
+        TiuKind::Lut => lut::exec(chip, lmem, d),
+        TiuKind::MdSum => mdsum::exec(chip, lmem, d),
+        TiuKind::Eltwise => eltwise::exec(chip, lmem, d, op),
     }
 }
 
