@@ -116,7 +116,7 @@ fn mutated_example_descriptors_never_panic() {
     let mut inst = Instance::new(loaded.clone(), 0).unwrap();
     let input: Vec<u8> = ex.input.iter().map(|&v| v as u8).collect();
     inst.set_input(&ex.input_name, &input).unwrap();
-    let cmds = loaded.cmdbufs.values().next().expect("the example has a cmdbuf").to_commands();
+    let cmds = loaded.cmdbufs.values().next().expect("the example has a cmdbuf").commands().to_vec();
     report(fuzz("example", example::CHIP, &inst.machine, &cmds, 3000, 0x5eed));
 }
 

@@ -14,9 +14,8 @@ pub fn forward(inst: &mut Instance) -> Result<Vec<Finding>, String> {
     let chip = inst.loaded.model.chip();
     let mut names = HashMap::new();
     let r = inst.forward_with(&mut |routine, m, cmds| {
-        let cmds = cmds.to_commands();
-        names.insert(routine, layer_names(&program, chip, &cmds));
-        checker.run(m, &cmds, routine)
+        names.insert(routine, layer_names(&program, chip, cmds.commands()));
+        checker.run(m, cmds, routine)
     });
     r.map_err(|e| e.to_string())?;
     let mut findings = checker.findings;

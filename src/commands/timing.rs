@@ -2,13 +2,14 @@
 //! `timing-config` subcommand. Timing reads the decoded command buffers only, never tensor data, so
 //! it runs the same whether or not the functional emulator ran.
 
-use cvsim_isa::{Chip, Command, Desc};
+use cvsim_isa::{Chip, Command, CommandStream, Desc};
 use cvsim_runtime::cvimodel::{Program, RoutineKind};
 use cvsim_runtime::memory::tensor_mem_size;
 use cvsim_runtime::session::LoadedModel;
 use cvsim_sim::timing::{self, pmu, PmuSummary, Schedule, TimingConfig, TracePart};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// What `run` was asked to report about timing.
 #[derive(Clone, Debug, Default)]
@@ -32,8 +33,8 @@ pub struct RoutineTiming {
     /// Index of the routine in the program.
     pub routine: usize,
     pub section: String,
-    /// The routine's stream decoded: the CSV and trace writers look descriptors up by index.
-    pub cmds: Vec<Command>,
+    /// The routine's stream: the CSV and trace writers look descriptors up by index.
+    pub cmds: Arc<CommandStream>,
     pub schedule: Schedule,
 }
 
@@ -75,9 +76,9 @@ pub fn time_program(loaded: &LoadedModel, program: usize, cfg: &TimingConfig) ->
             continue;
         }
         let section = r.tpu_section().unwrap_or_default().to_string();
-        let cmds = loaded.cmdbufs.get(&section).ok_or_else(|| format!("section `{section}` not loaded"))?.to_commands();
-        let schedule =
-            timing::schedule(chip, &cmds, cfg).map_err(|e| format!("routine {i} (TPU, section `{section}`): {e}"))?;
+        let cmds = loaded.cmdbufs.get(&section).ok_or_else(|| format!("section `{section}` not loaded"))?.clone();
+        let schedule = timing::schedule(chip, cmds.commands(), cfg)
+            .map_err(|e| format!("routine {i} (TPU, section `{section}`): {e}"))?;
         out.push(RoutineTiming { routine: i, section, cmds, schedule });
     }
     Ok(out)
@@ -100,8 +101,8 @@ pub fn write_csv(prefix: &Path, timings: &[RoutineTiming]) -> Result<(), String>
         PathBuf::from(s)
     };
     for (path, text) in [
-        (name("_des.csv"), pmu::des_csv(&t.schedule, &t.cmds)),
-        (name("_layer.csv"), pmu::layer_csv(&t.schedule, &t.cmds)),
+        (name("_des.csv"), pmu::des_csv(&t.schedule, t.cmds.commands())),
+        (name("_layer.csv"), pmu::layer_csv(&t.schedule, t.cmds.commands())),
     ] {
         std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
     }
@@ -145,14 +146,15 @@ pub fn layer_names(program: &Program, chip: Chip, cmds: &[Command]) -> HashMap<u
 pub fn write_trace(path: &Path, loaded: &LoadedModel, program: usize, timings: &[RoutineTiming]) -> Result<(), String> {
     let model = &loaded.model;
     let p = model.program(program).map_err(|e| e.to_string())?;
-    let names: Vec<HashMap<u32, String>> = timings.iter().map(|t| layer_names(p, model.chip(), &t.cmds)).collect();
+    let names: Vec<HashMap<u32, String>> =
+        timings.iter().map(|t| layer_names(p, model.chip(), t.cmds.commands())).collect();
     let parts: Vec<TracePart> = timings
         .iter()
         .zip(&names)
         .map(|(t, n)| TracePart {
             name: format!("routine {} ({})", t.routine, t.section),
             schedule: &t.schedule,
-            cmds: &t.cmds,
+            cmds: t.cmds.commands(),
             layer_names: n,
         })
         .collect();

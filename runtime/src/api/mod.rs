@@ -403,7 +403,7 @@ impl Registered {
         let chip = self.loaded.model.chip();
         let text = match self.loaded.cmdbufs.get(section) {
             Some(stream) => {
-                match cvsim_sim::timing::schedule(chip, &stream.to_commands(), &cvsim_sim::timing::TimingConfig::default()) {
+                match cvsim_sim::timing::schedule(chip, stream.commands(), &cvsim_sim::timing::TimingConfig::default()) {
                     Ok(s) => cvsim_sim::timing::pmu::summary_text(&s),
                     Err(e) => format!("cvsim: no PMU summary for section `{section}`: {e}\n"),
                 }

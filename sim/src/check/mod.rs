@@ -19,7 +19,7 @@ use crate::error::{ExecError, ExecErrorKind, ExecResult};
 use crate::machine::{op_name, Machine, Observer, Step};
 use crate::memory::Touches;
 use crate::timing::{schedule, TimingConfig};
-use cvsim_isa::{Command, Desc, Engine, Operand, TiuOp};
+use cvsim_isa::{Command, CommandStream, Desc, Engine, Operand, TiuOp};
 use footprint::{Footprint, Ranges};
 use std::cell::RefCell;
 use std::fmt;
@@ -185,7 +185,7 @@ fn desc_ref(m: &Machine, cmds: &[Command], routine: usize, i: usize) -> DescRef 
 }
 
 impl Observer for Pass<'_> {
-    fn before(&mut self, m: &mut Machine, _: &[Command], _: usize) -> Result<Step, ExecError> {
+    fn before(&mut self, m: &mut Machine, _: &CommandStream, _: usize, _: &Desc) -> Result<Step, ExecError> {
         if let Some(t) = &m.lmem.trace {
             *t.borrow_mut() = Touches::default();
         }
@@ -195,7 +195,15 @@ impl Observer for Pass<'_> {
         Ok(Step::Run)
     }
 
-    fn after(&mut self, m: &mut Machine, cmds: &[Command], i: usize, r: ExecResult) -> Result<(), ExecError> {
+    fn after(
+        &mut self,
+        m: &mut Machine,
+        stream: &CommandStream,
+        i: usize,
+        _: &Desc,
+        r: ExecResult,
+    ) -> Result<(), ExecError> {
+        let cmds = stream.commands();
         let touches = m.lmem.trace.as_ref().map(|t| std::mem::take(&mut *t.borrow_mut())).unwrap_or_default();
         let keep = relevant_channels(m, &cmds[i].desc, &touches);
         let writes = cmds[i].desc.writes(m.chip);
@@ -313,7 +321,8 @@ impl Checker {
 
     /// Emulate one TPU routine under the checker. Execution errors other than out-of-range
     /// accesses stop the run as they do without the checker.
-    pub fn run(&mut self, m: &mut Machine, cmds: &[Command], routine: usize) -> Result<(), ExecError> {
+    pub fn run(&mut self, m: &mut Machine, stream: &CommandStream, routine: usize) -> Result<(), ExecError> {
+        let cmds = stream.commands();
         let sched = schedule(m.chip, cmds, &self.cfg);
         m.lmem.trace = Some(RefCell::new(Touches::default()));
         m.gmem.trace = Some(RefCell::new(Vec::new()));
@@ -325,7 +334,7 @@ impl Checker {
             prints: vec![Footprint::default(); cmds.len()],
             weight_region,
         };
-        let result = m.run_observed(cmds, &mut pass);
+        let result = m.run_observed(stream, &mut pass);
         let prints = std::mem::take(&mut pass.prints);
         m.lmem.trace = None;
         m.gmem.trace = None;
