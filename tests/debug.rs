@@ -10,7 +10,7 @@ use cvsim::npz::{Array, ElemType};
 use cvsim::similarity::Tolerance;
 use cvsim_isa::CommandStream;
 use cvsim_runtime::cvimodel::Model;
-use cvsim_runtime::example;
+use cvsim_compiler::example;
 use cvsim_runtime::session::{Instance, LoadedModel};
 use std::path::Path;
 

@@ -7,7 +7,6 @@
 pub mod api;
 pub mod cpu;
 pub mod cvimodel;
-pub mod example;
 mod generated;
 pub mod info;
 pub mod memory;
