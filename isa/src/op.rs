@@ -256,7 +256,7 @@ impl TiuDesc {
     /// The right shift of the per-tensor (non-QM) paths: the whole field unsigned, so 0..=63 on
     /// CV18[0-2]x (0..=31 on CV183x). The vendor simulator shifts a 32-bit value right by 32..63
     /// like any other amount (to 0 or -1, or the rounding bit), never left: tpu-mlir emits 48
-    /// for a PReLU whose slopes quantise to zero (traces/spec-notes-res-shift-2026-12-07.md).
+    /// for a PReLU whose slopes quantise to zero (the vectors of `sim/tests/res_shift.rs`).
     pub fn plain_res_shift(&self) -> u32 {
         self.opt_res_shift
     }

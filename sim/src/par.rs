@@ -12,7 +12,7 @@ use std::ops::Range;
 
 /// Work below this many multiply-accumulates (or element operations) per call stays on the
 /// calling thread: starting a thread costs about as much as this much emulation (measured with
-/// `cvsim run --threads` on the corpus and the tdl models, traces/performance-2026-12-07.md).
+/// `cvsim run --threads` on the corpus and the tdl models; the figures are under `traces/`).
 pub const MIN_SPLIT_WORK: u64 = 1 << 18;
 
 /// Most bytes of results held at once: items are computed and emitted a chunk at a time, so the

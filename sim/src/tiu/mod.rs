@@ -35,7 +35,7 @@ pub fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc) -> ExecResult {
 
 /// Shift settings the vendor simulator refuses (it stops on an assertion) for CV18[0-2]x int8
 /// ops with a per-tensor shift; cvsim names the field instead. Found by sweeping the fields with
-/// the oracle (traces/spec-notes-res-shift-2026-12-07.md).
+/// the oracle; `sim/tests/res_shift.rs` holds the vectors.
 fn check_int8_shift(chip: Chip, d: &TiuDesc, op: TiuOp) -> ExecResult {
     if chip.layout() != LayoutFamily::Cv18x || d.is_bf16() || d.opt_chl_quan != 0 {
         return Ok(());
@@ -84,7 +84,7 @@ fn check_int8_shift(chip: Chip, d: &TiuDesc, op: TiuOp) -> ExecResult {
 }
 
 /// Sign and stride settings the CV18[0-2]x vendor simulator stops on (found by differential
-/// fuzzing, traces/descfuzz-2026-12-07.md); cvsim names the field instead of guessing.
+/// fuzzing with `tools/descfuzz`); cvsim names the field instead of guessing.
 fn check_signs_and_strides(chip: Chip, d: &TiuDesc, op: TiuOp) -> ExecResult {
     let illegal = |field, value: u32, why| Err(ExecErrorKind::Illegal { field, value: value as i64, why });
     // Every chip.
