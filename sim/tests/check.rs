@@ -90,7 +90,7 @@ fn machine() -> Machine {
 fn check(cmds: &[Command]) -> Vec<Finding> {
     let mut m = machine();
     let mut c = Checker::new(&m);
-    c.run(&mut m, &roundtrip(cmds), 0).expect("runs");
+    c.run(&mut m, &roundtrip(cmds), 0, &|_| None).expect("runs");
     c.findings
 }
 

@@ -156,6 +156,10 @@ impl fmt::Display for Finding {
     }
 }
 
+/// What the caller calls a layer id of the routine being checked (the checker sees no tensor
+/// names); `None` where it knows no name.
+pub type LayerNames<'a> = &'a dyn Fn(u32) -> Option<String>;
+
 /// The checker's state across the routines of one run.
 pub struct Checker {
     /// Per `Lmem::data` byte: written since the checker started.
@@ -172,16 +176,17 @@ struct Pass<'a> {
     /// Footprint per command index.
     prints: Vec<Footprint>,
     weight_region: Option<usize>,
+    layer_name: LayerNames<'a>,
 }
 
-fn desc_ref(m: &Machine, cmds: &[Command], routine: usize, i: usize) -> DescRef {
+fn desc_ref(m: &Machine, cmds: &[Command], routine: usize, i: usize, names: LayerNames) -> DescRef {
     let d = &cmds[i].desc;
     let layer = match d {
         Desc::Tiu(t) => t.layer_info,
         Desc::Tdma(t) => t.layer_id,
         Desc::Cpu(_) => 0,
     };
-    DescRef { routine, index: i, engine: d.engine(), op: op_name(m.chip, d), layer, layer_name: None }
+    DescRef { routine, index: i, engine: d.engine(), op: op_name(m.chip, d), layer, layer_name: names(layer) }
 }
 
 impl Observer for Pass<'_> {
@@ -218,7 +223,7 @@ impl Observer for Pass<'_> {
             fp.reads.0.iter().flat_map(|&(s, e)| unwritten_runs(&self.written[s..e], s)).collect(),
         );
         if let Some(bytes) = Bytes::of(&unwritten, m.lmem.per_lane) {
-            self.findings.push(Finding::UninitRead { desc: desc_ref(m, cmds, self.routine, i), bytes });
+            self.findings.push(Finding::UninitRead { desc: desc_ref(m, cmds, self.routine, i, self.layer_name), bytes });
         }
         for &(s, e) in &fp.writes.0 {
             self.written[s..e].fill(true);
@@ -230,7 +235,7 @@ impl Observer for Pass<'_> {
                 if let (Some((start, len)), Some(w)) = (last, self.weight_region) {
                     let reg = &m.gmem.regions[w];
                     if start < reg.base + reg.data.len() as u64 && reg.base < start + len.max(1) {
-                        let desc = desc_ref(m, cmds, self.routine, i);
+                        let desc = desc_ref(m, cmds, self.routine, i, self.layer_name);
                         self.findings.push(Finding::WeightWrite { desc, start, end: start + len });
                     }
                 }
@@ -240,7 +245,7 @@ impl Observer for Pass<'_> {
         match r {
             Ok(()) => Ok(()),
             Err(error @ (ExecErrorKind::LmemOutOfRange { .. } | ExecErrorKind::GmemOutOfRange { .. })) => {
-                self.findings.push(Finding::OutOfRange { desc: desc_ref(m, cmds, self.routine, i), error });
+                self.findings.push(Finding::OutOfRange { desc: desc_ref(m, cmds, self.routine, i, self.layer_name), error });
                 Ok(())
             }
             Err(kind) => Err(ExecError::new(i, cmds[i].desc.engine(), op_name(m.chip, &cmds[i].desc), kind)),
@@ -319,9 +324,16 @@ impl Checker {
         Checker { written: vec![false; m.lmem.data.len()], findings: Vec::new(), cfg: TimingConfig::default() }
     }
 
-    /// Emulate one TPU routine under the checker. Execution errors other than out-of-range
-    /// accesses stop the run as they do without the checker.
-    pub fn run(&mut self, m: &mut Machine, stream: &CommandStream, routine: usize) -> Result<(), ExecError> {
+    /// Emulate one TPU routine under the checker, naming layers in findings by `layer_name`.
+    /// Execution errors other than out-of-range accesses stop the run as they do without the
+    /// checker.
+    pub fn run(
+        &mut self,
+        m: &mut Machine,
+        stream: &CommandStream,
+        routine: usize,
+        layer_name: LayerNames,
+    ) -> Result<(), ExecError> {
         let cmds = stream.commands();
         let sched = schedule(m.chip, cmds, &self.cfg);
         m.lmem.trace = Some(RefCell::new(Touches::default()));
@@ -333,6 +345,7 @@ impl Checker {
             findings: &mut self.findings,
             prints: vec![Footprint::default(); cmds.len()],
             weight_region,
+            layer_name,
         };
         let result = m.run_observed(stream, &mut pass);
         let prints = std::mem::take(&mut pass.prints);
@@ -364,8 +377,8 @@ impl Checker {
                         ];
                         if let Some((common, tw, dw)) = pairs.into_iter().find(|p| !p.0.is_empty()) {
                             self.findings.push(Finding::Race {
-                                tiu: desc_ref(m, cmds, routine, a.index as usize),
-                                tdma: desc_ref(m, cmds, routine, b.index as usize),
+                                tiu: desc_ref(m, cmds, routine, a.index as usize, layer_name),
+                                tdma: desc_ref(m, cmds, routine, b.index as usize, layer_name),
                                 tiu_writes: tw,
                                 tdma_writes: dw,
                                 bytes: Bytes::of(&common, m.lmem.per_lane).expect("non-empty"),
