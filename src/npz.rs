@@ -15,9 +15,12 @@ impl Npz {
         zip::ZipArchive::new(BufReader::new(f)).map(Npz).map_err(|e| io_err(path, e))
     }
 
-    /// Array names in the archive's order.
-    fn names(&self) -> Vec<String> {
-        self.0.file_names().filter_map(array_name_from_file_name).map(str::to_string).collect()
+    /// Array names in the archive's order (`file_names` iterates a hash map, so ask by index).
+    fn names(&mut self) -> Vec<String> {
+        (0..self.0.len())
+            .filter_map(|i| self.0.by_index_raw(i).ok().map(|m| m.name().to_string()))
+            .filter_map(|n| array_name_from_file_name(&n).map(str::to_string))
+            .collect()
     }
 
     /// Member `NAME.npy`: its parsed header, and the member positioned at the first data byte.
