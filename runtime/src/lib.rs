@@ -11,6 +11,7 @@ mod generated;
 pub mod info;
 pub mod memory;
 pub mod session;
+pub mod timing;
 pub mod writer;
 
 pub use cvimodel::{

@@ -400,16 +400,7 @@ impl Registered {
         if let Some(t) = cache.get(section) {
             return t.clone();
         }
-        let chip = self.loaded.model.chip();
-        let text = match self.loaded.cmdbufs.get(section) {
-            Some(stream) => {
-                match cvsim_sim::timing::schedule(chip, stream.commands(), &cvsim_sim::timing::TimingConfig::default()) {
-                    Ok(s) => cvsim_sim::timing::pmu::summary_text(&s),
-                    Err(e) => format!("cvsim: no PMU summary for section `{section}`: {e}\n"),
-                }
-            }
-            None => format!("cvsim: no PMU summary: section `{section}` is not loaded\n"),
-        };
+        let text = crate::timing::section_pmu_text(&self.loaded, section, &cvsim_sim::timing::TimingConfig::default());
         cache.insert(section.to_string(), text.clone());
         text
     }
