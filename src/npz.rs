@@ -16,9 +16,15 @@ impl Npz {
         zip::ZipArchive::new(BufReader::new(f)).map(Npz).map_err(|e| io_err(path, e))
     }
 
-    /// Array names in the archive's order.
-    fn names(&self) -> Vec<String> {
-        self.0.file_names().filter_map(array_name_from_file_name).map(str::to_string).collect()
+    /// Array names in the archive's order (zip's `file_names` iterates a hash map, whose order
+    /// changes from process to process).
+    fn names(&mut self, path: &Path) -> Result<Vec<String>, String> {
+        let mut out = Vec::with_capacity(self.0.len());
+        for i in 0..self.0.len() {
+            let member = self.0.by_index_raw(i).map_err(|e| io_err(path, e))?;
+            out.extend(array_name_from_file_name(member.name()).map(str::to_string));
+        }
+        Ok(out)
     }
 
     fn by_name(&mut self, path: &Path, name: &str) -> Result<npyz::NpyFile<zip::read::ZipFile<'_>>, String> {
@@ -114,7 +120,7 @@ macro_rules! read_as {
 pub fn read(path: &Path) -> Result<Vec<Array>, String> {
     let mut ar = Npz::open(path)?;
     let mut out = Vec::new();
-    for name in ar.names() {
+    for name in ar.names(path)? {
         let npy = ar.by_name(path, &name)?;
         if npy.order() != npyz::Order::C {
             return Err(io_err(path, format!("array `{name}` is in Fortran order; cvsim needs C order")));
@@ -171,7 +177,7 @@ fn open_array<'a>(
 pub fn headers(path: &Path) -> Result<Vec<Header>, String> {
     let mut ar = Npz::open(path)?;
     let mut out = Vec::new();
-    for name in ar.names() {
+    for name in ar.names(path)? {
         let (npy, elem) = open_array(&mut ar, path, &name)?;
         let shape = npy.shape().to_vec();
         out.push(Header { name, elem, shape });
@@ -243,4 +249,26 @@ pub fn write(path: &Path, arrays: &[Array]) -> Result<(), String> {
         Ok(())
     };
     go().map_err(|e| io_err(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arrays_come_back_in_archive_order() {
+        let names = ["z", "input", "b_f32", "a", "out_1", "9", "m", "conv/weight"];
+        let arrays: Vec<Array> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| Array { name: n.to_string(), elem: ElemType::U8, shape: vec![1], data: vec![i as u8] })
+            .collect();
+        let path = std::env::temp_dir().join(format!("cvsim-npz-order-{}.npz", std::process::id()));
+        write(&path, &arrays).unwrap();
+        let back = read(&path);
+        let heads = headers(&path);
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(back.unwrap(), arrays);
+        assert_eq!(heads.unwrap().iter().map(|h| h.name.as_str()).collect::<Vec<_>>(), names);
+    }
 }
