@@ -2,9 +2,7 @@
 //! little-endian bytes), and bf16 as float32.
 
 use cvsim::npz::{Array, ElemType};
-use numpy::{
-    PyArrayDescr, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods,
-};
+use numpy::{PyArrayDescr, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
@@ -109,8 +107,11 @@ pub fn to_py<'py>(py: Python<'py>, a: &Array, bf16_as_f32: bool) -> PyResult<Bou
     let shape: Vec<usize> = a.shape.iter().map(|&d| d as usize).collect();
     Ok(match a.elem {
         ElemType::U16 if bf16_as_f32 => {
-            let v: Vec<f32> =
-                a.data.chunks_exact(2).map(|c| f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16)).collect();
+            let v: Vec<f32> = a
+                .data
+                .chunks_exact(2)
+                .map(|c| f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16))
+                .collect();
             numpy::PyArray1::from_vec(py, v).reshape(shape)?.into_any()
         }
         ElemType::F32 => array_as!(py, a, f32, shape),

@@ -110,9 +110,7 @@ impl Model {
         let bf16_as_f32 = match bf16 {
             "uint16" => false,
             "float32" => true,
-            other => {
-                return Err(PyValueError::new_err(format!("bf16={other:?}: expected \"uint16\" or \"float32\"")))
-            }
+            other => return Err(PyValueError::new_err(format!("bf16={other:?}: expected \"uint16\" or \"float32\""))),
         };
         let mut given = arrays::from_mapping(inputs, "input")?;
         let names = &self.loaded.model.programs[self.program].input_tensors;
