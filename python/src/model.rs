@@ -12,7 +12,7 @@ use cvsim_runtime::session::{Instance, LoadedModel};
 use numpy::PyArrayDescr;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyString};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -46,16 +46,16 @@ impl TensorInfo {
         arrays::descr(py, self.elem)
     }
 
-    fn __repr__(&self, py: Python<'_>) -> String {
-        format!(
-            "TensorInfo(name={:?}, dtype={}, tensor_dtype={:?}, shape={:?}, qscale={}, zero_point={})",
-            self.name,
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "TensorInfo(name={}, dtype={}, tensor_dtype={}, shape={:?}, qscale={}, zero_point={})",
+            PyString::new(py, &self.name).repr()?,
             self.dtype(py),
-            self.tensor_dtype,
+            PyString::new(py, &self.tensor_dtype).repr()?,
             self.shape,
             self.qscale,
             self.zero_point
-        )
+        ))
     }
 }
 
@@ -260,7 +260,8 @@ impl Model {
         py.import("json")?.call_method1("loads", (text,))
     }
 
-    fn __repr__(&self) -> String {
-        format!("Model({:?}, program={})", self.path.display().to_string(), self.program)
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let path = PyString::new(py, &self.path.display().to_string()).repr()?;
+        Ok(format!("Model({path}, program={})", self.program))
     }
 }
