@@ -222,7 +222,9 @@ pub const fn rounding_divide_by_pot(x: i32, e: u32) -> i32 {
 pub const fn multiply_by_quantized_multiplier(acc: i32, mult: i32, shift: i32, chip: Chip) -> i32 {
     let _ = chip;
     let (left, right) = if shift > 0 { (0, shift as u32) } else { (shift.unsigned_abs(), 0) };
-    rounding_divide_by_pot(srdhm(shl_wrapping_i32(acc, left), mult), right)
+    // The vendor simulator shifts a 32-bit int by the count as x86 does, modulo 32: a record's
+    // shift of −32 (byte 0x20) leaves the accumulator unshifted rather than clearing it.
+    rounding_divide_by_pot(srdhm(shl_wrapping_i32(acc, left % 32), mult), right)
 }
 
 /// The whole int8 per-channel requantisation: wrapping bias add, [`multiply_by_quantized_multiplier`],
@@ -252,7 +254,12 @@ pub fn qm_shift_from_byte(chip: Chip, raw: u8) -> i32 {
     if chip.layout().signed_shifts() {
         (((raw & 0x3F) << 2) as i8 >> 2) as i32
     } else {
-        raw as i32
+        let s = raw as i8 as i32;
+        if s > 0 {
+            s & 31
+        } else {
+            s
+        }
     }
 }
 
@@ -285,6 +292,8 @@ mod tests {
         assert_eq!(qm_requantize_i8(10, i32::MAX, i32::MAX, 0, c), -128);
         // Left shift wraps to 32 bits before the multiply (§9.2): 2^30 << 2 = 0.
         assert_eq!(multiply_by_quantized_multiplier(1 << 30, i32::MAX, -2, c), 0);
+        // A left shift of 32 is a shift of 0 (the count is taken modulo 32).
+        assert_eq!(multiply_by_quantized_multiplier(100, 1 << 30, -32, c), 50);
         assert_eq!(rounding_divide_by_pot(-5, 1), -3);
         assert_eq!(rounding_divide_by_pot(5, 1), 3);
     }

@@ -18,6 +18,7 @@ use cvsim_isa::{Chip, LayoutFamily, TiuDesc, TiuOp};
 pub fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc) -> ExecResult {
     let op = d.op(chip);
     check_int8_shift(chip, d, op)?;
+    check_signs_and_strides(chip, d, op)?;
     match op {
         TiuOp::Conv => conv::exec(chip, lmem, d),
         TiuOp::DepthwiseConv => depthwise::exec(chip, lmem, d),
@@ -76,6 +77,69 @@ fn check_int8_shift(chip: Chip, d: &TiuDesc, op: TiuOp) -> ExecResult {
                 "a logical right shift needs an unsigned result (opt_res0_sign = 0)"
             },
         );
+    }
+    Ok(())
+}
+
+/// Sign and stride settings the CV18[0-2]x vendor simulator stops on (found by differential
+/// fuzzing, traces/descfuzz-2026-12-07.md); cvsim names the field instead of guessing.
+fn check_signs_and_strides(chip: Chip, d: &TiuDesc, op: TiuOp) -> ExecResult {
+    let illegal = |field, value: u32, why| Err(ExecErrorKind::Illegal { field, value: value as i64, why });
+    // Every chip.
+    if !d.is_bf16() && op == TiuOp::DepthwiseConv && d.opt_opd1_const == 0 && d.opt_opd1_sign == 0 {
+        return illegal("opt_opd1_sign", 0, "depthwise weights are signed");
+    }
+    if chip.layout() != LayoutFamily::Cv18x && !d.is_bf16() {
+        return Ok(());
+    }
+    if !d.is_bf16() {
+        if matches!(op, TiuOp::MaxPool | TiuOp::MinPool | TiuOp::AvgPool) && d.opt_opd0_sign != d.opt_res0_sign {
+            return illegal("opt_res0_sign", d.opt_res0_sign, "pooling keeps its input's signedness (opt_opd0_sign)");
+        }
+        if matches!(op, TiuOp::Max | TiuOp::Min | TiuOp::Ge) {
+            // A constant operand's sign bit counts too.
+            if d.opt_opd0_sign != d.opt_res0_sign {
+                return illegal("opt_opd0_sign", d.opt_opd0_sign, "max, min and ge keep the operands' signedness (opt_res0_sign)");
+            }
+            if d.opt_opd1_sign != d.opt_res0_sign {
+                return illegal("opt_opd1_sign", d.opt_opd1_sign, "max, min and ge keep the operands' signedness (opt_res0_sign)");
+            }
+        }
+        if matches!(op, TiuOp::Mac | TiuOp::Matmul) && (d.opt_res0_sign != 0) != (d.opt_opd0_sign != 0 || d.opt_opd1_sign != 0) {
+            return illegal(
+                "opt_res0_sign",
+                d.opt_res0_sign,
+                "a product is signed exactly when an operand is (opt_opd0_sign or opt_opd1_sign)",
+            );
+        }
+        if matches!(op, TiuOp::Mul | TiuOp::Mac) && d.opt_relu_typ != 0 && d.opt_res0_seg == 0 {
+            return illegal("opt_relu_typ", d.opt_relu_typ, "ReLU needs an 8-bit result (opt_res0_seg = 1)");
+        }
+        // Partial sums written for a later descriptor are raw: no ReLU and no shift yet.
+        if op == TiuOp::Matmul && matches!(d.ps32_md, 2 | 3) {
+            if d.opt_relu_typ != 0 {
+                return illegal("opt_relu_typ", d.opt_relu_typ, "a matrix multiply writing partial sums (ps32_md 2 or 3) takes no ReLU");
+            }
+            if d.plain_res_shift() != 0 {
+                return illegal("opt_res_shift", d.plain_res_shift(), "a matrix multiply writing partial sums (ps32_md 2 or 3) takes no shift");
+            }
+        }
+    } else if op.is_elementwise() {
+        // bf16 element-wise operands with explicit strides: every stride counts bytes of 2-byte
+        // elements and must be even.
+        let strided = [
+            (d.short_res0_str, [("res0_n_str", d.res0_n_str), ("res0_c_str", d.res0_c_str), ("res0_h_str", d.res0_h_str), ("res0_w_str", d.res0_w_str)]),
+            (d.short_opd0_str, [("opd0_n_str", d.opd0_n_str), ("opd0_c_str", d.opd0_c_str), ("opd0_h_str", d.opd0_h_str), ("opd0_w_str", d.opd0_w_str)]),
+            (if d.opt_opd1_const != 0 || op == TiuOp::Copy { 0 } else { d.short_opd1_str }, [("opd1_n_str", d.opd1_n_str), ("opd1_c_str", d.opd1_c_str), ("opd1_h_str", d.opd1_h_str), ("opd1_w_str", d.opd1_w_str)]),
+        ];
+        for (code, fields) in strided {
+            if code < 3 {
+                continue;
+            }
+            if let Some((field, v)) = fields.into_iter().find(|(_, v)| v % 2 != 0) {
+                return illegal(field, v, "a bf16 operand's strides are even byte counts");
+            }
+        }
     }
     Ok(())
 }

@@ -58,6 +58,18 @@ pub fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc) -> ExecResult {
     if n == 0 || d.res0_h == 0 || d.res0_w == 0 {
         return Ok(());
     }
+    // The CV18[0-2]x vendor simulator does not insert elements in pooling: it ignores the
+    // insertion fields (a window over an input with `conv_opd0_x_ins0` = 2 reads neighbouring
+    // input columns, not the insert value).
+    let plain;
+    let d = if chip.layout() == cvsim_isa::LayoutFamily::Cv18x {
+        let mut p = d.clone();
+        (p.conv_opd0_x_ins0, p.conv_opd0_y_ins0, p.conv_opd0_x_ins0_last, p.conv_opd0_y_ins0_last) = (0, 0, 0, 0);
+        plain = p;
+        &plain
+    } else {
+        d
+    };
     let win =
         Window::from_desc(d, d.opd0_h, d.opd0_w, Kernel { kh: d.opd1_h, kw: d.opd1_w, dilation: Dilation::Rejected })?;
     if d.is_bf16() {
@@ -75,7 +87,8 @@ fn exec_int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, win: &Window, kind: Kind)
     let signed = d.opt_opd0_sign != 0;
     // Padding and inserts take `opd0_ins_val` (cvikernel puts −128/0 there for max and 127/255
     // for min; the hardware just uses the field).
-    let mut input = InputPlanes::new(win, &x, &xb, &res, lmem.lanes, pad_i8(chip, d), |i| load_i8(lmem, i, signed));
+    let pad = pad_i8(chip, d);
+    let mut input = InputPlanes::new(win, &x, &xb, &res, lmem.lanes, pad, |i| load_i8(lmem, i, signed));
     let ow = d.res0_w as usize;
     let mut acc = vec![0i32; ow];
     // Average: Σ x·const with the constant read as 8 bits (`opt_opd1_sign`, 0 from cvikernel),
@@ -96,12 +109,14 @@ fn exec_int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, win: &Window, kind: Kind)
             for oh in 0..d.res0_h {
                 let oh_u = oh as usize;
                 match kind {
+                    // The vendor simulator starts the running max/min at the pad value, so it
+                    // takes part in every window, padded or not.
                     Kind::Max => {
-                        acc.fill(i32::MIN);
+                        acc.fill(pad as i32);
                         win.fold_row(&mut acc, plane, oh_u, |_| (), |a, v: i16, _| a.max(v as i32));
                     }
                     Kind::Min => {
-                        acc.fill(i32::MAX);
+                        acc.fill(pad as i32);
                         win.fold_row(&mut acc, plane, oh_u, |_| (), |a, v: i16, _| a.min(v as i32));
                     }
                     Kind::Avg => {

@@ -7,7 +7,7 @@ use crate::oracle::{self, Outcome};
 use crate::pack::{self, OUTPUT};
 use crate::templates::{self, Template};
 use cvsim::npz::{self, Array, ElemType};
-use cvsim_isa::{Chip, Desc};
+use cvsim_isa::{Chip, Desc, TdmaDesc};
 use cvsim_runtime::example::SplitMix64;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,16 +22,28 @@ pub struct Options {
     pub work: PathBuf,
     pub mutate_fields: bool,
     pub data: mutate::DataMode,
+    /// Where to append each differing or refused case as a vector.
+    pub record: Option<PathBuf>,
 }
 
-/// Descriptor counts by (template family, operation name).
+/// What one case (or one batch) came to.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Kind {
+    Identical,
+    /// The vendor simulator aborted or rejected it and cvsim refused it with an error.
+    BothRefuse,
+    /// Different bytes, or one simulator ran what the other refused.
+    Differ,
+}
+
+/// Descriptor counts by (template family, operation name): identical, both refuse, differ.
 #[derive(Default)]
 struct Counts {
-    by_op: BTreeMap<(String, String), (u64, u64)>,
+    by_op: BTreeMap<(String, String), [u64; 3]>,
 }
 
 impl Counts {
-    fn add(&mut self, chip: Chip, t: &Template, c: &Case, same: bool) {
+    fn add(&mut self, chip: Chip, t: &Template, c: &Case, kind: Kind) {
         for d in &c.descs {
             let op = match d {
                 Desc::Tiu(x) => format!("{}{}", x.op(chip).name(), if x.is_bf16() { ".bf16" } else { ".i8" }),
@@ -42,18 +54,18 @@ impl Counts {
             if t.family.starts_with("tiu_") && matches!(d, Desc::Tdma(_)) {
                 continue;
             }
-            let e = self.by_op.entry((t.family.clone(), op)).or_default();
-            e.0 += 1;
-            if same {
-                e.1 += 1;
-            }
+            self.by_op.entry((t.family.clone(), op)).or_default()[kind as usize] += 1;
         }
     }
 }
 
 struct Verdict {
-    same: bool,
+    kind: Kind,
     text: String,
+    /// Both images, when both simulators ran and they differ.
+    images: Option<(Vec<u8>, Vec<u8>)>,
+    /// The vendor's image whenever it ran.
+    vendor_image: Option<Vec<u8>>,
 }
 
 fn run_model(work: &Path, name: &str, p: &pack::Packed) -> Verdict {
@@ -67,21 +79,33 @@ fn run_model(work: &Path, name: &str, p: &pack::Packed) -> Verdict {
         data: p.image.clone(),
     };
     if let Err(e) = std::fs::write(&model_path, &p.model).map_err(|e| e.to_string()).and_then(|_| npz::write(&in_path, &[input.clone()])) {
-        return Verdict { same: false, text: format!("cannot write the model: {e}") };
+        return Verdict { kind: Kind::Differ, text: format!("cannot write the model: {e}"), images: None, vendor_image: None };
     }
     let ours = oracle::cvsim(&p.model, std::slice::from_ref(&input));
     let theirs = oracle::vendor(&model_path, &in_path, &out_path);
-    match (&ours.outcome, &theirs.outcome) {
+    let vendor_image = match &theirs.outcome {
+        Outcome::Outputs(t) => t.iter().find(|x| x.name == OUTPUT).map(|a| a.data.clone()),
+        Outcome::Failed(_) => None,
+    };
+    let mut v = compare(&ours.outcome, &theirs.outcome, p);
+    v.vendor_image = vendor_image;
+    v
+}
+
+fn compare(ours: &Outcome, theirs: &Outcome, p: &pack::Packed) -> Verdict {
+    match (ours, theirs) {
         (Outcome::Outputs(o), Outcome::Outputs(t)) => {
             let (a, b) = (o.iter().find(|x| x.name == OUTPUT), t.iter().find(|x| x.name == OUTPUT));
             match (a, b) {
-                (Some(a), Some(b)) if a.data == b.data => Verdict { same: true, text: String::new() },
+                (Some(a), Some(b)) if a.data == b.data => Verdict { kind: Kind::Identical, text: String::new(), images: None, vendor_image: None },
                 (Some(a), Some(b)) => {
                     let i = (0..a.data.len().max(b.data.len())).find(|&i| a.data.get(i) != b.data.get(i)).unwrap_or(0);
                     let block = p.blocks.iter().position(|r| r.contains(&i));
                     let n = a.data.iter().zip(&b.data).filter(|(x, y)| x != y).count();
                     Verdict {
-                        same: false,
+                        kind: Kind::Differ,
+                        images: Some((a.data.clone(), b.data.clone())),
+                        vendor_image: None,
                         text: format!(
                             "differ: image byte {i} (case {block:?}, offset {}): cvsim {:#04x}, vendor {:#04x}; {n} bytes differ",
                             block.map_or(0, |k| i - p.blocks[k].start),
@@ -90,17 +114,152 @@ fn run_model(work: &Path, name: &str, p: &pack::Packed) -> Verdict {
                         ),
                     }
                 }
-                _ => Verdict { same: false, text: "an output is missing".into() },
+                _ => Verdict { kind: Kind::Differ, text: "an output is missing".into(), images: None, vendor_image: None },
             }
         }
-        (Outcome::Failed(e), Outcome::Outputs(_)) => Verdict { same: false, text: format!("cvsim failed, vendor ran: {e}") },
-        (Outcome::Outputs(_), Outcome::Failed(e)) => Verdict { same: false, text: format!("vendor failed, cvsim ran: {e}") },
-        (Outcome::Failed(a), Outcome::Failed(b)) => Verdict { same: false, text: format!("both failed: cvsim: {a}; vendor: {b}") },
+        (Outcome::Failed(e), Outcome::Outputs(_)) => Verdict { kind: Kind::Differ, text: format!("cvsim refused, vendor ran: {e}"), images: None, vendor_image: None },
+        (Outcome::Outputs(_), Outcome::Failed(e)) => Verdict { kind: Kind::Differ, text: format!("vendor failed, cvsim ran: {e}"), images: None, vendor_image: None },
+        (Outcome::Failed(a), Outcome::Failed(b)) => Verdict { kind: Kind::BothRefuse, text: format!("both refuse: cvsim: {a}; vendor: {b}"), images: None, vendor_image: None },
     }
 }
 
+/// The fuzzer's state over one run.
+struct Run<'a> {
+    o: &'a Options,
+    all: &'a [Template],
+    copy: TdmaDesc,
+    work: PathBuf,
+    counts: Counts,
+    findings: Vec<String>,
+    refusals: BTreeMap<String, u64>,
+    vendor_runs: u64,
+}
+
+impl Run<'_> {
+    /// Runs `cases` (indices `first..` of batch `batch`) as one model; a batch that is not
+    /// identical is halved until each case has its own verdict.
+    fn settle(&mut self, batch: usize, first: usize, cases: &[Case]) -> Result<(), String> {
+        let packed = pack::pack(self.o.chip, self.all, &self.copy, cases)?;
+        let name = if cases.len() == 1 { format!("batch{batch}_case{first}") } else { format!("batch{batch}_{first}+{}", cases.len()) };
+        let v = run_model(&self.work, &name, &packed);
+        self.vendor_runs += 1;
+        let clean = |work: &Path| {
+            for ext in [".cvimodel", "_in.npz", "_vendor.npz"] {
+                let _ = std::fs::remove_file(work.join(format!("{name}{ext}")));
+            }
+        };
+        if v.kind == Kind::Identical || cases.len() == 1 {
+            let c = &cases[0];
+            for c in cases {
+                self.counts.add(self.o.chip, &self.all[c.template], c, v.kind);
+            }
+            let t = &self.all[c.template];
+            match v.kind {
+                Kind::Identical => clean(&self.work),
+                Kind::BothRefuse => {
+                    clean(&self.work);
+                    *self.refusals.entry(format!("{} {}: {}", t.family, t.sub, refusal_reason(&v.text))).or_default() += 1;
+                    if let Some(f) = &self.o.record {
+                        let why = format!("aborted: {}", refusal_reason(&v.text));
+                        record(f, self.o.chip, t, c, &format!("{}-s{}-b{batch}-c{first}", t.id, self.o.seed), Err(&why))?;
+                    }
+                }
+                Kind::Differ => {
+                    let line = format!(
+                        "{} seed {} batch {batch} case {first}: template {} ({} {}), fields [{}]: {} (replay: {}/{name}.cvimodel)",
+                        self.o.chip.name(),
+                        self.o.seed,
+                        t.id,
+                        t.family,
+                        t.sub,
+                        c.notes.join(" "),
+                        v.text,
+                        self.work.display()
+                    );
+                    println!("FINDING {line}");
+                    use std::io::Write;
+                    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(self.work.join("findings.txt")) {
+                        let _ = writeln!(f, "{line}");
+                    }
+                    if let Some(f) = &self.o.record {
+                        let why = format!("aborted: {}", refusal_reason(&v.text));
+                        let vendor = v.vendor_image.as_deref().ok_or(why.as_str());
+                        record(f, self.o.chip, t, c, &format!("{}-s{}-b{batch}-c{first}", t.id, self.o.seed), vendor)?;
+                    }
+                    self.findings.push(line);
+                }
+            }
+            return Ok(());
+        }
+        // Both ran: each case's block of the image is its verdict (a case reads only memory it
+        // loads itself, so one case's difference does not reach the next one's block).
+        if let Some((ours, theirs)) = &v.images {
+            let packed_blocks = packed.blocks.clone();
+            let mut differing = Vec::new();
+            for (j, (c, r)) in cases.iter().zip(&packed_blocks).enumerate() {
+                if ours.get(r.clone()) == theirs.get(r.clone()) {
+                    self.counts.add(self.o.chip, &self.all[c.template], c, Kind::Identical);
+                } else {
+                    differing.push(j);
+                }
+            }
+            clean(&self.work);
+            for j in differing {
+                self.settle(batch, first + j, std::slice::from_ref(&cases[j]))?;
+            }
+            return Ok(());
+        }
+        clean(&self.work);
+        let half = cases.len() / 2;
+        self.settle(batch, first, &cases[..half])?;
+        self.settle(batch, first + half, &cases[half..])
+    }
+}
+
+/// The vendor's message without the run-specific parts, to group refusals.
+fn refusal_reason(text: &str) -> String {
+    let v = text.split("vendor: ").nth(1).unwrap_or(text);
+    let v = v.rsplit(" | ").next().unwrap_or(v);
+    v.split(" (signal").next().unwrap_or(v).trim().to_string()
+}
+
+/// Appends the case as a vector of the `cvsim vectors` format (the template's own addresses and
+/// sync ids; `gmem_expect` zeros of each region's length until `tools/vendor_vectors.py` records
+/// the oracle's bytes; `vendor` marks a case the vendor simulator refused).
+fn record(file: &Path, chip: Chip, t: &Template, c: &Case, id: &str, vendor: Result<&[u8], &str>) -> Result<(), String> {
+    let cmdbuf = cvsim_isa::cmdbuf::encode_descs(chip, &c.descs).map_err(|e| format!("encode: {e}"))?;
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let mut v = serde_json::json!({
+        "id": id,
+        "chip": chip.name(),
+        "op": t.family,
+        "params": {"template": t.id, "sub": t.sub, "fields": c.notes},
+        "cmdbuf_hex": hex(&cmdbuf),
+        "gmem_init": c.init.iter().map(|(a, b)| serde_json::json!({"addr": a, "hex": hex(b)})).collect::<Vec<_>>(),
+        "gmem_expect": t.expect.iter().map(|&(a, n)| {
+            // The case ran alone: its block starts the image at the template's lowest address,
+            // rounded down as `pack` places it.
+            let (lo, _) = t.span();
+            let at = (a - (lo - lo % pack::BLOCK_ALIGN)) as usize;
+            let bytes = match vendor {
+                Ok(img) => img.get(at..at + n).map(hex).unwrap_or_default(),
+                Err(_) => "00".repeat(n),
+            };
+            serde_json::json!({"addr": a, "hex": bytes})
+        }).collect::<Vec<_>>(),
+    });
+    if let Err(why) = vendor {
+        v["vendor"] = why.into();
+    }
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    writeln!(f, "{v}").map_err(|e| e.to_string())
+}
+
 pub fn run(o: &Options) -> Result<bool, String> {
-    let all = templates::load(&o.vectors, o.chip)?;
+    let mut all = templates::load(&o.vectors, o.chip)?;
+    let extra = templates::mdsum_templates(o.chip, &all);
+    all.extend(extra);
     let copy = pack::copy_template(&all).ok_or("no g2g general-copy template for this chip")?;
     let chosen: Vec<usize> = (0..all.len())
         .filter(|&i| o.family.as_deref().is_none_or(|f| all[i].family == f || all[i].family.starts_with(f)))
@@ -111,8 +270,8 @@ pub fn run(o: &Options) -> Result<bool, String> {
     let work = o.work.join(format!("{}_seed{}", o.chip.name(), o.seed));
     std::fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
     let mut rng = SplitMix64::new(o.seed);
-    let mut counts = Counts::default();
-    let mut findings = Vec::new();
+    let mut r = Run { o, all: &all, copy, work, counts: Counts::default(), findings: Vec::new(), refusals: BTreeMap::new(), vendor_runs: 0 };
+    let t0 = std::time::Instant::now();
     let (mut done, mut batch) = (0usize, 0usize);
     while done < o.cases {
         let k = o.per_model.min(o.cases - done);
@@ -123,60 +282,76 @@ pub fn run(o: &Options) -> Result<bool, String> {
                 mutate::make(o.chip, ti, &all[ti], &mut rng, o.mutate_fields, o.data)
             })
             .collect();
-        let packed = pack::pack(o.chip, &all, &copy, &cases)?;
-        let v = run_model(&work, &format!("batch{batch}"), &packed);
-        if v.same {
-            for c in &cases {
-                counts.add(o.chip, &all[c.template], c, true);
-            }
-        } else {
-            eprintln!("batch {batch}: {}; trying its cases one by one", v.text);
-            for (j, c) in cases.iter().enumerate() {
-                let one = pack::pack(o.chip, &all, &copy, std::slice::from_ref(c))?;
-                let name = format!("batch{batch}_case{j}");
-                let v1 = run_model(&work, &name, &one);
-                counts.add(o.chip, &all[c.template], c, v1.same);
-                if !v1.same {
-                    let line = format!(
-                        "{} seed {} batch {batch} case {j}: template {} ({} {}), fields [{}]: {} (replay: {}/{name}.cvimodel)",
-                        o.chip.name(),
-                        o.seed,
-                        all[c.template].id,
-                        all[c.template].family,
-                        all[c.template].sub,
-                        c.notes.join(" "),
-                        v1.text,
-                        work.display()
-                    );
-                    println!("FINDING {line}");
-                    use std::io::Write;
-                    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(work.join("findings.txt")) {
-                        let _ = writeln!(f, "{line}");
-                    }
-                    findings.push(line);
-                } else {
-                    for ext in [".cvimodel", "_in.npz", "_vendor.npz"] {
-                        let _ = std::fs::remove_file(work.join(format!("{name}{ext}")));
-                    }
-                }
-            }
+        // Cases cvsim refuses run alone (a vendor abort would stop the whole batch); the rest
+        // run as one model.
+        let refused: Vec<bool> = cases
+            .iter()
+            .map(|c| {
+                pack::pack(o.chip, &all, &r.copy, std::slice::from_ref(c))
+                    .map(|p| {
+                        let input = npz::Array { name: pack::INPUT.into(), elem: ElemType::I8, shape: vec![1, 1, 1, p.image.len() as u64], data: p.image };
+                        matches!(oracle::cvsim(&p.model, &[input]).outcome, Outcome::Failed(_))
+                    })
+                    .unwrap_or(true)
+            })
+            .collect();
+        let (bad, good): (Vec<(usize, Case)>, Vec<(usize, Case)>) = cases.into_iter().enumerate().partition(|(j, _)| refused[*j]);
+        let good: Vec<Case> = good.into_iter().map(|(_, c)| c).collect();
+        if !good.is_empty() {
+            r.settle(batch, 0, &good)?;
         }
-        if v.same {
-            for ext in [".cvimodel", "_in.npz", "_vendor.npz"] {
-                let _ = std::fs::remove_file(work.join(format!("batch{batch}{ext}")));
-            }
+        for (j, c) in bad {
+            r.settle(batch, 10_000 + j, std::slice::from_ref(&c))?;
         }
         done += k;
         batch += 1;
-        eprintln!("{}: {done}/{} cases, {} findings", o.chip.name(), o.cases, findings.len());
+        eprintln!("{}: {done}/{} cases, {} differ, {} vendor runs, {:.0} s", o.chip.name(), o.cases, r.findings.len(), r.vendor_runs, t0.elapsed().as_secs_f64());
+        // The counts so far, so that a run stopped early still says what it compared.
+        let _ = std::fs::write(r.work.join("summary.txt"), summary(o, &r, done, t0.elapsed().as_secs_f64()));
     }
-    let (mut total, mut same) = (0, 0);
-    println!("{} seed {} per-model {}: descriptors under test by family and operation (compared, identical)", o.chip.name(), o.seed, o.per_model);
-    for ((fam, op), (n, s)) in &counts.by_op {
-        println!("  {fam:<20} {op:<40} {n:>7} {s:>7}");
-        total += n;
-        same += s;
+    let text = summary(o, &r, done, t0.elapsed().as_secs_f64());
+    print!("{text}");
+    Ok(r.findings.is_empty())
+}
+
+/// The counts by family and operation, by family, the refusals by reason and the totals.
+fn summary(o: &Options, r: &Run, done: usize, secs: f64) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(out, 
+        "{} seed {} cases {} (of {}) per-model {}: descriptors under test by family and operation (identical, both refuse, differ)",
+        o.chip.name(),
+        o.seed,
+        done,
+        o.cases,
+        o.per_model
+    );
+    let mut fam: BTreeMap<&str, [u64; 3]> = BTreeMap::new();
+    for ((f, op), n) in &r.counts.by_op {
+        let _ = writeln!(out, "  {f:<20} {op:<40} {:>7} {:>7} {:>7}", n[0], n[1], n[2]);
+        let e = fam.entry(f).or_default();
+        (0..3).for_each(|i| e[i] += n[i]);
     }
-    println!("{} total: {total} descriptors under test, {same} identical, {} cases with a difference", o.chip.name(), findings.len());
-    Ok(findings.is_empty())
+    let _ = writeln!(out, "{} by family (identical, both refuse, differ):", o.chip.name());
+    let mut total = [0u64; 3];
+    for (f, n) in &fam {
+        let _ = writeln!(out, "  {f:<20} {:>7} {:>7} {:>7}", n[0], n[1], n[2]);
+        (0..3).for_each(|i| total[i] += n[i]);
+    }
+    let _ = writeln!(out, "{} refusals by reason (cases):", o.chip.name());
+    for (why, n) in &r.refusals {
+        let _ = writeln!(out, "  {n:>6}  {why}");
+    }
+    let _ = writeln!(out, 
+        "{} total: {} descriptors under test: {} identical, {} both refuse, {} differ ({} cases differ; {} vendor runs, {:.0} s)",
+        o.chip.name(),
+        total.iter().sum::<u64>(),
+        total[0],
+        total[1],
+        total[2],
+        r.findings.len(),
+        r.vendor_runs,
+        secs
+    );
+    out
 }

@@ -13,12 +13,13 @@ mod mutate;
 mod oracle;
 mod pack;
 mod templates;
+mod vectors;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 fn usage() -> ExitCode {
-    eprintln!("usage: descfuzz example [SEED...] [--work DIR]\n       descfuzz fuzz --chip C --seed S --cases N [--family F] [--per-model K] [--work DIR]");
+    eprintln!("usage: descfuzz example [SEED...] [--work DIR]\n       descfuzz fuzz --chip C --seed S --cases N [--family F] [--per-model K] [--record FILE.jsonl] [--work DIR]\n       descfuzz vectors FILE.jsonl [--set TIU_FIELD=VALUE]");
     ExitCode::from(2)
 }
 
@@ -69,6 +70,7 @@ fn main() -> ExitCode {
                     vectors: get("vectors").map_or_else(|| PathBuf::from("../shared/conformance/vectors"), PathBuf::from),
                     work: work.clone(),
                     mutate_fields: get("fields").as_deref() != Some("keep"),
+                    record: get("record").map(PathBuf::from),
                     data: match get("data").as_deref() {
                         None | Some("all") => mutate::DataMode::All,
                         Some("first") => mutate::DataMode::First,
@@ -78,6 +80,17 @@ fn main() -> ExitCode {
                 })
             })()
         }
+        "vectors" => match free.as_slice() {
+            [f] => {
+                let set = match opts.get("set").map(|s| s.split_once('=')) {
+                    None => None,
+                    Some(Some((k, v))) => Some((k.to_string(), v.parse::<u32>().map_err(|e| e.to_string()).unwrap_or(0))),
+                    Some(None) => return usage(),
+                };
+                vectors::run(std::path::Path::new(f), set)
+            }
+            _ => return usage(),
+        },
         _ => return usage(),
     };
     match result {

@@ -32,7 +32,11 @@ pub struct Run {
 pub fn vendor(model: &Path, input: &Path, out: &Path) -> Run {
     let t0 = Instant::now();
     let _ = std::fs::remove_file(out);
-    let res = Command::new("python3")
+    // The vendor simulator can loop on a descriptor: `timeout` ends it after a bound.
+    let res = Command::new("timeout")
+        .arg("--kill-after=5")
+        .arg(std::env::var("DESCFUZZ_VENDOR_TIMEOUT").unwrap_or_else(|_| "300".into()))
+        .arg("python3")
         .arg(vendor_run_script())
         .arg(model)
         .arg("--input")

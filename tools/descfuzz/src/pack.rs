@@ -17,7 +17,7 @@ const REGION_IN: u8 = 3;
 const REGION_OUT: u8 = 4;
 /// Blocks keep their template's address modulo this, so alignment-sensitive transfers see the
 /// same alignment.
-const BLOCK_ALIGN: u64 = 4096;
+pub const BLOCK_ALIGN: u64 = 4096;
 
 /// Where each case's block lies in the image, and the image's size.
 pub struct Packed {

@@ -17,6 +17,8 @@ pub struct Template {
     pub init: Vec<(u64, Vec<u8>)>,
     /// Regions the program writes (their whole content is compared; the whole image is, too).
     pub expect: Vec<(u64, usize)>,
+    /// The per-channel quantisation records: (index in `init`, bytes per record).
+    pub records: Option<(usize, usize)>,
 }
 
 impl Template {
@@ -68,15 +70,70 @@ pub fn load(root: &Path, chip: Chip) -> Result<Vec<Template>, String> {
                     .map(|r| Ok((r["addr"].as_u64().ok_or("addr")?, hex(r["hex"].as_str().ok_or("hex")?)?)))
                     .collect()
             };
+            let init = regions("gmem_init")?;
+            let records = p["quant_record_bytes"].as_u64().and_then(|rb| {
+                let ch = p["oc"].as_u64().or(p["c"].as_u64())?;
+                let i = init.iter().position(|(_, b)| b.len() as u64 == ch * rb)?;
+                Some((i, rb as usize))
+            });
             out.push(Template {
+                records,
                 id: s("id"),
                 family: family.clone(),
                 sub,
                 descs: cmds.into_iter().map(|c| c.desc).collect(),
-                init: regions("gmem_init")?,
+                init,
                 expect: regions("gmem_expect")?.into_iter().map(|(a, b)| (a, b.len())).collect(),
             });
         }
     }
     Ok(out)
+}
+
+/// CV183x mdsum has no vendor vector: one template per element-wise int8 copy vector, its copy
+/// replaced by an mdsum of the loaded tensor (EU-aligned input, as the copy's source is) into the
+/// copy's destination, whose store then holds each channel's sum (and high byte) among the stale
+/// bytes of the destination.
+pub fn mdsum_templates(chip: Chip, all: &[Template]) -> Vec<Template> {
+    use cvsim_isa::TiuOp;
+    if !chip.layout().tiu_ops_by_flag() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for t in all.iter().filter(|t| t.family == "tiu_eltwise_int8" && t.sub == "copy") {
+        let mut descs = t.descs.clone();
+        let mut ok = false;
+        for d in &mut descs {
+            let Desc::Tiu(d) = d else { continue };
+            if d.op(chip) != TiuOp::Copy {
+                continue;
+            }
+            // The copy's source must be the aligned layout mdsum reads.
+            let c_str = (d.opd0_h * d.opd0_w).div_ceil(16) * 16;
+            if d.opd0_c_str != c_str || d.opd0_h_str != d.opd0_w || d.opd0_w_str != 1 {
+                continue;
+            }
+            let (n, c, h, w) = (d.opd0_n, d.opd0_c, d.opd0_h, d.opd0_w);
+            (d.tens_mdsum, d.tsk_opd_num, d.tsk_eu_typ) = (1, 1, 0);
+            (d.opd0_n, d.opd0_c, d.opd0_h, d.opd0_w) = (n, c, h, w);
+            (d.opd0_n_str, d.opd0_c_str, d.opd0_h_str, d.opd0_w_str, d.short_opd0_str) = (0, 0, 0, 0, 0);
+            (d.res0_n, d.res0_c, d.res0_h, d.res0_w) = (1, c, 1, 1);
+            (d.res0_n_str, d.res0_c_str, d.res0_h_str, d.res0_w_str, d.short_res0_str) = (0, 0, 0, 0, 1);
+            (d.opt_opd0_sign, d.opt_res0_sign, d.opt_opd0_seg, d.opt_res0_seg) = (1, 1, 1, 1);
+            (d.opt_shift_typ, d.opt_rshift_typ, d.opt_res_shift) = (1, 1, 0);
+            ok = true;
+        }
+        if ok {
+            out.push(Template {
+                id: format!("{}-mdsum", t.id),
+                family: "tiu_mdsum_int8".into(),
+                sub: "mdsum".into(),
+                descs,
+                init: t.init.clone(),
+                expect: t.expect.clone(),
+                records: None,
+            });
+        }
+    }
+    out
 }
