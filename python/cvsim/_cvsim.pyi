@@ -133,8 +133,11 @@ class Model:
     between threads: each concurrent ``run`` gets its own device memory and emulated TPU, and
     the GIL is released while emulating."""
 
-    def __init__(self, path: PathLike, program: int = 0) -> None:
+    def __init__(self, path: PathLike, program: int = 0, *, threads: int = 1) -> None:
         """Load program ``program`` of the ``.cvimodel`` at ``path`` and place its device memory.
+        ``threads`` host threads may share one descriptor's work (as ``cvsim run --threads``;
+        the bytes are the same whatever the count); 1, the default, leaves the other cores to
+        other Python threads running models.
 
         Raises ModelError with the message ``cvsim`` prints when the file cannot be read, is not
         a valid model, or has no such program."""
@@ -142,6 +145,8 @@ class Model:
     def path(self) -> pathlib.Path: ...
     @property
     def program(self) -> int: ...
+    @property
+    def threads(self) -> int: ...
     @property
     def chip(self) -> str:
         """``cv180x``, ``cv181x``, ``cv182x`` or ``cv183x``."""

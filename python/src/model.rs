@@ -9,6 +9,7 @@ use cvsim::npz::{Array, ElemType};
 use cvsim_runtime::cvimodel::DType;
 use cvsim_runtime::info;
 use cvsim_runtime::session::{Instance, LoadedModel};
+use cvsim_sim::par::Workers;
 use numpy::PyArrayDescr;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -65,6 +66,8 @@ pub struct Model {
     path: PathBuf,
     pub(crate) loaded: Arc<LoadedModel>,
     pub(crate) program: usize,
+    /// Host threads one descriptor may be split across, in every instance.
+    threads: usize,
     inputs: Vec<TensorInfo>,
     outputs: Vec<TensorInfo>,
     /// Instances not running now; `run` takes one (or makes one) and puts it back.
@@ -88,7 +91,10 @@ impl Model {
         if let Some(i) = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop() {
             return Ok(i);
         }
-        Instance::new(self.loaded.clone(), self.program).map_err(|e| ModelError::new_err(self.err(e)))
+        let mut inst =
+            Instance::new(self.loaded.clone(), self.program).map_err(|e| ModelError::new_err(self.err(e)))?;
+        inst.machine.lmem.workers = Workers::new(self.threads);
+        Ok(inst)
     }
 
     fn put_back(&self, inst: Instance) {
@@ -179,27 +185,40 @@ fn tensor_infos(loaded: &LoadedModel, program: usize) -> (Vec<TensorInfo>, Vec<T
 #[pymethods]
 impl Model {
     /// Load program `program` of the `.cvimodel` at `path` and place its device memory.
+    /// `threads` host threads may share one descriptor's work (as `cvsim run --threads`; the
+    /// bytes are the same whatever the count); 1, the default, leaves the other cores to other
+    /// Python threads running models.
     ///
     /// Raises `cvsim.ModelError` with the message `cvsim` prints when the file cannot be read,
     /// is not a valid model, or has no such program.
     #[new]
-    #[pyo3(signature = (path, program = 0))]
-    fn new(py: Python<'_>, path: PathBuf, program: usize) -> PyResult<Model> {
+    #[pyo3(signature = (path, program = 0, *, threads = 1))]
+    fn new(py: Python<'_>, path: PathBuf, program: usize, threads: usize) -> PyResult<Model> {
+        if threads == 0 {
+            return Err(PyValueError::new_err("threads=0: at least 1 thread runs a descriptor"));
+        }
         let err = |e: &dyn std::fmt::Display| ModelError::new_err(format!("{}: {e}", path.display()));
         let (loaded, inst) = py.detach(|| {
             let loaded = LoadedModel::from_file(&path).map_err(|e| err(&e))?;
             // The first instance checks the program and its memory plan now, not at the first run.
-            let inst = Instance::new(loaded.clone(), program).map_err(|e| err(&e))?;
+            let mut inst = Instance::new(loaded.clone(), program).map_err(|e| err(&e))?;
+            inst.machine.lmem.workers = Workers::new(threads);
             Ok::<_, PyErr>((loaded, inst))
         })?;
         let (inputs, outputs) = tensor_infos(&loaded, program);
-        Ok(Model { path, loaded, program, inputs, outputs, idle: Mutex::new(vec![inst]) })
+        Ok(Model { path, loaded, program, threads, inputs, outputs, idle: Mutex::new(vec![inst]) })
     }
 
     /// The model file's path.
     #[getter]
     fn path(&self) -> &PathBuf {
         &self.path
+    }
+
+    /// Host threads one descriptor may be split across.
+    #[getter]
+    fn threads(&self) -> usize {
+        self.threads
     }
 
     /// The program this model runs.

@@ -78,3 +78,16 @@ def test_repr_and_version(case):
     assert "cls_keypoint_hand_gesture" in repr(m) and "program=0" in repr(m)
     assert repr(m.inputs[0]).startswith("TensorInfo(name='")
     assert isinstance(cvsim.__version__, str)
+
+
+def test_split_descriptors_give_the_same_bytes():
+    need_corpus()
+    d = CORPUS / "networks" / "squeezenet1_1_cv181x_int8"
+    with np.load(d / "input.npz") as f:
+        x = {k: f[k] for k in f.files}
+    with np.load(d / "expected.npz") as f:
+        y = {k: f[k] for k in f.files}
+    m = cvsim.Model(d / "model.cvimodel", threads=2)
+    assert m.threads == 2 and same(m.run(x), y)
+    with pytest.raises(ValueError, match="threads=0"):
+        cvsim.Model(d / "model.cvimodel", threads=0)
