@@ -302,4 +302,22 @@ mod tests {
         assert!(e.contains("array `x`: its data ends after 20 of 24 bytes"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    #[test]
+    fn arrays_come_back_in_archive_order() {
+        // Eight names: a hash map's order matches by chance once in 40320 runs.
+        let names = ["z", "input", "b_f32", "a", "out_1", "9", "m", "conv/weight"];
+        let arrays: Vec<Array> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| Array { name: n.to_string(), elem: ElemType::U8, shape: vec![1], data: vec![i as u8] })
+            .collect();
+        let path = std::env::temp_dir().join(format!("cvsim-npz-order-{}.npz", std::process::id()));
+        write(&path, &arrays).unwrap();
+        let back = read(&path);
+        let heads = headers(&path);
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(back.unwrap(), arrays);
+        assert_eq!(heads.unwrap().iter().map(|h| h.name.as_str()).collect::<Vec<_>>(), names);
+    }
 }
