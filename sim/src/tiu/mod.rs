@@ -82,6 +82,18 @@ fn check_signs_and_strides(chip: Chip, d: &TiuDesc, op: TiuOp) -> ExecResult {
     if !d.is_bf16() && op == TiuOp::DepthwiseConv && d.opt_opd1_const == 0 && d.opt_opd1_sign == 0 {
         return illegal("opt_opd1_sign", 0, "depthwise weights are signed");
     }
+    // A sum or product is signed exactly when an operand is (the vendor's `assert_res0_sign`,
+    // seen on every chip for conv, add and sub).
+    if !d.is_bf16()
+        && d.opt_chl_quan == 0
+        && matches!(op, TiuOp::Conv | TiuOp::Add | TiuOp::Sub)
+        && (d.opt_res0_sign != 0) != (d.opt_opd0_sign != 0 || d.opt_opd1_sign != 0)
+    {
+        return illegal("opt_res0_sign", d.opt_res0_sign, "a sum or product is signed exactly when an operand is (opt_opd0_sign or opt_opd1_sign)");
+    }
+    if !d.is_bf16() && d.opt_chl_quan != 0 && op == TiuOp::Conv && d.opt_opd0_sign == 0 && d.opt_opd1_sign == 0 {
+        return illegal("opt_opd0_sign", 0, "a per-channel quantised convolution has a signed result, so a signed operand");
+    }
     if chip.layout() != LayoutFamily::Cv18x && !d.is_bf16() {
         return Ok(());
     }

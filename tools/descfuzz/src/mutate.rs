@@ -180,9 +180,9 @@ fn mutate_window(chip: Chip, d: &mut cvsim_isa::TiuDesc, rng: &mut SplitMix64, n
             (len - ext) / st + 1
         }
     };
-    // CV18[0-2]x pooling ignores the insertion fields.
+    // Pooling ignores the insertion fields.
     let mut g = e.clone();
-    if !dilate && chip.layout() == LayoutFamily::Cv18x {
+    if !dilate {
         (g.conv_opd0_x_ins0, g.conv_opd0_y_ins0, g.conv_opd0_x_ins0_last, g.conv_opd0_y_ins0_last) = (0, 0, 0, 0);
     }
     let e2 = &g;
@@ -202,6 +202,8 @@ fn mutate_window(chip: Chip, d: &mut cvsim_isa::TiuDesc, rng: &mut SplitMix64, n
 }
 
 fn mutate_tiu(chip: Chip, d: &mut cvsim_isa::TiuDesc, rng: &mut SplitMix64, notes: &mut Vec<String>) {
+    let orig = d.clone();
+    let t_sign = |f: TiuField| orig.get(f);
     use TiuOp::*;
     let op = d.op(chip);
     let bf16 = d.is_bf16();
@@ -216,6 +218,9 @@ fn mutate_tiu(chip: Chip, d: &mut cvsim_isa::TiuDesc, rng: &mut SplitMix64, note
     if !bf16 && d.opt_chl_quan == 0 && shift_ok && matches!(op, Conv | DepthwiseConv | Matmul | Mul | Mac | Add | AvgPool | MdSum) && coin(rng, 2) {
         let hi = field_max(chip, TiuField::opt_res_shift);
         // Mostly the shifts compilers emit, sometimes any.
+        // cv180x's simulator gives undefined bytes for the tail of a tensor shifted by 33..63
+        // (traces/spec-notes-res-shift-2026-12-07.md): probed only in the rare wild cases.
+        let hi = if chip == Chip::Cv180x && !wild { hi.min(32) } else { hi };
         let v = if coin(rng, 4) { rng.range(0, hi as i64) } else { rng.range(0, 16) } as u32;
         set(d, TiuField::opt_res_shift, v, notes);
         // Depthwise and average pooling only round; the shift's flavour follows the result's
@@ -264,8 +269,22 @@ fn mutate_tiu(chip: Chip, d: &mut cvsim_isa::TiuDesc, rng: &mut SplitMix64, note
             set(d, TiuField::opt_opd0_sign, v, notes);
             set(d, TiuField::opt_opd1_sign, v, notes);
         }
-        // A product's result is signed exactly when an operand is.
-        if matches!(op, Mul | Mac | Matmul) && !wild {
+        // A sum's or product's result is signed exactly when an operand is; a per-channel
+        // quantised conv keeps a signed operand; the matrix multiply keeps the template's signs.
+        if op == Conv && d.opt_chl_quan != 0 && !wild && d.opt_opd0_sign == 0 && d.opt_opd1_sign == 0 {
+            set(d, TiuField::opt_opd1_sign, 1, notes);
+        }
+        if op == Matmul && !wild {
+            for f in [TiuField::opt_opd0_sign, TiuField::opt_opd1_sign, TiuField::opt_res0_sign, TiuField::opt_shift_typ] {
+                let v = t_sign(f);
+                set(d, f, v, notes);
+            }
+        }
+        // A difference keeps a signed operand (the vendor asserts a signed sub result).
+        if op == Sub && !wild && d.opt_opd0_sign == 0 && d.opt_opd1_sign == 0 {
+            set(d, TiuField::opt_opd0_sign, 1, notes);
+        }
+        if matches!(op, Mul | Mac | Conv | Add | Sub) && !wild && !(op == Conv && d.opt_chl_quan != 0) {
             let v = (d.opt_opd0_sign | d.opt_opd1_sign).min(1);
             set(d, TiuField::opt_res0_sign, v, notes);
             // An arithmetic shift goes with a signed result.

@@ -52,8 +52,8 @@ pub(super) fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, op: TiuOp, shape: [
     let lo = if relu { lo.max(0) } else { lo };
     let res = Res { m: res_m, wide: res_wide, lo, hi };
 
-    // ReLU clamps the result's low end; the vendor simulator also runs it on max and min.
-    if relu && !matches!(op, TiuOp::Mul | TiuOp::MulQm | TiuOp::Mac | TiuOp::Add | TiuOp::Max | TiuOp::Min) {
+    // ReLU clamps the result's low end; the vendor simulator also runs it on sub, max and min.
+    if relu && !matches!(op, TiuOp::Mul | TiuOp::MulQm | TiuOp::Mac | TiuOp::Add | TiuOp::Sub | TiuOp::Max | TiuOp::Min) {
         return Err(unsupported(format!("ReLU on element-wise {} (no emitter sets it)", op.name())));
     }
     if op == TiuOp::Copy {
