@@ -140,7 +140,7 @@ fn coin(rng: &mut SplitMix64, one_in: i64) -> bool {
 /// Pads, insertions, dilation and strides of a windowed op (conv, depthwise, pooling), then the
 /// output shrunk to what the new geometry allows (never grown, so the result still fits the
 /// template's store). Left alone when the kernel would no longer fit.
-fn mutate_window(chip: Chip, d: &mut cvsim_isa::TiuDesc, rng: &mut SplitMix64, notes: &mut Vec<String>, dilate: bool, exact: bool) {
+fn mutate_window(chip: Chip, d: &mut cvsim_isa::TiuDesc, rng: &mut SplitMix64, notes: &mut Vec<String>, dilate: bool, exact: bool, inserts: bool) {
     let mut e = d.clone();
     let small = |rng: &mut SplitMix64, f: TiuField, hi: u32| rng.range(0, hi.min(field_max(chip, f)) as i64) as u32;
     for f in [TiuField::conv_opd0_up_pad, TiuField::conv_opd0_dn_pad, TiuField::conv_opd0_lf_pad, TiuField::conv_opd0_rt_pad] {
@@ -180,9 +180,9 @@ fn mutate_window(chip: Chip, d: &mut cvsim_isa::TiuDesc, rng: &mut SplitMix64, n
             (len - ext) / st + 1
         }
     };
-    // Pooling ignores the insertion fields.
+    // Max and min pooling ignore the insertion fields.
     let mut g = e.clone();
-    if !dilate {
+    if !inserts {
         (g.conv_opd0_x_ins0, g.conv_opd0_y_ins0, g.conv_opd0_x_ins0_last, g.conv_opd0_y_ins0_last) = (0, 0, 0, 0);
     }
     let e2 = &g;
@@ -234,7 +234,7 @@ fn mutate_tiu(chip: Chip, d: &mut cvsim_isa::TiuDesc, rng: &mut SplitMix64, note
             set(d, TiuField::opt_shift_typ, v, notes);
         }
     }
-    let relu_ok = wild || !(matches!(op, Mul | Mac) && d.opt_res0_seg == 0 || op == Matmul && matches!(d.ps32_md, 2 | 3));
+    let relu_ok = wild || !(matches!(op, Mul | Mac | Add | Sub) && d.opt_res0_seg == 0 || op == Matmul && d.ps32_md != 0);
     if matches!(op, Conv | DepthwiseConv | Matmul | Mul | Mac | Add | Sub | Max | Min | MulQm) && d.opt_relu_typ <= 1 && relu_ok && coin(rng, 2) {
         let v = d.opt_relu_typ ^ 1;
         set(d, TiuField::opt_relu_typ, v, notes);
@@ -280,8 +280,9 @@ fn mutate_tiu(chip: Chip, d: &mut cvsim_isa::TiuDesc, rng: &mut SplitMix64, note
                 set(d, f, v, notes);
             }
         }
-        // A difference keeps a signed operand (the vendor asserts a signed sub result).
-        if op == Sub && !wild && d.opt_opd0_sign == 0 && d.opt_opd1_sign == 0 {
+        // A difference and a convolution keep a signed operand (the vendor asserts a signed sub
+        // result, and a signed convolution result on CV18[0-2]x).
+        if matches!(op, Sub | Conv) && !wild && d.opt_opd0_sign == 0 && d.opt_opd1_sign == 0 {
             set(d, TiuField::opt_opd0_sign, 1, notes);
         }
         if matches!(op, Mul | Mac | Conv | Add | Sub) && !wild && !(op == Conv && d.opt_chl_quan != 0) {
@@ -310,7 +311,7 @@ fn mutate_tiu(chip: Chip, d: &mut cvsim_isa::TiuDesc, rng: &mut SplitMix64, note
         set(d, TiuField::opd1_addr, v, notes);
     }
     if matches!(op, Conv | DepthwiseConv | MaxPool | AvgPool | MinPool) && coin(rng, 3) {
-        mutate_window(chip, d, rng, notes, matches!(op, Conv | DepthwiseConv), op == Conv);
+        mutate_window(chip, d, rng, notes, matches!(op, Conv | DepthwiseConv), op == Conv, !matches!(op, MaxPool | MinPool));
     }
     // Element-wise operands with explicit strides: read strides shrunk, so that rows and
     // channels overlap (every read stays inside the template's operand).
