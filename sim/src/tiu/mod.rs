@@ -127,9 +127,6 @@ fn check_signs_and_strides(chip: Chip, d: &TiuDesc, op: TiuOp) -> ExecResult {
                 "a product is signed exactly when an operand is (opt_opd0_sign or opt_opd1_sign)",
             );
         }
-        if op == TiuOp::Matmul && d.ps32_md != 0 && d.opt_relu_typ != 0 {
-            return illegal("opt_relu_typ", d.opt_relu_typ, "a matrix multiply with partial sums (ps32_md) takes no ReLU");
-        }
         // Partial sums written for a later descriptor are raw: no ReLU and no shift yet.
         if op == TiuOp::Matmul && matches!(d.ps32_md, 2 | 3) {
             if d.opt_relu_typ != 0 {

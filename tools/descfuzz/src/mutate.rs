@@ -234,7 +234,7 @@ fn mutate_tiu(chip: Chip, d: &mut cvsim_isa::TiuDesc, rng: &mut SplitMix64, note
             set(d, TiuField::opt_shift_typ, v, notes);
         }
     }
-    let relu_ok = wild || !(matches!(op, Mul | Mac | Add | Sub) && d.opt_res0_seg == 0 || op == Matmul && d.ps32_md != 0);
+    let relu_ok = wild || !(matches!(op, Mul | Mac | Add | Sub) && d.opt_res0_seg == 0 || op == Matmul && matches!(d.ps32_md, 2 | 3));
     if matches!(op, Conv | DepthwiseConv | Matmul | Mul | Mac | Add | Sub | Max | Min | MulQm) && d.opt_relu_typ <= 1 && relu_ok && coin(rng, 2) {
         let v = d.opt_relu_typ ^ 1;
         set(d, TiuField::opt_relu_typ, v, notes);
