@@ -273,7 +273,8 @@ pub fn wrap32(x: i64) -> i32 {
 pub fn qm_ref(acc: i64, bias: i32, mult: i32, shift: i32, relu: bool) -> u8 {
     let x = wrap32(wrap32(acc) as i64 + bias as i64);
     let (left, right) = if shift > 0 { (0u32, shift as u32) } else { ((-shift) as u32, 0u32) };
-    let x = wrap32((x as i64) << left);
+    // The count modulo 32, as the vendor simulator's x86 shift takes it.
+    let x = wrap32((x as i64) << (left % 32));
     let p = x as i64 * mult as i64;
     let nudge = if p >= 0 { 1i64 << 30 } else { 1 - (1i64 << 30) };
     let y = wrap32((p + nudge) / (1i64 << 31)) as i64; // C division: toward zero
