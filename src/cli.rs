@@ -60,6 +60,14 @@ pub enum Command {
         /// schedule, reads of unwritten local memory, out-of-range accesses.
         #[arg(long)]
         check: bool,
+        /// Host threads one descriptor may be split across (default: the machine's cores); the
+        /// outputs are the same bytes whatever the count, and 1 runs everything on one thread.
+        #[arg(long, value_name = "N")]
+        threads: Option<usize>,
+        /// Deflate the npz members of --output and --dump-all (as np.savez_compressed); without
+        /// it they are stored as np.savez writes them.
+        #[arg(long)]
+        compress: bool,
         #[command(flatten)]
         timing: TimingArgs,
     },
@@ -93,6 +101,9 @@ pub enum Command {
         /// folder (chip and mode from each case's manifest.json).
         #[arg(long)]
         summary: bool,
+        /// Cases run at once (default: the machine's cores); each case runs on one thread.
+        #[arg(long, short, value_name = "N")]
+        jobs: Option<usize>,
     },
     /// Run per-instruction conformance vectors (.jsonl files or folders of them).
     Vectors {
@@ -183,7 +194,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, String> {
             print!("{out}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run { model, input, output, dump_all, program, timing, check } => {
+        Command::Run { model, input, output, dump_all, program, timing, check, compress, threads } => {
+            let how = if compress { npz::Compression::Deflated } else { npz::Compression::Stored };
             let loaded = LoadedModel::from_file(&model).map_err(|e| format!("{}: {e}", model.display()))?;
             let mut req = commands::timing::TimingRequest {
                 pmu: timing.pmu,
@@ -209,6 +221,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, String> {
             }
             let input = input.ok_or("--input is required unless --timing-only")?;
             let mut inst = Instance::new(loaded.clone(), program).map_err(|e| format!("{}: {e}", model.display()))?;
+            let threads = threads.unwrap_or_else(cvsim_sim::par::Workers::host_threads);
+            inst.machine.lmem.workers = cvsim_sim::par::Workers::new(threads);
             tensors::set_inputs_from_npz(&mut inst, &input)?;
             let findings = if check {
                 Some(commands::check::forward(&mut inst).map_err(|e| format!("{}: {e}", model.display()))?)
@@ -220,7 +234,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, String> {
             print!("{}", commands::timing::report(&loaded, program, &timings, &req)?);
             let outs = tensors::outputs(&inst)?;
             match &output {
-                Some(p) => npz::write(p, &outs)?,
+                Some(p) => npz::write_with(p, &outs, how)?,
                 None => {
                     for a in &outs {
                         let n = a.data.len() / a.elem.size();
@@ -237,7 +251,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, String> {
                 }
             }
             if let Some(p) = &dump_all {
-                npz::write(p, &tensors::all(&inst)?)?;
+                npz::write_with(p, &tensors::all(&inst)?, how)?;
             }
             if let Some(f) = &findings {
                 print!("{}", commands::check::render(f));
@@ -257,8 +271,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, String> {
             print!("{}", commands::mem::render(&models, clones, options)?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Conformance { dirs, summary } => {
-            let (outcomes, out) = commands::conformance::run(&dirs, true)?;
+        Command::Conformance { dirs, summary, jobs } => {
+            let (outcomes, out) = commands::conformance::run(&dirs, true, jobs.unwrap_or(0))?;
             let out = if summary { commands::conformance::report(&outcomes, true) } else { out };
             print!("{out}");
             Ok(if outcomes.iter().all(|o| o.ok) { ExitCode::SUCCESS } else { ExitCode::from(1) })

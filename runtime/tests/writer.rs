@@ -398,7 +398,13 @@ fn tensor() -> impl Strategy<Value = TensorSpec> {
     (
         (any::<u32>(), addr(false), dtype(), prop::collection::vec(-1i64..100, 4)),
         (proptest::option::of(prop::collection::vec(any::<i64>(), 0..4)), proptest::option::of(quant_info()), any::<bool>()),
-        (prop::collection::vec(finite(), 0..3), prop::collection::vec(finite(), 0..3), pixel_format(), any::<bool>(), any::<u32>()),
+        (
+            prop::collection::vec(finite(), 0..3),
+            prop::collection::vec(finite(), 0..3),
+            pixel_format(),
+            any::<bool>(),
+            any::<u32>(),
+        ),
     )
         .prop_map(|((id, addr, dtype, shape), (stride, quant, overwrote), (scale, mean, pixel_format, aligned, size))| {
             TensorSpec {
@@ -488,8 +494,7 @@ fn model_spec() -> impl Strategy<Value = ModelSpec> {
         proptest::option::of((opt_name(), finite(), opt_name(), opt_name(), finite(), opt_name())),
         any::<[u8; 2]>(),
     );
-    let weights =
-        prop::collection::vec((name(), addr(true), any::<u32>(), prop::collection::vec(0i64..4, 4), dtype()), 0..3);
+    let weights = prop::collection::vec((name(), addr(true), any::<u32>(), prop::collection::vec(0i64..4, 4), dtype()), 0..3);
     let sections = prop::collection::vec((section_kind(), prop::collection::vec(any::<u8>(), 0..64), any::<bool>()), 1..5);
     (header, weights, sections, prop::collection::vec(raw_program(), 1..3)).prop_map(
         |(
@@ -527,7 +532,9 @@ fn model_spec() -> impl Strategy<Value = ModelSpec> {
                 .into_iter()
                 .map(|(name, addr, size, shape, dtype): (String, TaggedAddr, u32, Vec<i64>, DType)| {
                     let (addr, offset) = match addr {
-                        TaggedAddr::At { region, offset } => (TaggedAddr::at(region, offset % (buffer + 1)), offset % (buffer + 1)),
+                        TaggedAddr::At { region, offset } => {
+                            (TaggedAddr::at(region, offset % (buffer + 1)), offset % (buffer + 1))
+                        }
                         TaggedAddr::None => (addr, 0),
                     };
                     let bytes = shape.iter().product::<i64>() as u64 * dtype.size() as u64;

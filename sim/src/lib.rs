@@ -7,6 +7,7 @@ pub mod check;
 pub mod error;
 pub mod machine;
 pub mod memory;
+pub mod par;
 mod region_bytes;
 pub mod tdma;
 pub mod timing;

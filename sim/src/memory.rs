@@ -1,6 +1,7 @@
 //! Local memory (per lane) and global memory (regions reached through eight base registers).
 
 use crate::error::{ExecErrorKind, ExecResult};
+pub use crate::par::Workers;
 pub use crate::region_bytes::RegionBytes;
 use cvsim_isa::chip::LMEM_SHIFT;
 use cvsim_isa::ChipParams;
@@ -38,6 +39,8 @@ pub struct Lmem {
     pub data: Vec<u8>,
     /// When set, every bounds-checked operand is recorded here (see [`Touches`]).
     pub trace: Option<RefCell<Touches>>,
+    /// Host threads a TIU executor may split one descriptor across (one unless asked).
+    pub workers: Workers,
 }
 
 impl Lmem {
@@ -47,6 +50,7 @@ impl Lmem {
             per_lane: p.lmem_per_lane,
             data: vec![0; (p.lanes * p.lmem_per_lane) as usize],
             trace: None,
+            workers: Workers::default(),
         }
     }
 

@@ -283,14 +283,29 @@ fn with_opd0_signed(mut v: Vector) -> Vector {
 fn settings_the_vendor_aborts_on_are_errors() {
     let cases = [
         // a logical shift with a signed result
-        (Case { chip: Chip::Cv181x, op: Op::Mul, rs: 5, arith: false, round: true, signed: true, seed: 1 }, "opt_shift_typ"),
-        (Case { chip: Chip::Cv182x, op: Op::Dw, rs: 48, arith: false, round: true, signed: true, seed: 2 }, "opt_shift_typ"),
+        (
+            Case { chip: Chip::Cv181x, op: Op::Mul, rs: 5, arith: false, round: true, signed: true, seed: 1 },
+            "opt_shift_typ",
+        ),
+        (
+            Case { chip: Chip::Cv182x, op: Op::Dw, rs: 48, arith: false, round: true, signed: true, seed: 2 },
+            "opt_shift_typ",
+        ),
         // an arithmetic shift with an unsigned result
-        (Case { chip: Chip::Cv181x, op: Op::Mul, rs: 33, arith: true, round: true, signed: false, seed: 3 }, "opt_shift_typ"),
+        (
+            Case { chip: Chip::Cv181x, op: Op::Mul, rs: 33, arith: true, round: true, signed: false, seed: 3 },
+            "opt_shift_typ",
+        ),
         // a signed operand with an unsigned product, and the other way round
-        (Case { chip: Chip::Cv181x, op: Op::Mul, rs: 0, arith: false, round: true, signed: false, seed: 6 }, "opt_res0_sign"),
+        (
+            Case { chip: Chip::Cv181x, op: Op::Mul, rs: 0, arith: false, round: true, signed: false, seed: 6 },
+            "opt_res0_sign",
+        ),
         // depthwise only rounds
-        (Case { chip: Chip::Cv181x, op: Op::Dw, rs: 0, arith: true, round: false, signed: true, seed: 4 }, "opt_rshift_typ"),
+        (
+            Case { chip: Chip::Cv181x, op: Op::Dw, rs: 0, arith: true, round: false, signed: true, seed: 4 },
+            "opt_rshift_typ",
+        ),
     ];
     for (case, field) in cases {
         let mut v = vector(&case);

@@ -235,6 +235,8 @@ fn run_int8(cv: &Conv, o: &Int8Opts) -> Option<(Vec<u8>, Vec<u8>)> {
     match &o.qm {
         None => {
             d.opt_res_shift = o.rs;
+            // The vendor refuses a per-tensor shift whose flavour disagrees with the result sign.
+            d.opt_shift_typ = o.res_signed as u32;
             if let Some(b) = &o.bias {
                 // (2, OC, 1, 1) per-channel layout: low bytes, then high bytes b_str further on.
                 let b_str = (res_lane + cv.oc).div_ceil(lanes);
@@ -415,6 +417,7 @@ proptest! {
             if k == 2 {
                 d.opt_relu_typ = o.relu as u32;
                 d.opt_res_shift = o.rs;
+                d.opt_shift_typ = o.res_signed as u32;
                 if let Some((off, bs)) = bias_at {
                     d.tsk_opd_num = 3;
                     d.opd2_addr = off;

@@ -148,6 +148,8 @@ fn run_int8(p: &Dw, o: &Opts, qm: bool) -> Option<(Vec<u8>, Vec<u8>)> {
     d.opt_opd0_sign = o.x_signed as u32;
     d.opt_opd1_sign = o.w_signed as u32;
     d.opt_res0_sign = o.res_signed as u32;
+    // The vendor refuses a per-tensor shift whose flavour disagrees with the result sign.
+    d.opt_shift_typ = o.res_signed as u32;
     d.opt_relu_typ = o.relu as u32;
     d.opd0_ins_val = o.pad as u32;
     let qm_shift = |s: i32| if chip.layout().signed_shifts() { s } else { s.rem_euclid(32) };
@@ -311,7 +313,7 @@ fn constant_weight() {
         let (mut d, res) = place(&p, &mut l, 1, 1, 0, &mut Alloc::new()).unwrap();
         d.opt_opd1_const = 1;
         d.opd1_addr = 0x05;
-        (d.opt_opd0_sign, d.opt_opd1_sign, d.opt_res0_sign) = (0, 1, 0);
+        (d.opt_opd0_sign, d.opt_opd1_sign, d.opt_res0_sign, d.opt_shift_typ) = (0, 1, 0, 0);
         d.opt_res_shift = 3;
         tiu::exec(chip, &mut l, &d).unwrap();
         p.w = vec![5; 18];
@@ -402,6 +404,7 @@ fn a_result_overlapping_later_input_channels_reads_the_input_as_it_was() {
             let mut l = random_lmem(chip, 9);
             let (mut d, res) = place(&p, &mut l, esz, 0, 0, &mut Alloc::new()).unwrap();
             d.opt_res_shift = 3;
+            d.opt_shift_typ = d.opt_res0_sign;
             let mut apart = l.clone();
             tiu::exec(chip, &mut apart, &d).unwrap();
             let on_input = Place { off0: (d.opd0_addr & 0x7FFF) + d.opd0_c_str, ..res };

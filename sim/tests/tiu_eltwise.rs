@@ -259,7 +259,12 @@ fn int_case() -> impl Strategy<Value = IntCase> {
                     k.b_wide = true;
                     k.res_signed = k.res_signed || op == Op::Sub;
                 }
-                Op::Mul | Op::Mac => {}
+                Op::Mul | Op::Mac => {
+                    // The vendor refuses a product whose sign differs from its operands'.
+                    if op == Op::Mul {
+                        k.res_signed = k.a_signed || k.b_signed;
+                    }
+                }
                 Op::MulQm => {
                     k.res_wide = false;
                     k.res_signed = true;
@@ -289,6 +294,10 @@ fn int_case() -> impl Strategy<Value = IntCase> {
                     k.res_wide = false;
                     k.b_const = None;
                 }
+            }
+            if matches!(op, Op::Mul | Op::Mac | Op::Add | Op::Sub) && k.rs != 0 {
+                // The vendor refuses a shift flavour that disagrees with the result sign.
+                k.arith_shift = k.res_signed;
             }
             let relu_ok = matches!(op, Op::Mul | Op::MulQm | Op::Mac | Op::Add) && k.res_signed;
             k.relu = k.relu && relu_ok;

@@ -229,7 +229,9 @@ fn check(t: &Case) -> Result<(), TestCaseError> {
     d.opt_relu_typ = t.relu as u32;
     d.opt_res_add = t.res_add as u32;
     d.opt_left_shift = t.ls;
-    (d.opt_shift_typ, d.opt_rshift_typ) = (1, 1);
+    // A per-tensor shift is arithmetic exactly when the result is signed (the vendor refuses the
+    // other pairings).
+    (d.opt_shift_typ, d.opt_rshift_typ) = ((t.kind == Kind::Qm || t.signs[3]) as u32, 1);
     d.opt_res_shift = if t.rs < 0 { (64 + t.rs) as u32 } else { t.rs as u32 };
     d.opt_chl_quan = (t.kind == Kind::Qm) as u32;
     d.quan_m = t.quan_m;
@@ -353,7 +355,12 @@ fn check(t: &Case) -> Result<(), TestCaseError> {
                 }
             } else {
                 let x = if t.relu { acc.max(0) } else { acc };
-                let y = rshr(x, t.rs as u32);
+                let y = if t.signs[3] || t.rs == 0 {
+                    rshr(x, t.rs as u32)
+                } else {
+                    let u = x as u32 as u64;
+                    ((u >> (t.rs - 1)) + 1 >> 1).min(i32::MAX as u64) as i32
+                };
                 match (wide, t.signs[3]) {
                     (false, true) => y.clamp(-128, 127),
                     (false, false) => y.clamp(0, 255),

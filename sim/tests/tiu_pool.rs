@@ -40,7 +40,8 @@ fn pool(vals: BoxedStrategy<u16>, bf16: bool) -> impl Strategy<Value = Pool> {
     let kinds = prop::sample::select(vec![Kind::Max, Kind::Min, Kind::Avg]);
     (chip(), kinds, geom(40, 4, false, true))
         .prop_filter("min pooling missing on this chip", move |(chip, kind, _)| {
-            *kind != Kind::Min || (chip.layout().has_ge_and_min_pool() && !(bf16 && chip.quirks().bf16_min_pool_unreproducible))
+            *kind != Kind::Min
+                || (chip.layout().has_ge_and_min_pool() && !(bf16 && chip.quirks().bf16_min_pool_unreproducible))
         })
         .prop_flat_map(move |(chip, kind, g)| {
             prop::collection::vec(vals.clone(), (g.n * g.c * g.ih * g.iw) as usize).prop_map(move |x| Pool {

@@ -19,8 +19,9 @@ pub struct CaseOutcome {
     pub mode: String,
 }
 
-/// Run every case under `paths` on all cores; the report ends with `N passed, M failed`.
-pub fn run(paths: &[PathBuf], progress: bool) -> Result<(Vec<CaseOutcome>, String), String> {
+/// Run every case under `paths`, `jobs` at a time (0: one per core); the report lists the cases
+/// in their sorted order, whichever finished first, and ends with `N passed, M failed`.
+pub fn run(paths: &[PathBuf], progress: bool, jobs: usize) -> Result<(Vec<CaseOutcome>, String), String> {
     let cases = case::find(paths);
     if cases.is_empty() {
         return Err(format!(
@@ -36,7 +37,8 @@ pub fn run(paths: &[PathBuf], progress: bool) -> Result<(Vec<CaseOutcome>, Strin
     });
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<(usize, CaseOutcome)>> = Mutex::new(Vec::new());
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(cases.len());
+    let jobs = if jobs == 0 { cvsim_sim::par::Workers::host_threads() } else { jobs };
+    let threads = jobs.min(cases.len());
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| loop {
@@ -82,7 +84,7 @@ pub fn report(outcomes: &[CaseOutcome], with_summary: bool) -> String {
         if o.ok {
             out.push_str(&format!("PASS {} ({:.2} s)\n", o.name, o.seconds));
         } else {
-            out.push_str(&format!("FAIL {}: {}\n", o.name, o.detail));
+            out.push_str(&format!("FAIL {} ({:.2} s): {}\n", o.name, o.seconds, o.detail));
         }
     }
     if with_summary {

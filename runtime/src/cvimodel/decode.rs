@@ -89,18 +89,15 @@ pub(super) fn parse(file: Arc<Vec<u8>>) -> Result<Model, ModelError> {
         if !shape.is_empty() {
             // The runtime maps each weight with a shape into the weight buffer (one allocation of
             // the WEIGHT section's size) and asserts that the shape's bytes lie inside it.
-            let bytes = shape[..MAX_DIMS]
-                .iter()
-                .try_fold(dtype.size() as i64, |acc, &d| if d < 0 { None } else { acc.checked_mul(d) });
+            let bytes =
+                shape[..MAX_DIMS].iter().try_fold(dtype.size() as i64, |acc, &d| if d < 0 { None } else { acc.checked_mul(d) });
             let weight_buffer: u64 = sections.iter().filter(|s| s.kind == SectionType::Weight).map(|s| s.size as u64).sum();
             match bytes {
                 None => return Err(bad(format!("field `shape` {shape:?} has a negative dim or too many bytes"))),
-                Some(b) if region_offset + b as u64 > weight_buffer => {
-                    return Err(bad(format!(
-                        "field `shape` {shape:?} covers bytes {region_offset}..{} of the weight buffer, which holds {weight_buffer}",
-                        region_offset + b as u64
-                    )))
-                }
+                Some(b) if region_offset + b as u64 > weight_buffer => return Err(bad(format!(
+                    "field `shape` {shape:?} covers bytes {region_offset}..{} of the weight buffer, which holds {weight_buffer}",
+                    region_offset + b as u64
+                ))),
                 Some(_) => {}
             }
         }

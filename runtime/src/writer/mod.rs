@@ -319,8 +319,7 @@ impl ModelSpec {
                 });
             }
         }
-        let weight_buffer: u64 =
-            self.sections.iter().filter(|s| s.kind == SectionType::Weight).map(|s| self.stored_len(s)).sum();
+        let weight_buffer: u64 = self.sections.iter().filter(|s| s.kind == SectionType::Weight).map(|s| self.stored_len(s)).sum();
         for (index, w) in self.weight_map.iter().enumerate() {
             let bad = |why: String| WriteError::Weight { index, name: w.name.clone(), why };
             w.addr.encode().map_err(bad)?;
@@ -340,12 +339,10 @@ impl ModelSpec {
             };
             match bytes {
                 Some(b) if offset + b <= weight_buffer => {}
-                _ => {
-                    return Err(bad(format!(
-                        "shape {:?} at offset {offset} does not fit the {weight_buffer}-byte weight buffer the runtime maps it into",
-                        w.shape
-                    )))
-                }
+                _ => return Err(bad(format!(
+                    "shape {:?} at offset {offset} does not fit the {weight_buffer}-byte weight buffer the runtime maps it into",
+                    w.shape
+                ))),
             }
         }
         for (pi, p) in self.programs.iter().enumerate() {

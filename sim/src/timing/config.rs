@@ -79,9 +79,8 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for PerChip<T> {
                 v
             })
             .collect();
-        let arr: [T; Chip::ALL.len()] = vals
-            .try_into()
-            .map_err(|_| D::Error::custom(format!("a per-chip table misses {}", missing.join(", "))))?;
+        let arr: [T; Chip::ALL.len()] =
+            vals.try_into().map_err(|_| D::Error::custom(format!("a per-chip table misses {}", missing.join(", "))))?;
         Ok(PerChip(arr))
     }
 }

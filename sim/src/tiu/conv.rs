@@ -604,7 +604,13 @@ fn exec_int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, g: &ConvShape, win: &Wind
         }
     }
     let mut banded = Vec::new();
-    let mut acc = vec![0i32; g.ow as usize];
+    let ow_n = g.ow as usize;
+    // Without a previous partial sum to add, a finished row needs nothing from local memory and
+    // is computed (requantised) with the sums; else the raw sums go to the in-order writes.
+    let finish_early = out.is_some() && !ps.reads();
+    let out_len = if finish_early { 1 } else { 4 };
+    let mut acc = vec![0i32; ow_n];
+    let mut workers = std::mem::take(&mut lmem.workers);
     for n in 0..g.n as usize {
         for o0 in (0..oh_n).step_by(band) {
             let o1 = (o0 + band).min(oh_n);
@@ -617,14 +623,17 @@ fn exec_int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, g: &ConvShape, win: &Wind
                 gather_nhwc_rows(&x, &xb, win, pad, n as u32, r0..r1, &mut |i| load_i8(lmem, i, x_signed), &mut banded);
                 &banded
             };
-            for oc in 0..g.oc as usize {
+            let rows = o1 - o0;
+            // One item per output channel: its band of rows, finished bytes or raw sums.
+            let compute = |_: &[u8], oc: usize, dst: &mut [u8]| {
                 let wk = &weights[oc * kh * kw * ic..(oc + 1) * kh * kw * ic];
-                for oh in o0 as u32..o1 as u32 {
+                let mut acc = vec![0i32; ow_n];
+                for (r, oh) in (o0..o1).enumerate() {
                     for (ow, a) in acc.iter_mut().enumerate() {
                         let mut sum = 0i32;
                         let col0 = ow * st_w * ic;
                         for ky in 0..kh {
-                            let row = &img[(oh as usize * st_h + ky * dh - r0) * row_len..];
+                            let row = &img[(oh * st_h + ky * dh - r0) * row_len..];
                             let wrow = &wk[ky * kw * ic..(ky + 1) * kw * ic];
                             if dw == 1 {
                                 // Undilated: the kernel row's KW·IC inputs are contiguous.
@@ -638,28 +647,54 @@ fn exec_int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, g: &ConvShape, win: &Wind
                         }
                         *a = sum;
                     }
+                    let dst = &mut dst[r * ow_n * out_len..(r + 1) * ow_n * out_len];
+                    match out {
+                        Some(o) if finish_early => o.finish_row(&acc, requant[oc], dst, 1),
+                        _ => {
+                            for (d, a) in dst.chunks_exact_mut(4).zip(&acc) {
+                                d.copy_from_slice(&a.to_le_bytes());
+                            }
+                        }
+                    }
+                }
+            };
+            let emit = |data: &mut [u8], oc: usize, src: &[u8]| {
+                for (r, oh) in (o0 as u32..o1 as u32).enumerate() {
                     let at = rb[oc] + res.inner(n as u32, oh, 0);
+                    let src = &src[r * ow_n * out_len..(r + 1) * ow_n * out_len];
+                    if finish_early {
+                        for (ow, &v) in src.iter().enumerate() {
+                            data[at + ow * w_step] = v;
+                        }
+                        continue;
+                    }
+                    for (a, s) in acc.iter_mut().zip(src.chunks_exact(4)) {
+                        *a = i32::from_le_bytes(s.try_into().expect("four bytes"));
+                    }
                     if ps.reads() {
                         // Previous partial sum: 4 byte planes, least significant first.
                         for (ow, a) in acc.iter_mut().enumerate() {
                             let i = at + ow * w_step;
-                            *a = a.wrapping_add(i32::from_le_bytes([0, 1, 2, 3].map(|k| lmem.data[i + k * b_str])));
+                            *a = a.wrapping_add(i32::from_le_bytes([0, 1, 2, 3].map(|k| data[i + k * b_str])));
                         }
                     }
                     match out {
                         None => {
                             for (ow, a) in acc.iter().enumerate() {
                                 for (k, byte) in a.to_le_bytes().into_iter().enumerate() {
-                                    lmem.data[at + ow * w_step + k * b_str] = byte;
+                                    data[at + ow * w_step + k * b_str] = byte;
                                 }
                             }
                         }
-                        Some(o) => o.finish_row(&acc, requant[oc], &mut lmem.data[at..], w_step),
+                        Some(o) => o.finish_row(&acc, requant[oc], &mut data[at..], w_step),
                     }
                 }
-            }
+            };
+            let work = (rows * ow_n * kh * kw * ic) as u64;
+            workers.compute_then_emit(&mut lmem.data[..], g.oc as usize, rows * ow_n * out_len, work, compute, emit);
         }
     }
+    lmem.workers = workers;
     Ok(())
 }
 
@@ -701,51 +736,85 @@ fn exec_bf16(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, g: &ConvShape, win: &Wind
     let st_h = win.h.stride as usize;
     let ow_n = g.ow as usize;
     let b_str = d.res0_b_str as usize;
-    let mut acc = vec![0f32; ow_n];
-    for n in 0..g.n as usize {
+    let (oh_n, oc_n) = (g.oh as usize, g.oc as usize);
+    // Without partial sums a result needs nothing from local memory and is finished with its
+    // sums; else the raw fp32 sums go to the in-order writes.
+    let finish_early = ps == Ps32::Off;
+    let out_len = if finish_early { 2 } else { 4 };
+    // One item per (image, output channel): every row of it.
+    let compute = |_: &[u8], item: usize, dst: &mut [u8]| {
+        let (n, oc) = (item / oc_n, item % oc_n);
         let img = &input[n * ic * plane..(n + 1) * ic * plane];
-        for oc in 0..g.oc as usize {
-            let wk = &weights[oc * kh * kw * ic..(oc + 1) * kh * kw * ic];
-            for oh in 0..g.oh {
-                acc.fill(0.0);
-                // fp32 sum in the order kh → kw → ic (§3.6.1 bf16), each output independently;
-                // the loop over outputs is innermost so it vectorises without reordering a sum.
-                // The adds truncate (round toward zero) and subnormal products flush to zero, not
-                // the host references' round-to-nearest (see `arith::f32_add_toward_zero`).
-                for ky in 0..kh {
-                    let r = (oh as usize * st_h + ky * dh) * row_len;
-                    for kx in 0..kw {
-                        let col = r + win.col_pos(kx * dw);
-                        for c in 0..ic {
-                            let wv = wk[(ky * kw + kx) * ic + c];
-                            let src = &img[c * plane + col..][..ow_n];
-                            for (a, &v) in acc.iter_mut().zip(src) {
-                                *a = arith::f32_mac(*a, v, wv);
-                            }
+        let wk = &weights[oc * kh * kw * ic..(oc + 1) * kh * kw * ic];
+        let mut acc = vec![0f32; ow_n];
+        for oh in 0..oh_n {
+            acc.fill(0.0);
+            // fp32 sum in the order kh → kw → ic (§3.6.1 bf16), each output independently;
+            // the loop over outputs is innermost so it vectorises without reordering a sum.
+            // The adds truncate (round toward zero) and subnormal products flush to zero, not
+            // the host references' round-to-nearest (see `arith::f32_add_toward_zero`).
+            for ky in 0..kh {
+                let r = (oh * st_h + ky * dh) * row_len;
+                for kx in 0..kw {
+                    let col = r + win.col_pos(kx * dw);
+                    for c in 0..ic {
+                        let wv = wk[(ky * kw + kx) * ic + c];
+                        let src = &img[c * plane + col..][..ow_n];
+                        for (a, &v) in acc.iter_mut().zip(src) {
+                            *a = arith::f32_mac(*a, v, wv);
                         }
                     }
                 }
-                for (ow, &sum) in acc.iter().enumerate() {
-                    let at = rb[oc] + res.inner(n as u32, oh, ow as u32);
-                    let mut v = sum;
-                    if ps.reads() {
-                        // Partial sum: fp32 bits, plane 0 = high half, plane 1 = low half.
-                        let old = f32::from_bits((load_u16(lmem, at) as u32) << 16 | load_u16(lmem, at + b_str) as u32);
-                        v = arith::f32_add_toward_zero(v, old);
-                    }
-                    if ps.writes_partial() {
-                        let bits = v.to_bits();
-                        lmem.data[at..at + 2].copy_from_slice(&((bits >> 16) as u16).to_le_bytes());
-                        lmem.data[at + b_str..at + b_str + 2].copy_from_slice(&(bits as u16).to_le_bytes());
-                        continue;
-                    }
-                    if let Some(b) = &bias {
-                        v = arith::f32_add_toward_zero(v, b[oc]);
-                    }
-                    lmem.data[at..at + 2].copy_from_slice(&bf16_result(v, relu).to_le_bytes());
+            }
+            let dst = &mut dst[oh * ow_n * out_len..(oh + 1) * ow_n * out_len];
+            if finish_early {
+                for (d, &sum) in dst.chunks_exact_mut(2).zip(&acc) {
+                    let v = match &bias {
+                        Some(b) => arith::f32_add_toward_zero(sum, b[oc]),
+                        None => sum,
+                    };
+                    d.copy_from_slice(&bf16_result(v, relu).to_le_bytes());
+                }
+            } else {
+                for (d, &sum) in dst.chunks_exact_mut(4).zip(&acc) {
+                    d.copy_from_slice(&sum.to_bits().to_le_bytes());
                 }
             }
         }
-    }
+    };
+    let emit = |data: &mut [u8], item: usize, src: &[u8]| {
+        let (n, oc) = (item / oc_n, item % oc_n);
+        let load = |data: &[u8], i: usize| u16::from_le_bytes([data[i], data[i + 1]]);
+        for oh in 0..oh_n {
+            let src = &src[oh * ow_n * out_len..(oh + 1) * ow_n * out_len];
+            for (ow, s) in src.chunks_exact(out_len).enumerate() {
+                let at = rb[oc] + res.inner(n as u32, oh as u32, ow as u32);
+                if finish_early {
+                    data[at..at + 2].copy_from_slice(s);
+                    continue;
+                }
+                let mut v = f32::from_bits(u32::from_le_bytes(s.try_into().expect("four bytes")));
+                if ps.reads() {
+                    // Partial sum: fp32 bits, plane 0 = high half, plane 1 = low half.
+                    let old = f32::from_bits((load(data, at) as u32) << 16 | load(data, at + b_str) as u32);
+                    v = arith::f32_add_toward_zero(v, old);
+                }
+                if ps.writes_partial() {
+                    let bits = v.to_bits();
+                    data[at..at + 2].copy_from_slice(&((bits >> 16) as u16).to_le_bytes());
+                    data[at + b_str..at + b_str + 2].copy_from_slice(&(bits as u16).to_le_bytes());
+                    continue;
+                }
+                if let Some(b) = &bias {
+                    v = arith::f32_add_toward_zero(v, b[oc]);
+                }
+                data[at..at + 2].copy_from_slice(&bf16_result(v, relu).to_le_bytes());
+            }
+        }
+    };
+    let work = (oh_n * ow_n * kh * kw * ic) as u64;
+    let mut workers = std::mem::take(&mut lmem.workers);
+    workers.compute_then_emit(&mut lmem.data[..], g.n as usize * oc_n, oh_n * ow_n * out_len, work, compute, emit);
+    lmem.workers = workers;
     Ok(())
 }

@@ -44,7 +44,11 @@ pub fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc) -> ExecResult {
     // and output size, which were computed for the dilated kernel), in all 17 cases where the two
     // differ; per-tensor depthwise, conv, and CV183x depthwise honour it. The spec (§3.6.2
     // "same geometry as conv") does not say this.
-    let dilation = if d.opt_chl_quan != 0 && chip.quirks().depthwise_qm_ignores_dilation { Dilation::Ignored } else { Dilation::Honoured };
+    let dilation = if d.opt_chl_quan != 0 && chip.quirks().depthwise_qm_ignores_dilation {
+        Dilation::Ignored
+    } else {
+        Dilation::Honoured
+    };
     let win = Window::from_desc(d, d.opd0_h, d.opd0_w, Kernel { kh: d.opd1_h, kw: d.opd1_w, dilation })?;
     if d.is_bf16() {
         exec_bf16(chip, lmem, d, &win)
@@ -98,28 +102,39 @@ fn exec_int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, win: &Window) -> ExecResu
     };
     let weights = gather_weights(chip, lmem, d, 1, w_const, |i| load_i8(lmem, i, w_signed))?;
     let x_signed = d.opt_opd0_sign != 0;
-    let mut input = InputPlanes::new(win, &x, &xb, &res, lmem.lanes, pad_i8(chip, d), |i| load_i8(lmem, i, x_signed));
+    let input = InputPlanes::new(win, &x, &xb, &res, lmem.lanes, pad_i8(chip, d), |i| load_i8(lmem, i, x_signed));
 
     let (kh, kw) = (win.h.kernel as usize, win.w.kernel as usize);
-    let mut acc = vec![0i32; d.res0_w as usize];
-    for n in 0..x.n as usize {
-        for c in 0..x.c as usize {
-            let plane = input.get(n as u32, c, &x, &xb, |i| load_i8(lmem, i, x_signed));
-            let w = &weights[c * kh * kw..(c + 1) * kh * kw];
-            for oh in 0..d.res0_h {
-                acc.fill(0);
-                win.fold_row(
-                    &mut acc,
-                    plane,
-                    oh as usize,
-                    |t| w[t] as i32,
-                    |a: i32, v: i16, wt| a.wrapping_add(v as i32 * wt),
-                );
-                let at = rb[c] + res.inner(n as u32, oh, 0);
-                out.finish_row(&acc, requant[c], &mut lmem.data[at..], res.w_str as usize);
+    let (c_n, oh_n, ow_n) = (x.c as usize, d.res0_h as usize, d.res0_w as usize);
+    // One item per (image, channel): its finished rows. Nothing but the result is written, and
+    // it does not overlap the input unless `input` gathered all of it first.
+    let compute = |data: &[u8], item: usize, dst: &mut [u8]| {
+        let (n, c) = (item / c_n, item % c_n);
+        let load = |i: usize| if x_signed { data[i] as i8 as i16 } else { data[i] as i16 };
+        let mut buf = Vec::new();
+        let plane = input.get_into(n as u32, c, &x, &xb, load, &mut buf);
+        let w = &weights[c * kh * kw..(c + 1) * kh * kw];
+        let mut acc = vec![0i32; ow_n];
+        for oh in 0..oh_n {
+            acc.fill(0);
+            win.fold_row(&mut acc, plane, oh, |t| w[t] as i32, |a: i32, v: i16, wt| a.wrapping_add(v as i32 * wt));
+            out.finish_row(&acc, requant[c], &mut dst[oh * ow_n..(oh + 1) * ow_n], 1);
+        }
+    };
+    let w_step = res.w_str as usize;
+    let emit = |data: &mut [u8], item: usize, src: &[u8]| {
+        let (n, c) = (item / c_n, item % c_n);
+        for (oh, row) in src.chunks_exact(ow_n).enumerate() {
+            let at = rb[c] + res.inner(n as u32, oh as u32, 0);
+            for (ow, &v) in row.iter().enumerate() {
+                data[at + ow * w_step] = v;
             }
         }
-    }
+    };
+    let work = (oh_n * ow_n * kh * kw) as u64;
+    let mut workers = std::mem::take(&mut lmem.workers);
+    workers.compute_then_emit(&mut lmem.data[..], x.n as usize * c_n, oh_n * ow_n, work, compute, emit);
+    lmem.workers = workers;
     Ok(())
 }
 
@@ -134,29 +149,44 @@ fn exec_bf16(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, win: &Window) -> ExecResu
         bf16::bf16_operand(load_u16(lmem, i))
     })?;
     let pad = bf16::bf16_operand(d.pad_value(chip) as u16);
-    let mut input = InputPlanes::new(win, &x, &xb, &res, lmem.lanes, pad, |i| bf16::bf16_operand(load_u16(lmem, i)));
+    let input = InputPlanes::new(win, &x, &xb, &res, lmem.lanes, pad, |i| bf16::bf16_operand(load_u16(lmem, i)));
 
     let (kh, kw) = (win.h.kernel as usize, win.w.kernel as usize);
-    let mut acc = vec![0f32; d.res0_w as usize];
-    for n in 0..x.n as usize {
-        for c in 0..x.c as usize {
-            let plane = input.get(n as u32, c, &x, &xb, |i| bf16::bf16_operand(load_u16(lmem, i)));
-            let w = &weights[c * kh * kw..(c + 1) * kh * kw];
-            let b = bias.as_ref().map(|b| b[c]);
-            for oh in 0..d.res0_h {
-                acc.fill(0.0);
-                // fp32 products summed in kh → kw order with the truncating MAC of `arith::f32_mac`.
-                win.fold_row(&mut acc, plane, oh as usize, |t| w[t], |a: f32, v: f32, wt| arith::f32_mac(a, v, wt));
-                for (ow, &a) in acc.iter().enumerate() {
-                    let v = match b {
-                        Some(b) => arith::f32_add_toward_zero(a, b),
-                        None => a,
-                    };
-                    let at = rb[c] + res.inner(n as u32, oh, ow as u32);
-                    lmem.data[at..at + 2].copy_from_slice(&bf16_result(v, relu).to_le_bytes());
-                }
+    let (c_n, oh_n, ow_n) = (x.c as usize, d.res0_h as usize, d.res0_w as usize);
+    // As for int8: one item per (image, channel), its finished bf16 rows.
+    let compute = |data: &[u8], item: usize, dst: &mut [u8]| {
+        let (n, c) = (item / c_n, item % c_n);
+        let load = |i: usize| bf16::bf16_operand(u16::from_le_bytes([data[i], data[i + 1]]));
+        let mut buf = Vec::new();
+        let plane = input.get_into(n as u32, c, &x, &xb, load, &mut buf);
+        let w = &weights[c * kh * kw..(c + 1) * kh * kw];
+        let b = bias.as_ref().map(|b| b[c]);
+        let mut acc = vec![0f32; ow_n];
+        for oh in 0..oh_n {
+            acc.fill(0.0);
+            // fp32 products summed in kh → kw order with the truncating MAC of `arith::f32_mac`.
+            win.fold_row(&mut acc, plane, oh, |t| w[t], |a: f32, v: f32, wt| arith::f32_mac(a, v, wt));
+            for (dst, &a) in dst[oh * ow_n * 2..(oh + 1) * ow_n * 2].chunks_exact_mut(2).zip(&acc) {
+                let v = match b {
+                    Some(b) => arith::f32_add_toward_zero(a, b),
+                    None => a,
+                };
+                dst.copy_from_slice(&bf16_result(v, relu).to_le_bytes());
             }
         }
-    }
+    };
+    let emit = |data: &mut [u8], item: usize, src: &[u8]| {
+        let (n, c) = (item / c_n, item % c_n);
+        for (oh, row) in src.chunks_exact(ow_n * 2).enumerate() {
+            for (ow, v) in row.chunks_exact(2).enumerate() {
+                let at = rb[c] + res.inner(n as u32, oh as u32, ow as u32);
+                data[at..at + 2].copy_from_slice(v);
+            }
+        }
+    };
+    let work = (oh_n * ow_n * kh * kw) as u64;
+    let mut workers = std::mem::take(&mut lmem.workers);
+    workers.compute_then_emit(&mut lmem.data[..], x.n as usize * c_n, oh_n * ow_n * 2, work, compute, emit);
+    lmem.workers = workers;
     Ok(())
 }

@@ -58,7 +58,14 @@ fn check_int8_shift(chip: Chip, d: &TiuDesc, op: TiuOp) -> ExecResult {
     }
     let shifting = matches!(
         op,
-        TiuOp::Conv | TiuOp::DepthwiseConv | TiuOp::AvgPool | TiuOp::Matmul | TiuOp::Mul | TiuOp::Mac | TiuOp::Add | TiuOp::Sub
+        TiuOp::Conv
+            | TiuOp::DepthwiseConv
+            | TiuOp::AvgPool
+            | TiuOp::Matmul
+            | TiuOp::Mul
+            | TiuOp::Mac
+            | TiuOp::Add
+            | TiuOp::Sub
     );
     if shifting && rs != 0 && (d.opt_shift_typ != 0) != (d.opt_res0_sign != 0) {
         return illegal(

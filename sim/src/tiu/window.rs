@@ -145,6 +145,25 @@ impl<T: Copy> InputPlanes<T> {
         self.src.fill(&mut self.buf, n, bases[c], &|n, h, w| x.inner(n, h, w), &mut load);
         &self.buf
     }
+
+    /// As [`InputPlanes::get`], gathering into the caller's `buf` (one per thread).
+    pub fn get_into<'a>(
+        &'a self,
+        n: u32,
+        c: usize,
+        x: &LTensor,
+        bases: &[usize],
+        mut load: impl FnMut(usize) -> T,
+        buf: &'a mut Vec<T>,
+    ) -> &'a [T] {
+        if self.all {
+            return &self.buf[(n as usize * self.channels + c) * self.plane..][..self.plane];
+        }
+        buf.clear();
+        buf.resize(self.plane, self.pad);
+        self.src.fill(buf, n, bases[c], &|n, h, w| x.inner(n, h, w), &mut load);
+        buf
+    }
 }
 
 /// The two axes of a window.

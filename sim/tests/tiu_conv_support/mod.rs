@@ -292,7 +292,13 @@ pub fn per_tensor_ref(acc: i64, bias: i64, relu: bool, rs: u32, signed: bool) ->
     if relu {
         v = v.max(0);
     }
-    sat8(rshr(v, rs), signed)
+    if signed || rs == 0 {
+        return sat8(rshr(v, rs), signed);
+    }
+    // An unsigned result takes a logical shift (the vendor refuses an arithmetic one): the 32-bit
+    // sum as an unsigned number, rounded half up.
+    let u = v as u32 as u64;
+    sat8(((u >> rs) + ((u >> (rs - 1)) & 1)) as i64, false)
 }
 
 /// A per-channel record: int32 bias (with bias only), uint32 multiplier, shift byte. CV18[0-2]x

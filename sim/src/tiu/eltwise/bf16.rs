@@ -56,7 +56,7 @@ pub(super) fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, op: TiuOp, shape: [
         TiuOp::Mul => run(data, shape, &a, &b, None, &res, |x, y, _| out(x * y)),
         TiuOp::Mac => {
             let old = HalfOpd::Mem(res.clone());
-            run(data, shape, &a, &b, Some(&old), &res, |x, y, acc| out(x * y + acc))
+            run(data, shape, &a, &b, Some(&old), &res, |x, y, acc| out(mac(x, y, acc)))
         }
         // A NaN or infinite operand (both read as NaN) makes max, min and ge write 0x7F7F, even
         // when the other operand would be the mathematical answer (vectors, all four chips);
@@ -85,6 +85,29 @@ pub(super) fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, op: TiuOp, shape: [
         _ => return Err(unsupported(format!("bf16 element-wise {}", op.name()))),
     }
     Ok(())
+}
+
+/// `x·y + acc` as the vendor's mac forms it: the product of two bf16 operands is exact in f32,
+/// and the sum is rounded toward zero to f32 (then to bf16, to nearest even, by the caller). The
+/// direction matters only when the f32 sum lands on a bf16 tie: a plain f32 sum would round the
+/// tie to even. Found with the oracle on a bf16 softmax whose exponent products hit such ties;
+/// pinned by `sim/tests/bf16_mac.rs` and the corpus mac vectors (subnormal addends included).
+#[inline]
+fn mac(x: f32, y: f32, acc: f32) -> f32 {
+    let p = x * y;
+    let s = p + acc;
+    if !s.is_finite() || s == 0.0 {
+        return s;
+    }
+    // TwoSum: the rounding error of `s`, exactly (`s + err` is the exact sum).
+    let bp = s - acc;
+    let err = (p - bp) + (acc - (s - bp));
+    if err != 0.0 && (err > 0.0) != (s > 0.0) {
+        // Rounded away from zero: one f32 step back toward it.
+        f32::from_bits(s.to_bits() - 1)
+    } else {
+        s
+    }
 }
 
 /// bf16 1.0 when x ≥ y, else 0; 0x7F7F when either operand is NaN or infinite.

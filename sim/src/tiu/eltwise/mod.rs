@@ -86,4 +86,3 @@ pub(crate) fn relu_enabled(chip: Chip, d: &TiuDesc) -> ExecResult<bool> {
     }
     Ok(d.opt_relu_typ != 0)
 }
-
