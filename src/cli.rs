@@ -78,6 +78,10 @@ pub enum Command {
         #[arg(long)]
         chip: Option<Chip>,
     },
+    /// Where a model's TPU time goes, from the timing model alone: how the span divides between
+    /// the engines, busy time by descriptor kind, the bus efficiency of each TDMA class, and the
+    /// costliest layers.
+    TimingReport(commands::timing_report::Args),
     /// Device memory of models loaded together (with clones): each allocation, the total, and
     /// what sharing weights, command buffers and the shared-gmem pool saves.
     Mem {
@@ -290,6 +294,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Compare(args) => commands::compare::main(args),
         Command::Diff(args) => commands::diff::main(args),
         Command::Threads(args) => commands::threads::main(args),
+        Command::TimingReport(args) => commands::timing_report::main(args),
         Command::Debug(args) => commands::debug::main(args),
     }
 }

@@ -10,14 +10,15 @@
 
 use std::ops::Range;
 
-/// Work below this many multiply-accumulates (or element operations) per call stays on the
-/// calling thread: starting a thread costs about as much as this much emulation (measured with
-/// `cvsim run --threads` on the corpus and the tdl models, traces/performance-2026-12-07.md).
-pub const MIN_SPLIT_WORK: u64 = 1 << 18;
+/// Work below this many multiply-accumulates per descriptor (per chunk) stays on the calling
+/// thread. Starting and joining a scoped thread costs about 30 µs on a 2-core VM, and an int8 MAC
+/// about 0.1 ns in the conv dot product (bf16 MACs, emulated, several times more): 2^20 MACs is
+/// 100 µs or more, so a split saves more than it costs (traces/performance-2026-12-07.md).
+pub const MIN_SPLIT_WORK: u64 = 1 << 20;
 
 /// Most bytes of results held at once: items are computed and emitted a chunk at a time, so the
 /// buffer stays small beside local memory whatever the descriptor's size.
-const CHUNK_BYTES: usize = 256 << 10;
+const CHUNK_BYTES: usize = 64 << 10;
 
 /// Host threads an executor may use, and the buffer it reuses between descriptors.
 #[derive(Clone, Debug)]
@@ -66,10 +67,13 @@ impl Workers {
         if items == 0 {
             return;
         }
-        // At least one item per thread, however large the items.
-        let per_chunk = (CHUNK_BYTES / item_len.max(1)).max(self.threads).clamp(1, items);
+        // One item at a time on one thread (the buffer then holds one item); else chunks of at
+        // least one item per thread, however large the items.
+        let split = self.threads > 1 && item_work.saturating_mul(items as u64) >= MIN_SPLIT_WORK;
+        let per_chunk =
+            if split { (CHUNK_BYTES / item_len.max(1)).max(self.threads).min(items) } else { 1 };
         let chunk_work = item_work.saturating_mul(per_chunk as u64);
-        let threads = if chunk_work < MIN_SPLIT_WORK { 1 } else { self.threads.min(per_chunk) };
+        let threads = if split && chunk_work >= MIN_SPLIT_WORK { self.threads.min(per_chunk) } else { 1 };
         let mut buf = std::mem::take(&mut self.buf);
         // Every item's bytes are written by `compute` before `emit` reads them: only growth is
         // zeroed, never the whole buffer per descriptor.
@@ -98,11 +102,7 @@ where
     C: Fn(&S, usize, &mut [u8]) + Sync,
 {
     let n = range.len();
-    let run = |first: usize, count: usize, out: &mut [u8]| {
-        for k in 0..count {
-            compute(state, first + k, &mut out[k * item_len..(k + 1) * item_len]);
-        }
-    };
+    let run = |first: usize, count: usize, out: &mut [u8]| run_range(first, count, item_len, out, state, compute);
     if threads <= 1 || n <= 1 {
         run(range.start, n, out);
         return;
@@ -127,6 +127,19 @@ where
         }
         run(first0, len0, out0);
     });
+}
+
+/// Items `first..first + count` into `out`. Not inlined: the executor's loop is then compiled once,
+/// not once per caller (calling thread and spawned threads), which keeps fewer code pages resident.
+#[inline(never)]
+fn run_range<S, C>(first: usize, count: usize, item_len: usize, out: &mut [u8], state: &S, compute: &C)
+where
+    S: ?Sized + Sync,
+    C: Fn(&S, usize, &mut [u8]) + Sync,
+{
+    for k in 0..count {
+        compute(state, first + k, &mut out[k * item_len..(k + 1) * item_len]);
+    }
 }
 
 #[cfg(test)]

@@ -39,7 +39,8 @@ fn ref_round_half_away(x: i128, e: u32) -> i128 {
 fn ref_qm(acc: i32, bias: i32, mult: i32, shift: i32) -> i128 {
     let x = (acc as i128 + bias as i128) as i32; // wraps to 32 bits (§9.1)
     let (left, right) = if shift > 0 { (0u32, shift as u32) } else { ((-shift) as u32, 0u32) };
-    // Wraps (§9.2); the count is taken modulo 32, as the vendor simulator's x86 shift does.
+    // The vendor simulator shifts a 32-bit int by the count modulo 32 (x86 `shl`): a left shift
+    // of 32 leaves x, 33 shifts by 1. The shift wraps to 32 bits (§9.2).
     let shifted = ((x as i128) << (left % 32)) as i32;
     let p = shifted as i128 * mult as i128;
     let nudge = if p >= 0 { 1i128 << 30 } else { 1 - (1i128 << 30) };
@@ -114,9 +115,11 @@ proptest! {
         for chip in [Chip::Cv180x, Chip::Cv181x, Chip::Cv182x] {
             prop_assert_eq!(qm_shift_from_byte(chip, raw), want);
         }
-        // CV183x: the byte as int8; a positive shift taken modulo 32 (the fuzzer's CV183x runs).
+        // CV183x: the byte is signed; a positive count is a right shift modulo 32, a negative
+        // one a left shift (taken modulo 32 when applied).
         let s = raw as i8 as i32;
-        prop_assert_eq!(qm_shift_from_byte(Chip::Cv183x, raw), if s > 0 { s & 31 } else { s });
+        let want183 = if s > 0 { s % 32 } else { s };
+        prop_assert_eq!(qm_shift_from_byte(Chip::Cv183x, raw), want183);
     }
 }
 
@@ -127,8 +130,16 @@ fn qm_corner_cases() {
     assert_eq!(qm_requantize_i8(1, i32::MAX, 1 << 30, 0, c), -128);
     // i32::MIN × i32::MIN is not saturated by the reference: 2^31 truncates to i32::MIN.
     assert_eq!(srdhm(i32::MIN, i32::MIN), i32::MIN);
-    // A left shift of 32 is no shift (the count modulo 32, as the vendor simulator shifts).
-    assert_eq!(multiply_by_quantized_multiplier(12345, i32::MAX, -32, c), 12345);
+    // A left shift of 32 is a shift of 0 (the count is taken modulo 32), 33 a shift of 1.
+    assert_eq!(
+        multiply_by_quantized_multiplier(12345, i32::MAX, -32, c),
+        multiply_by_quantized_multiplier(12345, i32::MAX, 0, c)
+    );
+    assert_eq!(multiply_by_quantized_multiplier(12345, 1 << 30, -32, c), 6173);
+    assert_eq!(multiply_by_quantized_multiplier(12345, 1 << 30, -33, c), 12345);
+    // A left shift of 31 keeps only the low bit, at the sign: 1 << 31 = i32::MIN.
+    assert_eq!(multiply_by_quantized_multiplier(2, i32::MAX, -31, c), 0);
+    assert_eq!(multiply_by_quantized_multiplier(1, 1 << 30, -31, c), -(1 << 30));
 }
 
 // ----- bf16 ------------------------------------------------------------------------------------

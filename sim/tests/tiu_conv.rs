@@ -137,7 +137,7 @@ fn acc_bf16(cv: &Conv, n: u32, oc: u32, oh: u32, ow: u32, pad: f32) -> f32 {
 }
 
 fn conv_i8() -> impl Strategy<Value = Conv> {
-    (chip(), geom(20, 3, true, true), 1u32..=20).prop_flat_map(|(chip, g, oc)| {
+    (chip(), geom(20, 3, true, true, false), 1u32..=20).prop_flat_map(|(chip, g, oc)| {
         let xs = (g.n * g.c * g.ih * g.iw) as usize;
         let ws = (oc * g.kh * g.kw * g.c) as usize;
         (
@@ -159,7 +159,7 @@ fn full_output(mut cv: Conv) -> Conv {
 }
 
 fn conv_bf16() -> impl Strategy<Value = Conv> {
-    (chip(), geom(12, 3, true, true), 1u32..=12).prop_flat_map(|(chip, g, oc)| {
+    (chip(), geom(12, 3, true, true, false), 1u32..=12).prop_flat_map(|(chip, g, oc)| {
         let xs = (g.n * g.c * g.ih * g.iw) as usize;
         let ws = (oc * g.kh * g.kw * g.c) as usize;
         (prop::collection::vec(bf16_val(), xs), prop::collection::vec(bf16_val(), ws)).prop_map(move |(x, w)| Conv {
@@ -197,7 +197,9 @@ fn int8_opts(oc: u32, qm: bool) -> impl Strategy<Value = Int8Opts> {
             if qm { bias32.boxed() } else { (-32768i32..32768).boxed() },
             oc as usize,
         )),
-        prop::collection::vec((mult, -32i32..=31), oc as usize),
+        // Record shift bytes: mostly the 6-bit range, now and then any byte (CV18[0-2]x ignore
+        // bits 7:6; CV183x reads a signed byte).
+        prop::collection::vec((mult, prop_oneof![3 => -32i32..=31, 1 => any::<i8>().prop_map(i32::from)]), oc as usize),
         any::<u64>(),
     )
         .prop_map(move |((x_signed, w_signed, _, relu, rs, pad, res_lane), bias, q, seed)| Int8Opts {
@@ -231,7 +233,6 @@ fn run_int8(cv: &Conv, o: &Int8Opts) -> Option<(Vec<u8>, Vec<u8>)> {
     d.opt_relu_typ = o.relu as u32;
     d.opd0_ins_val = o.pad as u32;
     let pad = if o.x_signed { o.pad as i8 as i64 } else { o.pad as i64 };
-    let qm_shift = |s: i32| if chip.layout().signed_shifts() { s } else { s.rem_euclid(32) };
     match &o.qm {
         None => {
             d.opt_res_shift = o.rs;
@@ -262,7 +263,7 @@ fn run_int8(cv: &Conv, o: &Int8Opts) -> Option<(Vec<u8>, Vec<u8>)> {
             let at = alloc.per_result_channel(lanes, res_lane, cv.oc, r)?;
             for c in 0..cv.oc {
                 let (m, s) = q[c as usize];
-                let rec = record(chip, o.bias.as_ref().map(|b| b[c as usize]), m, qm_shift(s));
+                let rec = record(o.bias.as_ref().map(|b| b[c as usize]), m, s);
                 let i = at.idx(lanes, 0, c, 0, 0);
                 l.data[i..i + rec.len()].copy_from_slice(&rec);
             }
@@ -285,7 +286,7 @@ fn run_int8(cv: &Conv, o: &Int8Opts) -> Option<(Vec<u8>, Vec<u8>)> {
                         None => per_tensor_ref(acc, bias as i64, o.relu, o.rs, o.res_signed),
                         Some(q) => {
                             let (m, s) = q[oc as usize];
-                            qm_ref(acc, bias, m, qm_shift(s), o.relu)
+                            qm_ref(acc, bias, m, record_shift(chip, s as u8), o.relu)
                         }
                     });
                 }
@@ -609,7 +610,7 @@ fn grouped_conv_reads_parameters_in_the_result_lanes() {
         for i in 0..icg {
             l.data[at(w_off, icg) + i as usize] = wt(o, i) as u8;
         }
-        let rec = record(chip, Some(bias(o)), mult, shift);
+        let rec = record(Some(bias(o)), mult, shift);
         l.data[at(r_off, 9)..at(r_off, 9) + rec.len()].copy_from_slice(&rec);
     }
     for g in 0..groups {
@@ -761,6 +762,28 @@ fn inconsistent_geometry_is_illegal() {
         let mut d = d0.clone();
         d.opd1_n = 3;
         assert!(matches!(tiu::exec(chip, &mut l, &d), Err(ExecErrorKind::Illegal { field: "opd1_n", .. })));
+    }
+}
+
+/// A convolution must ask for exactly the outputs its padded input, kernel and stride give: the
+/// vendor simulator stops on fewer (`assert_output_hw`, every chip), where depthwise convolution
+/// and pooling may ask for a prefix. cvsim names the axis.
+#[test]
+fn fewer_outputs_than_the_geometry_gives_are_illegal() {
+    for chip in Chip::ALL {
+        let (mut l, d0) = desc_for_errors(chip);
+        tiu::exec(chip, &mut l, &d0).unwrap_or_else(|e| panic!("{chip}: {e}"));
+        for (field, d) in [("res0_h", TiuDesc { res0_h: 1, ..d0.clone() }), ("res0_w", TiuDesc { res0_w: 1, ..d0.clone() })] {
+            let e = tiu::exec(chip, &mut l, &d).unwrap_err();
+            assert!(matches!(e, ExecErrorKind::Illegal { field: f, .. } if f == field), "{chip}: {e}");
+        }
+        // Also when padding and stride set the size: 3 rows padded to 5, kernel 2, stride 2 → 2.
+        let mut d = d0.clone();
+        (d.conv_opd0_up_pad, d.conv_opd0_dn_pad, d.conv_op_y_str) = (1, 1, 2);
+        tiu::exec(chip, &mut l, &d).unwrap_or_else(|e| panic!("{chip}: {e}"));
+        d.res0_h = 1;
+        let e = tiu::exec(chip, &mut l, &d).unwrap_err();
+        assert!(matches!(e, ExecErrorKind::Illegal { field: "res0_h", .. }), "{chip}: {e}");
     }
 }
 

@@ -33,7 +33,7 @@ impl Dw {
 }
 
 fn dw(vals: BoxedStrategy<u16>) -> impl Strategy<Value = Dw> {
-    (chip(), geom(20, 5, true, true)).prop_flat_map(move |(chip, g)| {
+    (chip(), geom(20, 5, true, true, true)).prop_flat_map(move |(chip, g)| {
         let xs = (g.n * g.c * g.ih * g.iw) as usize;
         let ws = (g.c * g.kh * g.kw) as usize;
         (prop::collection::vec(vals.clone(), xs), prop::collection::vec(vals.clone(), ws)).prop_map(move |(x, w)| Dw {
@@ -120,12 +120,21 @@ fn opts(qm: bool) -> impl Strategy<Value = Opts> {
     (
         (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>(), 0u32..=16, any::<u8>(), (0u32..32, 0u32..32)),
         prop::option::of(prop::collection::vec(bias, 20)),
-        prop::collection::vec((prop_oneof![Just(i32::MAX), 1i32 << 30..i32::MAX, 0i32..100], -32i32..=31), 20),
+        // Record shift bytes: mostly the 6-bit range, now and then any byte (CV18[0-2]x ignore
+        // bits 7:6; CV183x reads a signed byte).
+        prop::collection::vec(
+            (
+                prop_oneof![Just(i32::MAX), 1i32 << 30..i32::MAX, 0i32..100],
+                prop_oneof![3 => -32i32..=31, 1 => any::<i8>().prop_map(i32::from)],
+            ),
+            20,
+        ),
         any::<u64>(),
     )
         .prop_map(move |((x_signed, _, res_signed, relu, rs, pad, lanes), bias, q, seed)| Opts {
             x_signed,
-            // The vendor simulator asserts signed depthwise weights.
+            // Depthwise weights in local memory are signed: the vendor simulator stops on unsigned
+            // ones (`unsigned_weights_are_illegal`).
             w_signed: true,
             res_signed: res_signed || qm,
             relu,
@@ -153,7 +162,6 @@ fn run_int8(p: &Dw, o: &Opts, qm: bool) -> Option<(Vec<u8>, Vec<u8>)> {
     d.opt_shift_typ = o.res_signed as u32;
     d.opt_relu_typ = o.relu as u32;
     d.opd0_ins_val = o.pad as u32;
-    let qm_shift = |s: i32| if chip.layout().signed_shifts() { s } else { s.rem_euclid(32) };
     let bias = o.bias.as_ref().map(|b| &b[..g.c as usize]);
     if qm {
         d.opt_chl_quan = 1;
@@ -162,7 +170,7 @@ fn run_int8(p: &Dw, o: &Opts, qm: bool) -> Option<(Vec<u8>, Vec<u8>)> {
         let at = alloc.per_result_channel(lanes, res_lane, g.c, r)?;
         for c in 0..g.c {
             let (m, s) = o.q[c as usize];
-            let rec = record(chip, bias.map(|b| b[c as usize]), m, qm_shift(s));
+            let rec = record(bias.map(|b| b[c as usize]), m, s);
             let i = at.idx(lanes, 0, c, 0, 0);
             l.data[i..i + rec.len()].copy_from_slice(&rec);
         }
@@ -212,7 +220,7 @@ fn run_int8(p: &Dw, o: &Opts, qm: bool) -> Option<(Vec<u8>, Vec<u8>)> {
                     let b = bias.map_or(0, |b| b[c as usize]);
                     want.push(if qm {
                         let (m, s) = o.q[c as usize];
-                        qm_ref(acc, b, m, qm_shift(s), o.relu)
+                        qm_ref(acc, b, m, record_shift(chip, s as u8), o.relu)
                     } else {
                         per_tensor_ref(acc, b as i64, o.relu, o.rs, o.res_signed)
                     });
@@ -418,5 +426,45 @@ fn a_result_overlapping_later_input_channels_reads_the_input_as_it_was() {
                 }
             }
         }
+    }
+}
+
+/// The vendor simulator stops on a depthwise convolution whose weights in local memory are
+/// unsigned (found by the differential fuzzer on every chip); cvsim names `opt_opd1_sign`. A
+/// constant weight carries its own sign and may be unsigned.
+#[test]
+fn unsigned_weights_are_illegal() {
+    for chip in Chip::ALL {
+        let g = Geom {
+            n: 1,
+            c: 2,
+            ih: 3,
+            iw: 3,
+            kh: 2,
+            kw: 2,
+            st_h: 1,
+            st_w: 1,
+            dil_h: 1,
+            dil_w: 1,
+            pad: [0; 4],
+            ins_h: 0,
+            ins_w: 0,
+            ins_h_last: 0,
+            ins_w_last: 0,
+            oh: 2,
+            ow: 2,
+        };
+        let p = Dw { chip, g, x: vec![3; 18], w: vec![2; 8] };
+        let mut l = random_lmem(chip, 2);
+        let (mut d, res) = place(&p, &mut l, 1, 0, 0, &mut Alloc::new()).unwrap();
+        (d.opt_opd0_sign, d.opt_res0_sign, d.opt_opd1_sign) = (1, 1, 1);
+        tiu::exec(chip, &mut l, &d).unwrap();
+        assert_eq!(l.data[res.idx(chip.lanes(), 0, 1, 1, 1)], 24, "{chip}");
+        d.opt_opd1_sign = 0;
+        let e = tiu::exec(chip, &mut l, &d).unwrap_err();
+        assert!(matches!(e, ExecErrorKind::Illegal { field: "opt_opd1_sign", .. }), "{chip}: {e}");
+        d.opt_opd1_const = 1;
+        d.opd1_addr = 2;
+        tiu::exec(chip, &mut l, &d).unwrap_or_else(|e| panic!("{chip}: {e}"));
     }
 }

@@ -3,7 +3,7 @@
 //! errata): random shapes, strides (including zero-stride broadcast), start lanes, signedness,
 //! widths, shifts and constants, on all four chips.
 
-use cvsim_isa::{Chip, TiuDesc};
+use cvsim_isa::{Chip, LayoutFamily, TiuDesc};
 use cvsim_sim::memory::Lmem;
 use cvsim_sim::tiu;
 use cvsim_sim::ExecErrorKind;
@@ -56,7 +56,9 @@ impl Alloc {
         let [n, c, h, w] = shape;
         let w_str = w_mul * esz;
         let row = (w - 1) * w_str + esz;
-        let h_str = if h_bcast { 0 } else { row + 3 };
+        // Rows end with a gap: an odd one for int8, whole elements for bf16 (whose strides are
+        // even byte counts, or the vendor simulator stops).
+        let h_str = if h_bcast { 0 } else { row + 3 * esz };
         let chan = (h - 1) * h_str + row;
         let c_str = chan.div_ceil(16) * 16;
         let groups = (lane0 + c).div_ceil(self.lanes);
@@ -265,8 +267,11 @@ fn int_case() -> impl Strategy<Value = IntCase> {
                     k.res_signed = k.a_signed || k.b_signed;
                 }
                 Op::Mul | Op::Mac => {
-                    // The vendor refuses a product whose sign differs from its operands'.
-                    k.res_signed = k.a_signed || k.b_signed;
+                    // The CV18[0-2]x vendor simulator refuses a product (mul and mac alike) whose
+                    // sign differs from its operands'.
+                    if chip.layout() == LayoutFamily::Cv18x {
+                        k.res_signed = k.a_signed || k.b_signed;
+                    }
                 }
                 Op::MulQm => {
                     k.res_wide = false;
@@ -302,8 +307,8 @@ fn int_case() -> impl Strategy<Value = IntCase> {
                 // The vendor refuses a shift flavour that disagrees with the result sign.
                 k.arith_shift = k.res_signed;
             }
-            // ReLU needs an 8-bit result (the vendor asserts it).
-            let relu_ok = matches!(op, Op::Mul | Op::MulQm | Op::Mac | Op::Add) && k.res_signed && !k.res_wide;
+            // ReLU needs a signed, 8-bit result (the vendor simulator stops on the others).
+            let relu_ok = matches!(op, Op::Mul | Op::MulQm | Op::Mac | Op::Add | Op::Max | Op::Min) && k.res_signed && !k.res_wide;
             k.relu = k.relu && relu_ok;
             k
         })
@@ -412,6 +417,8 @@ fn check_int(k: &IntCase) -> Result<(), TestCaseError> {
                         }
                         Op::Add => relu(sat(rshr(av + bv, rs, k.round, k.arith_shift), k.res_wide, k.res_signed)),
                         Op::Sub => sat(rshr(av - bv, rs, k.round, k.arith_shift), k.res_wide, k.res_signed),
+                        // The vendor simulator takes ReLU on max and min and leaves the result
+                        // as it is (as cvsim does; no recorded vector pins it).
                         Op::Max => av.max(bv),
                         Op::Min => av.min(bv),
                         Op::Ge => (av >= bv) as i32,
@@ -495,6 +502,49 @@ fn bf16_read(v: u16) -> f32 {
     }
 }
 
+/// An f32 as `m · 2^e` with an integer significand.
+fn f32_parts(x: f32) -> (i64, i32) {
+    let b = x.to_bits();
+    let (exp, frac) = (((b >> 23) & 0xFF) as i32, (b & 0x7F_FFFF) as i64);
+    let m = if exp == 0 { frac } else { frac | 1 << 23 };
+    (if b >> 31 != 0 { -m } else { m }, exp.max(1) - 150)
+}
+
+/// `a + b` rounded toward zero to f32, from the exact sum in integers: the vendor's mac adds the
+/// (f32) product and the accumulator that way before rounding the sum to bf16. Non-finite
+/// operands give the f32 sum.
+fn sum_toward_zero(a: f32, b: f32) -> f32 {
+    if !a.is_finite() || !b.is_finite() {
+        return a + b;
+    }
+    let ((ma, ea), (mb, eb)) = (f32_parts(a), f32_parts(b));
+    let (big, small, (mbig, ebig), (msmall, esmall)) =
+        if ea >= eb { (a, b, (ma, ea), (mb, eb)) } else { (b, a, (mb, eb), (ma, ea)) };
+    if msmall == 0 {
+        return big;
+    }
+    if mbig != 0 && ebig - esmall > 64 {
+        // The small addend is far below one ulp of the big one: it only decides whether the
+        // truncation steps back one ulp toward zero.
+        return if (small > 0.0) == (big > 0.0) { big } else { f32::from_bits(big.to_bits() - 1) };
+    }
+    // The exact sum `s · 2^esmall`, then its top 24 bits (fewer below the normal range).
+    let s = ((mbig as i128) << (ebig - esmall)) + msmall as i128;
+    if s == 0 {
+        return 0.0;
+    }
+    let bits = 128 - s.unsigned_abs().leading_zeros() as i32;
+    // Keep 24 bits, but never go below the quantum of subnormals (2^-149).
+    let drop = (bits - 24).max(-149 - esmall).max(0);
+    let kept = (s.unsigned_abs() >> drop) as f64 * 2f64.powi(esmall + drop);
+    let v = if kept > f32::MAX as f64 { f32::MAX } else { kept as f32 };
+    if s < 0 {
+        -v
+    } else {
+        v
+    }
+}
+
 #[derive(Clone, Debug)]
 struct HalfCase {
     chip: Chip,
@@ -529,7 +579,8 @@ fn half_case() -> impl Strategy<Value = HalfCase> {
                 op,
                 shape: [n, c, h, w],
                 b_const: (konst && op != Op::Copy).then_some(kv),
-                relu: relu && matches!(op, Op::Add | Op::Mul | Op::Mac),
+                // The vendor simulator takes ReLU on sub, max and min too, and ignores it there.
+                relu: relu && matches!(op, Op::Add | Op::Sub | Op::Mul | Op::Mac | Op::Max | Op::Min),
                 lane_res: la % lanes,
                 lane_a: lb % lanes,
                 w_mul,
@@ -619,7 +670,7 @@ fn check_half(k: &HalfCase) -> Result<(), TestCaseError> {
                         Op::Copy => bf16_write(fx),
                         _ => unreachable!(),
                     };
-                    if k.relu && v & 0x8000 != 0 {
+                    if k.relu && matches!(k.op, Op::Add | Op::Mul | Op::Mac) && v & 0x8000 != 0 {
                         v = 0;
                     }
                     want[ri] = v as u8;
@@ -672,23 +723,6 @@ fn one(eu: u32, bf16: bool) -> TiuDesc {
     (d.res0_addr, d.opd0_addr, d.opd1_addr) = (0x100, 0, 0x80);
     d.opt_res_add = (eu == 1) as u32;
     d
-}
-
-/// The mac's f32 sum rounded toward zero (traces/spec-notes-bf16-mac-2026-12-07.md): the nearest
-/// sum, one step back toward zero when Knuth's TwoSum error says it was rounded away from zero.
-fn sum_toward_zero(p: f32, acc: f32) -> f32 {
-    let s = p + acc;
-    if !s.is_finite() || s == 0.0 {
-        return s;
-    }
-    let pp = s - acc;
-    let aa = s - pp;
-    let err = (p - pp) + (acc - aa);
-    if err != 0.0 && (err > 0.0) != (s > 0.0) {
-        f32::from_bits(s.to_bits() - 1)
-    } else {
-        s
-    }
 }
 
 fn run_bf16(eu: u32, a: u16, b: u16, old: u16, relu: bool) -> u16 {
@@ -767,4 +801,56 @@ fn out_of_lane_operand_is_reported() {
     d.res0_addr = 0x7FF0;
     let e = tiu::exec(chip, &mut l, &d).unwrap_err();
     assert!(matches!(e, ExecErrorKind::LmemOutOfRange { what: "res0", .. }), "{e}");
+}
+
+/// Settings the CV18[0-2]x vendor simulator stops on (differential fuzzing), each an error naming
+/// its field; the same descriptor without the setting runs.
+#[test]
+fn settings_the_vendor_stops_on_name_their_field() {
+    let chip = Chip::Cv181x;
+    let mut l = Lmem::new(chip.params());
+    let cases: [(TiuDesc, fn(&mut TiuDesc), &str); 5] = [
+        // mac: a signed operand and an unsigned result
+        (
+            TiuDesc { opt_opd0_sign: 1, opt_res0_sign: 1, ..one(1, false) },
+            |d| d.opt_res0_sign = 0,
+            "opt_res0_sign",
+        ),
+        // mac: unsigned operands and a signed result
+        (one(1, false), |d| d.opt_res0_sign = 1, "opt_res0_sign"),
+        // mul and mac: ReLU with a 16-bit result
+        (
+            TiuDesc { opt_opd0_sign: 1, opt_res0_sign: 1, opt_relu_typ: 1, ..one(0, false) },
+            |d| d.opt_res0_seg = 0,
+            "opt_relu_typ",
+        ),
+        (
+            TiuDesc { opt_opd0_sign: 1, opt_res0_sign: 1, opt_relu_typ: 1, ..one(1, false) },
+            |d| d.opt_res0_seg = 0,
+            "opt_relu_typ",
+        ),
+        // bf16: an odd byte stride
+        (one(2, true), |d| d.opd0_h_str = 3, "opd0_h_str"),
+    ];
+    for (fine, set, field) in cases {
+        tiu::exec(chip, &mut l, &fine).unwrap_or_else(|e| panic!("{field}: {e}"));
+        let mut d = fine.clone();
+        set(&mut d);
+        let e = tiu::exec(chip, &mut l, &d).unwrap_err();
+        assert!(matches!(e, ExecErrorKind::Illegal { field: f, .. } if f == field), "{field}: {e}");
+    }
+    // Every bf16 operand's strides count, on every chip.
+    for c in Chip::ALL {
+        let mut l = Lmem::new(c.params());
+        for (set, field) in [
+            ((|d: &mut TiuDesc| d.res0_w_str = 3) as fn(&mut TiuDesc), "res0_w_str"),
+            (|d| d.opd1_c_str = 17, "opd1_c_str"),
+            (|d| d.opd0_n_str = 15, "opd0_n_str"),
+        ] {
+            let mut d = one(0, true);
+            set(&mut d);
+            let e = tiu::exec(c, &mut l, &d).unwrap_err();
+            assert!(matches!(e, ExecErrorKind::Illegal { field: f, .. } if f == field), "{c} {field}: {e}");
+        }
+    }
 }

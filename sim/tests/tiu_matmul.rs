@@ -3,7 +3,7 @@
 //! bias, partial sums (modes 2, 3, 1), and bf16 with an fp32 bias; random shapes, chunkings and
 //! signedness on all four chips. The bf16 reference accumulates with adds rounded toward zero.
 
-use cvsim_isa::{Chip, TiuDesc};
+use cvsim_isa::{Chip, LayoutFamily, TiuDesc};
 use cvsim_sim::memory::Lmem;
 use cvsim_sim::tiu;
 use cvsim_sim::ExecErrorKind;
@@ -111,6 +111,14 @@ fn case() -> impl Strategy<Value = Case> {
             };
             if bf16 {
                 c.signs = [true; 4];
+            } else if chip.layout() == LayoutFamily::Cv18x {
+                // The CV18[0-2]x vendor simulator refuses a product whose sign differs from its
+                // operands': the result is signed exactly when an operand is. QM's result is
+                // signed int8, so one operand is signed there.
+                if kind == Kind::Qm && !c.signs[0] && !c.signs[1] {
+                    c.signs[1] = true;
+                }
+                c.signs[3] = c.signs[0] || c.signs[1];
             }
             match kind {
                 // cvikernel forbids ReLU with add-result; the result of QM is signed int8.
@@ -457,4 +465,46 @@ fn bf16_matmul_adds_round_toward_zero() {
             0xBF81
         );
     }
+}
+
+/// An int8 matrix multiply: left 2 × 20 in chunks of 16, right 20 × 8, result 2 × 8.
+fn small_int8() -> TiuDesc {
+    let mut d = TiuDesc { tsk_typ: 2, cmd_en: 1, tsk_opd_num: 2, ..Default::default() };
+    (d.opt_opd0_seg, d.opt_opd1_seg, d.opt_res0_seg) = (1, 1, 1);
+    (d.opd0_n, d.opd0_c, d.opd0_h, d.opd0_w) = (2, 2, 1, 16);
+    (d.opd1_n, d.opd1_c, d.opd1_h, d.opd1_w) = (20, 1, 1, 4);
+    (d.res0_n, d.res0_c, d.res0_h, d.res0_w) = (2, 1, 1, 8);
+    (d.opd1_addr, d.res0_addr) = (0x100, 0x400);
+    d.res0_b_str = 0x40;
+    d
+}
+
+/// Settings the CV18[0-2]x vendor simulator stops on (differential fuzzing), each an error naming
+/// its field; the same descriptor without the setting runs.
+#[test]
+fn settings_the_vendor_stops_on_name_their_field() {
+    let signed = TiuDesc { opt_opd1_sign: 1, opt_res0_sign: 1, opt_shift_typ: 1, ..small_int8() };
+    let cases: [(TiuDesc, fn(&mut TiuDesc), &str); 5] = [
+        // the product's sign differs from its operands'
+        (signed.clone(), |d| d.opt_res0_sign = 0, "opt_res0_sign"),
+        (small_int8(), |d| d.opt_res0_sign = 1, "opt_res0_sign"),
+        // partial sums written for a later descriptor take no ReLU and no shift
+        (TiuDesc { ps32_md: 2, ..signed.clone() }, |d| d.opt_relu_typ = 1, "opt_relu_typ"),
+        (TiuDesc { ps32_md: 3, ..signed.clone() }, |d| d.opt_res_shift = 4, "opt_res_shift"),
+        (TiuDesc { ps32_md: 2, ..signed.clone() }, |d| d.opt_res_shift = 4, "opt_res_shift"),
+    ];
+    for chip in Chip::ALL.into_iter().filter(|c| c.layout() == LayoutFamily::Cv18x) {
+        let mut l = Lmem::new(chip.params());
+        for (fine, set, field) in &cases {
+            tiu::exec(chip, &mut l, fine).unwrap_or_else(|e| panic!("{chip} {field}: {e}"));
+            let mut d = fine.clone();
+            set(&mut d);
+            let e = tiu::exec(chip, &mut l, &d).unwrap_err();
+            assert!(matches!(e, ExecErrorKind::Illegal { field: f, .. } if f == *field), "{chip} {field}: {e}");
+        }
+    }
+    // The last pass of a chain finishes the sum: ReLU and the shift are fine there.
+    let mut l = Lmem::new(Chip::Cv181x.params());
+    let last = TiuDesc { ps32_md: 1, opt_relu_typ: 1, opt_res_shift: 4, ..signed };
+    tiu::exec(Chip::Cv181x, &mut l, &last).unwrap();
 }

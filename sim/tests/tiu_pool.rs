@@ -4,7 +4,7 @@
 
 mod tiu_conv_support;
 
-use cvsim_isa::{Chip, TiuDesc};
+use cvsim_isa::{Chip, LayoutFamily, TiuDesc};
 use cvsim_sim::memory::Lmem;
 use cvsim_sim::tiu;
 use cvsim_sim::ExecErrorKind;
@@ -22,9 +22,30 @@ enum Kind {
 struct Pool {
     chip: Chip,
     kind: Kind,
+    /// The geometry the pooling computes (the reference's).
     g: Geom,
+    /// The insertion fields written to the descriptor (y_ins0, x_ins0, y_ins0_last, x_ins0_last):
+    /// `g`'s own where the chip inserts, anything where it ignores them.
+    ins: [u32; 4],
     /// x[n][c][h][w]
     x: Vec<u16>,
+}
+
+/// A generated geometry as the chip pools it. CV18[0-2]x ignore the insertion fields (the vendor
+/// simulator reads neighbouring inputs, not the insert value), so there the descriptor keeps the
+/// generated fields while the window and the output size follow the input without insertion; a
+/// prefix of the outputs stays a prefix. None when the kernel no longer fits.
+fn as_pooled(chip: Chip, g: Geom) -> Option<(Geom, [u32; 4])> {
+    let ins = [g.ins_h, g.ins_w, g.ins_h_last, g.ins_w_last];
+    if chip.layout() != LayoutFamily::Cv18x {
+        return Some((g, ins));
+    }
+    let (full_h, full_w) = g.max_out()?;
+    let plain = Geom { ins_h: 0, ins_w: 0, ins_h_last: 0, ins_w_last: 0, ..g };
+    let (oh, ow) = plain.max_out()?;
+    let oh = if g.oh == full_h { oh } else { (oh + 1) / 2 };
+    let ow = if g.ow == full_w { ow } else { (ow + 1) / 2 };
+    Some((Geom { oh, ow, ..plain }, ins))
 }
 
 impl Pool {
@@ -38,16 +59,20 @@ impl Pool {
 /// (§9.9).
 fn pool(vals: BoxedStrategy<u16>, bf16: bool) -> impl Strategy<Value = Pool> {
     let kinds = prop::sample::select(vec![Kind::Max, Kind::Min, Kind::Avg]);
-    (chip(), kinds, geom(40, 4, false, true))
+    (chip(), kinds, geom(40, 4, false, true, true))
         .prop_filter("min pooling missing on this chip", move |(chip, kind, _)| {
             *kind != Kind::Min
                 || (chip.layout().has_ge_and_min_pool() && !(bf16 && chip.quirks().bf16_min_pool_unreproducible))
         })
-        .prop_flat_map(move |(chip, kind, g)| {
+        .prop_filter_map("kernel does not fit the input without insertion", |(chip, kind, g)| {
+            as_pooled(chip, g).map(|(g, ins)| (chip, kind, g, ins))
+        })
+        .prop_flat_map(move |(chip, kind, g, ins)| {
             prop::collection::vec(vals.clone(), (g.n * g.c * g.ih * g.iw) as usize).prop_map(move |x| Pool {
                 chip,
                 kind,
                 g,
+                ins,
                 x,
             })
         })
@@ -66,6 +91,7 @@ fn place(p: &Pool, l: &mut Lmem, esz: u32) -> Option<(TiuDesc, Place)> {
     };
     d.opd_typ = (esz == 2) as u32;
     g.fill(&mut d, false);
+    [d.conv_opd0_y_ins0, d.conv_opd0_x_ins0, d.conv_opd0_y_ins0_last, d.conv_opd0_x_ins0_last] = p.ins;
     let mut alloc = Alloc::new();
     let x = alloc.aligned(lanes, [g.n, g.c, g.ih, g.iw], esz)?;
     let res = alloc.aligned(lanes, [g.n, g.c, g.oh, g.ow], esz)?;
@@ -130,9 +156,11 @@ proptest! {
         for n in 0..g.n { for c in 0..g.c { for oh in 0..g.oh { for ow in 0..g.ow {
             let vals: Vec<i64> = (0..g.kh).flat_map(|ky| (0..g.kw).map(move |kx| (ky, kx)))
                 .map(|(ky, kx)| g.tap(oh, ow, ky, kx).map_or(v(pad as u16), |(h, w)| v(p.x(n, c, h, w)))).collect();
+            // The vendor simulator starts a max or min at the pad value, so it takes part in
+            // every window, padded or not.
             let want = match p.kind {
-                Kind::Max => *vals.iter().max().unwrap() as u8,
-                Kind::Min => *vals.iter().min().unwrap() as u8,
+                Kind::Max => vals.iter().fold(v(pad as u16), |a, &x| a.max(x)) as u8,
+                Kind::Min => vals.iter().fold(v(pad as u16), |a, &x| a.min(x)) as u8,
                 Kind::Avg => sat8(rshr(vals.iter().map(|x| x * k as i64).sum(), rs), signed),
             };
             prop_assert_eq!(l.data[res.idx(lanes, n, c, oh, ow)], want, "n {} c {} oh {} ow {}", n, c, oh, ow);
@@ -194,7 +222,7 @@ fn one_row(chip: Chip, kind: Kind, x: Vec<u16>) -> Pool {
         oh: 1,
         ow: 1,
     };
-    Pool { chip, kind, g, x }
+    Pool { chip, kind, g, ins: [0; 4], x }
 }
 
 /// Average pooling sums truncate: (1 + 2^-7) + 2^-8 − 2^-25 stays below the bf16 midpoint
@@ -254,7 +282,7 @@ fn a_result_overlapping_later_input_channels_reads_the_input_as_it_was() {
             let g =
                 Geom { c: lanes + 5, ih: 3, iw: 3, kh: 2, kw: 2, oh: 2, ow: 2, ..one_row(chip, Kind::Max, vec![0]).g };
             let x: Vec<u16> = (0..g.c * 9).map(|i| (i * 37 % 251) as u16 | if esz == 2 { 0x3F00 } else { 0 }).collect();
-            let p = Pool { chip, kind: Kind::Max, g, x };
+            let p = Pool { chip, kind: Kind::Max, g, ins: [0; 4], x };
             let mut l = random_lmem(chip, 9);
             let (d, res) = place(&p, &mut l, esz).unwrap();
             let mut apart = l.clone();
@@ -269,6 +297,57 @@ fn a_result_overlapping_later_input_channels_reads_the_input_as_it_was() {
                     assert_eq!(apart.data[a..a + esz as usize], l.data[b..b + esz as usize], "{chip} esz {esz} c {c}");
                 }
             }
+        }
+    }
+}
+
+/// CV18[0-2]x pooling ignores the insertion fields: a window over a row with `conv_opd0_x_ins0`
+/// = 1 reads neighbouring inputs, not the insert value (differential fuzzing against the vendor
+/// simulator), and the output size follows the row without insertion. CV183x inserts.
+#[test]
+fn cv18x_pooling_ignores_insertion() {
+    for chip in Chip::ALL {
+        let cv18x = chip.layout() == LayoutFamily::Cv18x;
+        let mut p = one_row(chip, Kind::Max, vec![1, 5, 2, 7]);
+        p.g.kw = 2;
+        p.g.ow = if cv18x { 3 } else { 6 };
+        p.ins = [0, 1, 0, 0];
+        let mut l = random_lmem(chip, 6);
+        let (mut d, res) = place(&p, &mut l, 1).unwrap();
+        d.opd0_ins_val = 3;
+        tiu::exec(chip, &mut l, &d).unwrap_or_else(|e| panic!("{chip}: {e}"));
+        let got: Vec<u8> = (0..p.g.ow).map(|w| l.data[res.idx(chip.lanes(), 0, 0, 0, w)]).collect();
+        let want: &[u8] = if cv18x { &[5, 5, 7] } else { &[3, 5, 5, 3, 3, 7] };
+        assert_eq!(got, want, "{chip}");
+        if cv18x {
+            // Four outputs would need the inserted row.
+            d.res0_w = 4;
+            let e = tiu::exec(chip, &mut l, &d).unwrap_err();
+            assert!(matches!(e, ExecErrorKind::Illegal { field: "res0_w", .. }), "{chip}: {e}");
+        }
+    }
+}
+
+/// The CV18[0-2]x vendor simulator stops on int8 pooling whose result sign differs from its
+/// input's; cvsim names `opt_res0_sign`.
+#[test]
+fn cv18x_int8_pooling_keeps_its_input_sign() {
+    for chip in Chip::ALL.into_iter().filter(|c| c.layout() == LayoutFamily::Cv18x) {
+        for kind in [Kind::Max, Kind::Min, Kind::Avg] {
+            let p = one_row(chip, kind, vec![1, 2, 3]);
+            let mut l = random_lmem(chip, 4);
+            let (mut d, _) = place(&p, &mut l, 1).unwrap();
+            if kind == Kind::Avg {
+                (d.opt_opd1_const, d.opd1_addr) = (1, 1);
+            }
+            (d.opt_opd0_sign, d.opt_res0_sign, d.opt_shift_typ) = (1, 1, 1);
+            tiu::exec(chip, &mut l, &d).unwrap_or_else(|e| panic!("{chip} {kind:?}: {e}"));
+            (d.opt_opd0_sign, d.opt_res0_sign) = (1, 0);
+            let e = tiu::exec(chip, &mut l, &d).unwrap_err();
+            assert!(matches!(e, ExecErrorKind::Illegal { field: "opt_res0_sign", .. }), "{chip} {kind:?}: {e}");
+            (d.opt_opd0_sign, d.opt_res0_sign) = (0, 1);
+            let e = tiu::exec(chip, &mut l, &d).unwrap_err();
+            assert!(matches!(e, ExecErrorKind::Illegal { field: "opt_res0_sign", .. }), "{chip} {kind:?}: {e}");
         }
     }
 }

@@ -10,4 +10,5 @@ pub mod mem;
 pub mod tensors;
 pub mod threads;
 pub mod timing;
+pub mod timing_report;
 pub mod vectors;

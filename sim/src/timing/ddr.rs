@@ -1,9 +1,8 @@
-//! What one strided DRAM access costs the bus: beats, bursts, granules and page switches.
+//! What one strided DRAM access costs the bus: beats, bursts and page switches.
 //!
 //! A TDMA transfer touches DRAM as `n × c × h` rows of contiguous bytes (W is always contiguous,
 //! `isa.md` §4.1). Bandwidth is wasted where a row does not fill its beats (rows are rounded out to
-//! 16-byte beats at both ends) and its granules (64 bytes), and time is lost where consecutive rows
-//! lie in different DRAM pages. Dense dimensions are folded into longer rows first, so a dense
+//! 16-byte beats at both ends), and time is lost where consecutive rows lie in different DRAM pages. Dense dimensions are folded into longer rows first, so a dense
 //! tensor costs one row however it is shaped.
 
 use super::config::TdmaConfig;
@@ -62,8 +61,6 @@ pub struct Traffic {
     pub beats: u64,
     /// AXI bursts.
     pub bursts: u64,
-    /// DRAM granules the bursts touch.
-    pub granules: u64,
     /// Rows after the first that start in another DRAM page than the previous row ended in.
     pub page_switches: u64,
 }
@@ -74,7 +71,6 @@ impl Traffic {
         self.bytes += o.bytes;
         self.beats += o.beats;
         self.bursts += o.bursts;
-        self.granules += o.granules;
         self.page_switches += o.page_switches;
     }
 }
@@ -88,9 +84,9 @@ fn up(a: u64, g: u64) -> u64 {
     a.div_ceil(g) * g
 }
 
-/// Beats, bursts and granules of one contiguous row.
+/// Beats and bursts of one contiguous row.
 #[inline]
-fn row_traffic(a: u64, len: u64, beat: u64, burst: u64, boundary: u64, granule: u64, t: &mut Traffic) {
+fn row_traffic(a: u64, len: u64, beat: u64, burst: u64, boundary: u64, t: &mut Traffic) {
     if len == 0 {
         return;
     }
@@ -99,10 +95,9 @@ fn row_traffic(a: u64, len: u64, beat: u64, burst: u64, boundary: u64, granule: 
     t.beats += (b1 - b0) / beat;
     // TDMA's 64-byte alignment mode (enabled by the driver) is taken to start bursts on burst-size
     // boundaries, so a burst never crosses a 4 KiB boundary (burst ≤ boundary, both powers of two)
-    // and the granules touched are those of the row's span.
+    // and the bursts touched are those of the row's span.
     let blk = burst.min(boundary);
     t.bursts += (up(b1, blk) - down(b0, blk)) / blk;
-    t.granules += (up(b1, granule) - down(b0, granule)) / granule;
 }
 
 /// The traffic of a pattern under the configured burst rules; `max_burst_beats` overrides the
@@ -112,7 +107,6 @@ pub fn traffic(p: &Pattern, cfg: &TdmaConfig, max_burst_beats: u32) -> Traffic {
     let beat = cfg.beat_bytes as u64;
     let burst = (max_burst_beats as u64 * beat).max(beat);
     let boundary = cfg.boundary_bytes as u64;
-    let granule = cfg.granule_bytes as u64;
     let page = cfg.dram_page_bytes as u64;
     let mut t = Traffic { rows: p.rows(), bytes: p.bytes(), ..Traffic::default() };
     if p.row_bytes == 0 {
@@ -125,7 +119,7 @@ pub fn traffic(p: &Pattern, cfg: &TdmaConfig, max_burst_beats: u32) -> Traffic {
             let aj = ai + j * p.strides[1];
             for k in 0..p.counts[2] {
                 let a = aj + k * p.strides[2];
-                row_traffic(a, p.row_bytes, beat, burst, boundary, granule, &mut t);
+                row_traffic(a, p.row_bytes, beat, burst, boundary, &mut t);
                 if let Some(e) = prev_end {
                     if a / page != (e - 1) / page {
                         t.page_switches += 1;
@@ -159,7 +153,7 @@ mod tests {
     }
 
     #[test]
-    fn short_rows_waste_beats_and_granules() {
+    fn short_rows_waste_beats() {
         // 4 rows of 7 bytes, 1000 bytes apart.
         let p = Pattern { addr: 0, row_bytes: 7, counts: [1, 1, 4], strides: [0, 0, 1000] };
         let t = traffic(&p, &cfg(), 16);
@@ -168,7 +162,6 @@ mod tests {
         // Row starts 0, 1000, 2000, 3000: 1000 = 0x3E8 (ends 0x3EF, one beat), 2000 = 0x7D0, 3000 = 0xBB8
         // (0xBB8..0xBBF, one beat).
         assert_eq!(t.beats, 4);
-        assert_eq!(t.granules, 4);
         assert_eq!(t.bursts, 4);
         // Rows at 0 and 1000 share page 0; 2000 is page 0 too; 3000 is page 1.
         assert_eq!(t.page_switches, 1);

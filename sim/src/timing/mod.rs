@@ -2,12 +2,14 @@
 //!
 //! - [`config`]: every constant, named and sourced, overridable from JSON ([`TimingConfig`]).
 //! - [`tiu_cost`]: TIU cycles per descriptor (lanes, EUs, int8/bf16 rate, kernel, stride, latencies).
-//! - [`ddr`] and [`tdma_cost`]: DRAM access patterns (beats, bursts, 4 KiB splits, granules, page
+//! - [`ddr`] and [`tdma_cost`]: DRAM access patterns (beats, bursts, 4 KiB splits, page
 //!   switches), the local-memory port, compression, and other bus masters' share (`ddr_load`).
 //! - [`schedule`]: the two in-order engine queues per segment, gated by sync ids ([`schedule()`]).
 //! - [`pmu`]: the board PMU's records, summary lines and CSV files, computed from a schedule.
 //! - [`trace`]: a Chrome/Perfetto trace of a schedule.
+//! - [`breakdown`]: where a schedule's time goes (by kind, by layer, bus efficiency per TDMA class).
 
+pub mod breakdown;
 pub mod config;
 pub mod ddr;
 pub mod pmu;
@@ -17,6 +19,7 @@ pub mod tdma_cost;
 pub mod tiu_cost;
 pub mod trace;
 
+pub use breakdown::{breakdown, Breakdown};
 pub use config::{DdrConfig, PerChip, TdmaConfig, TimingConfig, TiuConfig};
 pub use pmu::{PmuRecord, PmuSummary};
 pub use schedule::{schedule, schedule_with, Entry, Schedule, SegmentSpan, Totals};

@@ -108,14 +108,7 @@ pub fn schedule_with(
 ) -> Result<Schedule, TimingError> {
     cfg.validate()?;
     let clock_hz = cfg.clock_hz(chip);
-    let ddr = cfg.ddr.get(chip);
-    let load_stretch = 1.0 / (1.0 - cfg.ddr_load);
-    let ctx = TdmaContext {
-        cfg: &cfg.tdma,
-        clock_hz,
-        dram_bytes_per_ns: ddr.peak_bytes_per_s() * ddr.efficiency / load_stretch / 1e9,
-        load_stretch,
-    };
+    let ctx = TdmaContext::new(cfg, chip);
     let gap = (cfg.segment_gap_ns * clock_hz as f64 / 1e9).round() as u64;
     let sync = (cfg.sync_ns * clock_hz as f64 / 1e9).round() as u64;
 

@@ -1,7 +1,7 @@
 //! TDMA time of one descriptor: a fixed latency plus the slower of its DRAM side and its
 //! local-memory side.
 //!
-//! - DRAM side: the access pattern of the global tensor ([`super::ddr`]), charged by the granules
+//! - DRAM side: the access pattern of the global tensor ([`super::ddr`]), charged by the beats
 //!   it touches at the effective DDR bandwidth (peak × efficiency × (1 − `ddr_load`)), plus a page
 //!   switch penalty per discontiguous row that opens a new DRAM page. A G2G copy reads and writes
 //!   over the same bus, so both sides add up.
@@ -10,10 +10,10 @@
 //! - Compressed transfers move the VLC stream (header, kmap and coded blocks) over DRAM, not the
 //!   raw tensor; its size comes from the caller when known, else from an assumed ratio.
 
-use super::config::TdmaConfig;
+use super::config::{TdmaConfig, TimingConfig};
 use super::ddr::{traffic, Pattern, Traffic};
 use cvsim_isa::op::{Direction, TdmaKind};
-use cvsim_isa::TdmaDesc;
+use cvsim_isa::{Chip, TdmaDesc};
 
 /// What a TDMA descriptor does on the bus, as the PMU classifies it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
@@ -63,6 +63,20 @@ pub struct TdmaContext<'a> {
     pub dram_bytes_per_ns: f64,
     /// DRAM time stretch from other bus masters: 1 / (1 − ddr_load).
     pub load_stretch: f64,
+}
+
+impl<'a> TdmaContext<'a> {
+    /// The context of `chip` under `cfg`.
+    pub fn new(cfg: &'a TimingConfig, chip: Chip) -> TdmaContext<'a> {
+        let ddr = cfg.ddr.get(chip);
+        let load_stretch = 1.0 / (1.0 - cfg.ddr_load);
+        TdmaContext {
+            cfg: &cfg.tdma,
+            clock_hz: cfg.clock_hz(chip),
+            dram_bytes_per_ns: ddr.peak_bytes_per_s() * ddr.efficiency / load_stretch / 1e9,
+            load_stretch,
+        }
+    }
 }
 
 fn esz(fmt: u32) -> u64 {
@@ -193,7 +207,7 @@ fn lmem_src_rows(d: &TdmaDesc, kind: TdmaKind) -> u64 {
 /// DRAM time of some traffic in ns, before the `ddr_load` stretch is applied by the caller's
 /// bandwidth figure.
 fn dram_ns(t: &Traffic, ctx: &TdmaContext) -> f64 {
-    let bytes = (t.granules * ctx.cfg.granule_bytes as u64) as f64;
+    let bytes = (t.beats * ctx.cfg.beat_bytes as u64) as f64;
     bytes / ctx.dram_bytes_per_ns + t.page_switches as f64 * ctx.cfg.row_switch_ns * ctx.load_stretch
 }
 
@@ -229,7 +243,8 @@ pub fn tdma_cost(d: &TdmaDesc, ctx: &TdmaContext, compressed_bytes: Option<u64>)
     cost.dram_ns = dram_ns(&cost.read, ctx) + dram_ns(&cost.write, ctx);
     let ns_per_cycle = 1e9 / ctx.clock_hz as f64;
     let lmem_ns = cost.lmem_rows as f64 * 16.0 / cfg.lmem_bytes_per_cycle as f64 * ns_per_cycle;
-    let total_ns = cfg.descriptor_ns + cost.dram_ns.max(lmem_ns);
+    let vlc = if d.compress_en != 0 && op.dir == Direction::G2L { cfg.vlc_start_ns } else { 0.0 };
+    let total_ns = cfg.descriptor_ns + vlc + cfg.descriptor_cycles * ns_per_cycle + cost.dram_ns.max(lmem_ns);
     cost.cycles = ((total_ns / ns_per_cycle).ceil() as u64).max(1);
     cost
 }

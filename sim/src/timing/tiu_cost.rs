@@ -56,6 +56,7 @@ pub fn tiu_work_cycles(chip: Chip, d: &TiuDesc, cfg: &TiuConfig) -> u64 {
     let post = if qm { cfg.post_qm_cycles } else { cfg.post_cycles } as u64;
     let sync = cfg.sync_cycles as u64;
     let min_loop = |l: u64| if qm && !bf16 { l.max(cfg.min_loop_qm_cycles as u64) } else { l };
+    let min_loop_dw = |l: u64| if qm && !bf16 { l.max(cfg.min_loop_qm_depthwise_cycles as u64) } else { l };
     // The window's input span of one 16-pixel row, in input pixels, for pooling-type ops.
     let span = |eu: u64| ((eu - 1) * x_str) as f64 / (x_ins + 1) as f64 + 1.0;
 
@@ -75,7 +76,7 @@ pub fn tiu_work_cycles(chip: Chip, d: &TiuDesc, cfg: &TiuConfig) -> u64 {
         }
         TiuOp::AvgPool => {
             let misc = if oh * ow == 1 { 1.0 } else { pool_misc(span(e_act), e_act as f64).max(1.0) };
-            let lp = min_loop((taps as f64 * misc) as u64);
+            let lp = min_loop_dw((taps as f64 * misc) as u64);
             n * groups * pix * (lp + shift) + post
         }
         TiuOp::DepthwiseConv => {
@@ -87,7 +88,7 @@ pub fn tiu_work_cycles(chip: Chip, d: &TiuDesc, cfg: &TiuConfig) -> u64 {
                 let rows = if ow >= 16 { 1 } else { 16 / ow };
                 (((w - 1) * x_str) as f64 / (x_ins + 1) as f64 + 1.0) / 16.0 * rows as f64 + 15.0 / 16.0
             };
-            let lp = min_loop((taps as f64 * misc) as u64);
+            let lp = min_loop_dw((taps as f64 * misc) as u64);
             n * groups * pix * (lp + bias + shift) + post
         }
         TiuOp::Matmul => {

@@ -559,6 +559,138 @@ fn dot_i16(a: &[i16], b: &[i16]) -> i32 {
     a.iter().zip(b).fold(0i32, |s, (&x, &y)| s.wrapping_add(x as i32 * y as i32))
 }
 
+/// One output channel's int8 kernel over gathered `[row][col][ic]` input rows.
+struct Int8Rows<'a> {
+    img: &'a [i16],
+    wk: &'a [i16],
+    ic: usize,
+    kh: usize,
+    kw: usize,
+    dh: usize,
+    dw: usize,
+    st_w: usize,
+    row_len: usize,
+}
+
+impl Int8Rows<'_> {
+    /// The sums of one output row whose top kernel row starts at `top` in `img`.
+    #[inline(always)]
+    fn sums(&self, top: usize, acc: &mut [i32]) {
+        let Int8Rows { img, wk, ic, kh, kw, dh, dw, st_w, row_len } = *self;
+        for (ow, a) in acc.iter_mut().enumerate() {
+            let mut sum = 0i32;
+            let col0 = ow * st_w * ic;
+            for ky in 0..kh {
+                let row = &img[top + ky * dh * row_len..];
+                let wrow = &wk[ky * kw * ic..(ky + 1) * kw * ic];
+                if dw == 1 {
+                    // Undilated: the kernel row's KW·IC inputs are contiguous.
+                    sum = sum.wrapping_add(dot_i16(wrow, &row[col0..col0 + kw * ic]));
+                } else {
+                    for kx in 0..kw {
+                        let c = col0 + kx * dw * ic;
+                        sum = sum.wrapping_add(dot_i16(&wrow[kx * ic..(kx + 1) * ic], &row[c..c + ic]));
+                    }
+                }
+            }
+            *a = sum;
+        }
+    }
+
+    /// [`Int8Rows::sums`] compiled for AVX2 where the host has it (`wide`).
+    #[target_feature(enable = "avx2")]
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn sums_avx2(&self, top: usize, acc: &mut [i32]) {
+        self.sums(top, acc)
+    }
+
+    fn sums_wide(&self, top: usize, acc: &mut [i32]) {
+        #[cfg(target_arch = "x86_64")]
+        if wide() {
+            // SAFETY: the host has AVX2.
+            return unsafe { self.sums_avx2(top, acc) };
+        }
+        self.sums(top, acc)
+    }
+}
+
+/// Whether the host runs AVX2. The release build targets baseline x86-64 (4 lanes of i32/f32);
+/// the kernels below are also compiled for AVX2 (8 lanes) and picked at run time. The bits are
+/// the same: integer vector operations are exact, and the compiler neither contracts nor
+/// reorders float operations, so every output is the same IEEE operations in the same order.
+#[inline]
+fn wide() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Shortest bf16 output row worth the AVX2 kernel.
+const WIDE_MIN_ROW: usize = 16;
+
+/// One output channel's bf16 kernel over gathered `[ic][row][col]` fp32 input planes.
+struct Bf16Rows<'a> {
+    img: &'a [f32],
+    wk: &'a [f32],
+    /// Position in a plane row of each kernel column's first tap.
+    cols: &'a [usize],
+    ic: usize,
+    kh: usize,
+    kw: usize,
+    dh: usize,
+    plane: usize,
+    row_len: usize,
+}
+
+impl Bf16Rows<'_> {
+    /// The fp32 sums of one output row whose top kernel row is span row `top`.
+    #[inline(always)]
+    fn sums(&self, top: usize, acc: &mut [f32]) {
+        let Bf16Rows { img, wk, cols, ic, kh, kw, dh, plane, row_len } = *self;
+        let n = acc.len();
+        acc.fill(0.0);
+        // fp32 sum in the order kh → kw → ic (§3.6.1 bf16), each output independently;
+        // the loop over outputs is innermost so it vectorises without reordering a sum.
+        // The adds truncate (round toward zero) and subnormal products flush to zero, not
+        // the host references' round-to-nearest (see `arith::f32_add_toward_zero`).
+        for ky in 0..kh {
+            let r = (top + ky * dh) * row_len;
+            for (kx, &cp) in cols.iter().enumerate().take(kw) {
+                let col = r + cp;
+                for c in 0..ic {
+                    let wv = wk[(ky * kw + kx) * ic + c];
+                    let src = &img[c * plane + col..][..n];
+                    for (a, &v) in acc.iter_mut().zip(src) {
+                        *a = arith::f32_mac(*a, v, wv);
+                    }
+                }
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx2")]
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn sums_avx2(&self, top: usize, acc: &mut [f32]) {
+        self.sums(top, acc)
+    }
+
+    fn sums_wide(&self, top: usize, acc: &mut [f32]) {
+        // Rows shorter than a few 8-lane vectors run mostly in the loop's scalar remainder, where
+        // the 4-lane baseline code does better (mobilenet_v2's 7- and 14-wide 1×1 layers).
+        #[cfg(target_arch = "x86_64")]
+        if acc.len() >= WIDE_MIN_ROW && wide() {
+            // SAFETY: the host has AVX2.
+            return unsafe { self.sums_avx2(top, acc) };
+        }
+        self.sums(top, acc)
+    }
+}
+
 fn exec_int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, g: &ConvShape, win: &Window) -> ExecResult {
     let ps = Ps32::of(d);
     let x = view(chip, d, Opd::Opd0, 1);
@@ -629,24 +761,8 @@ fn exec_int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, g: &ConvShape, win: &Wind
                 let wk = &weights[oc * kh * kw * ic..(oc + 1) * kh * kw * ic];
                 let mut acc = vec![0i32; ow_n];
                 for (r, oh) in (o0..o1).enumerate() {
-                    for (ow, a) in acc.iter_mut().enumerate() {
-                        let mut sum = 0i32;
-                        let col0 = ow * st_w * ic;
-                        for ky in 0..kh {
-                            let row = &img[(oh * st_h + ky * dh - r0) * row_len..];
-                            let wrow = &wk[ky * kw * ic..(ky + 1) * kw * ic];
-                            if dw == 1 {
-                                // Undilated: the kernel row's KW·IC inputs are contiguous.
-                                sum = sum.wrapping_add(dot_i16(wrow, &row[col0..col0 + kw * ic]));
-                            } else {
-                                for kx in 0..kw {
-                                    let c = col0 + kx * dw * ic;
-                                    sum = sum.wrapping_add(dot_i16(&wrow[kx * ic..(kx + 1) * ic], &row[c..c + ic]));
-                                }
-                            }
-                        }
-                        *a = sum;
-                    }
+                    let rows = Int8Rows { img, wk, ic, kh, kw, dh, dw, st_w, row_len };
+                    rows.sums_wide((oh * st_h - r0) * row_len, &mut acc);
                     let dst = &mut dst[r * ow_n * out_len..(r + 1) * ow_n * out_len];
                     match out {
                         Some(o) if finish_early => o.finish_row(&acc, requant[oc], dst, 1),
@@ -741,6 +857,7 @@ fn exec_bf16(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, g: &ConvShape, win: &Wind
     // sums; else the raw fp32 sums go to the in-order writes.
     let finish_early = ps == Ps32::Off;
     let out_len = if finish_early { 2 } else { 4 };
+    let cols: Vec<usize> = (0..kw).map(|kx| win.col_pos(kx * dw)).collect();
     // One item per (image, output channel): every row of it.
     let compute = |_: &[u8], item: usize, dst: &mut [u8]| {
         let (n, oc) = (item / oc_n, item % oc_n);
@@ -748,24 +865,8 @@ fn exec_bf16(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, g: &ConvShape, win: &Wind
         let wk = &weights[oc * kh * kw * ic..(oc + 1) * kh * kw * ic];
         let mut acc = vec![0f32; ow_n];
         for oh in 0..oh_n {
-            acc.fill(0.0);
-            // fp32 sum in the order kh → kw → ic (§3.6.1 bf16), each output independently;
-            // the loop over outputs is innermost so it vectorises without reordering a sum.
-            // The adds truncate (round toward zero) and subnormal products flush to zero, not
-            // the host references' round-to-nearest (see `arith::f32_add_toward_zero`).
-            for ky in 0..kh {
-                let r = (oh * st_h + ky * dh) * row_len;
-                for kx in 0..kw {
-                    let col = r + win.col_pos(kx * dw);
-                    for c in 0..ic {
-                        let wv = wk[(ky * kw + kx) * ic + c];
-                        let src = &img[c * plane + col..][..ow_n];
-                        for (a, &v) in acc.iter_mut().zip(src) {
-                            *a = arith::f32_mac(*a, v, wv);
-                        }
-                    }
-                }
-            }
+            let rows = Bf16Rows { img, wk, cols: &cols, ic, kh, kw, dh, plane, row_len };
+            rows.sums_wide(oh * st_h, &mut acc);
             let dst = &mut dst[oh * ow_n * out_len..(oh + 1) * ow_n * out_len];
             if finish_early {
                 for (d, &sum) in dst.chunks_exact_mut(2).zip(&acc) {

@@ -186,9 +186,10 @@ impl Geom {
 }
 
 /// Random window geometry: kernel up to `kmax`, strides up to 3, dilation up to 2 when `dilate`,
-/// pads up to 2, insertion up to 1 when `insert`; the output is the full size or, now and then,
-/// smaller.
-pub fn geom(c_max: u32, kmax: u32, dilate: bool, insert: bool) -> impl Strategy<Value = Geom> {
+/// pads up to 2, insertion up to 1 when `insert`; the output is the full size the geometry gives
+/// or, with `prefix`, now and then smaller (the vendor simulator lets depthwise convolution and
+/// pooling ask for a prefix of the outputs, a convolution must ask for all of them).
+pub fn geom(c_max: u32, kmax: u32, dilate: bool, insert: bool, prefix: bool) -> impl Strategy<Value = Geom> {
     (
         (1u32..=2, 1u32..=c_max, 1u32..=7, 1u32..=7, 1u32..=kmax, 1u32..=kmax),
         (1u32..=3, 1u32..=3, 1u32..=if dilate { 2 } else { 1 }, 1u32..=if dilate { 2 } else { 1 }),
@@ -203,7 +204,7 @@ pub fn geom(c_max: u32, kmax: u32, dilate: bool, insert: bool) -> impl Strategy<
     )
         .prop_filter_map(
             "kernel does not fit",
-            |(
+            move |(
                 (n, c, ih, iw, kh, kw),
                 (st_h, st_w, dil_h, dil_w),
                 pad,
@@ -231,8 +232,8 @@ pub fn geom(c_max: u32, kmax: u32, dilate: bool, insert: bool) -> impl Strategy<
                 };
                 let (oh, ow) = g.max_out()?;
                 // Mostly the full output; sometimes a prefix (a tile of a larger output).
-                g.oh = if sh == 0 { (oh + 1) / 2 } else { oh };
-                g.ow = if sw == 0 { (ow + 1) / 2 } else { ow };
+                g.oh = if prefix && sh == 0 { (oh + 1) / 2 } else { oh };
+                g.ow = if prefix && sw == 0 { (ow + 1) / 2 } else { ow };
                 Some(g)
             },
         )
@@ -268,12 +269,12 @@ pub fn wrap32(x: i64) -> i32 {
     x as i32
 }
 
-/// Per-channel requantisation: acc + bias (wrapping, §9.1), x·2^left (wrapping, §9.2), the
-/// rounding doubling high multiply, the round-half-away divide, clamp to int8; relu on the result.
+/// Per-channel requantisation: acc + bias (wrapping, §9.1), x·2^left (wrapping, §9.2, the count
+/// modulo 32 as the vendor simulator's 32-bit shift takes it), the rounding doubling high
+/// multiply, the round-half-away divide, clamp to int8; relu on the result.
 pub fn qm_ref(acc: i64, bias: i32, mult: i32, shift: i32, relu: bool) -> u8 {
     let x = wrap32(wrap32(acc) as i64 + bias as i64);
     let (left, right) = if shift > 0 { (0u32, shift as u32) } else { ((-shift) as u32, 0u32) };
-    // The count modulo 32, as the vendor simulator's x86 shift takes it.
     let x = wrap32((x as i64) << (left % 32));
     let p = x as i64 * mult as i64;
     let nudge = if p >= 0 { 1i64 << 30 } else { 1 - (1i64 << 30) };
@@ -301,16 +302,37 @@ pub fn per_tensor_ref(acc: i64, bias: i64, relu: bool, rs: u32, signed: bool) ->
     sat8(((u >> rs) + ((u >> (rs - 1)) & 1)) as i64, false)
 }
 
-/// A per-channel record: int32 bias (with bias only), uint32 multiplier, shift byte. CV18[0-2]x
-/// store the shift as 6-bit two's complement.
-pub fn record(chip: Chip, bias: Option<i32>, mult: i32, shift: i32) -> Vec<u8> {
+/// A per-channel record: int32 bias (with bias only), uint32 multiplier, shift byte (the low
+/// byte of `shift`'s two's complement; [`record_shift`] says what the chip reads from it).
+pub fn record(bias: Option<i32>, mult: i32, shift: i32) -> Vec<u8> {
     let mut r = Vec::new();
     if let Some(b) = bias {
         r.extend_from_slice(&b.to_le_bytes());
     }
     r.extend_from_slice(&(mult as u32).to_le_bytes());
-    r.push(if chip.layout().signed_shifts() { (shift as u8) & 0x3F } else { shift as u8 });
+    r.push(shift as u8);
     r
+}
+
+/// The shift (positive: right, negative: left) a chip reads from a record's shift byte.
+/// CV18[0-2]x: bits 5:0 as 6-bit two's complement, bits 7:6 ignored. CV183x: the byte as a
+/// signed byte, a right shift taken modulo 32 (the vendor simulator's 32-bit shift).
+pub fn record_shift(chip: Chip, byte: u8) -> i32 {
+    if chip.layout().signed_shifts() {
+        let six = (byte & 0x3F) as i32;
+        if six >= 32 {
+            six - 64
+        } else {
+            six
+        }
+    } else {
+        let s = byte as i8 as i32;
+        if s > 0 {
+            s % 32
+        } else {
+            s
+        }
+    }
 }
 
 /// bf16 → f32 for test data (normal values only).
