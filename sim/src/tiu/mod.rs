@@ -145,6 +145,22 @@ fn check_signs_and_strides(chip: Chip, d: &TiuDesc, op: TiuOp) -> ExecResult {
                 return illegal("opt_res_shift", d.plain_res_shift(), "a matrix multiply writing partial sums (ps32_md 2 or 3) takes no shift");
             }
         }
+    } else if op.is_elementwise() {
+        // bf16 element-wise operands with explicit strides: every stride counts bytes of 2-byte
+        // elements and must be even.
+        let strided = [
+            (d.short_res0_str, [("res0_n_str", d.res0_n_str), ("res0_c_str", d.res0_c_str), ("res0_h_str", d.res0_h_str), ("res0_w_str", d.res0_w_str)]),
+            (d.short_opd0_str, [("opd0_n_str", d.opd0_n_str), ("opd0_c_str", d.opd0_c_str), ("opd0_h_str", d.opd0_h_str), ("opd0_w_str", d.opd0_w_str)]),
+            (if d.opt_opd1_const != 0 || op == TiuOp::Copy { 0 } else { d.short_opd1_str }, [("opd1_n_str", d.opd1_n_str), ("opd1_c_str", d.opd1_c_str), ("opd1_h_str", d.opd1_h_str), ("opd1_w_str", d.opd1_w_str)]),
+        ];
+        for (code, fields) in strided {
+            if code < 3 {
+                continue;
+            }
+            if let Some((field, v)) = fields.into_iter().find(|(_, v)| v % 2 != 0) {
+                return illegal(field, v, "a bf16 operand's strides are even byte counts");
+            }
+        }
     }
     Ok(())
 }
