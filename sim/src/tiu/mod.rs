@@ -127,9 +127,7 @@ fn check_signs_and_strides(chip: Chip, d: &TiuDesc, op: TiuOp) -> ExecResult {
                 return illegal("opt_opd1_sign", d.opt_opd1_sign, "max, min and ge keep the operands' signedness (opt_res0_sign)");
             }
         }
-        // (The matrix multiply's sign rules are not pinned: the vendor asked for a signed result
-        // of unsigned operands in one mode and an unsigned one in another.)
-        if op == TiuOp::Mac && (d.opt_res0_sign != 0) != (d.opt_opd0_sign != 0 || d.opt_opd1_sign != 0) {
+        if matches!(op, TiuOp::Mac | TiuOp::Matmul) && (d.opt_res0_sign != 0) != (d.opt_opd0_sign != 0 || d.opt_opd1_sign != 0) {
             return illegal(
                 "opt_res0_sign",
                 d.opt_res0_sign,
