@@ -5,7 +5,7 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use cvsim::commands::tensors;
 use cvsim::npz;
-use cvsim_runtime::example;
+use cvsim_compiler::example;
 use cvsim_runtime::session::{Instance, LoadedModel};
 use cvsim_runtime::Model;
 use std::path::Path;

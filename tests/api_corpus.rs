@@ -98,7 +98,7 @@ fn feature_cases_through_the_api() {
 /// noise, channel c's rows starting at c · h · align(w).
 fn padded_frame(data: &[u8], channels: usize, h: usize, w: usize, align: usize) -> Vec<u8> {
     let stride = w.div_ceil(align) * align;
-    let mut rng = cvsim_runtime::example::SplitMix64::new(7);
+    let mut rng = cvsim_compiler::example::SplitMix64::new(7);
     let mut out: Vec<u8> = (0..channels * h * stride).map(|_| rng.next_u64() as u8).collect();
     for r in 0..channels * h {
         out[r * stride..r * stride + w].copy_from_slice(&data[r * w..(r + 1) * w]);

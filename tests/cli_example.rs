@@ -38,7 +38,7 @@ fn example_runs_and_matches_the_reference() {
     for seed in [0u64, 3] {
         let out = expect_success("cvsim example", &cvsim(&["example", "--seed", &seed.to_string()]));
         // The printed output is the reference's, computed here independently of the binary.
-        let ex = cvsim_runtime::example::build(seed);
+        let ex = cvsim_compiler::example::build(seed);
         assert!(out.contains(&format!("output `output` int8 [1, 10, 1, 1]: {}", list(&ex.expected))), "{out}");
         assert!(out.contains("input  `input` int8 [1, 8, 12, 12]: ["), "{out}");
         assert!(out.contains("13 descriptors (5 TIU, 8 TDMA)"), "{out}");
@@ -56,7 +56,7 @@ fn written_example_works_with_the_other_subcommands() {
     assert!(out.contains(&format!("wrote {d}/model.cvimodel")), "{out}");
     let model = dir.join("model.cvimodel");
     let m = model.to_str().unwrap();
-    assert_eq!(std::fs::read(&model).unwrap(), cvsim_runtime::example::build(0).model_bytes);
+    assert_eq!(std::fs::read(&model).unwrap(), cvsim_compiler::example::build(0).model_bytes);
 
     let info = expect_success("cvsim info", &cvsim(&["info", m]));
     assert!(info.contains("For cv181x chip ONLY") && info.contains("subfunc_0"), "{info}");
@@ -66,7 +66,7 @@ fn written_example_works_with_the_other_subcommands() {
 
     let input = dir.join("input.npz");
     let run = expect_success("cvsim run", &cvsim(&["run", m, "--input", input.to_str().unwrap()]));
-    let expected = cvsim_runtime::example::build(0).expected;
+    let expected = cvsim_compiler::example::build(0).expected;
     assert_eq!(run.trim(), format!("output int8 [1, 10, 1, 1]: {}", list(&expected)));
 
     // expected.npz holds the reference output, so this compares the emulator with the reference.

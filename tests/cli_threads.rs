@@ -1,7 +1,7 @@
 //! `cvsim threads`: several threads forwarding clones of a model on the one TPU, end to end through
 //! the binary, on the example model cvsim builds itself (no corpus needed).
 
-use cvsim_runtime::example;
+use cvsim_compiler::example;
 use std::process::Command;
 
 #[test]

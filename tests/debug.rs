@@ -10,7 +10,7 @@ use cvsim::npz::{Array, ElemType};
 use cvsim::similarity::Tolerance;
 use cvsim_isa::CommandStream;
 use cvsim_runtime::cvimodel::Model;
-use cvsim_runtime::example;
+use cvsim_compiler::example;
 use cvsim_runtime::session::{Instance, LoadedModel};
 use std::path::Path;
 
@@ -176,7 +176,7 @@ fn a_failing_descriptor_stops_the_session_there() {
     {
         let l = std::sync::Arc::get_mut(&mut loaded).expect("only handle");
         let stream = l.cmdbufs.values_mut().next().expect("a cmdbuf");
-        let mut cmds = stream.to_commands();
+        let mut cmds = stream.commands().to_vec();
         // The output store (descriptor 12) aimed 1 MiB past its 10-byte buffer.
         let cvsim_isa::Desc::Tdma(d) = &mut cmds[12].desc else { panic!("descriptor 12 is the store") };
         d.dst_base_addr_low = 0x10_0000;

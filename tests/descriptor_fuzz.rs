@@ -11,7 +11,7 @@ use cvsim_isa::cmdbuf::encode_cmdbuf;
 use cvsim_isa::tdma::tdma_layout;
 use cvsim_isa::tiu::tiu_layout;
 use cvsim_isa::{parse_cmdbuf, Chip, Command, CommandStream, Desc};
-use cvsim_runtime::example;
+use cvsim_compiler::example;
 use cvsim_runtime::session::{Instance, LoadedModel};
 use cvsim_sim::Machine;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -116,7 +116,7 @@ fn mutated_example_descriptors_never_panic() {
     let mut inst = Instance::new(loaded.clone(), 0).unwrap();
     let input: Vec<u8> = ex.input.iter().map(|&v| v as u8).collect();
     inst.set_input(&ex.input_name, &input).unwrap();
-    let cmds = loaded.cmdbufs.values().next().expect("the example has a cmdbuf").to_commands();
+    let cmds = loaded.cmdbufs.values().next().expect("the example has a cmdbuf").commands().to_vec();
     report(fuzz("example", example::CHIP, &inst.machine, &cmds, 3000, 0x5eed));
 }
 

@@ -2,7 +2,7 @@
 //! example model cvsim builds itself (no corpus needed).
 
 use cvsim::npz::{self, Array, ElemType};
-use cvsim_runtime::example;
+use cvsim_compiler::example;
 use cvsim_sim::timing::pmu::{DES_CSV_HEADER, LAYER_CSV_HEADER};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

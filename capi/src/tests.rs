@@ -32,7 +32,7 @@ fn bad_arguments_give_status_codes() {
 
 #[test]
 fn example_model_through_the_c_entry_points() {
-    let ex = cvsim_runtime::example::build(11);
+    let ex = cvsim_compiler::example::build(11);
     let mut h: CVI_MODEL_HANDLE = null_mut();
     let bytes = &ex.model_bytes;
     assert_eq!(CVI_NN_RegisterModelFromBuffer(bytes.as_ptr() as *const i8, bytes.len() as u32, &mut h), 0);

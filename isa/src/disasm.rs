@@ -4,7 +4,7 @@ use crate::chip::{Chip, LMEM_SHIFT};
 use crate::cmdbuf::{Command, Desc};
 use crate::codec::Fields;
 use crate::layout::{FieldKind, Layout};
-use crate::op::{Direction, TdmaKind, TiuOp};
+use crate::op::{Direction, Operand, TdmaKind, TiuKind, TiuOp};
 use crate::tdma::{tdma_layout, TdmaDesc};
 use crate::tiu::{tiu_layout, TiuDesc};
 use std::fmt::Write;
@@ -153,8 +153,9 @@ fn tiu_operands(chip: Chip, d: &TiuDesc) -> String {
     if !d.is_bf16() {
         let _ = write!(s, "{}{} ", sg(d.opt_opd0_sign), seg(d.opt_opd0_seg));
     }
-    let uses_opd1 = !matches!(op, TiuOp::MaxPool | TiuOp::MinPool | TiuOp::Copy | TiuOp::MdSum) && d.tsk_opd_num >= 2;
-    if uses_opd1 {
+    let kind = op.info().map(|i| i.kind);
+    let windowed = kind.is_some_and(TiuKind::windowed);
+    if op.reads().contains(Operand::Opd1) && d.tsk_opd_num >= 2 {
         if d.opt_opd1_const != 0 {
             let _ = write!(s, "opd1=#{:#x} ", d.opd1_addr);
         } else {
@@ -167,39 +168,37 @@ fn tiu_operands(chip: Chip, d: &TiuDesc) -> String {
             );
         }
     }
-    if d.tsk_opd_num == 3 || (d.opt_chl_quan != 0 && matches!(op, TiuOp::Conv | TiuOp::DepthwiseConv)) {
+    // Per-channel quantisation records of a windowed op lie in opd2 whatever `tsk_opd_num` says.
+    if d.tsk_opd_num == 3 || (d.opt_chl_quan != 0 && windowed && op.reads().contains(Operand::Opd2)) {
         let _ = write!(s, "opd2={} ", lmem(d.opd2_addr));
     }
-    match op {
-        TiuOp::Conv | TiuOp::DepthwiseConv | TiuOp::MaxPool | TiuOp::AvgPool | TiuOp::MinPool => {
+    if windowed {
+        let _ = write!(
+            s,
+            "k={}x{} s={}x{} pad=[{},{},{},{}] ",
+            d.opd1_h,
+            d.opd1_w,
+            d.conv_op_y_str,
+            d.conv_op_x_str,
+            d.conv_opd0_up_pad,
+            d.conv_opd0_dn_pad,
+            d.conv_opd0_lf_pad,
+            d.conv_opd0_rt_pad
+        );
+        if d.conv_opd1_x_ins0 != 0 || d.conv_opd1_y_ins0 != 0 {
+            let _ = write!(s, "dil={}x{} ", d.conv_opd1_y_ins0 + 1, d.conv_opd1_x_ins0 + 1);
+        }
+        if d.conv_opd0_x_ins0 | d.conv_opd0_y_ins0 | d.conv_opd0_x_ins0_last | d.conv_opd0_y_ins0_last != 0 {
             let _ = write!(
                 s,
-                "k={}x{} s={}x{} pad=[{},{},{},{}] ",
-                d.opd1_h,
-                d.opd1_w,
-                d.conv_op_y_str,
-                d.conv_op_x_str,
-                d.conv_opd0_up_pad,
-                d.conv_opd0_dn_pad,
-                d.conv_opd0_lf_pad,
-                d.conv_opd0_rt_pad
+                "ins=[{},{},{},{}] ",
+                d.conv_opd0_y_ins0, d.conv_opd0_x_ins0, d.conv_opd0_y_ins0_last, d.conv_opd0_x_ins0_last
             );
-            if d.conv_opd1_x_ins0 != 0 || d.conv_opd1_y_ins0 != 0 {
-                let _ = write!(s, "dil={}x{} ", d.conv_opd1_y_ins0 + 1, d.conv_opd1_x_ins0 + 1);
-            }
-            if d.conv_opd0_x_ins0 | d.conv_opd0_y_ins0 | d.conv_opd0_x_ins0_last | d.conv_opd0_y_ins0_last != 0 {
-                let _ = write!(
-                    s,
-                    "ins=[{},{},{},{}] ",
-                    d.conv_opd0_y_ins0, d.conv_opd0_x_ins0, d.conv_opd0_y_ins0_last, d.conv_opd0_x_ins0_last
-                );
-            }
-            let pad = d.pad_value(chip);
-            if pad != 0 {
-                let _ = write!(s, "padv={pad:#x} ");
-            }
         }
-        _ => {}
+        let pad = d.pad_value(chip);
+        if pad != 0 {
+            let _ = write!(s, "padv={pad:#x} ");
+        }
     }
     if d.opt_chl_quan != 0 && matches!(op, TiuOp::MulQm | TiuOp::Matmul) {
         let _ = write!(s, "quan_m={:#x} ", d.quan_m);
@@ -210,7 +209,7 @@ fn tiu_operands(chip: Chip, d: &TiuDesc) -> String {
             let _ = write!(s, "ls={} add ", d.opt_left_shift);
         }
     }
-    if d.opt_relu_typ != 0 && !matches!(op, TiuOp::MaxPool | TiuOp::MinPool | TiuOp::AvgPool) {
+    if d.opt_relu_typ != 0 && kind != Some(TiuKind::Pool) {
         s.push_str("relu ");
     }
     if d.double_conv != 0 {

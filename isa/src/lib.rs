@@ -18,7 +18,7 @@ pub mod tiu;
 pub use chip::{Chip, ChipParams, LayoutFamily, Quirks};
 pub use cmdbuf::{parse_cmdbuf, Command, Desc, Engine};
 pub use error::StreamError;
-pub use op::{Direction, Fmt, TdmaKind, TdmaOp, TiuOp};
+pub use op::{Direction, Fmt, Operand, Operands, TdmaKind, TdmaOp, TiuCost, TiuKind, TiuOp};
 pub use stream::CommandStream;
 pub use tdma::{TdmaDesc, TdmaField};
 pub use tiu::{TiuDesc, TiuField};

@@ -16,7 +16,7 @@ use crate::layout::{FieldSpec, Layout};
 use crate::tdma::{tdma_layout, TdmaDesc, TdmaField};
 use crate::tiu::{tiu_layout, TiuDesc, TiuField};
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// What the index keeps of one record: enough to cut segments and check sync ids without decoding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,6 +48,9 @@ pub struct CommandStream {
     range: Range<usize>,
     index: Vec<Entry>,
     segments: Vec<Segment>,
+    /// Every descriptor decoded, made on first use by a reader that looks at any descriptor
+    /// (timing, checker, debugger); a plain run decodes one at a time and never fills it.
+    decoded: OnceLock<Vec<Command>>,
 }
 
 fn spec<F: Copy + PartialEq>(layout: &'static Layout<F>, id: F) -> &'static FieldSpec<F> {
@@ -114,7 +117,7 @@ impl CommandStream {
             index.push(Entry { offset: offset as u32, engine, own_id: own_id as u16, wait_id: wait_id as u16 });
         })?;
         let segments = segments_of(index.iter().map(|e| (e.engine, e.own_id)));
-        Ok(CommandStream { chip, bytes, range, index, segments })
+        Ok(CommandStream { chip, bytes, range, index, segments, decoded: OnceLock::new() })
     }
 
     /// Index a cmdbuf held in its own buffer.
@@ -199,9 +202,9 @@ impl CommandStream {
         (0..self.len()).map(|i| self.get(i).expect("index in range"))
     }
 
-    /// The whole stream decoded (the timing model, the checker and the debugger look at any
-    /// descriptor, not just the one running).
-    pub fn to_commands(&self) -> Vec<Command> {
-        self.iter().collect()
+    /// The whole stream decoded, once per stream (the timing model, the checker and the debugger
+    /// look at any descriptor, not just the one running).
+    pub fn commands(&self) -> &[Command] {
+        self.decoded.get_or_init(|| self.iter().collect())
     }
 }

@@ -63,7 +63,7 @@ proptest! {
         prop_assert_eq!(s.chip(), chip);
         prop_assert_eq!(s.len(), want.len());
         prop_assert_eq!(s.bytes(), &bytes[..]);
-        prop_assert_eq!(s.to_commands(), want.clone());
+        prop_assert_eq!(s.commands().to_vec(), want.clone());
         prop_assert_eq!(s.segments(), &segments(&want)[..]);
         // The slot holds the previous descriptor: of the other engine or of the same.
         let mut slot = None;
@@ -89,7 +89,7 @@ proptest! {
         bytes[i] = v;
         bytes.truncate(cut.index(bytes.len() + 1));
         let want = parse_cmdbuf(&bytes, Some(chip)).map(|(_, c)| c);
-        prop_assert_eq!(CommandStream::from_vec(bytes, Some(chip)).map(|s| s.to_commands()), want);
+        prop_assert_eq!(CommandStream::from_vec(bytes, Some(chip)).map(|s| s.commands().to_vec()), want);
     }
 }
 

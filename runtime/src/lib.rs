@@ -7,11 +7,11 @@
 pub mod api;
 pub mod cpu;
 pub mod cvimodel;
-pub mod example;
 mod generated;
 pub mod info;
 pub mod memory;
 pub mod session;
+pub mod timing;
 pub mod writer;
 
 pub use cvimodel::{

@@ -5,7 +5,7 @@
 
 use cvsim_isa::cmdbuf::encode_descs;
 use cvsim_isa::Desc;
-use cvsim_runtime::example::{self, layout::REGION_OUTPUT, CMDBUF_SECTION};
+use cvsim_compiler::example::{self, layout::REGION_OUTPUT, CMDBUF_SECTION};
 use cvsim_runtime::session::{Instance, LoadedModel, RuntimeError};
 use cvsim_runtime::writer::ModelSpec;
 use cvsim_runtime::Model;

@@ -5,8 +5,8 @@
 use cvsim_isa::cmdbuf::encode_cmdbuf;
 use cvsim_isa::disasm::{self, check_reserved};
 use cvsim_isa::{Command, Desc};
-use cvsim_runtime::example::layout::{Local, FC_N, IC, IH, IW, OC, PH, PW};
-use cvsim_runtime::example::{self, Example, Layer, SplitMix64};
+use cvsim_compiler::example::layout::{Local, FC_N, IC, IH, IW, OC, PH, PW};
+use cvsim_compiler::example::{self, Example, Layer, SplitMix64};
 use cvsim_runtime::{DType, Model, SectionType};
 use cvsim_sim::Machine;
 

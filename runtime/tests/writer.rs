@@ -628,7 +628,7 @@ proptest! {
 #[test]
 fn example_models_carry_what_the_vendor_runtime_reads() {
     for seed in 0..6 {
-        let ex = cvsim_runtime::example::build(seed);
+        let ex = cvsim_compiler::example::build(seed);
         let m = Model::from_bytes(&ex.model_bytes).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
         let weight_buffer: u64 = m.sections.iter().filter(|s| s.kind == SectionType::Weight).map(|s| s.size as u64).sum();
         for w in &m.weight_map {

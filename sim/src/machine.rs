@@ -4,8 +4,7 @@ use crate::error::{ExecError, ExecErrorKind, ExecResult};
 use crate::memory::{Gmem, Lmem};
 use crate::{tdma, tiu};
 use cvsim_isa::disasm::tiu_op_name;
-use cvsim_isa::dmabuf::segments;
-use cvsim_isa::{Chip, ChipParams, Command, CommandStream, Desc, Engine};
+use cvsim_isa::{Chip, ChipParams, CommandStream, Desc, Engine};
 
 /// The emulated TPU: its chip, local memory and global memory.
 #[derive(Clone)]
@@ -36,6 +35,12 @@ impl Machine {
     /// change results, but a descriptor that waits for one the stream has not run yet is an error
     /// naming both descriptors.
     pub fn run(&mut self, cmds: &CommandStream) -> Result<(), ExecError> {
+        self.run_observed(cmds, &mut NoObserver)
+    }
+
+    /// [`Machine::run`] with an observer called around every descriptor (debugging and checking).
+    /// The one run loop: `run` is this with an observer whose calls compile away.
+    pub fn run_observed<O: Observer + ?Sized>(&mut self, cmds: &CommandStream, obs: &mut O) -> Result<(), ExecError> {
         let ids = |j: usize| (cmds.engine(j).expect("index in range"), cmds.own_id(j), cmds.wait_id(j));
         let mut slot = None;
         for seg in cmds.segments() {
@@ -43,31 +48,11 @@ impl Machine {
             for i in seg.range.clone() {
                 check_wait(ids, seg.range.end, i, done_tiu, done_tdma)?;
                 let desc = cmds.decode_into(i, &mut slot).expect("index in range");
-                self.exec(desc).map_err(|kind| ExecError::new(i, desc.engine(), op_name(self.chip, desc), kind))?;
-                note_done(desc, &mut done_tiu, &mut done_tdma);
-            }
-        }
-        Ok(())
-    }
-
-    /// [`Machine::run`] with an observer called around every descriptor (debugging and checking;
-    /// `run` itself stays free of the calls). It takes the stream decoded
-    /// ([`CommandStream::to_commands`]): observers look at any descriptor, not only the one running.
-    pub fn run_observed(&mut self, cmds: &[Command], obs: &mut dyn Observer) -> Result<(), ExecError> {
-        let ids = |j: usize| {
-            let d: &Desc = &cmds[j].desc;
-            (d.engine(), d.own_id(), d.wait_id())
-        };
-        for seg in segments(cmds) {
-            let (mut done_tiu, mut done_tdma) = (0u32, 0u32);
-            for i in seg.range.clone() {
-                let cmd = &cmds[i];
-                check_wait(ids, seg.range.end, i, done_tiu, done_tdma)?;
-                if obs.before(self, cmds, i)? == Step::Run {
-                    let r = self.exec(&cmd.desc);
-                    obs.after(self, cmds, i, r)?;
+                if obs.before(self, cmds, i, desc)? == Step::Run {
+                    let r = self.exec(desc);
+                    obs.after(self, cmds, i, desc, r)?;
                 }
-                note_done(&cmd.desc, &mut done_tiu, &mut done_tdma);
+                note_done(desc, &mut done_tiu, &mut done_tdma);
             }
         }
         Ok(())
@@ -81,18 +66,34 @@ pub enum Step {
     Skip,
 }
 
-/// Watches a run descriptor by descriptor ([`Machine::run_observed`]).
+/// Watches a run descriptor by descriptor ([`Machine::run_observed`]). `desc` is descriptor `i`
+/// of `cmds`; [`CommandStream::commands`] gives any other.
 pub trait Observer {
-    /// Before descriptor `i` of `cmds` executes: run it, skip it, or stop the run with an error.
-    fn before(&mut self, m: &mut Machine, cmds: &[Command], i: usize) -> Result<Step, ExecError> {
-        let _ = (m, cmds, i);
+    /// Before descriptor `i` executes: run it, skip it, or stop the run with an error.
+    #[inline]
+    fn before(&mut self, m: &mut Machine, cmds: &CommandStream, i: usize, desc: &Desc) -> Result<Step, ExecError> {
+        let _ = (m, cmds, i, desc);
         Ok(Step::Run)
     }
     /// After descriptor `i` executed with result `r`; the default stops on an error, as `run` does.
-    fn after(&mut self, m: &mut Machine, cmds: &[Command], i: usize, r: ExecResult) -> Result<(), ExecError> {
-        r.map_err(|kind| ExecError::new(i, cmds[i].desc.engine(), op_name(m.chip, &cmds[i].desc), kind))
+    #[inline]
+    fn after(
+        &mut self,
+        m: &mut Machine,
+        cmds: &CommandStream,
+        i: usize,
+        desc: &Desc,
+        r: ExecResult,
+    ) -> Result<(), ExecError> {
+        let _ = cmds;
+        r.map_err(|kind| ExecError::new(i, desc.engine(), op_name(m.chip, desc), kind))
     }
 }
+
+/// The observer of a plain [`Machine::run`].
+struct NoObserver;
+
+impl Observer for NoObserver {}
 
 /// The error for a descriptor whose wait id file order has not reached yet. `ids(j)` gives
 /// descriptor `j`'s engine, own id and wait id.

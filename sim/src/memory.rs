@@ -4,15 +4,29 @@ use crate::error::{ExecErrorKind, ExecResult};
 pub use crate::par::Workers;
 pub use crate::region_bytes::RegionBytes;
 use cvsim_isa::chip::LMEM_SHIFT;
-use cvsim_isa::ChipParams;
+use cvsim_isa::{ChipParams, Operand};
 use std::cell::RefCell;
 
-/// One bounds-checked local tensor an executor used, with the executor's name for it
-/// (e.g. "conv input (opd0)", "TDMA destination"); recorded only when tracing is on.
+/// How an executor names an operand it resolves: which descriptor operand it is (the op list
+/// says whether the operation reads or writes it) and the words an error message uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Label {
+    pub opd: Operand,
+    pub text: &'static str,
+}
+
+impl Label {
+    pub const fn new(opd: Operand, text: &'static str) -> Label {
+        Label { opd, text }
+    }
+}
+
+/// One bounds-checked local tensor an executor used, with the executor's label for it;
+/// recorded only when tracing is on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LTouch {
     pub tensor: LTensor,
-    pub what: &'static str,
+    pub what: Label,
 }
 
 /// A flat local-memory range (`Lmem::data` indices) an executor used without a tensor view.
@@ -20,7 +34,7 @@ pub struct LTouch {
 pub struct LFlat {
     pub start: usize,
     pub len: usize,
-    pub what: &'static str,
+    pub what: Label,
 }
 
 /// What one descriptor's bounds checks saw: the operands the executors resolved, in order.
@@ -73,7 +87,7 @@ impl Lmem {
     /// Replace the last `recorded` operand records with `planes` copies of `t`, `b_str` bytes
     /// apart: an executor that bounds-checks a multi-plane operand (16-bit or 32-bit integers as
     /// byte planes) in one widened check touches only the planes, not the bytes between them.
-    pub fn retrace_planes(&self, recorded: usize, t: &LTensor, planes: u32, b_str: u32, what: &'static str) {
+    pub fn retrace_planes(&self, recorded: usize, t: &LTensor, planes: u32, b_str: u32, what: Label) {
         if let Some(tr) = &self.trace {
             let mut tr = tr.borrow_mut();
             let keep = tr.local.len().saturating_sub(recorded);
@@ -86,7 +100,7 @@ impl Lmem {
 
     /// Record a flat range an executor addresses without a tensor view.
     #[inline]
-    pub fn note_flat(&self, start: usize, len: usize, what: &'static str) {
+    pub fn note_flat(&self, start: usize, len: usize, what: Label) {
         if let Some(t) = &self.trace {
             t.borrow_mut().flat.push(LFlat { start, len, what });
         }
@@ -113,11 +127,11 @@ pub struct LTensor {
 impl LTensor {
     /// Check every byte the tensor covers lies inside its lane, and return, per channel, the
     /// `Lmem::data` index of element (0, c, 0, 0).
-    pub fn channel_bases(&self, lmem: &Lmem, what: &'static str) -> ExecResult<Vec<usize>> {
+    pub fn channel_bases(&self, lmem: &Lmem, what: Label) -> ExecResult<Vec<usize>> {
         let (lane0, off0) = Lmem::split(self.addr);
         if lane0 >= lmem.lanes {
             return Err(ExecErrorKind::LmemOutOfRange {
-                what,
+                what: what.text,
                 lane: lane0,
                 start: off0 as u64,
                 end: off0 as u64 + 1,
@@ -138,7 +152,7 @@ impl LTensor {
             let off = off0 as u64 + (l / lmem.lanes) as u64 * self.c_str as u64;
             if off + span > lmem.per_lane as u64 {
                 return Err(ExecErrorKind::LmemOutOfRange {
-                    what,
+                    what: what.text,
                     lane,
                     start: off,
                     end: off + span,

@@ -13,7 +13,7 @@ use std::ops::Range;
 /// Work below this many multiply-accumulates per descriptor (per chunk) stays on the calling
 /// thread. Starting and joining a scoped thread costs about 30 µs on a 2-core VM, and an int8 MAC
 /// about 0.1 ns in the conv dot product (bf16 MACs, emulated, several times more): 2^20 MACs is
-/// 100 µs or more, so a split saves more than it costs (traces/performance-2026-12-07.md).
+/// 100 µs or more, so a split saves more than it costs (the measurement is under `traces/`).
 pub const MIN_SPLIT_WORK: u64 = 1 << 20;
 
 /// Most bytes of results held at once: items are computed and emitted a chunk at a time, so the

@@ -2,8 +2,7 @@
 //! back, as a model's would be): a correct one gives no finding; a race, an uninitialised read, an
 //! out-of-region write and a wrong operand are each reported naming the descriptors, bytes and layer.
 
-use cvsim_isa::cmdbuf::{encode_cmdbuf, parse_cmdbuf};
-use cvsim_isa::{Chip, Command, Desc, Engine, TdmaDesc, TiuDesc};
+use cvsim_isa::{Chip, Command, CommandStream, Desc, Engine, TdmaDesc, TiuDesc};
 use cvsim_sim::check::{Checker, Finding};
 use cvsim_sim::{ExecErrorKind, Machine};
 
@@ -75,9 +74,8 @@ fn add(id: u32, wait: u32, res: u32, a: u32, b: u32, layer: u32) -> Command {
 }
 
 /// Through the encoder and the cmdbuf decoder, as the runtime would see the stream.
-fn roundtrip(cmds: &[Command]) -> Vec<Command> {
-    let bytes = encode_cmdbuf(CHIP, cmds).expect("encodes");
-    parse_cmdbuf(&bytes, Some(CHIP)).expect("decodes").1
+fn roundtrip(cmds: &[Command]) -> CommandStream {
+    CommandStream::from_commands(CHIP, cmds).expect("encodes")
 }
 
 fn machine() -> Machine {
@@ -92,7 +90,7 @@ fn machine() -> Machine {
 fn check(cmds: &[Command]) -> Vec<Finding> {
     let mut m = machine();
     let mut c = Checker::new(&m);
-    c.run(&mut m, &roundtrip(cmds), 0).expect("runs");
+    c.run(&mut m, &roundtrip(cmds), 0, &|_| None).expect("runs");
     c.findings
 }
 

@@ -3,7 +3,6 @@
 use crate::commands::timing::layer_names;
 use cvsim_runtime::session::Instance;
 use cvsim_sim::check::{Checker, Finding};
-use std::collections::HashMap;
 use std::fmt::Write;
 
 /// Run the instance's program with every TPU routine checked; the findings in routine order, each
@@ -12,18 +11,12 @@ pub fn forward(inst: &mut Instance) -> Result<Vec<Finding>, String> {
     let mut checker = Checker::new(&inst.machine);
     let program = inst.program().clone();
     let chip = inst.loaded.model.chip();
-    let mut names = HashMap::new();
     let r = inst.forward_with(&mut |routine, m, cmds| {
-        let cmds = cmds.to_commands();
-        names.insert(routine, layer_names(&program, chip, &cmds));
-        checker.run(m, &cmds, routine)
+        let names = layer_names(&program, chip, cmds.commands());
+        checker.run(m, cmds, routine, &|layer| names.get(&layer).cloned())
     });
     r.map_err(|e| e.to_string())?;
-    let mut findings = checker.findings;
-    for d in findings.iter_mut().flat_map(Finding::descs_mut) {
-        d.layer_name = names.get(&d.routine).and_then(|n| n.get(&d.layer)).cloned();
-    }
-    Ok(findings)
+    Ok(checker.findings)
 }
 
 /// One line per finding, prefixed with its routine, then a count.

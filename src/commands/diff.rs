@@ -6,7 +6,7 @@ use super::compare::{self, Options, U16As};
 use super::tensors;
 use crate::npz::{self, Array};
 use crate::similarity::{Tolerance, Verdict};
-use cvsim_isa::{Command, Desc};
+use cvsim_isa::{CommandStream, Desc};
 use cvsim_runtime::cvimodel::{DType, RoutineKind};
 use cvsim_runtime::session::{Instance, LoadedModel};
 use cvsim_sim::machine::Observer;
@@ -54,18 +54,29 @@ struct StoreLog {
 }
 
 impl Observer for StoreLog {
-    fn before(&mut self, m: &mut Machine, _: &[Command], _: usize) -> Result<cvsim_sim::machine::Step, ExecError> {
+    fn before(
+        &mut self,
+        m: &mut Machine,
+        _: &CommandStream,
+        _: usize,
+        _: &Desc,
+    ) -> Result<cvsim_sim::machine::Step, ExecError> {
         if let Some(t) = &m.gmem.trace {
             t.borrow_mut().clear();
         }
         Ok(cvsim_sim::machine::Step::Run)
     }
 
-    fn after(&mut self, m: &mut Machine, cmds: &[Command], i: usize, r: ExecResult) -> Result<(), ExecError> {
-        r.map_err(|kind| {
-            ExecError::new(i, cmds[i].desc.engine(), cvsim_sim::machine::op_name(m.chip, &cmds[i].desc), kind)
-        })?;
-        let layer = match &cmds[i].desc {
+    fn after(
+        &mut self,
+        m: &mut Machine,
+        _: &CommandStream,
+        i: usize,
+        desc: &Desc,
+        r: ExecResult,
+    ) -> Result<(), ExecError> {
+        r.map_err(|kind| ExecError::new(i, desc.engine(), cvsim_sim::machine::op_name(m.chip, desc), kind))?;
+        let layer = match desc {
             Desc::Tiu(d) => Some(d.layer_info),
             Desc::Tdma(d) => Some(d.layer_id),
             Desc::Cpu(_) => None,
@@ -73,7 +84,7 @@ impl Observer for StoreLog {
         if let Some(l) = layer {
             self.layer_start.entry((self.routine, l)).or_insert(i);
         }
-        if let Desc::Tdma(d) = &cmds[i].desc {
+        if let Desc::Tdma(d) = desc {
             if d.op().dir.dst_is_global() {
                 // A transfer resolves its source before its destination, so the last global
                 // access is the one written.
@@ -179,7 +190,7 @@ pub fn diff(inst: &mut Instance, inputs: &[Array], reference: &[Array], tol: Tol
     let mut log = StoreLog::default();
     let run = inst.forward_with(&mut |routine, m, cmds| {
         log.routine = routine;
-        m.run_observed(&cmds.to_commands(), &mut log)
+        m.run_observed(cmds, &mut log)
     });
     inst.machine.gmem.trace = None;
     run.map_err(|e| e.to_string())?;

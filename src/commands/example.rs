@@ -5,7 +5,7 @@
 use super::tensors;
 use crate::npz::{self, Array, ElemType};
 use cvsim_isa::Desc;
-use cvsim_runtime::example::{self, layout, Example, SplitMix64};
+use cvsim_compiler::example::{self, layout, Example, SplitMix64};
 use cvsim_runtime::session::{Instance, LoadedModel};
 use cvsim_runtime::Model;
 use std::fmt::Write;

@@ -106,7 +106,7 @@ mod tests {
     #[test]
     fn two_example_models_with_clones() {
         let models: Vec<Model> =
-            (0..2).map(|s| Model::from_vec(cvsim_runtime::example::build(s).model_bytes).unwrap()).collect();
+            (0..2).map(|s| Model::from_vec(cvsim_compiler::example::build(s).model_bytes).unwrap()).collect();
         insta::assert_snapshot!(render(&models, 2, MemoryOptions::default()).unwrap());
     }
 }

@@ -2,12 +2,10 @@
 //! `timing-config` subcommand. Timing reads the decoded command buffers only, never tensor data, so
 //! it runs the same whether or not the functional emulator ran.
 
-use cvsim_isa::{Chip, Command, Desc};
-use cvsim_runtime::cvimodel::{Program, RoutineKind};
-use cvsim_runtime::memory::tensor_mem_size;
+use cvsim_isa::Chip;
 use cvsim_runtime::session::LoadedModel;
-use cvsim_sim::timing::{self, pmu, PmuSummary, Schedule, TimingConfig, TracePart};
-use std::collections::HashMap;
+pub use cvsim_runtime::timing::{layer_names, pmu_text, summaries, time_program, trace, RoutineTiming};
+use cvsim_sim::timing::{pmu, TimingConfig};
 use std::path::{Path, PathBuf};
 
 /// What `run` was asked to report about timing.
@@ -25,16 +23,6 @@ impl TimingRequest {
     pub fn any(&self) -> bool {
         self.pmu || self.pmu_csv.is_some() || self.trace.is_some()
     }
-}
-
-/// One TPU routine's schedule.
-pub struct RoutineTiming {
-    /// Index of the routine in the program.
-    pub routine: usize,
-    pub section: String,
-    /// The routine's stream decoded: the CSV and trace writers look descriptors up by index.
-    pub cmds: Vec<Command>,
-    pub schedule: Schedule,
 }
 
 /// The effective config: the defaults, then a config file's overrides, then `--ddr-load`.
@@ -64,30 +52,6 @@ pub fn config_text(chip: Option<Chip>) -> String {
     s
 }
 
-/// Schedule every TPU routine of a program, in routine order.
-pub fn time_program(loaded: &LoadedModel, program: usize, cfg: &TimingConfig) -> Result<Vec<RoutineTiming>, String> {
-    let model = &loaded.model;
-    let chip = model.chip();
-    let p = model.program(program).map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    for (i, r) in p.routines.iter().enumerate() {
-        if !matches!(r.kind, RoutineKind::Tpu { .. }) {
-            continue;
-        }
-        let section = r.tpu_section().unwrap_or_default().to_string();
-        let cmds = loaded.cmdbufs.get(&section).ok_or_else(|| format!("section `{section}` not loaded"))?.to_commands();
-        let schedule =
-            timing::schedule(chip, &cmds, cfg).map_err(|e| format!("routine {i} (TPU, section `{section}`): {e}"))?;
-        out.push(RoutineTiming { routine: i, section, cmds, schedule });
-    }
-    Ok(out)
-}
-
-/// The summaries the vendor runtime prints with `TPU_ENABLE_PMU=1`, one per TPU routine.
-pub fn pmu_text(timings: &[RoutineTiming]) -> String {
-    timings.iter().map(|t| pmu::summary_text(&t.schedule)).collect()
-}
-
 /// Write the CSV files for `prefix`. Like the vendor runtime, which rewrites them after every TPU
 /// routine, the files end up holding the last routine.
 pub fn write_csv(prefix: &Path, timings: &[RoutineTiming]) -> Result<(), String> {
@@ -100,63 +64,17 @@ pub fn write_csv(prefix: &Path, timings: &[RoutineTiming]) -> Result<(), String>
         PathBuf::from(s)
     };
     for (path, text) in [
-        (name("_des.csv"), pmu::des_csv(&t.schedule, &t.cmds)),
-        (name("_layer.csv"), pmu::layer_csv(&t.schedule, &t.cmds)),
+        (name("_des.csv"), pmu::des_csv(&t.schedule, t.cmds.commands())),
+        (name("_layer.csv"), pmu::layer_csv(&t.schedule, t.cmds.commands())),
     ] {
         std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
     }
     Ok(())
 }
 
-/// Names for layer ids: the tensor of the program's tensor map that the layer's last store writes
-/// into. The cvimodel has no table from layer id to op name (`runtime.md` §3.2), but the store's
-/// base register and offset locate the tensor in its region.
-pub fn layer_names(program: &Program, chip: Chip, cmds: &[Command]) -> HashMap<u32, String> {
-    // (region, start, end, name), sorted by region and start.
-    let mut spans: Vec<(u32, u64, u64, &str)> = program
-        .tensor_map
-        .iter()
-        .filter_map(|t| {
-            let r = t.region? as u32;
-            let size = tensor_mem_size(chip, t)?.0;
-            (size > 0).then_some((r, t.region_offset, t.region_offset + size, t.name.as_str()))
-        })
-        .collect();
-    spans.sort_by_key(|s| (s.0, s.1));
-    let mut names = HashMap::new();
-    for c in cmds {
-        let Desc::Tdma(d) = &c.desc else { continue };
-        if !d.op().dir.dst_is_global() {
-            continue;
-        }
-        let (r, a) = (d.dst_base_reg_sel, d.dst_addr());
-        // The last tensor of the region starting at or below the address, if it covers it.
-        let k = spans.partition_point(|s| (s.0, s.1) <= (r, a));
-        if let Some(&(sr, _, end, name)) = k.checked_sub(1).map(|k| &spans[k]) {
-            if sr == r && a < end {
-                names.insert(d.layer_id, name.to_string());
-            }
-        }
-    }
-    names
-}
-
 /// Write the trace of every TPU routine, one after another.
 pub fn write_trace(path: &Path, loaded: &LoadedModel, program: usize, timings: &[RoutineTiming]) -> Result<(), String> {
-    let model = &loaded.model;
-    let p = model.program(program).map_err(|e| e.to_string())?;
-    let names: Vec<HashMap<u32, String>> = timings.iter().map(|t| layer_names(p, model.chip(), &t.cmds)).collect();
-    let parts: Vec<TracePart> = timings
-        .iter()
-        .zip(&names)
-        .map(|(t, n)| TracePart {
-            name: format!("routine {} ({})", t.routine, t.section),
-            schedule: &t.schedule,
-            cmds: &t.cmds,
-            layer_names: n,
-        })
-        .collect();
-    let v = timing::chrome_trace_parts(&parts);
+    let v = trace(loaded, program, timings)?;
     let text = serde_json::to_string(&v).map_err(|e| e.to_string())?;
     std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
 }
@@ -175,9 +93,4 @@ pub fn report(
         write_trace(path, loaded, program, timings)?;
     }
     Ok(if req.pmu { pmu_text(timings) } else { String::new() })
-}
-
-/// Summary figures of every routine (for callers that want numbers rather than text).
-pub fn summaries(timings: &[RoutineTiming]) -> Vec<PmuSummary> {
-    timings.iter().map(|t| PmuSummary::from_schedule(&t.schedule)).collect()
 }

@@ -48,11 +48,11 @@ pub fn reports(a: &Args) -> Result<(String, Vec<RoutineReport>), String> {
     let out = timings
         .iter()
         .map(|t| {
-            let names = layer_names(p, chip, &t.cmds);
+            let names = layer_names(p, chip, t.cmds.commands());
             RoutineReport {
                 routine: t.routine,
                 section: t.section.clone(),
-                breakdown: breakdown(&t.schedule, &t.cmds, &cfg, &|l| names.get(&l).cloned()),
+                breakdown: breakdown(&t.schedule, t.cmds.commands(), &cfg, &|l| names.get(&l).cloned()),
             }
         })
         .collect();

@@ -4,7 +4,8 @@
 use super::command::{Addr, Format};
 use cvsim_isa::chip::LMEM_SHIFT;
 use cvsim_isa::disasm::region_name;
-use cvsim_sim::memory::LTensor;
+use cvsim_isa::Operand;
+use cvsim_sim::memory::{LTensor, Label};
 use cvsim_sim::Machine;
 use std::fmt::Write;
 
@@ -91,7 +92,8 @@ pub fn local(
         w_str: stride[3],
         esz,
     };
-    let bases = t.channel_bases(&m.lmem, "printed tensor").map_err(|e| e.to_string())?;
+    // Printing only reads; as an input operand no descriptor writes it.
+    let bases = t.channel_bases(&m.lmem, Label::new(Operand::Opd0, "printed tensor")).map_err(|e| e.to_string())?;
     let mut o = String::new();
     let _ = writeln!(
         o,

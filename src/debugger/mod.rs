@@ -9,7 +9,7 @@ pub mod command;
 mod memory;
 
 use command::{Addr, Break, Cmd, HELP};
-use cvsim_isa::{disasm, Command, Desc};
+use cvsim_isa::{disasm, Command, CommandStream, Desc};
 use cvsim_runtime::session::Instance;
 use cvsim_sim::check::footprint::{Footprint, Ranges};
 use cvsim_sim::machine::{op_name, Observer, Step};
@@ -102,7 +102,7 @@ impl<'a> Debugger<'a> {
             self.routine = routine;
             self.section = sections[routine].clone();
             self.set_tracing(m);
-            let r = m.run_observed(&cmds.to_commands(), self);
+            let r = m.run_observed(cmds, self);
             m.lmem.trace = None;
             m.gmem.trace = None;
             r
@@ -283,7 +283,7 @@ impl<'a> Debugger<'a> {
             }
             _ => None,
         };
-        let local = m.lmem.trace.as_ref().map(|t| Footprint::of(&m.lmem, &t.borrow()).writes);
+        let local = m.lmem.trace.as_ref().map(|t| Footprint::of(&m.lmem, &t.borrow(), desc.writes(m.chip)).writes);
         self.breaks.iter().position(|b| match *b {
             Break::Write(Addr::Global { region, offset }) => {
                 let a = m.gmem.device_addr(region, offset);
@@ -318,7 +318,8 @@ impl<'a> Debugger<'a> {
 }
 
 impl Observer for Debugger<'_> {
-    fn before(&mut self, m: &mut Machine, cmds: &[Command], i: usize) -> Result<Step, ExecError> {
+    fn before(&mut self, m: &mut Machine, stream: &CommandStream, i: usize, _: &Desc) -> Result<Step, ExecError> {
+        let cmds = stream.commands();
         let why = match self.mode {
             Mode::Run => None,
             Mode::Step(0) if i == 0 => Some(format!(
@@ -350,7 +351,15 @@ impl Observer for Debugger<'_> {
         Ok(Step::Run)
     }
 
-    fn after(&mut self, m: &mut Machine, cmds: &[Command], i: usize, r: ExecResult) -> Result<(), ExecError> {
+    fn after(
+        &mut self,
+        m: &mut Machine,
+        stream: &CommandStream,
+        i: usize,
+        _: &Desc,
+        r: ExecResult,
+    ) -> Result<(), ExecError> {
+        let cmds = stream.commands();
         let line = self.line(m, cmds, i);
         if let Err(kind) = r {
             let e = ExecError::new(i, cmds[i].desc.engine(), op_name(m.chip, &cmds[i].desc), kind);

@@ -25,6 +25,7 @@ use crate::memory::{MemoryOptions, MemoryPlan};
 use crate::session::{Instance, LoadedModel, RuntimeError, REGION_PRIVATE, REGION_SHARED, REGION_WEIGHT};
 use crossbeam::channel::{bounded, Receiver, Sender};
 use cvsim_isa::Chip;
+use cvsim_sim::timing::TimingConfig;
 use device::Device;
 use std::io::{Read, Seek, SeekFrom};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -400,16 +401,7 @@ impl Registered {
         if let Some(t) = cache.get(section) {
             return t.clone();
         }
-        let chip = self.loaded.model.chip();
-        let text = match self.loaded.cmdbufs.get(section) {
-            Some(stream) => {
-                match cvsim_sim::timing::schedule(chip, &stream.to_commands(), &cvsim_sim::timing::TimingConfig::default()) {
-                    Ok(s) => cvsim_sim::timing::pmu::summary_text(&s),
-                    Err(e) => format!("cvsim: no PMU summary for section `{section}`: {e}\n"),
-                }
-            }
-            None => format!("cvsim: no PMU summary: section `{section}` is not loaded\n"),
-        };
+        let text = crate::timing::section_pmu_text(&self.loaded, section, &TimingConfig::default());
         cache.insert(section.to_string(), text.clone());
         text
     }

@@ -3,7 +3,7 @@
 use super::*;
 use crate::cvimodel::testutil::{simple, Spec};
 use crate::cvimodel::DType;
-use crate::example;
+use cvsim_compiler::example;
 use crate::memory::combine;
 
 fn as_bytes(v: &[i8]) -> Vec<u8> {

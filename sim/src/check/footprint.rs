@@ -2,6 +2,7 @@
 //! bounds-checked ([`crate::memory::Touches`]), as sorted, merged ranges of `Lmem::data` indices.
 
 use crate::memory::{LTensor, Lmem, Touches};
+use cvsim_isa::Operands;
 
 /// Half-open ranges of `Lmem::data` indices, sorted and disjoint.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -89,12 +90,6 @@ fn tensor_rows(lmem: &Lmem, t: &LTensor, keep: &dyn Fn(u32) -> bool, out: &mut V
     }
 }
 
-/// Whether an executor's name for an operand is one it writes: the TIU result (res0) and the TDMA
-/// destination. (A partial-sum result is also read back; that read is not tracked.)
-pub fn is_write(what: &str) -> bool {
-    what.contains("res0") || what.contains("result") || what.contains("destination")
-}
-
 /// What one descriptor read and wrote.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Footprint {
@@ -103,19 +98,26 @@ pub struct Footprint {
 }
 
 impl Footprint {
-    pub fn of(lmem: &Lmem, t: &Touches) -> Footprint {
-        Footprint::filtered(lmem, t, &|_, _| true)
+    /// `writes`: the operands the descriptor writes, from the op list (`Desc::writes`); every
+    /// other recorded operand is a read.
+    pub fn of(lmem: &Lmem, t: &Touches, writes: Operands) -> Footprint {
+        Footprint::filtered(lmem, t, writes, &|_, _| true)
     }
 
     /// Like [`Footprint::of`], counting channel `c` of the operand at `t.local[k]` only where
     /// `keep(k, c)`.
-    pub fn filtered(lmem: &Lmem, t: &Touches, keep: &dyn Fn(usize, u32) -> bool) -> Footprint {
+    pub fn filtered(lmem: &Lmem, t: &Touches, writes: Operands, keep: &dyn Fn(usize, u32) -> bool) -> Footprint {
         let (mut r, mut w) = (Vec::new(), Vec::new());
         for (k, touch) in t.local.iter().enumerate() {
-            tensor_rows(lmem, &touch.tensor, &|c| keep(k, c), if is_write(touch.what) { &mut w } else { &mut r });
+            tensor_rows(
+                lmem,
+                &touch.tensor,
+                &|c| keep(k, c),
+                if writes.contains(touch.what.opd) { &mut w } else { &mut r },
+            );
         }
         for f in &t.flat {
-            (if is_write(f.what) { &mut w } else { &mut r }).push((f.start, f.start + f.len));
+            (if writes.contains(f.what.opd) { &mut w } else { &mut r }).push((f.start, f.start + f.len));
         }
         Footprint { reads: Ranges::from_unsorted(r), writes: Ranges::from_unsorted(w) }
     }

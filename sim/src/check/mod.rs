@@ -19,7 +19,7 @@ use crate::error::{ExecError, ExecErrorKind, ExecResult};
 use crate::machine::{op_name, Machine, Observer, Step};
 use crate::memory::Touches;
 use crate::timing::{schedule, TimingConfig};
-use cvsim_isa::{Command, Desc, Engine, TiuOp};
+use cvsim_isa::{Command, CommandStream, Desc, Engine, Operand, TiuOp};
 use footprint::{Footprint, Ranges};
 use std::cell::RefCell;
 use std::fmt;
@@ -156,6 +156,10 @@ impl fmt::Display for Finding {
     }
 }
 
+/// What the caller calls a layer id of the routine being checked (the checker sees no tensor
+/// names); `None` where it knows no name.
+pub type LayerNames<'a> = &'a dyn Fn(u32) -> Option<String>;
+
 /// The checker's state across the routines of one run.
 pub struct Checker {
     /// Per `Lmem::data` byte: written since the checker started.
@@ -172,20 +176,21 @@ struct Pass<'a> {
     /// Footprint per command index.
     prints: Vec<Footprint>,
     weight_region: Option<usize>,
+    layer_name: LayerNames<'a>,
 }
 
-fn desc_ref(m: &Machine, cmds: &[Command], routine: usize, i: usize) -> DescRef {
+fn desc_ref(m: &Machine, cmds: &[Command], routine: usize, i: usize, names: LayerNames) -> DescRef {
     let d = &cmds[i].desc;
     let layer = match d {
         Desc::Tiu(t) => t.layer_info,
         Desc::Tdma(t) => t.layer_id,
         Desc::Cpu(_) => 0,
     };
-    DescRef { routine, index: i, engine: d.engine(), op: op_name(m.chip, d), layer, layer_name: None }
+    DescRef { routine, index: i, engine: d.engine(), op: op_name(m.chip, d), layer, layer_name: names(layer) }
 }
 
 impl Observer for Pass<'_> {
-    fn before(&mut self, m: &mut Machine, _: &[Command], _: usize) -> Result<Step, ExecError> {
+    fn before(&mut self, m: &mut Machine, _: &CommandStream, _: usize, _: &Desc) -> Result<Step, ExecError> {
         if let Some(t) = &m.lmem.trace {
             *t.borrow_mut() = Touches::default();
         }
@@ -195,10 +200,19 @@ impl Observer for Pass<'_> {
         Ok(Step::Run)
     }
 
-    fn after(&mut self, m: &mut Machine, cmds: &[Command], i: usize, r: ExecResult) -> Result<(), ExecError> {
+    fn after(
+        &mut self,
+        m: &mut Machine,
+        stream: &CommandStream,
+        i: usize,
+        _: &Desc,
+        r: ExecResult,
+    ) -> Result<(), ExecError> {
+        let cmds = stream.commands();
         let touches = m.lmem.trace.as_ref().map(|t| std::mem::take(&mut *t.borrow_mut())).unwrap_or_default();
         let keep = relevant_channels(m, &cmds[i].desc, &touches);
-        let mut fp = Footprint::filtered(&m.lmem, &touches, &|k, c| keep(k, c));
+        let writes = cmds[i].desc.writes(m.chip);
+        let mut fp = Footprint::filtered(&m.lmem, &touches, writes, &|k, c| keep(k, c));
         if zeroing_idiom(m.chip, &cmds[i].desc, &touches) {
             // x xor x (or x − x) is 0 whatever x holds: the compiler clears memory this way
             // (observed in tpu-mlir output), so those reads cannot see stale data.
@@ -209,7 +223,7 @@ impl Observer for Pass<'_> {
             fp.reads.0.iter().flat_map(|&(s, e)| unwritten_runs(&self.written[s..e], s)).collect(),
         );
         if let Some(bytes) = Bytes::of(&unwritten, m.lmem.per_lane) {
-            self.findings.push(Finding::UninitRead { desc: desc_ref(m, cmds, self.routine, i), bytes });
+            self.findings.push(Finding::UninitRead { desc: desc_ref(m, cmds, self.routine, i, self.layer_name), bytes });
         }
         for &(s, e) in &fp.writes.0 {
             self.written[s..e].fill(true);
@@ -221,7 +235,7 @@ impl Observer for Pass<'_> {
                 if let (Some((start, len)), Some(w)) = (last, self.weight_region) {
                     let reg = &m.gmem.regions[w];
                     if start < reg.base + reg.data.len() as u64 && reg.base < start + len.max(1) {
-                        let desc = desc_ref(m, cmds, self.routine, i);
+                        let desc = desc_ref(m, cmds, self.routine, i, self.layer_name);
                         self.findings.push(Finding::WeightWrite { desc, start, end: start + len });
                     }
                 }
@@ -231,7 +245,7 @@ impl Observer for Pass<'_> {
         match r {
             Ok(()) => Ok(()),
             Err(error @ (ExecErrorKind::LmemOutOfRange { .. } | ExecErrorKind::GmemOutOfRange { .. })) => {
-                self.findings.push(Finding::OutOfRange { desc: desc_ref(m, cmds, self.routine, i), error });
+                self.findings.push(Finding::OutOfRange { desc: desc_ref(m, cmds, self.routine, i, self.layer_name), error });
                 Ok(())
             }
             Err(kind) => Err(ExecError::new(i, cmds[i].desc.engine(), op_name(m.chip, &cmds[i].desc), kind)),
@@ -246,11 +260,11 @@ impl Observer for Pass<'_> {
 /// - a lookup reads only the tables of the lanes its input occupies.
 fn relevant_channels<'a>(m: &'a Machine, desc: &Desc, t: &'a Touches) -> Box<dyn Fn(usize, u32) -> bool + 'a> {
     let Desc::Tiu(d) = desc else { return Box::new(|_, _| true) };
-    let find = |what: &str| t.local.iter().position(|x| x.what == what);
+    let find = |opd: Operand| t.local.iter().position(|x| x.what.opd == opd);
     let lanes = m.lmem.lanes;
     match d.op(m.chip) {
         TiuOp::Conv if !d.is_bf16() => {
-            let (Some(x), Some(wt)) = (find("conv input (opd0)"), find("conv weights (opd1)")) else {
+            let (Some(x), Some(wt)) = (find(Operand::Opd0), find(Operand::Opd1)) else {
                 return Box::new(|_, _| true);
             };
             let w = t.local[wt].tensor;
@@ -265,7 +279,7 @@ fn relevant_channels<'a>(m: &'a Machine, desc: &Desc, t: &'a Touches) -> Box<dyn
             Box::new(move |k, c| k != x || !zero_weights(c))
         }
         TiuOp::Lut => {
-            let (Some(x), Some(tab)) = (find("opd0"), find("opd1 (table)")) else { return Box::new(|_, _| true) };
+            let (Some(x), Some(tab)) = (find(Operand::Opd0), find(Operand::Opd1)) else { return Box::new(|_, _| true) };
             let x_t = t.local[x].tensor;
             let x_lane0 = crate::memory::Lmem::split(x_t.addr).0;
             let used = move |lane: u32| (0..x_t.c.min(lanes)).any(|c| (x_lane0 + c) % lanes == lane);
@@ -282,7 +296,8 @@ fn zeroing_idiom(chip: cvsim_isa::Chip, desc: &Desc, t: &Touches) -> bool {
     if !matches!(d.op(chip), TiuOp::Xor | TiuOp::Sub) || d.opt_opd1_const != 0 {
         return false;
     }
-    let reads: Vec<_> = t.local.iter().filter(|x| !footprint::is_write(x.what)).map(|x| x.tensor).collect();
+    let writes = d.op(chip).writes();
+    let reads: Vec<_> = t.local.iter().filter(|x| !writes.contains(x.what.opd)).map(|x| x.tensor).collect();
     reads.len() == 2 && reads[0] == reads[1]
 }
 
@@ -309,9 +324,17 @@ impl Checker {
         Checker { written: vec![false; m.lmem.data.len()], findings: Vec::new(), cfg: TimingConfig::default() }
     }
 
-    /// Emulate one TPU routine under the checker. Execution errors other than out-of-range
-    /// accesses stop the run as they do without the checker.
-    pub fn run(&mut self, m: &mut Machine, cmds: &[Command], routine: usize) -> Result<(), ExecError> {
+    /// Emulate one TPU routine under the checker, naming layers in findings by `layer_name`.
+    /// Execution errors other than out-of-range accesses stop the run as they do without the
+    /// checker.
+    pub fn run(
+        &mut self,
+        m: &mut Machine,
+        stream: &CommandStream,
+        routine: usize,
+        layer_name: LayerNames,
+    ) -> Result<(), ExecError> {
+        let cmds = stream.commands();
         let sched = schedule(m.chip, cmds, &self.cfg);
         m.lmem.trace = Some(RefCell::new(Touches::default()));
         m.gmem.trace = Some(RefCell::new(Vec::new()));
@@ -322,8 +345,9 @@ impl Checker {
             findings: &mut self.findings,
             prints: vec![Footprint::default(); cmds.len()],
             weight_region,
+            layer_name,
         };
-        let result = m.run_observed(cmds, &mut pass);
+        let result = m.run_observed(stream, &mut pass);
         let prints = std::mem::take(&mut pass.prints);
         m.lmem.trace = None;
         m.gmem.trace = None;
@@ -353,8 +377,8 @@ impl Checker {
                         ];
                         if let Some((common, tw, dw)) = pairs.into_iter().find(|p| !p.0.is_empty()) {
                             self.findings.push(Finding::Race {
-                                tiu: desc_ref(m, cmds, routine, a.index as usize),
-                                tdma: desc_ref(m, cmds, routine, b.index as usize),
+                                tiu: desc_ref(m, cmds, routine, a.index as usize, layer_name),
+                                tdma: desc_ref(m, cmds, routine, b.index as usize, layer_name),
                                 tiu_writes: tw,
                                 tdma_writes: dw,
                                 bytes: Bytes::of(&common, m.lmem.per_lane).expect("non-empty"),

@@ -4,7 +4,9 @@
 use super::convert::formats;
 use super::walk::two_regions;
 use crate::error::{ExecErrorKind, ExecResult};
+use crate::memory::Label;
 use crate::memory::{Gmem, Lmem};
+use cvsim_isa::Operand;
 use cvsim_isa::{Chip, Direction, TdmaDesc};
 
 pub(crate) fn exec(chip: Chip, lmem: &mut Lmem, gmem: &mut Gmem, d: &TdmaDesc, dir: Direction) -> ExecResult {
@@ -65,7 +67,11 @@ pub(crate) fn exec(chip: Chip, lmem: &mut Lmem, gmem: &mut Gmem, d: &TdmaDesc, d
                     limit: lmem.per_lane * lmem.lanes.saturating_sub(lane),
                 });
             }
-            let what = if dir == Direction::G2L { "TDMA destination (flat)" } else { "TDMA source (flat)" };
+            let what = if dir == Direction::G2L {
+                Label::new(Operand::Dst, "TDMA destination (flat)")
+            } else {
+                Label::new(Operand::Src, "TDMA source (flat)")
+            };
             lmem.note_flat(start, len, what);
             if dir == Direction::G2L {
                 let (r, o) = gmem.resolve(d.src_base_reg_sel, d.src_addr(), len as u64)?;

@@ -3,7 +3,9 @@
 
 use super::walk::Walk;
 use crate::error::{ExecErrorKind, ExecResult};
+use crate::memory::Label;
 use crate::memory::{GTensor, Gmem, LTensor, Lmem};
+use cvsim_isa::Operand;
 use cvsim_isa::{Direction, TdmaDesc};
 
 /// The address and strides of one side. Shapes are chosen by each mode (§4.3), so they are not here.
@@ -15,7 +17,7 @@ pub(crate) struct Side {
     pub n_str: u32,
     pub c_str: u32,
     pub h_str: u32,
-    pub what: &'static str,
+    pub what: Label,
     high_field: &'static str,
 }
 
@@ -28,7 +30,7 @@ impl Side {
             n_str: d.src_n_stride,
             c_str: d.src_c_stride(),
             h_str: d.src_h_stride,
-            what: "TDMA source",
+            what: Label::new(Operand::Src, "TDMA source"),
             high_field: "src_base_addr_high",
         }
     }
@@ -41,7 +43,7 @@ impl Side {
             n_str: d.dst_n_stride,
             c_str: d.dst_c_stride(),
             h_str: d.dst_h_stride,
-            what: "TDMA destination",
+            what: Label::new(Operand::Dst, "TDMA destination"),
             high_field: "dst_base_addr_high",
         }
     }

@@ -7,7 +7,9 @@ use super::matrix::{GRows, LRows};
 use super::side::{require_eq, Side};
 use super::walk::Loc;
 use crate::error::{ExecErrorKind, ExecResult};
+use crate::memory::Label;
 use crate::memory::{Gmem, Lmem};
+use cvsim_isa::Operand;
 use cvsim_isa::{Direction, Fmt, TdmaDesc};
 
 /// These modes move bytes only: the emitters refuse bf16 and conversions for them.
@@ -64,7 +66,7 @@ pub(crate) fn cw(lmem: &mut Lmem, gmem: &mut Gmem, d: &TdmaDesc, dir: Direction)
     require_eq("dst_h", d.dst_h, d.src_h, "a C↔W transpose keeps H")?;
     require_eq("dst_w", d.dst_w, d.src_c, "a C↔W transpose's destination W is the source C")?;
     let src = Side::src(d, dir).local([d.src_n, d.src_c, d.src_h, d.src_w], 1)?;
-    let bases = src.channel_bases(lmem, "TDMA source")?;
+    let bases = src.channel_bases(lmem, Label::new(Operand::Src, "TDMA source"))?;
     let g = Side::dst(d, dir).global(gmem, [d.src_n, d.dst_c, d.dst_h, d.dst_w], 1)?;
     let out = &mut gmem.regions[g.region].data;
     let inp = &lmem.data;
@@ -108,7 +110,7 @@ pub(crate) fn hwc_to_chw(lmem: &mut Lmem, gmem: &mut Gmem, d: &TdmaDesc, dir: Di
         gmem.resolve(s.sel, s.addr, span)?
     };
     let dst = Side::dst(d, dir).local([d.src_n, ch, d.src_h, d.src_w], 1)?;
-    let bases = dst.channel_bases(lmem, "TDMA destination")?;
+    let bases = dst.channel_bases(lmem, Label::new(Operand::Dst, "TDMA destination"))?;
     let inp = &gmem.regions[region].data;
     let out = &mut lmem.data;
     let (ns, hs, cs) = (s.n_str as usize, s.h_str as usize, s.c_str as usize);

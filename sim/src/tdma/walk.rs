@@ -9,6 +9,7 @@
 
 use super::convert::Conv;
 use crate::error::{ExecErrorKind, ExecResult};
+use crate::memory::Label;
 use crate::memory::{GTensor, Gmem, LTensor, Lmem};
 
 /// Which buffer a side lives in.
@@ -38,7 +39,7 @@ pub(crate) struct Walk {
 
 impl Walk {
     /// A local tensor in (n, c, h, w) order.
-    pub fn local(lmem: &Lmem, t: &LTensor, what: &'static str) -> ExecResult<Walk> {
+    pub fn local(lmem: &Lmem, t: &LTensor, what: Label) -> ExecResult<Walk> {
         let bases = t.channel_bases(lmem, what)?;
         Ok(Walk {
             loc: Loc::Lmem,

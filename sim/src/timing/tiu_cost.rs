@@ -14,7 +14,7 @@
 //! - a fixed per-descriptor overhead (`descriptor_ns`) is added; see [`TiuConfig::descriptor_ns`].
 
 use super::config::TiuConfig;
-use cvsim_isa::{Chip, TiuDesc, TiuOp};
+use cvsim_isa::{Chip, TiuCost, TiuDesc};
 
 /// Ceiling division that treats a zero divisor as 1 (fields are raw and may be 0).
 #[inline]
@@ -24,7 +24,7 @@ fn cdiv(a: u64, b: u64) -> u64 {
 
 /// Cycles of the descriptor's work, without the per-descriptor fetch overhead.
 pub fn tiu_work_cycles(chip: Chip, d: &TiuDesc, cfg: &TiuConfig) -> u64 {
-    let op = d.op(chip);
+    let cost = d.op(chip).cost();
     let bf16 = d.is_bf16();
     let qm = d.opt_chl_quan != 0;
     let e = cfg.eu_per_lane as u64;
@@ -60,8 +60,8 @@ pub fn tiu_work_cycles(chip: Chip, d: &TiuDesc, cfg: &TiuConfig) -> u64 {
     // The window's input span of one 16-pixel row, in input pixels, for pooling-type ops.
     let span = |eu: u64| ((eu - 1) * x_str) as f64 / (x_ins + 1) as f64 + 1.0;
 
-    match op {
-        TiuOp::Conv => {
+    match cost {
+        TiuCost::Conv => {
             let per_cycle = if d.double_conv != 0 && !bf16 { *cfg.double_conv_channels.get(chip) as u64 } else { 1 };
             let ic = d.opd0_c.max(1) as u64;
             // Input words fetched per tap; with fewer input channels than that the pipeline stalls.
@@ -70,16 +70,16 @@ pub fn tiu_work_cycles(chip: Chip, d: &TiuDesc, cfg: &TiuConfig) -> u64 {
             let lp = min_loop(taps * cdiv(ic, per_cycle) + bubble + bias + shift + ps32);
             sync + n * groups * pix * lp + post
         }
-        TiuOp::MaxPool | TiuOp::MinPool => {
+        TiuCost::ExtremumPool => {
             let misc = if oh * ow == 1 { 1.0 } else { pool_misc(span(e), e as f64).max(1.0) };
             ((n * groups * pix) as f64 * (taps as f64 * misc + 2.0)) as u64
         }
-        TiuOp::AvgPool => {
+        TiuCost::AvgPool => {
             let misc = if oh * ow == 1 { 1.0 } else { pool_misc(span(e_act), e_act as f64).max(1.0) };
             let lp = min_loop_dw((taps as f64 * misc) as u64);
             n * groups * pix * (lp + shift) + post
         }
-        TiuOp::DepthwiseConv => {
+        TiuCost::Depthwise => {
             let shift = if !bf16 || (taps == 1 && !qm) { cfg.shift_depthwise_cycles as u64 } else { shift };
             let misc = if taps == 1 {
                 1.0
@@ -91,18 +91,18 @@ pub fn tiu_work_cycles(chip: Chip, d: &TiuDesc, cfg: &TiuConfig) -> u64 {
             let lp = min_loop_dw((taps as f64 * misc) as u64);
             n * groups * pix * (lp + bias + shift) + post
         }
-        TiuOp::Matmul => {
+        TiuCost::Matmul => {
             let k = d.opd1_n.max(1) as u64;
             let add = if d.opt_res_add != 0 { 2 } else { 0 };
             sync + n * cdiv(c, lanes) * cdiv(ow, e_act) * (k + bias + shift + ps32 + add) + post
         }
-        TiuOp::Lut => {
+        TiuCost::Lut => {
             let per = cfg.eltwise.lut_base + d.opd1_h as f64;
             eltwise_total(n * groups * pix, per, cfg, post)
         }
-        TiuOp::MdSum => eltwise_total(n * groups * pix, cfg.eltwise.mdsum, cfg, post),
+        TiuCost::MdSum => eltwise_total(n * groups * pix, cfg.eltwise.mdsum, cfg, post),
         _ => {
-            let per = eltwise_latency(op, d, bf16, cfg);
+            let per = eltwise_latency(cost, d, bf16, cfg);
             let write = if d.res0_c_str % 16 == 0 { 1.0 } else { cfg.unaligned_write_factor };
             eltwise_total(n * groups * pix, per * write, cfg, post)
         }
@@ -118,21 +118,19 @@ fn eltwise_total(passes: u64, per_pass: f64, cfg: &TiuConfig, post: u64) -> u64 
 }
 
 /// Per-pixel-group issue cycles of an element-wise op (estimator `eu_lat`).
-fn eltwise_latency(op: TiuOp, d: &TiuDesc, bf16: bool, cfg: &TiuConfig) -> f64 {
+fn eltwise_latency(cost: TiuCost, d: &TiuDesc, bf16: bool, cfg: &TiuConfig) -> f64 {
     let l = &cfg.eltwise;
     // CV18[0-2]x `opt_*_seg` and CV183x `opt_*_int8` both read 1 as "8-bit".
     let wide_in = bf16 || d.opt_opd0_seg != 1;
     let wide_out = bf16 || d.opt_res0_seg != 1;
     let w = wide_in as usize;
-    let mut lat = match op {
-        TiuOp::Mul | TiuOp::MulQm => l.mul[w] + if wide_out { 0.0 } else { l.mul_8bit_result },
-        TiuOp::Mac => l.mac[w],
-        TiuOp::Add | TiuOp::Sub => {
-            l.add_sub[w] + if wide_in && d.opt_opd1_const != 0 { l.add_sub_16bit_const } else { 0.0 }
-        }
-        TiuOp::Max | TiuOp::Min | TiuOp::And | TiuOp::Or | TiuOp::Xor | TiuOp::Ge => l.logic[w],
-        TiuOp::ArithShift => l.shift[w],
-        TiuOp::Copy => l.copy[w],
+    let mut lat = match cost {
+        TiuCost::Mul => l.mul[w] + if wide_out { 0.0 } else { l.mul_8bit_result },
+        TiuCost::Mac => l.mac[w],
+        TiuCost::AddSub => l.add_sub[w] + if wide_in && d.opt_opd1_const != 0 { l.add_sub_16bit_const } else { 0.0 },
+        TiuCost::Logic => l.logic[w],
+        TiuCost::Shift => l.shift[w],
+        TiuCost::Copy => l.copy[w],
         _ => l.unknown,
     };
     if wide_out {

@@ -13,7 +13,9 @@ use super::window::{Dilation, Kernel, Window};
 use crate::arith;
 use crate::bf16;
 use crate::error::{ExecErrorKind, ExecResult};
+use crate::memory::Label;
 use crate::memory::{LTensor, Lmem};
+use cvsim_isa::Operand;
 use cvsim_isa::{Chip, TiuDesc};
 
 pub fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc) -> ExecResult {
@@ -181,20 +183,14 @@ pub(crate) fn has_bias(d: &TiuDesc) -> ExecResult<bool> {
 
 /// Channel bases of `t`, and bounds for `planes` copies of it `b_str` bytes apart (byte planes of
 /// 16-bit biases, ps32 partial sums). Returns the bases of plane 0.
-pub(crate) fn plane_bases(
-    t: &LTensor,
-    lmem: &Lmem,
-    planes: u32,
-    b_str: u32,
-    what: &'static str,
-) -> ExecResult<Vec<usize>> {
+pub(crate) fn plane_bases(t: &LTensor, lmem: &Lmem, planes: u32, b_str: u32, what: Label) -> ExecResult<Vec<usize>> {
     let bases = t.channel_bases(lmem, what)?;
     if planes > 1 {
         let (lane, off) = Lmem::split(t.addr);
         let extra = (planes - 1) as u64 * b_str as u64;
         if off as u64 + extra >= lmem.per_lane as u64 {
             return Err(ExecErrorKind::LmemOutOfRange {
-                what,
+                what: what.text,
                 lane,
                 start: off as u64 + extra,
                 end: off as u64 + extra + 1,
@@ -285,7 +281,7 @@ fn gather_weights<T: Copy>(
     if g.w_const {
         return Ok(vec![constant; g.oc as usize * per_oc]);
     }
-    let what = "conv weights (opd1)";
+    let what = Label::new(Operand::Opd1, "conv weights (opd1)");
     let t = anchored_to_result(chip.lanes(), d, view(chip, d, Opd::Opd1, esz), what)?;
     let bases = t.channel_bases(lmem, what)?;
     let mut w = Vec::with_capacity(g.oc as usize * per_oc);
@@ -402,7 +398,7 @@ pub(crate) fn int8_requant(
     lmem: &Lmem,
     d: &TiuDesc,
     channels: u32,
-    what: &'static str,
+    what: Label,
 ) -> ExecResult<(Int8Out, Vec<Requant>)> {
     let bias = has_bias(d)?;
     let relu = relu(d);
@@ -479,7 +475,7 @@ pub(crate) fn bf16_bias(
     lmem: &Lmem,
     d: &TiuDesc,
     channels: u32,
-    what: &'static str,
+    what: Label,
 ) -> ExecResult<Option<Vec<f32>>> {
     if !has_bias(d)? {
         return Ok(None);
@@ -545,7 +541,7 @@ impl Ps32 {
 fn result_bases(chip: Chip, lmem: &Lmem, d: &TiuDesc, esz: u32, ps: Ps32) -> ExecResult<(LTensor, Vec<usize>)> {
     let t = view(chip, d, Opd::Res0, esz);
     let planes = if ps == Ps32::Off { 1 } else { 4 / esz };
-    let bases = plane_bases(&t, lmem, planes, d.res0_b_str, "conv result (res0)")?;
+    let bases = plane_bases(&t, lmem, planes, d.res0_b_str, Label::new(Operand::Res0, "conv result (res0)"))?;
     Ok((t, bases))
 }
 
@@ -694,13 +690,13 @@ impl Bf16Rows<'_> {
 fn exec_int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, g: &ConvShape, win: &Window) -> ExecResult {
     let ps = Ps32::of(d);
     let x = view(chip, d, Opd::Opd0, 1);
-    let xb = x.channel_bases(lmem, "conv input (opd0)")?;
+    let xb = x.channel_bases(lmem, Label::new(Operand::Opd0, "conv input (opd0)"))?;
     let (res, rb) = result_bases(chip, lmem, d, 1, ps)?;
     let (out, requant) = if ps.writes_partial() {
         // Partial passes write the raw sum: no bias, ReLU or shift (§3.6.1).
         (None, Vec::new())
     } else {
-        let (o, q) = int8_requant(chip, lmem, d, g.oc, "conv bias/quantisation (opd2)")?;
+        let (o, q) = int8_requant(chip, lmem, d, g.oc, Label::new(Operand::Opd2, "conv bias/quantisation (opd2)"))?;
         (Some(o), q)
     };
     let x_signed = d.opt_opd0_sign != 0;
@@ -835,9 +831,13 @@ pub(crate) fn bf16_result(acc: f32, relu: bool) -> u16 {
 fn exec_bf16(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, g: &ConvShape, win: &Window) -> ExecResult {
     let ps = Ps32::of(d);
     let x = view(chip, d, Opd::Opd0, 2);
-    let xb = x.channel_bases(lmem, "conv input (opd0)")?;
+    let xb = x.channel_bases(lmem, Label::new(Operand::Opd0, "conv input (opd0)"))?;
     let (res, rb) = result_bases(chip, lmem, d, 2, ps)?;
-    let bias = if ps.writes_partial() { None } else { bf16_bias(chip, lmem, d, g.oc, "conv bias (opd2)")? };
+    let bias = if ps.writes_partial() {
+        None
+    } else {
+        bf16_bias(chip, lmem, d, g.oc, Label::new(Operand::Opd2, "conv bias (opd2)"))?
+    };
     let relu = relu(d) && !ps.writes_partial();
     let weights = gather_weights(chip, lmem, d, g, 2, bf16::bf16_operand(d.opd1_addr as u16), |i| {
         bf16::bf16_operand(load_u16(lmem, i))

@@ -10,7 +10,9 @@ use super::window::{Dilation, InputPlanes, Kernel, Window};
 use crate::arith;
 use crate::bf16;
 use crate::error::{ExecErrorKind, ExecResult};
+use crate::memory::Label;
 use crate::memory::{LTensor, Lmem};
+use cvsim_isa::Operand;
 use cvsim_isa::{Chip, TiuDesc};
 
 pub fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc) -> ExecResult {
@@ -71,7 +73,7 @@ fn gather_weights<T: Copy>(
     if d.opt_opd1_const != 0 {
         return Ok(vec![constant; (c * kh * kw) as usize]);
     }
-    let what = "depthwise weights (opd1)";
+    let what = Label::new(Operand::Opd1, "depthwise weights (opd1)");
     let t = anchored_to_result(chip.lanes(), d, LTensor { n: 1, ..view(chip, d, Opd::Opd1, esz) }, what)?;
     let bases = t.channel_bases(lmem, what)?;
     let mut w = Vec::with_capacity((c * kh * kw) as usize);
@@ -87,10 +89,11 @@ fn gather_weights<T: Copy>(
 
 fn exec_int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, win: &Window) -> ExecResult {
     let x = view(chip, d, Opd::Opd0, 1);
-    let xb = x.channel_bases(lmem, "depthwise input (opd0)")?;
+    let xb = x.channel_bases(lmem, Label::new(Operand::Opd0, "depthwise input (opd0)"))?;
     let res = view(chip, d, Opd::Res0, 1);
-    let rb = res.channel_bases(lmem, "depthwise result (res0)")?;
-    let (out, requant) = int8_requant(chip, lmem, d, x.c, "depthwise bias/quantisation (opd2)")?;
+    let rb = res.channel_bases(lmem, Label::new(Operand::Res0, "depthwise result (res0)"))?;
+    let (out, requant) =
+        int8_requant(chip, lmem, d, x.c, Label::new(Operand::Opd2, "depthwise bias/quantisation (opd2)"))?;
     let w_signed = d.opt_opd1_sign != 0;
     let w_const = {
         let b = d.opd1_addr as u8;
@@ -140,10 +143,10 @@ fn exec_int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, win: &Window) -> ExecResu
 
 fn exec_bf16(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, win: &Window) -> ExecResult {
     let x = view(chip, d, Opd::Opd0, 2);
-    let xb = x.channel_bases(lmem, "depthwise input (opd0)")?;
+    let xb = x.channel_bases(lmem, Label::new(Operand::Opd0, "depthwise input (opd0)"))?;
     let res = view(chip, d, Opd::Res0, 2);
-    let rb = res.channel_bases(lmem, "depthwise result (res0)")?;
-    let bias = bf16_bias(chip, lmem, d, x.c, "depthwise bias (opd2)")?;
+    let rb = res.channel_bases(lmem, Label::new(Operand::Res0, "depthwise result (res0)"))?;
+    let bias = bf16_bias(chip, lmem, d, x.c, Label::new(Operand::Opd2, "depthwise bias (opd2)"))?;
     let relu = relu(d);
     let weights = gather_weights(chip, lmem, d, 2, bf16::bf16_operand(d.opd1_addr as u16), |i| {
         bf16::bf16_operand(load_u16(lmem, i))

@@ -3,10 +3,12 @@
 //! (spec `isa.md` §1.3 "LUT tables", §3.6.5, errata §9.12).
 
 use crate::error::{ExecErrorKind, ExecResult};
+use crate::memory::Label;
 use crate::memory::{LTensor, Lmem};
 use crate::tiu::eltwise::access::{for_chunks, Mem, CHUNK};
 use crate::tiu::eltwise::{check_common, relu_enabled, unsupported};
 use crate::tiu::operand::{raw, view, Opd};
+use cvsim_isa::Operand;
 use cvsim_isa::{Chip, TiuDesc};
 
 const ENTRIES: u32 = 256;
@@ -32,13 +34,13 @@ pub fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc) -> ExecResult {
     // table entry is not canonicalised (canonicalising fails most bf16 LUT vectors).
     let esz = if d.is_bf16() { 2 } else { 1 };
     let res_t = view(chip, d, Opd::Res0, esz);
-    let res = Mem::new(&res_t, 1, 0, lmem, "res0")?;
+    let res = Mem::new(&res_t, 1, 0, lmem, Label::new(Operand::Res0, "res0"))?;
     let idx_t = view(chip, d, Opd::Opd0, esz);
-    let idx = Mem::new(&idx_t, 1, 0, lmem, "opd0")?;
+    let idx = Mem::new(&idx_t, 1, 0, lmem, Label::new(Operand::Opd0, "opd0"))?;
     if esz == 2 {
         // The high byte of a bf16 index is never read (compilers leave it unwritten after an
         // int8 copy into the low bytes), so the access record holds the low bytes only.
-        lmem.retrace_planes(1, &LTensor { esz: 1, ..idx_t }, 1, 0, "opd0");
+        lmem.retrace_planes(1, &LTensor { esz: 1, ..idx_t }, 1, 0, Label::new(Operand::Opd0, "opd0"));
     }
     let tables = lane_tables(chip, d, esz, lmem)?;
     // The table used for channel c is the one in the lane that holds result channel c.
@@ -75,7 +77,7 @@ fn lane_tables(chip: Chip, d: &TiuDesc, esz: u32, lmem: &Lmem) -> ExecResult<Vec
             why: "a lookup table needs one channel of at least 256 entries in every lane",
         });
     }
-    let bases = Mem::new(&t, 1, 0, lmem, "opd1 (table)")?;
+    let bases = Mem::new(&t, 1, 0, lmem, Label::new(Operand::Opd1, "opd1 (table)"))?;
     let lane0 = Lmem::split(t.addr).0;
     let mut tables = vec![[0usize; ENTRIES as usize]; lmem.lanes as usize];
     // Channels beyond the first NPU would be a second table per lane, which no emitter writes.

@@ -10,11 +10,13 @@
 use crate::arith;
 use crate::bf16::{bf16_operand, bf16_result};
 use crate::error::{ExecErrorKind, ExecResult};
+use crate::memory::Label;
 use crate::memory::{LTensor, Lmem};
 use crate::tiu::eltwise::access::Mem;
 use crate::tiu::eltwise::num::rshift;
 use crate::tiu::eltwise::{check_common, relu_enabled, unsupported};
 use crate::tiu::operand::{default_strides, view, Opd};
+use cvsim_isa::Operand;
 use cvsim_isa::{Chip, TiuDesc};
 
 /// Partial-sum mode (`ps32_md`).
@@ -192,9 +194,9 @@ fn geometry(chip: Chip, d: &TiuDesc, esz: u32, res_planes: u32, res_b_str: u32, 
         n: (res.c * res.w) as usize,
         lw: left.w as usize,
         rw: res.w as usize,
-        left: Mem::new(&left, 1, 0, lmem, "opd0")?,
-        right: Mem::new(&right, 1, 0, lmem, "opd1")?,
-        res: Mem::new(&res, res_planes, res_b_str, lmem, "res0")?,
+        left: Mem::new(&left, 1, 0, lmem, Label::new(Operand::Opd0, "opd0"))?,
+        right: Mem::new(&right, 1, 0, lmem, Label::new(Operand::Opd1, "opd1"))?,
+        res: Mem::new(&res, res_planes, res_b_str, lmem, Label::new(Operand::Res0, "res0"))?,
     })
 }
 
@@ -212,7 +214,7 @@ fn bias_rows(chip: Chip, d: &TiuDesc, esz: u32, rows: u32, lmem: &Lmem) -> ExecR
     // not used (the spec leaves it open; on CV180x, where ceil(c / NPU) > 1 is common, reading
     // opd2_b_str as the row distance fails the vectors).
     let t = LTensor { n: rows, ..t };
-    Ok((Mem::new(&t, 1, 0, lmem, "opd2 (bias)")?, t.n_str as usize))
+    Ok((Mem::new(&t, 1, 0, lmem, Label::new(Operand::Opd2, "opd2 (bias)"))?, t.n_str as usize))
 }
 
 fn int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, relu: bool, ps32: Ps32, bias: bool) -> ExecResult {

@@ -7,11 +7,13 @@
 //! holds the low bytes of its channels followed by their high bytes).
 
 use crate::error::{ExecErrorKind, ExecResult};
+use crate::memory::Label;
 use crate::memory::{LTensor, Lmem};
 use crate::tiu::eltwise::access::{for_chunks, is_wide as is_wide_field, IntOpd, Mem, CHUNK};
 use crate::tiu::eltwise::num::rshift;
 use crate::tiu::eltwise::{check_common, relu_enabled, unsupported};
 use crate::tiu::operand::{view, Opd};
+use cvsim_isa::Operand;
 use cvsim_isa::{Chip, TiuDesc};
 
 pub fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc) -> ExecResult {
@@ -42,11 +44,15 @@ pub fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc) -> ExecResult {
         });
     }
     let input = view(chip, d, Opd::Opd0, 1);
-    let a = IntOpd::Mem { m: Mem::new(&input, 1, 0, lmem, "opd0")?, wide: false, signed: d.opt_opd0_sign != 0 };
+    let a = IntOpd::Mem {
+        m: Mem::new(&input, 1, 0, lmem, Label::new(Operand::Opd0, "opd0"))?,
+        wide: false,
+        signed: d.opt_opd0_sign != 0,
+    };
     // The high bytes follow the low bytes of every channel of the lane: ceil(C / NPU) bytes on.
     let res_t: LTensor = view(chip, d, Opd::Res0, 1);
     let plane = c.div_ceil(lanes);
-    let res = Mem::new(&res_t, if res_wide { 2 } else { 1 }, plane, lmem, "res0")?;
+    let res = Mem::new(&res_t, if res_wide { 2 } else { 1 }, plane, lmem, Label::new(Operand::Res0, "res0"))?;
 
     let mut sums = vec![0i32; c as usize];
     let mut v = [0i32; CHUNK];

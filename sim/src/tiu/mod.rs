@@ -12,28 +12,30 @@ pub mod window;
 
 use crate::error::{ExecErrorKind, ExecResult};
 use crate::memory::Lmem;
-use cvsim_isa::{Chip, LayoutFamily, TiuDesc, TiuOp};
+use cvsim_isa::{Chip, LayoutFamily, TiuDesc, TiuKind, TiuOp};
 
 /// Execute one TIU descriptor against local memory.
 pub fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc) -> ExecResult {
     let op = d.op(chip);
     check_int8_shift(chip, d, op)?;
     check_signs_and_strides(chip, d, op)?;
-    match op {
-        TiuOp::Conv => conv::exec(chip, lmem, d),
-        TiuOp::DepthwiseConv => depthwise::exec(chip, lmem, d),
-        TiuOp::MaxPool | TiuOp::AvgPool | TiuOp::MinPool => pool::exec(chip, lmem, d),
-        TiuOp::Matmul => matmul::exec(chip, lmem, d),
-        TiuOp::Lut => lut::exec(chip, lmem, d),
-        TiuOp::MdSum => mdsum::exec(chip, lmem, d),
-        op if op.is_elementwise() => eltwise::exec(chip, lmem, d, op),
-        op => Err(ExecErrorKind::Unsupported { what: format!("TIU operation {op:?}") }),
+    let Some(info) = op.info() else {
+        return Err(ExecErrorKind::Unsupported { what: format!("TIU operation {op:?}") });
+    };
+    match info.kind {
+        TiuKind::Conv => conv::exec(chip, lmem, d),
+        TiuKind::Depthwise => depthwise::exec(chip, lmem, d),
+        TiuKind::Pool => pool::exec(chip, lmem, d),
+        TiuKind::Matmul => matmul::exec(chip, lmem, d),
+        TiuKind::Lut => lut::exec(chip, lmem, d),
+        TiuKind::MdSum => mdsum::exec(chip, lmem, d),
+        TiuKind::Eltwise => eltwise::exec(chip, lmem, d, op),
     }
 }
 
 /// Shift settings the vendor simulator refuses (it stops on an assertion) for CV18[0-2]x int8
 /// ops with a per-tensor shift; cvsim names the field instead. Found by sweeping the fields with
-/// the oracle (traces/spec-notes-res-shift-2026-12-07.md).
+/// the oracle; `sim/tests/res_shift.rs` holds the vectors.
 fn check_int8_shift(chip: Chip, d: &TiuDesc, op: TiuOp) -> ExecResult {
     if chip.layout() != LayoutFamily::Cv18x || d.is_bf16() || d.opt_chl_quan != 0 {
         return Ok(());
@@ -82,7 +84,7 @@ fn check_int8_shift(chip: Chip, d: &TiuDesc, op: TiuOp) -> ExecResult {
 }
 
 /// Sign and stride settings the CV18[0-2]x vendor simulator stops on (found by differential
-/// fuzzing, traces/descfuzz-2026-12-07.md); cvsim names the field instead of guessing.
+/// fuzzing with `tools/descfuzz`); cvsim names the field instead of guessing.
 fn check_signs_and_strides(chip: Chip, d: &TiuDesc, op: TiuOp) -> ExecResult {
     let illegal = |field, value: u32, why| Err(ExecErrorKind::Illegal { field, value: value as i64, why });
     // Every chip.

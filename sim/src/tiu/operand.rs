@@ -2,6 +2,7 @@
 //! local memory (spec `isa.md` §1.3, §3.5).
 
 use crate::error::{ExecErrorKind, ExecResult};
+use crate::memory::Label;
 use crate::memory::{LTensor, Lmem};
 use cvsim_isa::chip::LMEM_SHIFT;
 use cvsim_isa::{Chip, TiuDesc};
@@ -93,7 +94,7 @@ pub fn view(chip: Chip, d: &TiuDesc, o: Opd, esz: u32) -> LTensor {
 /// group's result channels (`yolov8n_det_hand_mv3_384_640_INT8_cv181x`). No corpus case has a
 /// depthwise result off lane 0; it is given the same rule, its lanes also computing their own
 /// channels. With res0 at lane 0 this is the plain channel-to-lane mapping of §1.2.
-pub fn anchored_to_result(lanes: u32, d: &TiuDesc, t: LTensor, what: &'static str) -> ExecResult<LTensor> {
+pub fn anchored_to_result(lanes: u32, d: &TiuDesc, t: LTensor, what: Label) -> ExecResult<LTensor> {
     let (res_lane, _) = Lmem::split(d.res0_addr);
     let (lane, off) = Lmem::split(t.addr);
     if res_lane == 0 || res_lane >= lanes {
@@ -105,7 +106,7 @@ pub fn anchored_to_result(lanes: u32, d: &TiuDesc, t: LTensor, what: &'static st
     let off = off as u64 + (start / lanes) as u64 * t.c_str as u64;
     if off >= 1 << LMEM_SHIFT {
         return Err(ExecErrorKind::LmemOutOfRange {
-            what,
+            what: what.text,
             lane: start % lanes,
             start: off,
             end: off + t.esz as u64,

@@ -10,7 +10,9 @@ use super::window::{Dilation, InputPlanes, Kernel, Window};
 use crate::arith;
 use crate::bf16;
 use crate::error::{ExecErrorKind, ExecResult};
+use crate::memory::Label;
 use crate::memory::Lmem;
+use cvsim_isa::Operand;
 use cvsim_isa::{Chip, TiuDesc, TiuOp};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,9 +79,9 @@ pub fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc) -> ExecResult {
 
 fn exec_int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, win: &Window, kind: Kind) -> ExecResult {
     let x = view(chip, d, Opd::Opd0, 1);
-    let xb = x.channel_bases(lmem, "pooling input (opd0)")?;
+    let xb = x.channel_bases(lmem, Label::new(Operand::Opd0, "pooling input (opd0)"))?;
     let res = view(chip, d, Opd::Res0, 1);
-    let rb = res.channel_bases(lmem, "pooling result (res0)")?;
+    let rb = res.channel_bases(lmem, Label::new(Operand::Res0, "pooling result (res0)"))?;
     let signed = d.opt_opd0_sign != 0;
     // Padding and inserts take `opd0_ins_val` (cvikernel puts −128/0 there for max and 127/255
     // for min; the hardware just uses the field).
@@ -138,9 +140,9 @@ fn exec_int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, win: &Window, kind: Kind)
 
 fn exec_bf16(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, win: &Window, kind: Kind) -> ExecResult {
     let x = view(chip, d, Opd::Opd0, 2);
-    let xb = x.channel_bases(lmem, "pooling input (opd0)")?;
+    let xb = x.channel_bases(lmem, Label::new(Operand::Opd0, "pooling input (opd0)"))?;
     let res = view(chip, d, Opd::Res0, 2);
-    let rb = res.channel_bases(lmem, "pooling result (res0)")?;
+    let rb = res.channel_bases(lmem, Label::new(Operand::Res0, "pooling result (res0)"))?;
     let pad = bf16::bf16_operand(d.pad_value(chip) as u16);
     let mut input = InputPlanes::new(win, &x, &xb, &res, lmem.lanes, pad, |i| bf16::bf16_operand(load_u16(lmem, i)));
     let ow = d.res0_w as usize;

@@ -3,7 +3,7 @@
 
 use crate::oracle::{self, Outcome};
 use cvsim::npz::{Array, ElemType};
-use cvsim_runtime::example;
+use cvsim_compiler::example;
 use std::path::Path;
 
 pub fn run(seeds: &[u64], work: &Path) -> Result<bool, String> {

@@ -7,8 +7,8 @@ use crate::oracle::{self, Outcome};
 use crate::pack::{self, OUTPUT};
 use crate::templates::{self, Template};
 use cvsim::npz::{self, Array, ElemType};
+use cvsim_compiler::example::SplitMix64;
 use cvsim_isa::{Chip, Desc, TdmaDesc};
-use cvsim_runtime::example::SplitMix64;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

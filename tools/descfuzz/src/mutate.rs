@@ -5,7 +5,7 @@
 
 use cvsim_isa::tiu::tiu_layout;
 use cvsim_isa::{Chip, Desc, LayoutFamily, TiuField, TiuOp};
-use cvsim_runtime::example::SplitMix64;
+use cvsim_compiler::example::SplitMix64;
 
 use crate::templates::Template;
 

@@ -3,6 +3,7 @@
 //! strided loops (no per-element dispatch).
 
 use crate::error::{ExecErrorKind, ExecResult};
+use crate::memory::Label;
 use crate::memory::{LTensor, Lmem};
 
 /// Elements processed per gather → compute → scatter step. A row (fixed n, c, h) is cut into chunks
@@ -24,14 +25,20 @@ pub(crate) struct Mem {
 impl Mem {
     /// Check that every plane of the tensor lies inside its lanes. `planes` byte planes (1 for
     /// 8-bit or bf16 data, 2 for 16-bit integers, 4 for 32-bit partial sums) sit `b_str` apart.
-    pub fn new(t: &LTensor, planes: u32, b_str: u32, lmem: &Lmem, what: &'static str) -> ExecResult<Mem> {
+    pub fn new(t: &LTensor, planes: u32, b_str: u32, lmem: &Lmem, what: Label) -> ExecResult<Mem> {
         // The planes extend the footprint of every element by (planes - 1) * b_str bytes; checking
         // the widened last element covers all of them.
         let foot = (planes as u64 - 1) * b_str as u64 + t.esz as u64;
         if foot > lmem.per_lane as u64 {
             let (lane, start) = Lmem::split(t.addr);
             let start = start as u64;
-            return Err(ExecErrorKind::LmemOutOfRange { what, lane, start, end: start + foot, limit: lmem.per_lane });
+            return Err(ExecErrorKind::LmemOutOfRange {
+                what: what.text,
+                lane,
+                start,
+                end: start + foot,
+                limit: lmem.per_lane,
+            });
         }
         let widened = LTensor { esz: foot as u32, ..*t };
         let bases = widened.channel_bases(lmem, what)?;

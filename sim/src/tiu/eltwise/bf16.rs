@@ -6,8 +6,10 @@ use super::access::{for_chunks, gather_u16, scatter_u16, HalfOpd, Mem, CHUNK};
 use super::{relu_enabled, unsupported};
 use crate::bf16::{bf16_accumulator, bf16_operand, bf16_result, BF16_ONE, BF16_SATURATED};
 use crate::error::ExecResult;
+use crate::memory::Label;
 use crate::memory::Lmem;
 use crate::tiu::operand::{view, Opd};
+use cvsim_isa::Operand;
 use cvsim_isa::{Chip, TiuDesc, TiuOp};
 
 pub(super) fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, op: TiuOp, shape: [u32; 4]) -> ExecResult {
@@ -18,8 +20,8 @@ pub(super) fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, op: TiuOp, shape: [
     if relu && !matches!(op, TiuOp::Add | TiuOp::Mul | TiuOp::Mac) {
         return Err(unsupported(format!("ReLU on bf16 element-wise {} (no emitter sets it)", op.name())));
     }
-    let res = Mem::new(&view(chip, d, Opd::Res0, 2), 1, 0, lmem, "res0")?;
-    let a = Mem::new(&view(chip, d, Opd::Opd0, 2), 1, 0, lmem, "opd0")?;
+    let res = Mem::new(&view(chip, d, Opd::Res0, 2), 1, 0, lmem, Label::new(Operand::Res0, "res0"))?;
+    let a = Mem::new(&view(chip, d, Opd::Opd0, 2), 1, 0, lmem, Label::new(Operand::Opd0, "opd0"))?;
     if op == TiuOp::Copy {
         // Copy goes through the datapath too: -0 and subnormals come out as +0, NaN and ±inf as
         // 0x7F7F (observed in the vectors; the spec says "bytes copied as-is").
@@ -37,7 +39,7 @@ pub(super) fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, op: TiuOp, shape: [
     let b = if d.opt_opd1_const != 0 {
         HalfOpd::Const(d.opd1_addr as u16)
     } else {
-        HalfOpd::Mem(Mem::new(&view(chip, d, Opd::Opd1, 2), 1, 0, lmem, "opd1")?)
+        HalfOpd::Mem(Mem::new(&view(chip, d, Opd::Opd1, 2), 1, 0, lmem, Label::new(Operand::Opd1, "opd1"))?)
     };
     let data = &mut lmem.data;
     // ReLU acts on the bf16 result: -inf and negative overflow have already become +0x7F7F by then

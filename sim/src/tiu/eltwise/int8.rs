@@ -6,8 +6,10 @@ use super::num::rshift;
 use super::{relu_enabled, unsupported};
 use crate::arith;
 use crate::error::{ExecErrorKind, ExecResult};
+use crate::memory::Label;
 use crate::memory::Lmem;
 use crate::tiu::operand::{view, Opd};
+use cvsim_isa::Operand;
 use cvsim_isa::{Chip, TiuDesc, TiuOp};
 
 /// The result operand: where it goes, its width and its saturation range.
@@ -43,7 +45,7 @@ pub(super) fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, op: TiuOp, shape: [
     // the hardware does with the high plane is not pinned (the vectors store only the low plane).
     let res_planes = if res_wide || op == TiuOp::Mac { 2 } else { 1 };
     let res_t = view(chip, d, Opd::Res0, 1);
-    let res_m = Mem::new(&res_t, res_planes, d.res0_b_str, lmem, "res0")?;
+    let res_m = Mem::new(&res_t, res_planes, d.res0_b_str, lmem, Label::new(Operand::Res0, "res0"))?;
     let (lo, hi) = match (res_wide, res_signed) {
         (false, true) => (i8::MIN as i32, i8::MAX as i32),
         (false, false) => (0, u8::MAX as i32),
@@ -186,8 +188,8 @@ fn copy(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, shape: [u32; 4], res: &Res) ->
 
 fn mem_opd(chip: Chip, d: &TiuDesc, o: Opd, lmem: &Lmem) -> ExecResult<IntOpd> {
     let (seg_field, seg, signed, b_str, what) = match o {
-        Opd::Opd0 => ("opt_opd0_seg", d.opt_opd0_seg, d.opt_opd0_sign, d.opd0_b_str, "opd0"),
-        Opd::Opd1 => ("opt_opd1_seg", d.opt_opd1_seg, d.opt_opd1_sign, d.opd1_b_str, "opd1"),
+        Opd::Opd0 => ("opt_opd0_seg", d.opt_opd0_seg, d.opt_opd0_sign, d.opd0_b_str, Label::new(Operand::Opd0, "opd0")),
+        Opd::Opd1 => ("opt_opd1_seg", d.opt_opd1_seg, d.opt_opd1_sign, d.opd1_b_str, Label::new(Operand::Opd1, "opd1")),
         _ => unreachable!("element-wise operands are opd0 and opd1"),
     };
     let wide = super::access::is_wide(seg_field, seg)?;

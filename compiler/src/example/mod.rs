@@ -23,8 +23,8 @@ pub mod reference;
 pub use params::{Params, SplitMix64};
 pub use reference::Activations;
 
-use crate::cvimodel::{DType, SectionType};
-use crate::writer::{ModelSpec, ProgramSpec, RoutineSpec, SectionSpec, TaggedAddr, TensorSpec, WeightSpec};
+use cvsim_runtime::cvimodel::{DType, SectionType};
+use cvsim_runtime::writer::{ModelSpec, ProgramSpec, RoutineSpec, SectionSpec, TaggedAddr, TensorSpec, WeightSpec};
 use cvsim_isa::cmdbuf::encode_descs;
 use cvsim_isa::{Chip, Desc};
 use layout::*;
