@@ -246,9 +246,9 @@ pub const fn qm_requantize_i8(acc: i32, bias: i32, mult: i32, shift: i32, chip: 
 /// (`[int32 bias][uint32 multiplier][shift byte]`).
 ///
 /// CV18[0-2]x: a 6-bit two's-complement value (negative = left shift); the corpus stores −1 as
-/// 0x3F, −4 as 0x3C. Bits 7:6 are ignored. CV183x: an unsigned right shift; the vendor tools only
-/// produce 0..31. The byte is returned unchanged (values above 31 are unverified; they shift
-/// everything out).
+/// 0x3F, −4 as 0x3C. Bits 7:6 are ignored. CV183x: the vendor tools only produce 0..31; the vendor
+/// simulator reads the byte as int8, a negative value a left shift and a positive one taken
+/// modulo 32 (most random bytes match this; some still differ in the rounding bit).
 #[inline]
 pub fn qm_shift_from_byte(chip: Chip, raw: u8) -> i32 {
     if chip.layout().signed_shifts() {

@@ -146,6 +146,16 @@ fn conv_i8() -> impl Strategy<Value = Conv> {
         )
             .prop_map(move |(x, w)| Conv { chip, g, oc, x, w })
     })
+    .prop_map(full_output)
+}
+
+/// A convolution asks for exactly the outputs its geometry gives (the vendor simulator asserts
+/// it); the shared geometry also draws output prefixes, which pooling allows.
+fn full_output(mut cv: Conv) -> Conv {
+    if let Some((oh, ow)) = cv.g.max_out() {
+        (cv.g.oh, cv.g.ow) = (oh, ow);
+    }
+    cv
 }
 
 fn conv_bf16() -> impl Strategy<Value = Conv> {
@@ -160,6 +170,7 @@ fn conv_bf16() -> impl Strategy<Value = Conv> {
             w,
         })
     })
+    .prop_map(full_output)
 }
 
 #[derive(Clone, Debug)]
@@ -191,10 +202,12 @@ fn int8_opts(oc: u32, qm: bool) -> impl Strategy<Value = Int8Opts> {
         prop::collection::vec((mult, prop_oneof![3 => -32i32..=31, 1 => any::<i8>().prop_map(i32::from)]), oc as usize),
         any::<u64>(),
     )
-        .prop_map(move |((x_signed, w_signed, res_signed, relu, rs, pad, res_lane), bias, q, seed)| Int8Opts {
+        .prop_map(move |((x_signed, w_signed, _, relu, rs, pad, res_lane), bias, q, seed)| Int8Opts {
+            // The vendor simulator's sign rules for a convolution: the result is signed (CV18[0-2]x)
+            // and signed exactly when an operand is (CV183x), so an operand is signed too.
             x_signed,
-            w_signed,
-            res_signed: res_signed || qm,
+            w_signed: w_signed || !x_signed,
+            res_signed: true,
             relu,
             rs,
             pad,
@@ -699,7 +712,8 @@ fn bf16_special_values() {
 fn desc_for_errors(chip: Chip) -> (Lmem, TiuDesc) {
     let cv = small_i8(chip);
     let mut l = random_lmem(chip, 5);
-    let Placed { d, .. } = place(&cv, &mut l, 1, 0, &mut Alloc::new()).unwrap();
+    let Placed { mut d, .. } = place(&cv, &mut l, 1, 0, &mut Alloc::new()).unwrap();
+    (d.opt_opd0_sign, d.opt_opd1_sign, d.opt_res0_sign) = (1, 1, 1);
     (l, d)
 }
 

@@ -111,7 +111,7 @@ fn rshr(x: i32, r: u32, round: bool, arith: bool) -> i32 {
 fn qm(x: i32, m: i32, shift: i32) -> i32 {
     let (left, right) = if shift > 0 { (0, shift as u32) } else { ((-shift) as u32, 0) };
     // §9.2: the left shift wraps to 32 bits.
-    let x = ((x as i64) << left) as i32 as i64;
+    let x = ((x as i64) << (left % 32)) as i32 as i64;
     let p = x * m as i64;
     let nudge = if p >= 0 { 1i64 << 30 } else { 1 - (1i64 << 30) };
     let y = ((p + nudge) / (1i64 << 31)) as i32 as i64;
@@ -259,7 +259,12 @@ fn int_case() -> impl Strategy<Value = IntCase> {
                 Op::Add | Op::Sub => {
                     k.a_wide = f[7] || f[0];
                     k.b_wide = true;
-                    k.res_signed = k.res_signed || op == Op::Sub;
+                    // The vendor refuses a sum whose sign differs from its operands' and an
+                    // unsigned difference.
+                    if op == Op::Sub && !k.a_signed && !k.b_signed {
+                        k.a_signed = true;
+                    }
+                    k.res_signed = k.a_signed || k.b_signed;
                 }
                 Op::Mul | Op::Mac => {
                     // The CV18[0-2]x vendor simulator refuses a product (mul and mac alike) whose
@@ -302,11 +307,8 @@ fn int_case() -> impl Strategy<Value = IntCase> {
                 // The vendor refuses a shift flavour that disagrees with the result sign.
                 k.arith_shift = k.res_signed;
             }
-            // ReLU needs a signed result; on CV18[0-2]x a mul or mac with ReLU also needs an
-            // 8-bit one (the vendor simulator stops on the others).
-            let relu_ok = matches!(op, Op::Mul | Op::MulQm | Op::Mac | Op::Add | Op::Max | Op::Min)
-                && k.res_signed
-                && !(matches!(op, Op::Mul | Op::Mac) && k.res_wide && chip.layout() == LayoutFamily::Cv18x);
+            // ReLU needs a signed, 8-bit result (the vendor simulator stops on the others).
+            let relu_ok = matches!(op, Op::Mul | Op::MulQm | Op::Mac | Op::Add | Op::Max | Op::Min) && k.res_signed && !k.res_wide;
             k.relu = k.relu && relu_ok;
             k
         })
@@ -781,7 +783,7 @@ fn undocumented_fields_are_refused() {
         |d| d.opd1_w = 7,
     ] {
         let mut d = one(2, false);
-        d.opt_res0_sign = 1;
+        (d.opt_res0_sign, d.opt_opd0_sign) = (1, 1);
         set(&mut d);
         let e = tiu::exec(chip, &mut l, &d).unwrap_err();
         assert!(matches!(e, ExecErrorKind::Unsupported { .. }), "{e}");

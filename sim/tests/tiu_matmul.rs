@@ -148,7 +148,7 @@ fn rshr(x: i32, r: u32) -> i32 {
 
 fn qm(x: i32, m: i32, shift: i32) -> i32 {
     let (left, right) = if shift > 0 { (0, shift as u32) } else { ((-shift) as u32, 0) };
-    let x = ((x as i64) << left) as i32 as i64;
+    let x = ((x as i64) << (left % 32)) as i32 as i64;
     let p = x * m as i64;
     let nudge = if p >= 0 { 1i64 << 30 } else { 1 - (1i64 << 30) };
     let y = ((p + nudge) / (1i64 << 31)) as i32 as i64;

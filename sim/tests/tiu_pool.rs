@@ -35,9 +35,10 @@ struct Pool {
 /// simulator reads neighbouring inputs, not the insert value), so there the descriptor keeps the
 /// generated fields while the window and the output size follow the input without insertion; a
 /// prefix of the outputs stays a prefix. None when the kernel no longer fits.
-fn as_pooled(chip: Chip, g: Geom) -> Option<(Geom, [u32; 4])> {
+fn as_pooled(chip: Chip, kind: Kind, g: Geom) -> Option<(Geom, [u32; 4])> {
     let ins = [g.ins_h, g.ins_w, g.ins_h_last, g.ins_w_last];
-    if chip.layout() != LayoutFamily::Cv18x {
+    // Average pooling inserts on every chip (the fuzzer's average-pooling cases).
+    if chip.layout() != LayoutFamily::Cv18x || kind == Kind::Avg {
         return Some((g, ins));
     }
     let (full_h, full_w) = g.max_out()?;
@@ -65,7 +66,7 @@ fn pool(vals: BoxedStrategy<u16>, bf16: bool) -> impl Strategy<Value = Pool> {
                 || (chip.layout().has_ge_and_min_pool() && !(bf16 && chip.quirks().bf16_min_pool_unreproducible))
         })
         .prop_filter_map("kernel does not fit the input without insertion", |(chip, kind, g)| {
-            as_pooled(chip, g).map(|(g, ins)| (chip, kind, g, ins))
+            as_pooled(chip, kind, g).map(|(g, ins)| (chip, kind, g, ins))
         })
         .prop_flat_map(move |(chip, kind, g, ins)| {
             prop::collection::vec(vals.clone(), (g.n * g.c * g.ih * g.iw) as usize).prop_map(move |x| Pool {

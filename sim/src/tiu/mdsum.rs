@@ -30,6 +30,10 @@ pub fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc) -> ExecResult {
     if is_wide_field("opt_opd0_seg", d.opt_opd0_seg)? {
         return Err(unsupported("mdsum of a 16-bit input".into()));
     }
+    // The vendor simulator asserts `short_opd1_str == 0` (mdsum has one operand).
+    if d.short_opd1_str != 0 {
+        return Err(ExecErrorKind::Illegal { field: "short_opd1_str", value: d.short_opd1_str as i64, why: "mdsum has no second operand" });
+    }
     let res_wide = is_wide_field("opt_res0_seg", d.opt_res0_seg)?;
     let (c, lanes) = (d.opd0_c, lmem.lanes);
     if d.res0_c != c || d.res0_n != 1 || d.res0_h != 1 || d.res0_w != 1 {

@@ -91,7 +91,29 @@ fn check_signs_and_strides(chip: Chip, d: &TiuDesc, op: TiuOp) -> ExecResult {
     if !d.is_bf16() && op == TiuOp::DepthwiseConv && d.opt_opd1_const == 0 && d.opt_opd1_sign == 0 {
         return illegal("opt_opd1_sign", 0, "depthwise weights are signed");
     }
-    if chip.layout() != LayoutFamily::Cv18x && !d.is_bf16() {
+    // A sum or product is signed exactly when an operand is (the vendor's `assert_res0_sign`,
+    // seen on every chip for conv, add and sub).
+    // CV18[0-2]x convolutions always have a signed result (`assert_res0_sign(res0_sign)` with
+    // unsigned operands too).
+    let cv18x = chip.layout() == LayoutFamily::Cv18x;
+    if !d.is_bf16() && cv18x && op == TiuOp::Conv && d.opt_res0_sign == 0 {
+        return illegal("opt_res0_sign", 0, "a convolution's result is signed");
+    }
+    if !d.is_bf16()
+        && d.opt_chl_quan == 0
+        && (matches!(op, TiuOp::Add | TiuOp::Sub) || op == TiuOp::Conv && !cv18x)
+        && (d.opt_res0_sign != 0) != (d.opt_opd0_sign != 0 || d.opt_opd1_sign != 0)
+    {
+        return illegal("opt_res0_sign", d.opt_res0_sign, "a sum or product is signed exactly when an operand is (opt_opd0_sign or opt_opd1_sign)");
+    }
+    if !d.is_bf16() && d.opt_chl_quan != 0 && op == TiuOp::Conv && d.opt_opd0_sign == 0 && d.opt_opd1_sign == 0 {
+        return illegal("opt_opd0_sign", 0, "a per-channel quantised convolution has a signed result, so a signed operand");
+    }
+    // `check_tensor_arith_reg`: ReLU on a 16-bit element-wise result (every chip).
+    if !d.is_bf16() && matches!(op, TiuOp::Mul | TiuOp::Mac | TiuOp::Add | TiuOp::Sub) && d.opt_relu_typ != 0 && d.opt_res0_seg == 0 {
+        return illegal("opt_relu_typ", d.opt_relu_typ, "ReLU needs an 8-bit result (opt_res0_seg = 1)");
+    }
+    if !cv18x && !d.is_bf16() {
         return Ok(());
     }
     if !d.is_bf16() {
@@ -113,9 +135,6 @@ fn check_signs_and_strides(chip: Chip, d: &TiuDesc, op: TiuOp) -> ExecResult {
                 d.opt_res0_sign,
                 "a product is signed exactly when an operand is (opt_opd0_sign or opt_opd1_sign)",
             );
-        }
-        if matches!(op, TiuOp::Mul | TiuOp::Mac) && d.opt_relu_typ != 0 && d.opt_res0_seg == 0 {
-            return illegal("opt_relu_typ", d.opt_relu_typ, "ReLU needs an 8-bit result (opt_res0_seg = 1)");
         }
         // Partial sums written for a later descriptor are raw: no ReLU and no shift yet.
         if op == TiuOp::Matmul && matches!(d.ps32_md, 2 | 3) {

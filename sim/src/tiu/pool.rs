@@ -60,18 +60,14 @@ pub fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc) -> ExecResult {
     if n == 0 || d.res0_h == 0 || d.res0_w == 0 {
         return Ok(());
     }
-    // The CV18[0-2]x vendor simulator does not insert elements in pooling: it ignores the
+    // The vendor simulator does not insert elements in max and min pooling: it ignores the
     // insertion fields (a window over an input with `conv_opd0_x_ins0` = 2 reads neighbouring
-    // input columns, not the insert value).
-    let plain;
-    let d = if chip.layout() == cvsim_isa::LayoutFamily::Cv18x {
-        let mut p = d.clone();
-        (p.conv_opd0_x_ins0, p.conv_opd0_y_ins0, p.conv_opd0_x_ins0_last, p.conv_opd0_y_ins0_last) = (0, 0, 0, 0);
-        plain = p;
-        &plain
-    } else {
-        d
-    };
+    // input columns, not the insert value), on every chip. Average pooling inserts.
+    let mut plain = d.clone();
+    if kind != Kind::Avg && chip.layout() == cvsim_isa::LayoutFamily::Cv18x {
+        (plain.conv_opd0_x_ins0, plain.conv_opd0_y_ins0, plain.conv_opd0_x_ins0_last, plain.conv_opd0_y_ins0_last) = (0, 0, 0, 0);
+    }
+    let d = &plain;
     let win =
         Window::from_desc(d, d.opd0_h, d.opd0_w, Kernel { kh: d.opd1_h, kw: d.opd1_w, dilation: Dilation::Rejected })?;
     if d.is_bf16() {

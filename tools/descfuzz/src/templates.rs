@@ -114,7 +114,7 @@ pub fn mdsum_templates(chip: Chip, all: &[Template]) -> Vec<Template> {
                 continue;
             }
             let (n, c, h, w) = (d.opd0_n, d.opd0_c, d.opd0_h, d.opd0_w);
-            (d.tens_mdsum, d.tsk_opd_num, d.tsk_eu_typ) = (1, 1, 0);
+            (d.tens_mdsum, d.tsk_opd_num, d.tsk_eu_typ, d.short_opd1_str) = (1, 1, 0, 0);
             (d.opd0_n, d.opd0_c, d.opd0_h, d.opd0_w) = (n, c, h, w);
             (d.opd0_n_str, d.opd0_c_str, d.opd0_h_str, d.opd0_w_str, d.short_opd0_str) = (0, 0, 0, 0, 0);
             (d.res0_n, d.res0_c, d.res0_h, d.res0_w) = (1, c, 1, 1);

@@ -28,7 +28,8 @@ impl Res {
 }
 
 pub(super) fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, op: TiuOp, shape: [u32; 4]) -> ExecResult {
-    let relu = relu_enabled(chip, d)?;
+    // The vendor simulator accepts ReLU on an 8-bit sub and ignores it (negative differences stay).
+    let relu = relu_enabled(chip, d)? && op != TiuOp::Sub;
     let res_signed = d.opt_res0_sign != 0;
     // The vendor simulator asserts `!relu` when the result is unsigned (errata §9.10).
     if relu && !res_signed {
@@ -55,7 +56,7 @@ pub(super) fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, op: TiuOp, shape: [
     let res = Res { m: res_m, wide: res_wide, lo, hi };
 
     // ReLU clamps the result's low end; the vendor simulator also runs it on max and min.
-    if relu && !matches!(op, TiuOp::Mul | TiuOp::MulQm | TiuOp::Mac | TiuOp::Add | TiuOp::Max | TiuOp::Min) {
+    if relu && !matches!(op, TiuOp::Mul | TiuOp::MulQm | TiuOp::Mac | TiuOp::Add | TiuOp::Sub | TiuOp::Max | TiuOp::Min) {
         return Err(unsupported(format!("ReLU on element-wise {} (no emitter sets it)", op.name())));
     }
     if op == TiuOp::Copy {
