@@ -29,10 +29,10 @@ fn summary_into(d: &Bound<'_, PyDict>, s: &PmuSummary) -> PyResult<()> {
 
 fn layers<'py>(py: Python<'py>, m: &Model, t: &RoutineTiming) -> PyResult<Bound<'py, PyList>> {
     let program = &m.loaded.model.programs[m.program];
-    let names = timing::layer_names(program, m.loaded.model.chip(), &t.cmds);
+    let names = timing::layer_names(program, m.loaded.model.chip(), t.cmds.commands());
     let clock = if t.schedule.clock_hz == 0 { 750_000_000 } else { t.schedule.clock_hz } as f64;
     let out = PyList::empty(py);
-    for l in pmu::layer_slots(&t.schedule, &t.cmds) {
+    for l in pmu::layer_slots(&t.schedule, t.cmds.commands()) {
         let d = PyDict::new(py);
         d.set_item("routine", t.routine)?;
         d.set_item("layer", l.layer)?;
