@@ -19,14 +19,16 @@ def corpus_cases(*folders):
         root = CORPUS / folder
         if not root.is_dir():
             continue
-        for d in sorted(p for p in root.iterdir() if p.is_dir()):
-            if not all((d / f).is_file() for f in ("model.cvimodel", "input.npz", "expected.npz")):
+        # ops/ and features/ nest their cases one folder deeper (ops/<chip>_<mode>/<Op>).
+        for d in sorted(p.parent for p in root.rglob("model.cvimodel")):
+            if not all((d / f).is_file() for f in ("input.npz", "expected.npz")):
                 continue
-            out.append(pytest.param(d, 0, d / "input.npz", d / "expected.npz", id=f"{folder}/{d.name}"))
+            rel = d.relative_to(CORPUS).as_posix()
+            out.append(pytest.param(d, 0, d / "input.npz", d / "expected.npz", id=rel))
             for k in range(1, 16):
                 i, e = d / f"input_program{k}.npz", d / f"expected_program{k}.npz"
                 if i.is_file() and e.is_file():
-                    out.append(pytest.param(d, k, i, e, id=f"{folder}/{d.name}#program{k}"))
+                    out.append(pytest.param(d, k, i, e, id=f"{rel}#program{k}"))
     return out
 
 

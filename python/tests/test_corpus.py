@@ -1,4 +1,4 @@
-"""Every network and model case of the conformance corpus through `Model.run`: the outputs equal
+"""Every case of the conformance corpus (networks, models, features, ops) through `Model.run`: the outputs equal
 `expected.npz` byte for byte (as `cvsim conformance` requires), in dtype, shape and order."""
 
 import numpy as np
@@ -7,13 +7,14 @@ import pytest
 import cvsim
 from conftest import CORPUS, corpus_cases, need_corpus
 
-CASES = corpus_cases("networks", "models")
+CASES = corpus_cases("networks", "models", "features", "ops")
 
 
 def test_corpus_is_found():
     need_corpus()
-    # The corpus README lists 7 network and 18 model cases; finding none would test nothing.
-    assert len(CASES) >= 25
+    # `cvsim conformance` finds 82 cases (7 networks, 18 models, the features and the ops);
+    # finding fewer would test less than the CLI does.
+    assert len(CASES) >= 82
 
 
 @pytest.mark.parametrize("folder,program,input_npz,expected_npz", CASES)
@@ -35,7 +36,10 @@ def test_run_equals_expected(folder, program, input_npz, expected_npz):
                 pytest.fail(f"`{name}`: first differing index {i}: got {got.ravel()[i]}, want {want.ravel()[i]}")
 
 
-WITH_ALL = [c for c in CASES if (c.values[0] / "all_tensors.npz").is_file()]
+# The vendor's every-tensor dumps of networks, models and ops. The features' dumps are left out: the
+# multi-program case has one dump (program 0's), and in the two preprocessing cases the dumped
+# `input_raw` differs from what `run_all` returns (not investigated yet).
+WITH_ALL = [c for c in corpus_cases("networks", "models", "ops") if (c.values[0] / "all_tensors.npz").is_file()]
 
 
 @pytest.mark.parametrize("folder,program,input_npz,expected_npz", WITH_ALL)
