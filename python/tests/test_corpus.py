@@ -37,8 +37,9 @@ def test_run_equals_expected(folder, program, input_npz, expected_npz):
 
 
 # The vendor's every-tensor dumps of networks, models and ops. The features' dumps are left out: the
-# multi-program case has one dump (program 0's), and in the two preprocessing cases the dumped
-# `input_raw` differs from what `run_all` returns (not investigated yet).
+# multi-program case has one dump (program 0's), and the two preprocessing cases dump their
+# aligned raw input as the logical tensor (e.g. 1x3x20x36) where cvsim (`run --dump-all` too)
+# returns the aligned frame it was given (3840 bytes).
 WITH_ALL = [c for c in corpus_cases("networks", "models", "ops") if (c.values[0] / "all_tensors.npz").is_file()]
 
 
