@@ -5,10 +5,10 @@
 mod common;
 
 use common::{cvsim, stderr, stdout};
+use cvsim_compiler::example;
 use cvsim_isa::cmdbuf::encode_descs;
 use cvsim_isa::dmabuf::build_dmabuf;
 use cvsim_isa::parse_cmdbuf;
-use cvsim_compiler::example;
 use std::path::{Path, PathBuf};
 
 fn scratch(name: &str, bytes: &[u8]) -> PathBuf {

@@ -8,9 +8,9 @@ use cvsim::commands::debug::{session, Outcome};
 use cvsim::commands::diff::{self, Writer};
 use cvsim::npz::{Array, ElemType};
 use cvsim::similarity::Tolerance;
+use cvsim_compiler::example;
 use cvsim_isa::CommandStream;
 use cvsim_runtime::cvimodel::Model;
-use cvsim_compiler::example;
 use cvsim_runtime::session::{Instance, LoadedModel};
 use std::path::Path;
 

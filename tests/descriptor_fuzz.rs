@@ -7,11 +7,11 @@
 //! per-instruction vector of `../shared/conformance/vectors` (all chips and families; reported as
 //! ignored when the corpus is absent). The mutations are seeded, so a failure reproduces.
 
+use cvsim_compiler::example;
 use cvsim_isa::cmdbuf::encode_cmdbuf;
 use cvsim_isa::tdma::tdma_layout;
 use cvsim_isa::tiu::tiu_layout;
 use cvsim_isa::{parse_cmdbuf, Chip, Command, CommandStream, Desc};
-use cvsim_compiler::example;
 use cvsim_runtime::session::{Instance, LoadedModel};
 use cvsim_sim::Machine;
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -32,8 +32,8 @@ pub fn time_program(loaded: &LoadedModel, program: usize, cfg: &TimingConfig) ->
         }
         let section = r.tpu_section().unwrap_or_default().to_string();
         let cmds = loaded.cmdbufs.get(&section).ok_or_else(|| format!("section `{section}` not loaded"))?.clone();
-        let schedule = timing::schedule(chip, cmds.commands(), cfg)
-            .map_err(|e| format!("routine {i} (TPU, section `{section}`): {e}"))?;
+        let schedule =
+            timing::schedule(chip, cmds.commands(), cfg).map_err(|e| format!("routine {i} (TPU, section `{section}`): {e}"))?;
         out.push(RoutineTiming { routine: i, section, cmds, schedule });
     }
     Ok(out)
@@ -93,8 +93,7 @@ pub fn layer_names(program: &Program, chip: Chip, cmds: &[Command]) -> HashMap<u
 pub fn trace(loaded: &LoadedModel, program: usize, timings: &[RoutineTiming]) -> Result<serde_json::Value, String> {
     let model = &loaded.model;
     let p = model.program(program).map_err(|e| e.to_string())?;
-    let names: Vec<HashMap<u32, String>> =
-        timings.iter().map(|t| layer_names(p, model.chip(), t.cmds.commands())).collect();
+    let names: Vec<HashMap<u32, String>> = timings.iter().map(|t| layer_names(p, model.chip(), t.cmds.commands())).collect();
     let parts: Vec<TracePart> = timings
         .iter()
         .zip(&names)

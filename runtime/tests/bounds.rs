@@ -3,9 +3,9 @@
 //! and leaves the output untouched. The models are the bundled example with one descriptor
 //! changed and re-encoded with the isa encoder.
 
+use cvsim_compiler::example::{self, layout::REGION_OUTPUT, CMDBUF_SECTION};
 use cvsim_isa::cmdbuf::encode_descs;
 use cvsim_isa::Desc;
-use cvsim_compiler::example::{self, layout::REGION_OUTPUT, CMDBUF_SECTION};
 use cvsim_runtime::session::{Instance, LoadedModel, RuntimeError};
 use cvsim_runtime::writer::ModelSpec;
 use cvsim_runtime::Model;

@@ -2,11 +2,11 @@
 //! its sync ids follow the serial-mode rules, its disassembly is a reviewed snapshot, and the
 //! emulator's output equals the plain reference, layer by layer.
 
+use cvsim_compiler::example::layout::{Local, FC_N, IC, IH, IW, OC, PH, PW};
+use cvsim_compiler::example::{self, Example, Layer, SplitMix64};
 use cvsim_isa::cmdbuf::encode_cmdbuf;
 use cvsim_isa::disasm::{self, check_reserved};
 use cvsim_isa::{Command, Desc};
-use cvsim_compiler::example::layout::{Local, FC_N, IC, IH, IW, OC, PH, PW};
-use cvsim_compiler::example::{self, Example, Layer, SplitMix64};
 use cvsim_runtime::{DType, Model, SectionType};
 use cvsim_sim::Machine;
 

@@ -70,8 +70,7 @@ impl Workers {
         // One item at a time on one thread (the buffer then holds one item); else chunks of at
         // least one item per thread, however large the items.
         let split = self.threads > 1 && item_work.saturating_mul(items as u64) >= MIN_SPLIT_WORK;
-        let per_chunk =
-            if split { (CHUNK_BYTES / item_len.max(1)).max(self.threads).min(items) } else { 1 };
+        let per_chunk = if split { (CHUNK_BYTES / item_len.max(1)).max(self.threads).min(items) } else { 1 };
         let chunk_work = item_work.saturating_mul(per_chunk as u64);
         let threads = if split && chunk_work >= MIN_SPLIT_WORK { self.threads.min(per_chunk) } else { 1 };
         let mut buf = std::mem::take(&mut self.buf);

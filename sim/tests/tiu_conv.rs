@@ -137,16 +137,17 @@ fn acc_bf16(cv: &Conv, n: u32, oc: u32, oh: u32, ow: u32, pad: f32) -> f32 {
 }
 
 fn conv_i8() -> impl Strategy<Value = Conv> {
-    (chip(), geom(20, 3, true, true, false), 1u32..=20).prop_flat_map(|(chip, g, oc)| {
-        let xs = (g.n * g.c * g.ih * g.iw) as usize;
-        let ws = (oc * g.kh * g.kw * g.c) as usize;
-        (
-            prop::collection::vec(any::<u8>().prop_map(|b| b as u16), xs),
-            prop::collection::vec(any::<u8>().prop_map(|b| b as u16), ws),
-        )
-            .prop_map(move |(x, w)| Conv { chip, g, oc, x, w })
-    })
-    .prop_map(full_output)
+    (chip(), geom(20, 3, true, true, false), 1u32..=20)
+        .prop_flat_map(|(chip, g, oc)| {
+            let xs = (g.n * g.c * g.ih * g.iw) as usize;
+            let ws = (oc * g.kh * g.kw * g.c) as usize;
+            (
+                prop::collection::vec(any::<u8>().prop_map(|b| b as u16), xs),
+                prop::collection::vec(any::<u8>().prop_map(|b| b as u16), ws),
+            )
+                .prop_map(move |(x, w)| Conv { chip, g, oc, x, w })
+        })
+        .prop_map(full_output)
 }
 
 /// A convolution asks for exactly the outputs its geometry gives (the vendor simulator asserts
@@ -159,18 +160,14 @@ fn full_output(mut cv: Conv) -> Conv {
 }
 
 fn conv_bf16() -> impl Strategy<Value = Conv> {
-    (chip(), geom(12, 3, true, true, false), 1u32..=12).prop_flat_map(|(chip, g, oc)| {
-        let xs = (g.n * g.c * g.ih * g.iw) as usize;
-        let ws = (oc * g.kh * g.kw * g.c) as usize;
-        (prop::collection::vec(bf16_val(), xs), prop::collection::vec(bf16_val(), ws)).prop_map(move |(x, w)| Conv {
-            chip,
-            g,
-            oc,
-            x,
-            w,
+    (chip(), geom(12, 3, true, true, false), 1u32..=12)
+        .prop_flat_map(|(chip, g, oc)| {
+            let xs = (g.n * g.c * g.ih * g.iw) as usize;
+            let ws = (oc * g.kh * g.kw * g.c) as usize;
+            (prop::collection::vec(bf16_val(), xs), prop::collection::vec(bf16_val(), ws))
+                .prop_map(move |(x, w)| Conv { chip, g, oc, x, w })
         })
-    })
-    .prop_map(full_output)
+        .prop_map(full_output)
 }
 
 #[derive(Clone, Debug)]
@@ -773,7 +770,9 @@ fn fewer_outputs_than_the_geometry_gives_are_illegal() {
     for chip in Chip::ALL {
         let (mut l, d0) = desc_for_errors(chip);
         tiu::exec(chip, &mut l, &d0).unwrap_or_else(|e| panic!("{chip}: {e}"));
-        for (field, d) in [("res0_h", TiuDesc { res0_h: 1, ..d0.clone() }), ("res0_w", TiuDesc { res0_w: 1, ..d0.clone() })] {
+        for (field, d) in
+            [("res0_h", TiuDesc { res0_h: 1, ..d0.clone() }), ("res0_w", TiuDesc { res0_w: 1, ..d0.clone() })]
+        {
             let e = tiu::exec(chip, &mut l, &d).unwrap_err();
             assert!(matches!(e, ExecErrorKind::Illegal { field: f, .. } if f == field), "{chip}: {e}");
         }

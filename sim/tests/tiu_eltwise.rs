@@ -308,7 +308,9 @@ fn int_case() -> impl Strategy<Value = IntCase> {
                 k.arith_shift = k.res_signed;
             }
             // ReLU needs a signed, 8-bit result (the vendor simulator stops on the others).
-            let relu_ok = matches!(op, Op::Mul | Op::MulQm | Op::Mac | Op::Add | Op::Max | Op::Min) && k.res_signed && !k.res_wide;
+            let relu_ok = matches!(op, Op::Mul | Op::MulQm | Op::Mac | Op::Add | Op::Max | Op::Min)
+                && k.res_signed
+                && !k.res_wide;
             k.relu = k.relu && relu_ok;
             k
         })
@@ -811,11 +813,7 @@ fn settings_the_vendor_stops_on_name_their_field() {
     let mut l = Lmem::new(chip.params());
     let cases: [(TiuDesc, fn(&mut TiuDesc), &str); 5] = [
         // mac: a signed operand and an unsigned result
-        (
-            TiuDesc { opt_opd0_sign: 1, opt_res0_sign: 1, ..one(1, false) },
-            |d| d.opt_res0_sign = 0,
-            "opt_res0_sign",
-        ),
+        (TiuDesc { opt_opd0_sign: 1, opt_res0_sign: 1, ..one(1, false) }, |d| d.opt_res0_sign = 0, "opt_res0_sign"),
         // mac: unsigned operands and a signed result
         (one(1, false), |d| d.opt_res0_sign = 1, "opt_res0_sign"),
         // mul and mac: ReLU with a 16-bit result

@@ -4,8 +4,8 @@
 
 use super::tensors;
 use crate::npz::{self, Array, ElemType};
-use cvsim_isa::Desc;
 use cvsim_compiler::example::{self, layout, Example, SplitMix64};
+use cvsim_isa::Desc;
 use cvsim_runtime::session::{Instance, LoadedModel};
 use cvsim_runtime::Model;
 use std::fmt::Write;

@@ -23,10 +23,10 @@ pub mod reference;
 pub use params::{Params, SplitMix64};
 pub use reference::Activations;
 
-use cvsim_runtime::cvimodel::{DType, SectionType};
-use cvsim_runtime::writer::{ModelSpec, ProgramSpec, RoutineSpec, SectionSpec, TaggedAddr, TensorSpec, WeightSpec};
 use cvsim_isa::cmdbuf::encode_descs;
 use cvsim_isa::{Chip, Desc};
+use cvsim_runtime::cvimodel::{DType, SectionType};
+use cvsim_runtime::writer::{ModelSpec, ProgramSpec, RoutineSpec, SectionSpec, TaggedAddr, TensorSpec, WeightSpec};
 use layout::*;
 
 /// The chip the example is built for.
@@ -107,7 +107,16 @@ pub fn build(seed: u64) -> Example {
     let cmdbuf = encode_descs(CHIP, &descs).expect("example descriptors encode");
     let model_bytes = model_spec(seed, &params, cmdbuf).to_bytes().expect("example model is well formed");
     let expected = reference::run(&params, &input).fc;
-    Example { seed, model_bytes, input_name: INPUT_NAME.into(), output_name: OUTPUT_NAME.into(), input, expected, params, steps }
+    Example {
+        seed,
+        model_bytes,
+        input_name: INPUT_NAME.into(),
+        output_name: OUTPUT_NAME.into(),
+        input,
+        expected,
+        params,
+        steps,
+    }
 }
 
 /// The reference output for any input: (1, 10, 1, 1) int8.
@@ -153,14 +162,15 @@ fn model_spec(seed: u64, p: &Params, cmdbuf: Vec<u8>) -> ModelSpec {
         SectionSpec::new(SectionType::Cmdbuf, CMDBUF_SECTION, cmdbuf),
     ];
     // The quantisation factors are nominal: the example has no float model behind it.
-    let input = TensorSpec::new(INPUT_NAME, TaggedAddr::at(REGION_INPUT, G_INPUT), DType::I8, &[1, ic, IH as i64, IW as i64])
-        .with_qscale(32.0, 0.0);
+    let input =
+        TensorSpec::new(INPUT_NAME, TaggedAddr::at(REGION_INPUT, G_INPUT), DType::I8, &[1, ic, IH as i64, IW as i64])
+            .with_qscale(32.0, 0.0);
     let mut spill =
         TensorSpec::new(SPILL_NAME, TaggedAddr::at(REGION_SHARED, G_SPILL), DType::I8, &[1, oc, PH as i64, PW as i64])
             .with_qscale(0.05, 0.0);
     spill.overwrote = true;
-    let output =
-        TensorSpec::new(OUTPUT_NAME, TaggedAddr::at(REGION_OUTPUT, G_OUTPUT), DType::I8, &[1, n, 1, 1]).with_qscale(0.1, 0.0);
+    let output = TensorSpec::new(OUTPUT_NAME, TaggedAddr::at(REGION_OUTPUT, G_OUTPUT), DType::I8, &[1, n, 1, 1])
+        .with_qscale(0.1, 0.0);
     spec.programs = vec![ProgramSpec {
         batch_num: 1,
         neuron_size: 0,

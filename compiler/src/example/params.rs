@@ -93,7 +93,8 @@ impl Params {
     /// rows, at the offsets of [`super::layout`].
     pub fn weight_bytes(&self) -> Vec<u8> {
         let mut w = vec![0u8; WEIGHT_BYTES];
-        let put = |w: &mut Vec<u8>, at: u64, bytes: &[u8]| w[at as usize..at as usize + bytes.len()].copy_from_slice(bytes);
+        let put =
+            |w: &mut Vec<u8>, at: u64, bytes: &[u8]| w[at as usize..at as usize + bytes.len()].copy_from_slice(bytes);
         put(&mut w, W_CONV_FILTER, &self.conv_weight.iter().map(|&v| v as u8).collect::<Vec<_>>());
         let mut records = Vec::with_capacity(W_CONV_QUANT_BYTES);
         for oc in 0..OC {

@@ -3,8 +3,8 @@
 use super::*;
 use crate::cvimodel::testutil::{simple, Spec};
 use crate::cvimodel::DType;
-use cvsim_compiler::example;
 use crate::memory::combine;
+use cvsim_compiler::example;
 
 fn as_bytes(v: &[i8]) -> Vec<u8> {
     v.iter().map(|&b| b as u8).collect()

@@ -94,10 +94,12 @@ pub(super) fn parse(file: Arc<Vec<u8>>) -> Result<Model, ModelError> {
             let weight_buffer: u64 = sections.iter().filter(|s| s.kind == SectionType::Weight).map(|s| s.size as u64).sum();
             match bytes {
                 None => return Err(bad(format!("field `shape` {shape:?} has a negative dim or too many bytes"))),
-                Some(b) if region_offset + b as u64 > weight_buffer => return Err(bad(format!(
+                Some(b) if region_offset + b as u64 > weight_buffer => {
+                    return Err(bad(format!(
                     "field `shape` {shape:?} covers bytes {region_offset}..{} of the weight buffer, which holds {weight_buffer}",
                     region_offset + b as u64
-                ))),
+                )))
+                }
                 Some(_) => {}
             }
         }

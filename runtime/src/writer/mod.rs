@@ -339,10 +339,12 @@ impl ModelSpec {
             };
             match bytes {
                 Some(b) if offset + b <= weight_buffer => {}
-                _ => return Err(bad(format!(
+                _ => {
+                    return Err(bad(format!(
                     "shape {:?} at offset {offset} does not fit the {weight_buffer}-byte weight buffer the runtime maps it into",
                     w.shape
-                ))),
+                )))
+                }
             }
         }
         for (pi, p) in self.programs.iter().enumerate() {

@@ -223,7 +223,8 @@ impl Observer for Pass<'_> {
             fp.reads.0.iter().flat_map(|&(s, e)| unwritten_runs(&self.written[s..e], s)).collect(),
         );
         if let Some(bytes) = Bytes::of(&unwritten, m.lmem.per_lane) {
-            self.findings.push(Finding::UninitRead { desc: desc_ref(m, cmds, self.routine, i, self.layer_name), bytes });
+            self.findings
+                .push(Finding::UninitRead { desc: desc_ref(m, cmds, self.routine, i, self.layer_name), bytes });
         }
         for &(s, e) in &fp.writes.0 {
             self.written[s..e].fill(true);
@@ -245,7 +246,8 @@ impl Observer for Pass<'_> {
         match r {
             Ok(()) => Ok(()),
             Err(error @ (ExecErrorKind::LmemOutOfRange { .. } | ExecErrorKind::GmemOutOfRange { .. })) => {
-                self.findings.push(Finding::OutOfRange { desc: desc_ref(m, cmds, self.routine, i, self.layer_name), error });
+                self.findings
+                    .push(Finding::OutOfRange { desc: desc_ref(m, cmds, self.routine, i, self.layer_name), error });
                 Ok(())
             }
             Err(kind) => Err(ExecError::new(i, cmds[i].desc.engine(), op_name(m.chip, &cmds[i].desc), kind)),

@@ -32,7 +32,11 @@ pub fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc) -> ExecResult {
     }
     // The vendor simulator asserts `short_opd1_str == 0` (mdsum has one operand).
     if d.short_opd1_str != 0 {
-        return Err(ExecErrorKind::Illegal { field: "short_opd1_str", value: d.short_opd1_str as i64, why: "mdsum has no second operand" });
+        return Err(ExecErrorKind::Illegal {
+            field: "short_opd1_str",
+            value: d.short_opd1_str as i64,
+            why: "mdsum has no second operand",
+        });
     }
     let res_wide = is_wide_field("opt_res0_seg", d.opt_res0_seg)?;
     let (c, lanes) = (d.opd0_c, lmem.lanes);

@@ -104,13 +104,25 @@ fn check_signs_and_strides(chip: Chip, d: &TiuDesc, op: TiuOp) -> ExecResult {
         && (matches!(op, TiuOp::Add | TiuOp::Sub) || op == TiuOp::Conv && !cv18x)
         && (d.opt_res0_sign != 0) != (d.opt_opd0_sign != 0 || d.opt_opd1_sign != 0)
     {
-        return illegal("opt_res0_sign", d.opt_res0_sign, "a sum or product is signed exactly when an operand is (opt_opd0_sign or opt_opd1_sign)");
+        return illegal(
+            "opt_res0_sign",
+            d.opt_res0_sign,
+            "a sum or product is signed exactly when an operand is (opt_opd0_sign or opt_opd1_sign)",
+        );
     }
     if !d.is_bf16() && d.opt_chl_quan != 0 && op == TiuOp::Conv && d.opt_opd0_sign == 0 && d.opt_opd1_sign == 0 {
-        return illegal("opt_opd0_sign", 0, "a per-channel quantised convolution has a signed result, so a signed operand");
+        return illegal(
+            "opt_opd0_sign",
+            0,
+            "a per-channel quantised convolution has a signed result, so a signed operand",
+        );
     }
     // `check_tensor_arith_reg`: ReLU on a 16-bit element-wise result (every chip).
-    if !d.is_bf16() && matches!(op, TiuOp::Mul | TiuOp::Mac | TiuOp::Add | TiuOp::Sub) && d.opt_relu_typ != 0 && d.opt_res0_seg == 0 {
+    if !d.is_bf16()
+        && matches!(op, TiuOp::Mul | TiuOp::Mac | TiuOp::Add | TiuOp::Sub)
+        && d.opt_relu_typ != 0
+        && d.opt_res0_seg == 0
+    {
         return illegal("opt_relu_typ", d.opt_relu_typ, "ReLU needs an 8-bit result (opt_res0_seg = 1)");
     }
     if !cv18x && !d.is_bf16() {
@@ -123,13 +135,23 @@ fn check_signs_and_strides(chip: Chip, d: &TiuDesc, op: TiuOp) -> ExecResult {
         if matches!(op, TiuOp::Max | TiuOp::Min | TiuOp::Ge) {
             // A constant operand's sign bit counts too.
             if d.opt_opd0_sign != d.opt_res0_sign {
-                return illegal("opt_opd0_sign", d.opt_opd0_sign, "max, min and ge keep the operands' signedness (opt_res0_sign)");
+                return illegal(
+                    "opt_opd0_sign",
+                    d.opt_opd0_sign,
+                    "max, min and ge keep the operands' signedness (opt_res0_sign)",
+                );
             }
             if d.opt_opd1_sign != d.opt_res0_sign {
-                return illegal("opt_opd1_sign", d.opt_opd1_sign, "max, min and ge keep the operands' signedness (opt_res0_sign)");
+                return illegal(
+                    "opt_opd1_sign",
+                    d.opt_opd1_sign,
+                    "max, min and ge keep the operands' signedness (opt_res0_sign)",
+                );
             }
         }
-        if matches!(op, TiuOp::Mac | TiuOp::Matmul) && (d.opt_res0_sign != 0) != (d.opt_opd0_sign != 0 || d.opt_opd1_sign != 0) {
+        if matches!(op, TiuOp::Mac | TiuOp::Matmul)
+            && (d.opt_res0_sign != 0) != (d.opt_opd0_sign != 0 || d.opt_opd1_sign != 0)
+        {
             return illegal(
                 "opt_res0_sign",
                 d.opt_res0_sign,
@@ -139,19 +161,51 @@ fn check_signs_and_strides(chip: Chip, d: &TiuDesc, op: TiuOp) -> ExecResult {
         // Partial sums written for a later descriptor are raw: no ReLU and no shift yet.
         if op == TiuOp::Matmul && matches!(d.ps32_md, 2 | 3) {
             if d.opt_relu_typ != 0 {
-                return illegal("opt_relu_typ", d.opt_relu_typ, "a matrix multiply writing partial sums (ps32_md 2 or 3) takes no ReLU");
+                return illegal(
+                    "opt_relu_typ",
+                    d.opt_relu_typ,
+                    "a matrix multiply writing partial sums (ps32_md 2 or 3) takes no ReLU",
+                );
             }
             if d.plain_res_shift() != 0 {
-                return illegal("opt_res_shift", d.plain_res_shift(), "a matrix multiply writing partial sums (ps32_md 2 or 3) takes no shift");
+                return illegal(
+                    "opt_res_shift",
+                    d.plain_res_shift(),
+                    "a matrix multiply writing partial sums (ps32_md 2 or 3) takes no shift",
+                );
             }
         }
     } else if op.is_elementwise() {
         // bf16 element-wise operands with explicit strides: every stride counts bytes of 2-byte
         // elements and must be even.
         let strided = [
-            (d.short_res0_str, [("res0_n_str", d.res0_n_str), ("res0_c_str", d.res0_c_str), ("res0_h_str", d.res0_h_str), ("res0_w_str", d.res0_w_str)]),
-            (d.short_opd0_str, [("opd0_n_str", d.opd0_n_str), ("opd0_c_str", d.opd0_c_str), ("opd0_h_str", d.opd0_h_str), ("opd0_w_str", d.opd0_w_str)]),
-            (if d.opt_opd1_const != 0 || op == TiuOp::Copy { 0 } else { d.short_opd1_str }, [("opd1_n_str", d.opd1_n_str), ("opd1_c_str", d.opd1_c_str), ("opd1_h_str", d.opd1_h_str), ("opd1_w_str", d.opd1_w_str)]),
+            (
+                d.short_res0_str,
+                [
+                    ("res0_n_str", d.res0_n_str),
+                    ("res0_c_str", d.res0_c_str),
+                    ("res0_h_str", d.res0_h_str),
+                    ("res0_w_str", d.res0_w_str),
+                ],
+            ),
+            (
+                d.short_opd0_str,
+                [
+                    ("opd0_n_str", d.opd0_n_str),
+                    ("opd0_c_str", d.opd0_c_str),
+                    ("opd0_h_str", d.opd0_h_str),
+                    ("opd0_w_str", d.opd0_w_str),
+                ],
+            ),
+            (
+                if d.opt_opd1_const != 0 || op == TiuOp::Copy { 0 } else { d.short_opd1_str },
+                [
+                    ("opd1_n_str", d.opd1_n_str),
+                    ("opd1_c_str", d.opd1_c_str),
+                    ("opd1_h_str", d.opd1_h_str),
+                    ("opd1_w_str", d.opd1_w_str),
+                ],
+            ),
         ];
         for (code, fields) in strided {
             if code < 3 {

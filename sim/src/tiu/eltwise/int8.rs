@@ -56,7 +56,8 @@ pub(super) fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, op: TiuOp, shape: [
     let res = Res { m: res_m, wide: res_wide, lo, hi };
 
     // ReLU clamps the result's low end; the vendor simulator also runs it on max and min.
-    if relu && !matches!(op, TiuOp::Mul | TiuOp::MulQm | TiuOp::Mac | TiuOp::Add | TiuOp::Sub | TiuOp::Max | TiuOp::Min) {
+    if relu && !matches!(op, TiuOp::Mul | TiuOp::MulQm | TiuOp::Mac | TiuOp::Add | TiuOp::Sub | TiuOp::Max | TiuOp::Min)
+    {
         return Err(unsupported(format!("ReLU on element-wise {} (no emitter sets it)", op.name())));
     }
     if op == TiuOp::Copy {
