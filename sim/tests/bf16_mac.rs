@@ -12,8 +12,10 @@
 use cvsim_isa::cmdbuf::encode_descs;
 use cvsim_isa::{Chip, Desc, TdmaDesc, TiuDesc};
 use cvsim_sim::vectors::{run_vector, MemRegion, Outcome, Vector};
-use serde_json::{json, Value};
-use std::path::PathBuf;
+use serde_json::json;
+
+mod oracle_vectors;
+use oracle_vectors::Rng;
 
 const DATA: &str = "tests/data/bf16_mac.jsonl";
 const C: u32 = 16;
@@ -24,19 +26,8 @@ const G: [u64; 4] = [0x1000, 0x2000, 0x3000, 0x4000];
 /// Local addresses of a, b and the accumulator (which is also the result).
 const L: [u32; 3] = [0x0, 0x400, 0x800];
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // xorshift64*
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
+fn below(rng: &mut Rng, n: u64) -> u64 {
+    rng.next() % n
 }
 
 fn bf(b: u16) -> f64 {
@@ -45,15 +36,15 @@ fn bf(b: u16) -> f64 {
 
 /// A normal bf16 with its exponent in `lo..hi` (biased) and a random sign and mantissa.
 fn normal(rng: &mut Rng, lo: u64, hi: u64) -> u16 {
-    let sign = (rng.below(2) as u16) << 15;
-    let exp = (lo + rng.below(hi - lo)) as u16;
-    sign | exp << 7 | rng.below(128) as u16
+    let sign = (below(rng, 2) as u16) << 15;
+    let exp = (lo + below(rng, hi - lo)) as u16;
+    sign | exp << 7 | below(rng, 128) as u16
 }
 
 /// The operands of one element: (a, b, acc). Most products are exact bf16 ties, met by an
 /// accumulator that is a small normal of either sign, a subnormal, or zero; the rest are ordinary.
 fn element(rng: &mut Rng) -> (u16, u16, u16) {
-    let kind = rng.below(8);
+    let kind = below(rng, 8);
     loop {
         let a = normal(rng, 110, 144);
         let b = normal(rng, 110, 144);
@@ -71,8 +62,8 @@ fn element(rng: &mut Rng) -> (u16, u16, u16) {
             0 | 1 => normal(rng, pe.saturating_sub(60).max(1), pe.saturating_sub(30).max(2)),
             // just below the f32 sum's reach
             2 => normal(rng, pe.saturating_sub(26).max(1), pe.saturating_sub(24).max(2)),
-            3 => (rng.below(2) as u16) << 15 | (1 + rng.below(127) as u16),
-            4 => (rng.below(2) as u16) << 15,
+            3 => (below(rng, 2) as u16) << 15 | (1 + below(rng, 127) as u16),
+            4 => (below(rng, 2) as u16) << 15,
             5 => normal(rng, pe.saturating_sub(8).max(1), pe + 1),
             _ => normal(rng, 100, 154),
         };
@@ -164,48 +155,23 @@ fn vectors() -> Vec<Vector> {
     out
 }
 
-fn data_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(DATA)
-}
-
-fn recorded() -> Vec<Value> {
-    let text = std::fs::read_to_string(data_path()).expect("the recorded vectors");
-    text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).expect("a JSON line")).collect()
-}
-
-fn to_json(v: &Vector) -> Value {
-    let regions = |r: &[MemRegion]| r.iter().map(|m| json!({"addr": m.addr, "hex": m.hex})).collect::<Vec<_>>();
-    json!({"id": v.id, "chip": v.chip, "op": v.op, "params": v.params, "cmdbuf_hex": v.cmdbuf_hex,
-           "gmem_init": regions(&v.gmem_init), "gmem_expect": regions(&v.gmem_expect)})
-}
-
-/// Writes the generated vectors (expectations zeroed) for the oracle to fill.
 #[test]
 #[ignore]
 fn write_vectors() {
-    let lines: Vec<String> = vectors().iter().map(|v| to_json(v).to_string()).collect();
-    std::fs::create_dir_all(data_path().parent().unwrap()).unwrap();
-    std::fs::write(data_path(), lines.join("\n") + "\n").unwrap();
+    oracle_vectors::write(DATA, &vectors());
 }
 
 #[test]
 fn recorded_vectors_are_the_generated_ones() {
-    let rec = recorded();
-    let gen = vectors();
-    assert_eq!(rec.len(), gen.len(), "{DATA} holds {} vectors, the generator makes {}", rec.len(), gen.len());
-    for (r, g) in rec.iter().zip(&gen) {
-        let g = to_json(g);
-        for key in ["id", "chip", "cmdbuf_hex", "gmem_init"] {
-            assert_eq!(r[key], g[key], "{}: `{key}` differs from what the generator makes", g["id"]);
-        }
-        assert!(r.get("vendor").is_none(), "{}: the oracle did not run it: {}", g["id"], r["vendor"]);
-        assert!(r["gmem_expect"][0]["hex"].as_str().unwrap().chars().any(|c| c != '0'), "{}: no oracle bytes", g["id"]);
+    oracle_vectors::assert_recorded_are_generated(DATA, &vectors());
+    for r in oracle_vectors::recorded(DATA) {
+        assert!(r["gmem_expect"][0]["hex"].as_str().unwrap().chars().any(|c| c != '0'), "{}: no oracle bytes", r["id"]);
     }
 }
 
 #[test]
 fn mac_ties_give_the_oracle_bytes() {
-    for r in recorded() {
+    for r in oracle_vectors::recorded(DATA) {
         let v: Vector = serde_json::from_value(r).expect("a vector");
         match run_vector(&v) {
             Outcome::Pass => {}

@@ -12,8 +12,10 @@
 use cvsim_isa::cmdbuf::{encode_cmdbuf, encode_descs, parse_cmdbuf};
 use cvsim_isa::{Chip, Desc, TdmaDesc, TiuDesc};
 use cvsim_sim::vectors::{run_vector, MemRegion, Outcome, Vector};
-use serde_json::{json, Value};
-use std::path::PathBuf;
+use serde_json::json;
+
+mod oracle_vectors;
+use oracle_vectors::Rng;
 
 const DATA: &str = "tests/data/res_shift.jsonl";
 /// Global addresses (offsets from base register 0) of the input, weights and output.
@@ -51,19 +53,8 @@ const C: u32 = 16;
 const H: u32 = 3;
 const W: u32 = 7;
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // xorshift64*
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| (self.next() >> 56) as u8).collect()
-    }
+fn bytes(rng: &mut Rng, n: usize) -> Vec<u8> {
+    (0..n).map(|_| (rng.next() >> 56) as u8).collect()
 }
 
 /// Per-lane layout of a (1, c, h, w) int8 tensor whose channels each start a lane: the channel
@@ -137,9 +128,9 @@ fn tiu(case: &Case, k: u8) -> TiuDesc {
 fn vector(case: &Case) -> Vector {
     let chip = case.chip;
     let mut rng = Rng(case.seed.max(1));
-    let x = rng.bytes((C * H * W) as usize);
-    let w = rng.bytes(C as usize);
-    let k = rng.bytes(1)[0];
+    let x = bytes(&mut rng, (C * H * W) as usize);
+    let w = bytes(&mut rng, C as usize);
+    let k = bytes(&mut rng, 1)[0];
     let mut descs = vec![Desc::Tdma(Box::new(tdma(chip, true, G_X, L_X, (C, H, W))))];
     if case.op == Op::Dw {
         descs.push(Desc::Tdma(Box::new(tdma(chip, true, G_W, L_W, (C, 1, 1)))));
@@ -210,47 +201,20 @@ fn vectors() -> Vec<Vector> {
     out
 }
 
-fn data_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(DATA)
-}
-
-fn recorded() -> Vec<Value> {
-    let text = std::fs::read_to_string(data_path()).expect("the recorded vectors");
-    text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).expect("a JSON line")).collect()
-}
-
-fn to_json(v: &Vector) -> Value {
-    let regions = |r: &[MemRegion]| r.iter().map(|m| json!({"addr": m.addr, "hex": m.hex})).collect::<Vec<_>>();
-    json!({"id": v.id, "chip": v.chip, "op": v.op, "params": v.params, "cmdbuf_hex": v.cmdbuf_hex,
-           "gmem_init": regions(&v.gmem_init), "gmem_expect": regions(&v.gmem_expect)})
-}
-
-/// Writes the generated vectors (expectations zeroed) for the oracle to fill.
 #[test]
 #[ignore]
 fn write_vectors() {
-    let lines: Vec<String> = vectors().iter().map(|v| to_json(v).to_string()).collect();
-    std::fs::create_dir_all(data_path().parent().unwrap()).unwrap();
-    std::fs::write(data_path(), lines.join("\n") + "\n").unwrap();
+    oracle_vectors::write(DATA, &vectors());
 }
 
 #[test]
 fn recorded_vectors_are_the_generated_ones() {
-    let rec = recorded();
-    let gen = vectors();
-    assert_eq!(rec.len(), gen.len(), "{DATA} holds {} vectors, the generator makes {}", rec.len(), gen.len());
-    for (r, g) in rec.iter().zip(&gen) {
-        let g = to_json(g);
-        for key in ["id", "chip", "cmdbuf_hex", "gmem_init"] {
-            assert_eq!(r[key], g[key], "{}: `{key}` differs from what the generator makes", g["id"]);
-        }
-        assert!(r.get("vendor").is_none(), "{}: the oracle did not run it: {}", g["id"], r["vendor"]);
-    }
+    oracle_vectors::assert_recorded_are_generated(DATA, &vectors());
 }
 
 #[test]
 fn shifts_of_32_to_63_give_the_oracle_bytes() {
-    let rec = recorded();
+    let rec = oracle_vectors::recorded(DATA);
     assert!(!rec.is_empty());
     let mut wide = 0;
     for r in rec {
