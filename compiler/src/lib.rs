@@ -1,4 +1,6 @@
-//! ONNX to .cvimodel compiler. So far it holds the start of its code generator: [`example`], a
-//! small network whose descriptors, weight layout and model file it emits itself.
+//! ONNX to .cvimodel compiler. Stages, each a module: `ir` (the graph every stage reads and
+//! rewrites) and [`example`], the bundled example network whose descriptors, weight layout and
+//! model file the code generator emits itself.
 
 pub mod example;
+pub mod ir;
