@@ -4,3 +4,6 @@
 
 pub mod example;
 pub mod ir;
+pub mod onnx;
+pub mod passes;
+pub mod reference;
