@@ -6,3 +6,4 @@ pub mod codegen;
 pub mod example;
 pub mod ir;
 pub mod lower;
+pub mod package;
