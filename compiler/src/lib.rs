@@ -2,5 +2,7 @@
 //! rewrites) and [`example`], the bundled example network whose descriptors, weight layout and
 //! model file the code generator emits itself.
 
+pub mod calibration;
 pub mod example;
 pub mod ir;
+pub mod quantize;
