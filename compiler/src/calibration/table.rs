@@ -266,7 +266,7 @@ pub fn onnx_op_type(op: &Op) -> &'static str {
         Op::Gather { .. } => "Gather",
         Op::Unsqueeze { .. } => "Unsqueeze",
         Op::Squeeze { .. } => "Squeeze",
-        Op::Cast => "Cast",
+        Op::Cast { .. } => "Cast",
         Op::Identity => "Identity",
     }
 }
