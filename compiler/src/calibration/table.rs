@@ -268,6 +268,8 @@ pub fn onnx_op_type(op: &Op) -> &'static str {
         Op::Squeeze { .. } => "Squeeze",
         Op::Cast { .. } => "Cast",
         Op::Identity => "Identity",
+        Op::Scale => "Mul",
+        Op::ChannelShuffle { .. } => "Reshape",
     }
 }
 
