@@ -12,6 +12,7 @@ pub mod emitter;
 pub mod local;
 pub mod memory;
 mod pool;
+pub mod softmax;
 pub mod tdma;
 pub mod tiu;
 pub mod weights;
@@ -88,11 +89,13 @@ impl LayerCx<'_> {
         self.net.tensors[t].name.clone()
     }
 
-    /// The tensor in device memory, dense NCHW int8.
+    /// The tensor in device memory, dense NCHW; strides in bytes.
     pub fn global(&self, t: TensorRef) -> Global {
         let p = self.mem.places[t].expect("every tensor a layer touches is placed");
         let [_, c, h, w] = self.shape(t);
-        Global::dense(p.region, p.offset, c, h, w)
+        let esz = self.net.tensors[t].dtype.size() as u32;
+        let g = Global::dense(p.region, p.offset, c, h, w * esz);
+        Global { h_str: w * esz, ..g }
     }
 
     pub fn error(&self, what: String) -> CompileError {
@@ -106,10 +109,13 @@ fn lower_layer(cx: &mut LayerCx, l: &Layer) -> Result<(), CompileError> {
         Layer::Conv(c) => conv::conv(cx, c),
         Layer::FullyConnected(f) => conv::fully_connected(cx, f),
         Layer::Lut { input, output, table } => eltwise::lut(cx, *input, *output, table),
-        Layer::Add { a, b, output, ma, mb, rshift, relu } => eltwise::add(cx, *a, *b, *output, *ma, *mb, *rshift, *relu),
+        Layer::Add { a, b, output, ma, mb, rshift, relu } => {
+            eltwise::add(cx, *a, *b, *output, *ma, *mb, *rshift, *relu)
+        }
         Layer::Mul { a, b, output, multiplier, shift } => eltwise::mul(cx, *a, *b, *output, *multiplier, *shift),
         Layer::Pool(p) => pool::pool(cx, p),
         Layer::Concat { inputs, output, rescale } => eltwise::concat(cx, inputs, *output, rescale),
+        Layer::Softmax { input, output, scale } => softmax::softmax(cx, *input, *output, *scale),
     }
 }
 

@@ -119,3 +119,37 @@ pub fn l2g_matrix(chip: Chip, l: &Local, cols: u32, region: u8, offset: u64, row
     d.dst_c_stride_low = row_stride;
     d
 }
+
+/// Element formats of a TDMA move (`src_fmt`/`dst_fmt`: 1 = 8-bit, 2 = bf16; isa.md §4.5).
+pub const FMT_I8: u32 = 1;
+pub const FMT_BF16: u32 = 2;
+
+/// bf16 tensor load (no conversion).
+pub fn g2l_bf16(chip: Chip, g: &Global, l: &Local) -> TdmaDesc {
+    let mut d = g2l_tensor(chip, g, l, false);
+    (d.src_fmt, d.dst_fmt) = (FMT_BF16, FMT_BF16);
+    d
+}
+
+/// bf16 tensor store (no conversion).
+pub fn l2g_bf16(chip: Chip, l: &Local, g: &Global) -> TdmaDesc {
+    let mut d = l2g_tensor(chip, l, g, false);
+    (d.src_fmt, d.dst_fmt) = (FMT_BF16, FMT_BF16);
+    d
+}
+
+/// Local-to-local bf16 move of the exponent index of every value (`mv_lut_idx`), the index a
+/// following bf16 lookup reads (isa.md §4.5).
+pub fn l2l_lut_idx(chip: Chip, src: &Local, dst: &Local) -> TdmaDesc {
+    let mut d = TdmaDesc::reset(chip);
+    d.trans_dir = 3;
+    (d.src_fmt, d.dst_fmt) = (FMT_BF16, FMT_BF16);
+    d.mv_lut_idx = 1;
+    d.src_base_addr_low = src.addr;
+    d.dst_base_addr_low = dst.addr;
+    (d.src_n, d.src_c, d.src_h, d.src_w) = (src.n, src.c, src.h, src.w);
+    (d.dst_c, d.dst_h, d.dst_w) = (dst.c, dst.h, dst.w);
+    set_src_strides(&mut d, src.n_str, src.c_str, src.h_str);
+    set_dst_strides(&mut d, dst.n_str, dst.c_str, dst.h_str);
+    d
+}
