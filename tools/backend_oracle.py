@@ -27,7 +27,7 @@ rows = []
 for d in sorted(glob.glob(root + "/*/")):
     case = os.path.basename(d.rstrip("/"))
     meta = json.load(open(d + "case.json"))
-    with zipfile.ZipFile(d + "input.npz", "w") as z:
+    with zipfile.ZipFile(d + "input.npz", "w") as z:  # from in_*.bin
         for m in meta:
             if m["role"] == "input":
                 z.writestr(m["name"] + ".npy", npy(DT[m["dtype"]], m["shape"], open(d + f"in_{m['name']}.bin", "rb").read()))
@@ -39,11 +39,17 @@ for d in sorted(glob.glob(root + "/*/")):
     res = []
     for m in meta:
         if m["role"] != "output": continue
-        ref = open(d + f"out_{m['name']}.bin", "rb").read()
         vb = v.get(m["name"]); cb = cv.get(m["name"])
-        same_v = vb == ref; same_c = cb == vb
-        nd = sum(1 for a, b in zip(vb or b"", ref) if a != b) if vb is not None else -1
-        res.append(f"{m['name']}: {len(ref)} B vendor==cvsim {'yes' if same_c else 'NO'}, vendor==reference {'yes' if same_v else f'NO ({nd} differ)'}")
+        same_c = cb is not None and cb == vb
+        line = f"{m['name']}: {len(vb or b'')} B vendor==cvsim {'yes' if same_c else 'NO'}"
+        ref_path = d + f"out_{m['name']}.bin"
+        if os.path.exists(ref_path):
+            ref = open(ref_path, "rb").read()
+            nd = sum(1 for a, b in zip(vb or b"", ref) if a != b) if vb is not None else -1
+            line += ", vendor==reference " + ("yes" if vb == ref else f"NO ({nd} differ)")
+        else:
+            line += " (no reference: too large for the debug-build test)"
+        res.append(line)
     rows.append((case, "; ".join(res), r.stderr.strip().splitlines()[-1] if r.stderr.strip() else ""))
 for case, res, t in rows:
     print(f"| {case} | {res} |")

@@ -56,6 +56,12 @@ impl Local {
         Local { n, c, h, w, ..self }
     }
 
+    /// The per-lane offsets this tensor occupies.
+    pub const fn span(&self) -> (u32, u32) {
+        let at = self.addr & ((1 << LMEM_SHIFT) - 1);
+        (at, at + self.n_str * self.n)
+    }
+
     /// Bytes used in each lane (the last lane-row of every batch plane counted whole).
     pub const fn bytes_per_lane(&self) -> u32 {
         self.n_str * self.n

@@ -46,7 +46,7 @@ pub fn pool(cx: &mut LayerCx, p: &Pool) -> Result<(), CompileError> {
             }
             let (pt, pb) = ((-lo).max(0) as u32, (hi - ih as i64).max(0) as u32);
             let x = Local::eu_aligned(a_in, lanes, n, c_t, r1 - r0, iw);
-            cx.tdma(g2l_tensor(cx.chip, &src.at((c0 * ih * iw + r0 * iw) as u64), &x, true));
+            cx.load(g2l_tensor(cx.chip, &src.at((c0 * ih * iw + r0 * iw) as u64), &x, true), &x);
             let y = Local::eu_aligned(a_out, lanes, n, c_t, oh_t, ow);
             let mut d = TiuDesc::reset(cx.chip);
             d.tsk_typ = 1;
@@ -79,8 +79,8 @@ pub fn pool(cx: &mut LayerCx, p: &Pool) -> Result<(), CompileError> {
             (d.res0_addr, d.opd0_addr) = (y.addr, x.addr);
             res0_shape(&mut d, &y);
             opd0_shape(&mut d, &x);
-            cx.tiu(d);
-            cx.tdma(l2g_tensor(cx.chip, &y, &dst.at((c0 * oh * ow + oh0 * ow) as u64), true));
+            cx.tiu(d, &[&x], &[&y]);
+            cx.store(l2g_tensor(cx.chip, &y, &dst.at((c0 * oh * ow + oh0 * ow) as u64), true), &y);
         }
     }
     Ok(())

@@ -128,7 +128,7 @@ pub fn softmax(cx: &mut LayerCx, input: TensorRef, output: TensorRef, scale: f32
 
     for (l, off) in [(l_exp, t_exp), (l_pow, t_pow), (l_man, t_man)] {
         let g = Global { region: REGION_WEIGHT, offset: off, n_str: 512, c_str: 0, h_str: 16 };
-        cx.tdma(g2l_bf16(cx.chip, &g, &l));
+        cx.load(g2l_bf16(cx.chip, &g, &l), &l);
     }
     let src = cx.global(input);
     let dst = cx.global(output);
@@ -136,20 +136,20 @@ pub fn softmax(cx: &mut LayerCx, input: TensorRef, output: TensorRef, scale: f32
         let rows = rows_max.min(n - r0);
         let q = Local::eu_aligned(a_q, lanes, 1, rows, 1, c);
         let qg = Global { region: src.region, offset: src.offset + (r0 * c) as u64, n_str: n * c, c_str: c, h_str: c };
-        cx.tdma(g2l_tensor(cx.chip, &qg, &q, true));
+        cx.load(g2l_tensor(cx.chip, &qg, &q, true), &q);
         // 16-bit indices: zero the buffer, then each value into the low byte of its slot.
         let idx_bytes = Local::eu_aligned(a_idx, lanes, 1, rows, 1, 2 * c);
         let mut d = eltwise(cx, 9, false, &idx_bytes, &idx_bytes);
         d.opd1_addr = idx_bytes.addr;
         opd1_strides(&mut d, &idx_bytes);
-        cx.tiu(d);
+        cx.tiu(d, &[&idx_bytes], &[&idx_bytes]);
         let idx_low = Local { w: c, w_str: 2, ..idx_bytes };
         let mut d = eltwise(cx, 10, false, &idx_low, &q);
         d.tsk_opd_num = 1;
-        cx.tiu(d);
+        cx.tiu(d, &[&q, &idx_bytes], &[&idx_bytes]);
         let idx = Local::eu_aligned_bf16(a_idx, lanes, 1, rows, 1, c);
         let e = Local::eu_aligned_bf16(a_e, lanes, 1, rows, 1, c);
-        cx.tiu(lut_bf16(cx, &e, &idx, &l_exp));
+        cx.tiu(lut_bf16(cx, &e, &idx, &l_exp), &[&idx, &l_exp], &[&e]);
         // The row sum: average pool over the whole row with the constant 1.0.
         let sum = Local::eu_aligned_bf16(a_sum, lanes, 1, rows, 1, 1);
         let mut d = TiuDesc::reset(cx.chip);
@@ -175,25 +175,25 @@ pub fn softmax(cx: &mut LayerCx, input: TensorRef, output: TensorRef, scale: f32
         (d.res0_addr, d.opd0_addr) = (sum.addr, e.addr);
         res0_shape(&mut d, &sum);
         opd0_shape(&mut d, &e);
-        cx.tiu(d);
+        cx.tiu(d, &[&e], &[&sum]);
         // 1/sum = POW[idx(sum)] · MANT[sum's low byte].
         let sidx = Local::eu_aligned_bf16(a_sidx, lanes, 1, rows, 1, 1);
-        cx.tdma(l2l_lut_idx(cx.chip, &sum, &sidx));
+        cx.l2l(l2l_lut_idx(cx.chip, &sum, &sidx), &sum, &sidx);
         let r1 = Local::eu_aligned_bf16(a_r1, lanes, 1, rows, 1, 1);
         let r2 = Local::eu_aligned_bf16(a_r2, lanes, 1, rows, 1, 1);
-        cx.tiu(lut_bf16(cx, &r1, &sidx, &l_pow));
-        cx.tiu(lut_bf16(cx, &r2, &sum, &l_man));
+        cx.tiu(lut_bf16(cx, &r1, &sidx, &l_pow), &[&sidx, &l_pow], &[&r1]);
+        cx.tiu(lut_bf16(cx, &r2, &sum, &l_man), &[&sum, &l_man], &[&r2]);
         let mut d = eltwise(cx, 0, true, &r1, &r1);
         d.opd1_addr = r2.addr;
         opd1_strides(&mut d, &r2);
-        cx.tiu(d);
+        cx.tiu(d, &[&r1, &r2], &[&r1]);
         // y = e · (1/sum), the reciprocal read with a zero column stride.
         let y = Local::eu_aligned_bf16(a_y, lanes, 1, rows, 1, c);
         let mut d = eltwise(cx, 0, true, &y, &e);
         d.opd1_addr = r1.addr;
         let r1_row = Local { w: c, w_str: 0, ..r1 };
         opd1_strides(&mut d, &r1_row);
-        cx.tiu(d);
+        cx.tiu(d, &[&e, &r1], &[&y]);
         let yg = Global {
             region: dst.region,
             offset: dst.offset + (r0 * c * 2) as u64,
@@ -201,7 +201,7 @@ pub fn softmax(cx: &mut LayerCx, input: TensorRef, output: TensorRef, scale: f32
             c_str: 2 * c,
             h_str: 2 * c,
         };
-        cx.tdma(l2g_bf16(cx.chip, &y, &yg));
+        cx.store(l2g_bf16(cx.chip, &y, &yg), &y);
     }
     Ok(())
 }
