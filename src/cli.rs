@@ -124,6 +124,8 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         write: Option<PathBuf>,
     },
+    /// Compile an ONNX model (`--emit-ir` prints the compiler's IR after its passes).
+    Compile(commands::compile::Args),
     /// Compare two npz files tensor by tensor: cosine, correlation, euclidean and SQNR similarity.
     Compare(commands::compare::Args),
     /// Run a model and compare every tensor of a reference dump, naming the first that differs.
@@ -291,6 +293,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, String> {
             print!("{}", report.text);
             Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
+        Command::Compile(args) => commands::compile::main(args),
         Command::Compare(args) => commands::compare::main(args),
         Command::Diff(args) => commands::diff::main(args),
         Command::Threads(args) => commands::threads::main(args),

@@ -3,6 +3,12 @@
 //! model file the code generator emits itself.
 
 pub mod calibration;
+pub mod codegen;
 pub mod example;
 pub mod ir;
+pub mod lower;
+pub mod onnx;
+pub mod package;
+pub mod passes;
 pub mod quantize;
+pub mod reference;

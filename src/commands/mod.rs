@@ -1,6 +1,7 @@
 pub mod case;
 pub mod check;
 pub mod compare;
+pub mod compile;
 pub mod conformance;
 pub mod debug;
 pub mod diff;

@@ -281,8 +281,10 @@ pub fn onnx_op_type(op: &Op) -> &'static str {
         Op::Gather { .. } => "Gather",
         Op::Unsqueeze { .. } => "Unsqueeze",
         Op::Squeeze { .. } => "Squeeze",
-        Op::Cast => "Cast",
+        Op::Cast { .. } => "Cast",
         Op::Identity => "Identity",
+        Op::Scale => "Mul",
+        Op::ChannelShuffle { .. } => "Reshape",
     }
 }
 

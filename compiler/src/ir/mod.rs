@@ -4,9 +4,14 @@
 //! Constants (weights, shape vectors) are tensors that carry a value. ONNX names are kept on both
 //! tensors and nodes because calibration tables, reports and error messages use them.
 
+mod display;
+mod graph;
 mod op;
+pub mod shape;
+mod value;
 
 pub use op::{Activation, Op, PadMode, ResizeMode};
+pub use shape::ShapeError;
 
 use ndarray::ArrayD;
 
@@ -14,8 +19,10 @@ pub type TensorId = usize;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DType {
+    /// Every activation; fp16 and fp64 constants are widened to it at import.
     F32,
     /// Shape and index arithmetic only; folded away before quantisation.
+    /// Also int32/int8/uint8… constants, widened at import.
     I64,
     Bool,
 }
