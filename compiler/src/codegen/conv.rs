@@ -7,11 +7,11 @@
 //! result stored.
 
 use super::local::{eu_bytes, Arena, Local};
+use super::memory::REGION_WEIGHT;
 use super::tdma::{g2l_tensor, l2g_tensor, Global};
 use super::tiu::{opd0_shape, opd0_strides, res0_shape, res0_strides};
-use super::memory::REGION_WEIGHT;
 use super::{CompileError, LayerCx};
-use crate::lower::{ChannelQuant, Conv, FullyConnected, Pads};
+use crate::lower::{ChannelQuant, Conv, FullyConnected, Pads, TensorRef};
 use cvsim_isa::TiuDesc;
 use cvsim_runtime::cvimodel::DType;
 
@@ -74,15 +74,16 @@ impl Geom {
         ]
     }
 
-    fn fits(&self, lanes: u32, size: u32, oc_t: u32, oh_t: u32) -> bool {
-        self.lmem(lanes, oc_t, oh_t).iter().map(|b| b.div_ceil(16) * 16).sum::<u32>() <= size
-            && self.rows_for(oh_t) <= 4063
-    }
 }
 
-/// The channel and row tile sizes with the least estimated traffic.
-fn choose_tiles(g: &Geom, lanes: u32, size: u32) -> Option<(u32, u32)> {
+/// The channel and row tile sizes with the least estimated traffic, when `bufs` copies of every
+/// tile buffer and `extra` bytes must fit a lane.
+fn choose_tiles(g: &Geom, lanes: u32, size: u32, bufs: u32, extra: u32) -> Option<(u32, u32)> {
     let per_lane = g.oc.div_ceil(lanes);
+    let fits = |oc_t, oh_t| {
+        extra + bufs * g.lmem(lanes, oc_t, oh_t).iter().map(|b| b.div_ceil(16) * 16).sum::<u32>() <= size
+            && g.rows_for(oh_t) <= 4063
+    };
     let mut best: Option<(u64, u32, u32)> = None;
     let mut last_oc_t = 0;
     for pl in (1..=per_lane).rev() {
@@ -91,7 +92,7 @@ fn choose_tiles(g: &Geom, lanes: u32, size: u32) -> Option<(u32, u32)> {
             continue;
         }
         last_oc_t = oc_t;
-        let Some(oh_t) = (1..=g.oh).rev().find(|&oh_t| g.fits(lanes, size, oc_t, oh_t)) else {
+        let Some(oh_t) = (1..=g.oh).rev().find(|&oh_t| fits(oc_t, oh_t)) else {
             continue;
         };
         let oc_tiles = g.oc.div_ceil(oc_t) as u64;
@@ -108,7 +109,20 @@ fn choose_tiles(g: &Geom, lanes: u32, size: u32) -> Option<(u32, u32)> {
     best.map(|b| (b.1, b.2))
 }
 
-pub fn conv(cx: &mut LayerCx, c: &Conv) -> Result<(), CompileError> {
+/// An activation table applied to the convolution's result in local memory before it is
+/// stored (a `Lut` layer fused into the convolution): the table and the tensor it writes.
+pub type FusedLut<'a> = Option<(&'a [i8; 256], TensorRef)>;
+
+#[derive(Clone, Copy)]
+struct Tile {
+    oc_i: usize,
+    oc0: u32,
+    oc_t: u32,
+    oh0: u32,
+    oh_t: u32,
+}
+
+pub fn conv(cx: &mut LayerCx, c: &Conv, act: FusedLut) -> Result<(), CompileError> {
     let [n, ic, ih, iw] = cx.shape(c.input);
     let [_, oc, oh, ow] = cx.shape(c.output);
     let g = Geom {
@@ -153,58 +167,117 @@ pub fn conv(cx: &mut LayerCx, c: &Conv) -> Result<(), CompileError> {
     let q_off =
         cx.w.add(format!("{name}_bias_packed"), &qm_records(&c.quant), [1, oc as i64, 1, QM_RECORD as i64], DType::I8);
 
-    let (oc_t_max, oh_t_max) = choose_tiles(&g, cx.lanes, cx.lmem)
-        .ok_or_else(|| cx.error(format!("no tile of {:?} fits {} bytes of local memory per lane", g, cx.lmem)))?;
-    let sizes = g.lmem(cx.lanes, oc_t_max, oh_t_max);
+    // One tile with single buffers if the whole layer fits; otherwise double buffers, so the
+    // next tile's loads overlap this tile's convolution.
+    let extra = if act.is_some() { 256 } else { 0 };
+    let lanes = cx.lanes;
+    let (bufs, (oc_t_max, oh_t_max)) = match choose_tiles(&g, lanes, cx.lmem, 1, extra) {
+        Some((o, h)) if o == oc && h == oh => (1, (o, h)),
+        _ => (
+            2,
+            choose_tiles(&g, lanes, cx.lmem, 2, extra)
+                .ok_or_else(|| cx.error(format!("no tile of {:?} fits {} bytes of local memory per lane", g, cx.lmem)))?,
+        ),
+    };
+    let sizes = g.lmem(lanes, oc_t_max, oh_t_max);
     let mut arena = Arena::new(cx.lmem);
-    let a = sizes.map(|b| arena.alloc(b).expect("the tile was chosen to fit"));
-    let (a_w, a_q, a_in, a_out) = (a[0], a[1], a[2], a[3]);
+    let table = act.map(|(t, out)| {
+        let bytes: Vec<u8> = t.iter().map(|&v| v as u8).collect();
+        let off = cx.w.add(format!("{}_table", cx.tensor_name(out)), &bytes, [1, 1, 1, 256], DType::I8);
+        let a = arena.alloc(256).expect("fits");
+        (Local { addr: a, n: 1, c: lanes, h: 1, w: 256, n_str: 256, c_str: 256, h_str: 256, w_str: 1 }, off, out)
+    });
+    let bufs_at: Vec<[u32; 4]> = (0..bufs).map(|_| sizes.map(|b| arena.alloc(b).expect("the tile was chosen to fit"))).collect();
 
     let src = cx.global(c.input);
-    let dst = cx.global(c.output);
-    let lanes = cx.lanes;
-    for oc0 in (0..oc).step_by(oc_t_max as usize) {
-        let oc_t = oc_t_max.min(oc - oc0);
-        let wl = if g.depthwise {
-            Local::eu_aligned(a_w, lanes, 1, oc_t, g.kh, g.kw)
-        } else {
-            Local::compact(a_w, lanes, 1, oc_t, g.kh * g.kw, ic)
-        };
-        let per_oc = if g.depthwise { g.kh * g.kw } else { g.kh * g.kw * ic };
-        let wg = Global::dense(REGION_WEIGHT, w_off + (oc0 * per_oc) as u64, oc, wl.h, wl.w);
-        cx.tdma(g2l_tensor(cx.chip, &wg, &wl, true));
-        let ql = Local::compact(a_q, lanes, 1, oc_t, 1, QM_RECORD as u32);
-        let qg = Global::dense(REGION_WEIGHT, q_off + (oc0 as u64) * QM_RECORD as u64, oc, 1, QM_RECORD as u32);
-        cx.tdma(g2l_tensor(cx.chip, &qg, &ql, false));
-
+    let dst = cx.global(table.map_or(c.output, |t| t.2));
+    if let Some((tl, off, _)) = table {
+        let tg = Global { region: REGION_WEIGHT, offset: off, n_str: 0, c_str: 0, h_str: 256 };
+        cx.load(g2l_tensor(cx.chip, &tg, &tl, true), &tl);
+    }
+    let mut tiles = Vec::new();
+    for (oc_i, oc0) in (0..oc).step_by(oc_t_max as usize).enumerate() {
         for oh0 in (0..oh).step_by(oh_t_max as usize) {
-            let oh_t = oh_t_max.min(oh - oh0);
-            let lo = (oh0 * g.sh) as i64 - g.pads.top as i64;
-            let hi = ((oh0 + oh_t - 1) * g.sh + (g.kh - 1) * g.dh + 1) as i64 - g.pads.top as i64;
-            let (r0, r1) = (lo.max(0) as u32, (hi.min(ih as i64)) as u32);
-            if r1 <= r0 {
-                return Err(cx.error(format!("output rows {oh0}..{} read only padding", oh0 + oh_t)));
-            }
-            let (pt, pb) = ((-lo).max(0) as u32, (hi - ih as i64).max(0) as u32);
-            let in_c = if g.depthwise { oc_t } else { ic };
-            let c_first = if g.depthwise { oc0 } else { 0 };
-            let xl = Local::eu_aligned(a_in, lanes, n, in_c, r1 - r0, iw);
-            cx.tdma(g2l_tensor(cx.chip, &src.at((c_first * ih * iw + r0 * iw) as u64), &xl, true));
-            let yl = Local::eu_aligned(a_out, lanes, n, oc_t, oh_t, ow);
-            let d = if g.depthwise {
-                depthwise_desc(cx, &g, c.relu, &xl, &wl, &ql, &yl, pt, pb)
-            } else {
-                conv_desc(cx, &g, c.relu, &xl, &wl, &ql, &yl, pt, pb)
-            };
-            cx.tiu(d);
-            cx.tdma(l2g_tensor(cx.chip, &yl, &dst.at((oc0 * oh * ow + oh0 * ow) as u64), true));
+            tiles.push(Tile { oc_i, oc0, oc_t: oc_t_max.min(oc - oc0), oh0, oh_t: oh_t_max.min(oh - oh0) });
         }
+    }
+    let per_oc = if g.depthwise { g.kh * g.kw } else { g.kh * g.kw * ic };
+    let weights_of = |t: &Tile| {
+        let [a_w, a_q, _, _] = bufs_at[t.oc_i % bufs as usize];
+        let wl = if g.depthwise {
+            Local::eu_aligned(a_w, lanes, 1, t.oc_t, g.kh, g.kw)
+        } else {
+            Local::compact(a_w, lanes, 1, t.oc_t, g.kh * g.kw, ic)
+        };
+        (wl, Local::compact(a_q, lanes, 1, t.oc_t, 1, QM_RECORD as u32))
+    };
+    // Input rows of a tile, and the padding inside it.
+    let rows = |t: &Tile| {
+        let lo = (t.oh0 * g.sh) as i64 - g.pads.top as i64;
+        let hi = ((t.oh0 + t.oh_t - 1) * g.sh + (g.kh - 1) * g.dh + 1) as i64 - g.pads.top as i64;
+        (lo.max(0) as u32, hi.min(ih as i64) as u32, (-lo).max(0) as u32, (hi - ih as i64).max(0) as u32)
+    };
+    let input_of = |k: usize, t: &Tile| {
+        let (r0, r1, _, _) = rows(t);
+        let in_c = if g.depthwise { t.oc_t } else { ic };
+        Local::eu_aligned(bufs_at[k % bufs as usize][2], lanes, n, in_c, r1 - r0, iw)
+    };
+    for t in &tiles {
+        let (r0, r1, _, _) = rows(t);
+        if r1 <= r0 {
+            return Err(cx.error(format!("output rows {}..{} read only padding", t.oh0, t.oh0 + t.oh_t)));
+        }
+    }
+    let load = |cx: &mut LayerCx, k: usize| {
+        let t = &tiles[k];
+        if k == 0 || tiles[k - 1].oc_i != t.oc_i {
+            let (wl, ql) = weights_of(t);
+            let wg = Global::dense(REGION_WEIGHT, w_off + (t.oc0 * per_oc) as u64, oc, wl.h, wl.w);
+            cx.load(g2l_tensor(cx.chip, &wg, &wl, true), &wl);
+            let qg = Global::dense(REGION_WEIGHT, q_off + (t.oc0 as u64) * QM_RECORD as u64, oc, 1, QM_RECORD as u32);
+            cx.load(g2l_tensor(cx.chip, &qg, &ql, false), &ql);
+        }
+        let (r0, _, _, _) = rows(t);
+        let c_first = if g.depthwise { t.oc0 } else { 0 };
+        let xl = input_of(k, t);
+        cx.load(g2l_tensor(cx.chip, &src.at((c_first * ih * iw + r0 * iw) as u64), &xl, true), &xl);
+    };
+    load(cx, 0);
+    for k in 0..tiles.len() {
+        if k + 1 < tiles.len() {
+            load(cx, k + 1);
+        }
+        let t = &tiles[k];
+        let (_, _, pt, pb) = rows(t);
+        let (wl, ql) = weights_of(t);
+        let xl = input_of(k, t);
+        let yl = Local::eu_aligned(bufs_at[k % bufs as usize][3], lanes, n, t.oc_t, t.oh_t, ow);
+        let d = if g.depthwise {
+            depthwise_desc(cx, &g, c.relu, &xl, &wl, &ql, &yl, pt, pb)
+        } else {
+            conv_desc(cx, &g, c.relu, &xl, &wl, &ql, &yl, pt, pb)
+        };
+        cx.tiu(d, &[&xl, &wl, &ql], &[&yl]);
+        if let Some((tl, _, _)) = table {
+            cx.tiu(super::eltwise::lut_desc(cx, &yl, &yl, &tl), &[&yl, &tl], &[&yl]);
+        }
+        cx.store(l2g_tensor(cx.chip, &yl, &dst.at((t.oc0 * oh * ow + t.oh0 * ow) as u64), true), &yl);
     }
     Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
-fn conv_desc(cx: &LayerCx, g: &Geom, relu: bool, x: &Local, w: &Local, q: &Local, y: &Local, pt: u32, pb: u32) -> TiuDesc {
+fn conv_desc(
+    cx: &LayerCx,
+    g: &Geom,
+    relu: bool,
+    x: &Local,
+    w: &Local,
+    q: &Local,
+    y: &Local,
+    pt: u32,
+    pb: u32,
+) -> TiuDesc {
     let mut d = TiuDesc::reset(cx.chip);
     d.tsk_typ = 0;
     d.tsk_eu_typ = 0;
@@ -275,7 +348,7 @@ fn depthwise_desc(
 
 /// An FC is a 1×1 convolution of `[M, K, 1, 1]`: the TIU's convolution path gives it per-channel
 /// requantisation with the same records.
-pub fn fully_connected(cx: &mut LayerCx, f: &FullyConnected) -> Result<(), CompileError> {
+pub fn fully_connected(cx: &mut LayerCx, f: &FullyConnected, act: FusedLut) -> Result<(), CompileError> {
     let c = Conv {
         input: f.input,
         output: f.output,
@@ -288,5 +361,5 @@ pub fn fully_connected(cx: &mut LayerCx, f: &FullyConnected) -> Result<(), Compi
         group: 1,
         relu: f.relu,
     };
-    conv(cx, &c)
+    conv(cx, &c, act)
 }

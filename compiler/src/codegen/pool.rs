@@ -15,9 +15,7 @@ pub fn pool(cx: &mut LayerCx, p: &Pool) -> Result<(), CompileError> {
     let (sh, sw) = (p.stride[0] as u32, p.stride[1] as u32);
     let lanes = cx.lanes;
     let rows_for = |oh_t: u32| ((oh_t - 1) * sh + kh).min(ih);
-    let bytes = |c_t: u32, oh_t: u32| {
-        [eu_bytes(lanes, n, c_t, rows_for(oh_t), iw), eu_bytes(lanes, n, c_t, oh_t, ow)]
-    };
+    let bytes = |c_t: u32, oh_t: u32| [eu_bytes(lanes, n, c_t, rows_for(oh_t), iw), eu_bytes(lanes, n, c_t, oh_t, ow)];
     let fits = |c_t, oh_t| bytes(c_t, oh_t).iter().map(|b| b.div_ceil(16) * 16).sum::<u32>() <= cx.lmem;
     let mut best: Option<(u32, u32)> = None;
     for pl in (1..=c.div_ceil(lanes)).rev() {
@@ -48,7 +46,7 @@ pub fn pool(cx: &mut LayerCx, p: &Pool) -> Result<(), CompileError> {
             }
             let (pt, pb) = ((-lo).max(0) as u32, (hi - ih as i64).max(0) as u32);
             let x = Local::eu_aligned(a_in, lanes, n, c_t, r1 - r0, iw);
-            cx.tdma(g2l_tensor(cx.chip, &src.at((c0 * ih * iw + r0 * iw) as u64), &x, true));
+            cx.load(g2l_tensor(cx.chip, &src.at((c0 * ih * iw + r0 * iw) as u64), &x, true), &x);
             let y = Local::eu_aligned(a_out, lanes, n, c_t, oh_t, ow);
             let mut d = TiuDesc::reset(cx.chip);
             d.tsk_typ = 1;
@@ -81,8 +79,8 @@ pub fn pool(cx: &mut LayerCx, p: &Pool) -> Result<(), CompileError> {
             (d.res0_addr, d.opd0_addr) = (y.addr, x.addr);
             res0_shape(&mut d, &y);
             opd0_shape(&mut d, &x);
-            cx.tiu(d);
-            cx.tdma(l2g_tensor(cx.chip, &y, &dst.at((c0 * oh * ow + oh0 * ow) as u64), true));
+            cx.tiu(d, &[&x], &[&y]);
+            cx.store(l2g_tensor(cx.chip, &y, &dst.at((c0 * oh * ow + oh0 * ow) as u64), true), &y);
         }
     }
     Ok(())

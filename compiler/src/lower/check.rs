@@ -119,7 +119,13 @@ fn layer(cx: &Ctx, l: &Layer) -> Result<(), P> {
             }
         }
         Layer::Dequantize { input, output, scale } => {
-            cx.dtype(*input, DType::I8)?;
+            if cx.net.tensors[*input].dtype == DType::Bf16 {
+                if *scale != 1.0 {
+                    return Err(P::Invalid(format!("scale {scale}: a bf16 tensor is dequantised as it is (scale 1)")));
+                }
+            } else {
+                cx.dtype(*input, DType::I8)?;
+            }
             cx.dtype(*output, DType::F32)?;
             cx.shape(*output, cx.s(*input))?;
             if !scale.is_finite() || *scale <= 0.0 {
@@ -132,7 +138,10 @@ fn layer(cx: &Ctx, l: &Layer) -> Result<(), P> {
             let [n, ic, ih, iw] = cx.s(c.input);
             let oc = cx.s(c.output)[1];
             if c.group != 1 && !(c.group == ic && c.group == oc) {
-                return Err(P::Unsupported(format!("group {} with {ic} → {oc} channels (only 1 or depthwise)", c.group)));
+                return Err(P::Unsupported(format!(
+                    "group {} with {ic} → {oc} channels (only 1 or depthwise)",
+                    c.group
+                )));
             }
             window(chip, c.kernel, c.stride, c.pads)?;
             if c.dilation.iter().any(|&d| d == 0 || d > 16) {
@@ -189,7 +198,11 @@ fn layer(cx: &Ctx, l: &Layer) -> Result<(), P> {
             let sa = cx.s(*a);
             let sb = cx.s(*b);
             if sb != sa && sb != [sa[0], sa[1], 1, 1] {
-                return Err(P::Shape { tensor: cx.net.tensors[*b].name.clone(), found: sb, expected: [sa[0], sa[1], 1, 1] });
+                return Err(P::Shape {
+                    tensor: cx.net.tensors[*b].name.clone(),
+                    found: sb,
+                    expected: [sa[0], sa[1], 1, 1],
+                });
             }
             cx.shape(*output, sa)?;
             shifts(chip, [*shift].into_iter())?;
@@ -223,7 +236,11 @@ fn layer(cx: &Ctx, l: &Layer) -> Result<(), P> {
                 cx.dtype(t, DType::I8)?;
                 let s = cx.s(t);
                 if (s[0], s[2], s[3]) != (n, h, w) {
-                    return Err(P::Shape { tensor: cx.net.tensors[t].name.clone(), found: s, expected: [n, s[1], h, w] });
+                    return Err(P::Shape {
+                        tensor: cx.net.tensors[t].name.clone(),
+                        found: s,
+                        expected: [n, s[1], h, w],
+                    });
                 }
                 c += s[1];
             }
@@ -232,6 +249,24 @@ fn layer(cx: &Ctx, l: &Layer) -> Result<(), P> {
                 if r.rshift > 31 {
                     return Err(P::Invalid(format!("rshift {}", r.rshift)));
                 }
+            }
+        }
+        Layer::Softmax { input, output, scale } => {
+            cx.dtype(*input, DType::I8)?;
+            cx.dtype(*output, DType::Bf16)?;
+            let [n, c, h, w] = cx.s(*input);
+            if h != 1 || w != 1 {
+                return Err(P::Unsupported(format!(
+                    "softmax of {:?}: only over the channels of [N, C, 1, 1]",
+                    cx.s(*input)
+                )));
+            }
+            if n > 4095 || c > 4063 {
+                return Err(P::Unsupported(format!("softmax of {:?}", cx.s(*input))));
+            }
+            cx.shape(*output, [n, c, 1, 1])?;
+            if !scale.is_finite() || *scale <= 0.0 || scale * 255.0 >= 80.0 {
+                return Err(P::Invalid(format!("scale {scale} (0 < scale·255 < 80)")));
             }
         }
         Layer::Reshape { input, output } => {

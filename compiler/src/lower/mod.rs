@@ -23,6 +23,9 @@
 //! - [`Layer::Concat`] — along channels; each input either copied or requantised as
 //!   `sat8(rshr(x · multiplier, rshift))`.
 //! - [`Layer::Reshape`] — the same bytes under another shape (no data movement).
+//! - [`Layer::Softmax`] — over the channels of an int8 `[N, C, 1, 1]`, bf16 out (see
+//!   [`crate::codegen::softmax`] for the exact bf16 steps); follow it with a `Dequantize` of the
+//!   bf16 tensor for an fp32 output.
 //!
 //! [`Network::check`] validates all of it and names the offending layer, so a mistake in whoever
 //! built the network surfaces here rather than as wrong numbers.
@@ -161,7 +164,10 @@ pub enum PoolKind {
     Max,
     /// `sat8(rshr(Σ x · multiplier, rshift))`; the vendor picks multiplier/2^rshift ≈ 1/(KH·KW)
     /// times the scale ratio.
-    Avg { multiplier: u8, rshift: u8 },
+    Avg {
+        multiplier: u8,
+        rshift: u8,
+    },
 }
 
 /// A pooling window (a global average pool is a window of the whole H × W).
@@ -186,22 +192,64 @@ pub struct Rescale {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Layer {
     /// fp32 network input → int8, by the CPU `quant` routine (as the vendor does).
-    Quantize { input: TensorRef, output: TensorRef, scale: f32 },
-    /// int8 → fp32 network output, by the CPU `quant` routine: `x = q · scale`.
-    Dequantize { input: TensorRef, output: TensorRef, scale: f32 },
+    Quantize {
+        input: TensorRef,
+        output: TensorRef,
+        scale: f32,
+    },
+    /// int8 or bf16 → fp32 network output, by the CPU `quant` routine: `x = q · scale` (int8), or
+    /// the bf16 value itself (bf16; `scale` must be 1).
+    Dequantize {
+        input: TensorRef,
+        output: TensorRef,
+        scale: f32,
+    },
     Conv(Conv),
     FullyConnected(FullyConnected),
     /// 256-entry int8 table indexed by the input byte (activations: HardSwish, HardSigmoid, …).
-    Lut { input: TensorRef, output: TensorRef, table: Box<[i8; 256]> },
+    Lut {
+        input: TensorRef,
+        output: TensorRef,
+        table: Box<[i8; 256]>,
+    },
     /// `sat8(rshr(a·ma + b·mb, rshift))`, ReLU after.
-    Add { a: TensorRef, b: TensorRef, output: TensorRef, ma: i8, mb: i8, rshift: u8, relu: bool },
+    Add {
+        a: TensorRef,
+        b: TensorRef,
+        output: TensorRef,
+        ma: i8,
+        mb: i8,
+        rshift: u8,
+        relu: bool,
+    },
     /// `clamp(MBQM(a·b, multiplier, shift))`; `b` is `a`'s shape or `[N, C, 1, 1]`.
-    Mul { a: TensorRef, b: TensorRef, output: TensorRef, multiplier: u32, shift: i8 },
+    Mul {
+        a: TensorRef,
+        b: TensorRef,
+        output: TensorRef,
+        multiplier: u32,
+        shift: i8,
+    },
     Pool(Pool),
     /// Along channels; `rescale[i]` = None copies input i unchanged.
-    Concat { inputs: Vec<TensorRef>, output: TensorRef, rescale: Vec<Option<Rescale>> },
+    Concat {
+        inputs: Vec<TensorRef>,
+        output: TensorRef,
+        rescale: Vec<Option<Rescale>>,
+    },
     /// Same bytes, another shape (Flatten, Reshape, Squeeze …).
-    Reshape { input: TensorRef, output: TensorRef },
+    Reshape {
+        input: TensorRef,
+        output: TensorRef,
+    },
+    /// Softmax over the channels of an int8 `[N, C, 1, 1]` whose step is `scale` (its qscale);
+    /// bf16 output of the same shape. `scale · 255` must stay below 80 (the bf16 exponentials of
+    /// the table stay normal).
+    Softmax {
+        input: TensorRef,
+        output: TensorRef,
+        scale: f32,
+    },
 }
 
 impl Layer {
@@ -220,6 +268,7 @@ impl Layer {
             Layer::Pool(_) => "AvgPool",
             Layer::Concat { .. } => "Concat",
             Layer::Reshape { .. } => "Reshape",
+            Layer::Softmax { .. } => "Softmax",
         }
     }
 
@@ -229,7 +278,8 @@ impl Layer {
             Layer::Quantize { input, .. }
             | Layer::Dequantize { input, .. }
             | Layer::Lut { input, .. }
-            | Layer::Reshape { input, .. } => vec![*input],
+            | Layer::Reshape { input, .. }
+            | Layer::Softmax { input, .. } => vec![*input],
             Layer::Conv(c) => vec![c.input],
             Layer::FullyConnected(f) => vec![f.input],
             Layer::Pool(p) => vec![p.input],
@@ -247,7 +297,8 @@ impl Layer {
             | Layer::Add { output, .. }
             | Layer::Mul { output, .. }
             | Layer::Concat { output, .. }
-            | Layer::Reshape { output, .. } => *output,
+            | Layer::Reshape { output, .. }
+            | Layer::Softmax { output, .. } => *output,
             Layer::Conv(c) => c.output,
             Layer::FullyConnected(f) => f.output,
             Layer::Pool(p) => p.output,
@@ -272,7 +323,14 @@ pub struct Network {
 
 impl Network {
     pub fn new(chip: Chip, name: impl Into<String>) -> Network {
-        Network { chip, name: name.into(), tensors: Vec::new(), layers: Vec::new(), inputs: Vec::new(), outputs: Vec::new() }
+        Network {
+            chip,
+            name: name.into(),
+            tensors: Vec::new(),
+            layers: Vec::new(),
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+        }
     }
 
     /// Add a tensor; returns its reference.
@@ -288,7 +346,14 @@ impl Network {
 }
 
 /// Output size of a window operation along one axis.
-pub fn window_out(input: usize, pad_lo: usize, pad_hi: usize, kernel: usize, stride: usize, dilation: usize) -> Option<usize> {
+pub fn window_out(
+    input: usize,
+    pad_lo: usize,
+    pad_hi: usize,
+    kernel: usize,
+    stride: usize,
+    dilation: usize,
+) -> Option<usize> {
     let padded = input + pad_lo + pad_hi;
     let extent = (kernel.checked_sub(1)?) * dilation + 1;
     if stride == 0 || padded < extent {

