@@ -32,7 +32,7 @@ pub enum QuantizeError {
 
 /// What the int8 quantiser lowers, for the error message.
 pub const SUPPORTED: &str = "Conv (group 1 or depthwise), FullyConnected, Add, Sub, Mul, Relu, Clip, LeakyRelu, \
-Sigmoid, Tanh, Exp, HardSigmoid, HardSwish, GlobalAveragePool, AveragePool, MaxPool, Concat (channels), Reshape";
+Sigmoid, Tanh, Exp, HardSigmoid, HardSwish, GlobalAveragePool, AveragePool, MaxPool, Concat (channels), Reshape, Softmax (over channels, bf16 output)";
 
 /// The int8 network of `graph` for `chip`. Every activation tensor needs a calibration threshold
 /// (`Tensor::calibration`); graph inputs are quantised and outputs dequantised by CPU routines.
@@ -51,12 +51,15 @@ pub fn quantize(graph: &Graph, chip: Chip, name: &str) -> Result<Network, Quanti
     }
     for &output in &graph.outputs {
         let t = &graph.tensors[output];
-        let src = q.get(output, &t.name)?;
-        let threshold = q.thresholds[output].expect("mapped tensors have thresholds");
+        let src = q.get_output(output)?;
         let shape = q.net.tensors[src].shape;
-        q.net.tensors[src].name = format!("{}_i8", t.name);
+        let scale = match q.net.tensors[src].dtype {
+            DType::Bf16 => 1.0,
+            _ => dequant_scale(q.thresholds[output].expect("int8 tensors have thresholds") as f64),
+        };
+        q.net.tensors[src].name = format!("{}_{}", t.name, q.net.tensors[src].dtype.name());
         let fp = q.net.tensor(TensorDesc::new(t.name.clone(), shape, DType::F32, 1.0));
-        q.net.layers.push(Layer::Dequantize { input: src, output: fp, scale: dequant_scale(threshold as f64) });
+        q.net.layers.push(Layer::Dequantize { input: src, output: fp, scale });
         q.net.outputs.push(fp);
     }
     Ok(q.net)
@@ -114,12 +117,20 @@ impl Quantizer<'_> {
         self.activation(t, &name, threshold)
     }
 
+    /// The int8 network tensor of IR tensor `t`, read by `node`.
     fn get(&self, t: TensorId, node: &str) -> Result<TensorRef, QuantizeError> {
-        self.map[t].ok_or_else(|| QuantizeError::Node {
-            node: node.into(),
-            op: "input".into(),
-            what: format!("tensor `{}` is not an int8 activation here (a constant the passes did not fold?)", self.g.tensors[t].name),
-        })
+        let name = &self.g.tensors[t].name;
+        let err = |what: String| QuantizeError::Node { node: node.into(), op: "input".into(), what };
+        let r = self.map[t].ok_or_else(|| err(format!("tensor `{name}` is not an int8 activation here (a constant the passes did not fold?)")))?;
+        if self.net.tensors[r].dtype != DType::I8 {
+            return Err(err(format!("tensor `{name}` is {} (a softmax output); only a model output may be", self.net.tensors[r].dtype.name())));
+        }
+        Ok(r)
+    }
+
+    /// The network tensor of a model output, int8 or bf16.
+    fn get_output(&self, t: TensorId) -> Result<TensorRef, QuantizeError> {
+        self.map[t].ok_or_else(|| QuantizeError::NoThreshold { tensor: self.g.tensors[t].name.clone() })
     }
 
     fn constant(&self, t: TensorId) -> Option<&ArrayD<f32>> {
@@ -288,6 +299,21 @@ impl Quantizer<'_> {
                     .collect();
                 let y = self.output(out, t_out)?;
                 self.net.layers.push(Layer::Concat { inputs, output: y, rescale });
+            }
+            Op::Softmax { axis } => {
+                let x = self.get(input0, &node.name)?;
+                let shape = self.net.tensors[x].shape;
+                let rank = self.g.tensors[input0].shape.len();
+                if *axis != 1 || shape[2] != 1 || shape[3] != 1 {
+                    return Err(err(format!(
+                        "softmax over axis {axis} of a rank-{rank} tensor {shape:?}: only over the channels of [N, C] or [N, C, 1, 1]"
+                    )));
+                }
+                let t_in = self.thresholds[input0].unwrap();
+                let tensor = &self.g.tensors[out];
+                let y = self.net.tensor(TensorDesc::new(tensor.name.clone(), shape, DType::Bf16, 1.0));
+                self.map[out] = Some(y);
+                self.net.layers.push(Layer::Softmax { input: x, output: y, scale: dequant_scale(t_in as f64) });
             }
             Op::Reshape { .. } | Op::Squeeze { .. } | Op::Unsqueeze { .. } | Op::Identity => {
                 let x = self.get(input0, &node.name)?;
