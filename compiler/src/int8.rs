@@ -37,7 +37,7 @@ Sigmoid, Tanh, Exp, HardSigmoid, HardSwish, GlobalAveragePool, AveragePool, MaxP
 /// The int8 network of `graph` for `chip`. Every activation tensor needs a calibration threshold
 /// (`Tensor::calibration`); graph inputs are quantised and outputs dequantised by CPU routines.
 pub fn quantize(graph: &Graph, chip: Chip, name: &str) -> Result<Network, QuantizeError> {
-    let mut q = Quantizer { g: graph, net: Network::new(chip, name), map: vec![None; graph.tensors.len()], thresholds: vec![None; graph.tensors.len()] };
+    let mut q = Quantizer { g: graph, net: Network::new(chip, name), map: vec![None; graph.tensors.len()], thresholds: vec![None; graph.tensors.len()], fused: vec![false; graph.nodes.len()] };
     for &input in &graph.inputs {
         let t = &graph.tensors[input];
         let threshold = q.calibrated(input)?;
@@ -46,8 +46,10 @@ pub fn quantize(graph: &Graph, chip: Chip, name: &str) -> Result<Network, Quanti
         q.net.layers.push(Layer::Quantize { input: fp, output: i8t, scale: input_quant_scale(threshold as f64) });
         q.net.inputs.push(fp);
     }
-    for node in &graph.nodes {
-        q.node(node)?;
+    for (i, node) in graph.nodes.iter().enumerate() {
+        if !q.fused[i] {
+            q.node(node)?;
+        }
     }
     for &output in &graph.outputs {
         let t = &graph.tensors[output];
@@ -71,6 +73,8 @@ struct Quantizer<'a> {
     /// IR tensor → network tensor (int8).
     map: Vec<Option<TensorRef>>,
     thresholds: Vec<Option<f32>>,
+    /// Nodes already lowered as part of the one before (a ReLU after an element-wise add).
+    fused: Vec<bool>,
 }
 
 fn shape4(name: &str, shape: &[usize]) -> Result<[usize; 4], QuantizeError> {
@@ -345,7 +349,10 @@ impl Quantizer<'_> {
             (false, false) => {
                 let (xa, xb) = (self.get(a, &node.name)?, self.get(b, &node.name)?);
                 let (ta, tb) = (self.thresholds[a].unwrap() as f64, self.thresholds[b].unwrap() as f64);
-                let t_out = self.calibrated(out)?;
+                let t_out = match (node.op == Op::Mul, self.sole_relu_consumer(out)) {
+                    (false, Some(_)) => 0.0,
+                    _ => self.calibrated(out)?,
+                };
                 let (sa, sb) = (self.net.tensors[xa].shape, self.net.tensors[xb].shape);
                 match node.op {
                     Op::Mul => {
@@ -364,6 +371,17 @@ impl Quantizer<'_> {
                             return Err(err(format!("operands of shapes {sa:?} and {sb:?}: only equal shapes")));
                         }
                         let coeffs = if node.op == Op::Sub { [1.0, -1.0] } else { [1.0, 1.0] };
+                        // A ReLU that alone reads the sum runs in the same instruction, and the
+                        // sum takes the ReLU output's threshold (as the vendor fuses it).
+                        let relu_node = self.sole_relu_consumer(out);
+                        let (out, t_out) = match relu_node {
+                            Some(k) => {
+                                let r = self.g.nodes[k].outputs[0];
+                                self.fused[k] = true;
+                                (r, self.calibrated(r)?)
+                            }
+                            None => (out, t_out),
+                        };
                         let m = eltwise_add_multipliers(&[ta, tb], &coeffs, t_out as f64);
                         let y = self.output(out, t_out)?;
                         self.net.layers.push(Layer::Add {
@@ -373,7 +391,7 @@ impl Quantizer<'_> {
                             ma: m.multipliers[0] as i8,
                             mb: m.multipliers[1] as i8,
                             rshift: m.rshift as u8,
-                            relu: false,
+                            relu: relu_node.is_some(),
                         });
                     }
                 }
@@ -413,6 +431,16 @@ impl Quantizer<'_> {
 }
 
 impl Quantizer<'_> {
+    /// The node index of a `Relu` that is the only reader of `t`, when `t` is not a model output.
+    fn sole_relu_consumer(&self, t: TensorId) -> Option<usize> {
+        if self.g.outputs.contains(&t) {
+            return None;
+        }
+        let mut readers = self.g.nodes.iter().enumerate().filter(|(_, n)| n.inputs.contains(&t));
+        let (k, n) = readers.next()?;
+        (readers.next().is_none() && n.op == Op::Relu).then_some(k)
+    }
+
     /// `y[c] = x[c] · w[c] + bias[c]`: a 1×1 depthwise convolution.
     fn affine(&mut self, node: &crate::ir::Node, input: TensorId, w: &[f32], bias: &[f32]) -> Result<(), QuantizeError> {
         let out = node.outputs[0];
