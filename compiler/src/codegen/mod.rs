@@ -8,6 +8,7 @@
 
 pub mod conv;
 mod eltwise;
+mod eltwise_bf16;
 pub mod emitter;
 pub mod local;
 pub mod memory;
@@ -132,6 +133,13 @@ fn lower_layer(cx: &mut LayerCx, l: &Layer, act: conv::FusedLut) -> Result<(), C
         Layer::Pool(p) => pool::pool(cx, p),
         Layer::Concat { inputs, output, rescale } => eltwise::concat(cx, inputs, *output, rescale),
         Layer::Softmax { input, output, scale } => softmax::softmax(cx, *input, *output, *scale),
+        Layer::ConvBf16(c) => conv::conv_bf16(cx, c),
+        Layer::FullyConnectedBf16 { input, output, weight, bias, relu } => {
+            conv::fully_connected_bf16(cx, *input, *output, weight, bias, *relu)
+        }
+        Layer::AddBf16 { a, b, output, relu } => eltwise_bf16::add(cx, *a, *b, *output, *relu),
+        Layer::MulBf16 { a, b, output } => eltwise_bf16::mul(cx, *a, *b, *output),
+        Layer::ActBf16 { input, output, act } => eltwise_bf16::act(cx, *input, *output, *act),
     }
 }
 

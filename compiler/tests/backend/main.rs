@@ -550,3 +550,118 @@ fn check_names_the_bad_layer() {
     let e = package::build(&net).unwrap_err().to_string();
     assert!(e.starts_with("layer 1 (Conv): not supported by the back end: left shift -2 on cv183x"), "{e}");
 }
+
+// ---- bf16 ----
+
+impl B {
+    fn bf16s(&mut self, n: usize, scale: f32) -> Vec<u16> {
+        (0..n)
+            .map(|_| cvsim_compiler::codegen::softmax::bf16((self.rng.range(-1000, 1000) as f32 / 1000.0) * scale))
+            .collect()
+    }
+
+    fn tb(&mut self, name: &str, shape: [usize; 4]) -> TensorRef {
+        self.net.tensor(TensorDesc::new(name, shape, DType::Bf16, 1.0))
+    }
+
+    /// An fp32 network input quantised to bf16 by the CPU.
+    fn input_bf16(&mut self, shape: [usize; 4]) -> TensorRef {
+        let x = self.net.tensor(TensorDesc::new("x", shape, DType::F32, 1.0));
+        self.net.inputs.push(x);
+        let q = self.tb("x_bf16", shape);
+        self.net.layers.push(Layer::Quantize { input: x, output: q, scale: 1.0 });
+        q
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn conv_bf16(&mut self, x: TensorRef, name: &str, oc: usize, k: usize, s: usize, pads: Pads, group: usize, relu: bool) -> TensorRef {
+        let [n, ic, ih, iw] = self.net.tensors[x].shape;
+        let oh = window_out(ih, pads.top, pads.bottom, k, s, 1).unwrap();
+        let ow = window_out(iw, pads.left, pads.right, k, s, 1).unwrap();
+        let y = self.tb(name, [n, oc, oh, ow]);
+        let terms = ic / group * k * k;
+        let weight = self.bf16s(oc * terms, 1.0 / (terms as f32).sqrt());
+        let bias = (0..oc).map(|_| self.rng.range(-1000, 1000) as f32 / 1000.0).collect();
+        let c = ConvBf16 { input: x, output: y, weight, bias, kernel: [k, k], stride: [s, s], pads, dilation: [1, 1], group, relu };
+        self.net.layers.push(Layer::ConvBf16(c));
+        y
+    }
+}
+
+fn bf16_case(chip: Chip, case: &str, shape: [usize; 4], build: impl FnOnce(&mut B, TensorRef) -> TensorRef) {
+    let mut b = B::new(chip, 20);
+    let x = b.input_bf16(shape);
+    let y = build(&mut b, x);
+    b.output(y);
+    check(&format!("{case}_{chip}"), &b.net, 20);
+}
+
+#[test]
+fn bf16_convolutions() {
+    for chip in Chip::ALL {
+        bf16_case(chip, "bf16_conv3x3", [1, 8, 12, 12], |b, x| b.conv_bf16(x, "conv", 16, 3, 1, Pads::same(1), 1, true));
+        bf16_case(chip, "bf16_conv3x3s2", [1, 3, 32, 30], |b, x| {
+            b.conv_bf16(x, "conv", 16, 3, 2, Pads { top: 1, bottom: 0, left: 1, right: 1 }, 1, false)
+        });
+        bf16_case(chip, "bf16_dw3x3", [1, 32, 28, 28], |b, x| b.conv_bf16(x, "dw", 32, 3, 1, Pads::same(1), 32, false));
+        bf16_case(chip, "bf16_dw5x5s2", [1, 48, 15, 15], |b, x| b.conv_bf16(x, "dw", 48, 5, 2, Pads::same(2), 48, true));
+    }
+    bf16_case(Chip::Cv181x, "bf16_conv_tiled", [1, 64, 40, 40], |b, x| b.conv_bf16(x, "conv", 96, 3, 1, Pads::same(1), 1, true));
+}
+
+#[test]
+fn bf16_fully_connected() {
+    for chip in Chip::ALL {
+        bf16_case(chip, "bf16_fc", [1, 1280, 1, 1], |b, x| {
+            let y = b.tb("fc", [1, 4, 1, 1]);
+            let weight = b.bf16s(4 * 1280, 0.03);
+            let bias = vec![0.5, -0.25, 0.0, 1.0];
+            b.net.layers.push(Layer::FullyConnectedBf16 { input: x, output: y, weight, bias, relu: false });
+            y
+        });
+    }
+}
+
+#[test]
+fn bf16_pools() {
+    for chip in Chip::ALL {
+        for (case, shape, kind, k, s, p) in [
+            ("bf16_gap7x7", [1, 512, 7, 7], PoolKind::Mean, 7, 1, 0),
+            ("bf16_avg3x3", [1, 24, 17, 17], PoolKind::Mean, 3, 2, 1),
+            ("bf16_max3x3", [1, 64, 56, 56], PoolKind::Max, 3, 2, 1),
+        ] {
+            bf16_case(chip, case, shape, |b, x| {
+                let [n, c, h, w] = shape;
+                let pads = Pads::same(p);
+                let y = b.tb("pool", [n, c, window_out(h, p, p, k, s, 1).unwrap(), window_out(w, p, p, k, s, 1).unwrap()]);
+                b.net.layers.push(Layer::Pool(Pool { input: x, output: y, kind, kernel: [k, k], stride: [s, s], pads }));
+                y
+            });
+        }
+    }
+}
+
+#[test]
+fn bf16_elementwise_and_activations() {
+    for chip in Chip::ALL {
+        bf16_case(chip, "bf16_eltwise", [1, 24, 20, 20], |b, x| {
+            let r = b.tb("relu6", [1, 24, 20, 20]);
+            b.net.layers.push(Layer::ActBf16 { input: x, output: r, act: ActBf16::Clip { lo: 0.0, hi: 6.0 } });
+            let hs = b.tb("hswish", [1, 24, 20, 20]);
+            let act = ActBf16::HardSwish { alpha: 1.0 / 6.0, beta: 0.5 };
+            b.net.layers.push(Layer::ActBf16 { input: x, output: hs, act });
+            let a = b.tb("add", [1, 24, 20, 20]);
+            b.net.layers.push(Layer::AddBf16 { a: r, b: hs, output: a, relu: true });
+            let g = b.tb("gap", [1, 24, 1, 1]);
+            let pool = Pool { input: x, output: g, kind: PoolKind::Mean, kernel: [20, 20], stride: [1, 1], pads: Pads::ZERO };
+            b.net.layers.push(Layer::Pool(pool));
+            let hsig = b.tb("hsigmoid", [1, 24, 1, 1]);
+            b.net.layers.push(Layer::ActBf16 { input: g, output: hsig, act: ActBf16::HardSigmoid { alpha: 0.2, beta: 0.5 } });
+            let m = b.tb("mul", [1, 24, 20, 20]);
+            b.net.layers.push(Layer::MulBf16 { a, b: hsig, output: m });
+            let m2 = b.tb("mul2", [1, 24, 20, 20]);
+            b.net.layers.push(Layer::MulBf16 { a: m, b: x, output: m2 });
+            m2
+        });
+    }
+}
