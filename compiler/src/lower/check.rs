@@ -235,7 +235,10 @@ fn layer(cx: &Ctx, l: &Layer) -> Result<(), P> {
             }
         }
         Layer::Concat { inputs, output, rescale } => {
-            cx.dtype(*output, DType::I8)?;
+            let dt = cx.net.tensors[*output].dtype;
+            if dt == DType::F32 || (dt == DType::Bf16 && rescale.iter().any(Option::is_some)) {
+                return Err(P::Unsupported(format!("{} concat{}", dt.name(), if dt == DType::Bf16 { " with a rescale" } else { "" })));
+            }
             count("rescale", rescale.len(), inputs.len())?;
             if inputs.is_empty() {
                 return Err(P::Invalid("no inputs".into()));
@@ -243,7 +246,7 @@ fn layer(cx: &Ctx, l: &Layer) -> Result<(), P> {
             let [n, _, h, w] = cx.s(*output);
             let mut c = 0;
             for &t in inputs {
-                cx.dtype(t, DType::I8)?;
+                cx.dtype(t, dt)?;
                 let s = cx.s(t);
                 if (s[0], s[2], s[3]) != (n, h, w) {
                     return Err(P::Shape {
@@ -277,6 +280,20 @@ fn layer(cx: &Ctx, l: &Layer) -> Result<(), P> {
             cx.shape(*output, [n, c, 1, 1])?;
             if !scale.is_finite() || *scale <= 0.0 || scale * 255.0 >= 80.0 {
                 return Err(P::Invalid(format!("scale {scale} (0 < scale·255 < 80)")));
+            }
+        }
+        Layer::Slice { input, output, c0 } => {
+            let (si, so) = (cx.s(*input), cx.s(*output));
+            cx.dtype(*output, cx.net.tensors[*input].dtype)?;
+            if (si[0], si[2], si[3]) != (so[0], so[2], so[3]) || c0 + so[1] > si[1] {
+                return Err(P::Invalid(format!("channels {c0}..{} of {si:?} into {so:?}", c0 + so[1])));
+            }
+        }
+        Layer::ChannelShuffle { input, output, groups } => {
+            cx.dtype(*output, cx.net.tensors[*input].dtype)?;
+            cx.shape(*output, cx.s(*input))?;
+            if *groups == 0 || cx.s(*input)[1] % groups != 0 {
+                return Err(P::Invalid(format!("{groups} groups of {} channels", cx.s(*input)[1])));
             }
         }
         Layer::ConvBf16(c) => {

@@ -24,6 +24,8 @@
 //! - [`Layer::Concat`] — along channels; each input either copied or requantised as
 //!   `sat8(rshr(x · multiplier, rshift))`.
 //! - [`Layer::Reshape`] — the same bytes under another shape (no data movement).
+//! - [`Layer::Slice`], [`Layer::ChannelShuffle`] — channels moved, values unchanged (any type);
+//!   [`Layer::Concat`] of bf16 tensors takes no rescale.
 //! - [`Layer::Softmax`] — over the channels of an int8 `[N, C, 1, 1]`, bf16 out (see
 //!   [`crate::codegen::softmax`] for the exact bf16 steps); follow it with a `Dequantize` of the
 //!   bf16 tensor for an fp32 output.
@@ -287,6 +289,11 @@ pub enum Layer {
         output: TensorRef,
         scale: f32,
     },
+    /// Channels `c0 .. c0 + C_out` of the input (any element type).
+    Slice { input: TensorRef, output: TensorRef, c0: usize },
+    /// ONNX's channel shuffle (reshape to `[N, g, C/g, H, W]`, swap axes 1 and 2, reshape back):
+    /// output channel `k·groups + i` is input channel `i·(C/groups) + k` (any element type).
+    ChannelShuffle { input: TensorRef, output: TensorRef, groups: usize },
     /// bf16 convolution.
     ConvBf16(ConvBf16),
     /// bf16 FC `[M, K, 1, 1]` → `[M, N, 1, 1]`: weight `[N][K]` bf16, bias per N.
@@ -316,6 +323,8 @@ impl Layer {
             Layer::Concat { .. } => "Concat",
             Layer::Reshape { .. } => "Reshape",
             Layer::Softmax { .. } => "Softmax",
+            Layer::Slice { .. } => "Slice",
+            Layer::ChannelShuffle { .. } => "ChannelShuffle",
             Layer::ConvBf16(c) if c.group > 1 => "DepthwiseConvBf16",
             Layer::ConvBf16(_) => "ConvBf16",
             Layer::FullyConnectedBf16 { .. } => "FullyConnectedBf16",
@@ -333,6 +342,8 @@ impl Layer {
             | Layer::Lut { input, .. }
             | Layer::Reshape { input, .. }
             | Layer::Softmax { input, .. }
+            | Layer::Slice { input, .. }
+            | Layer::ChannelShuffle { input, .. }
             | Layer::FullyConnectedBf16 { input, .. }
             | Layer::ActBf16 { input, .. } => vec![*input],
             Layer::ConvBf16(c) => vec![c.input],
@@ -356,6 +367,8 @@ impl Layer {
             | Layer::Concat { output, .. }
             | Layer::Reshape { output, .. }
             | Layer::Softmax { output, .. }
+            | Layer::Slice { output, .. }
+            | Layer::ChannelShuffle { output, .. }
             | Layer::FullyConnectedBf16 { output, .. }
             | Layer::AddBf16 { output, .. }
             | Layer::MulBf16 { output, .. }

@@ -748,3 +748,33 @@ fn pp_lcnet_bf16_full_size_compiles() {
         }
     }
 }
+
+#[test]
+fn slice_and_channel_shuffle() {
+    for chip in Chip::ALL {
+        let mut b = B::new(chip, 21);
+        let x = b.input([2, 24, 9, 7]);
+        let lo = b.t("lo", [2, 12, 9, 7]);
+        b.net.layers.push(Layer::Slice { input: x, output: lo, c0: 0 });
+        let hi = b.t("hi", [2, 12, 9, 7]);
+        b.net.layers.push(Layer::Slice { input: x, output: hi, c0: 12 });
+        let c = b.t("concat", [2, 24, 9, 7]);
+        b.net.layers.push(Layer::Concat { inputs: vec![hi, lo], output: c, rescale: vec![None, None] });
+        let s = b.t("shuffle", [2, 24, 9, 7]);
+        b.net.layers.push(Layer::ChannelShuffle { input: c, output: s, groups: 2 });
+        b.output(s);
+        check(&format!("shuffle_{chip}"), &b.net, 21);
+        bf16_case(chip, "bf16_shuffle", [1, 48, 14, 14], |b, x| {
+            let lo = b.tb("lo", [1, 24, 14, 14]);
+            b.net.layers.push(Layer::Slice { input: x, output: lo, c0: 24 });
+            let y = b.conv_bf16(lo, "dw", 24, 3, 1, Pads::same(1), 24, false);
+            let hi = b.tb("hi", [1, 24, 14, 14]);
+            b.net.layers.push(Layer::Slice { input: x, output: hi, c0: 0 });
+            let c = b.tb("concat", [1, 48, 14, 14]);
+            b.net.layers.push(Layer::Concat { inputs: vec![hi, y], output: c, rescale: vec![None, None] });
+            let s = b.tb("shuffle", [1, 48, 14, 14]);
+            b.net.layers.push(Layer::ChannelShuffle { input: c, output: s, groups: 2 });
+            s
+        });
+    }
+}

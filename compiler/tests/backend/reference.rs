@@ -305,6 +305,41 @@ pub fn run(net: &Network, inputs: &[(usize, Vec<u8>)]) -> Vec<Option<Vec<u8>>> {
                 }
                 bytes16(&y)
             }
+            Layer::Slice { input, output, c0 } => {
+                let [n, ci, h, w] = shape(*input);
+                let co = shape(*output)[1];
+                let e = net.tensors[*input].dtype.size();
+                let x = v[*input].as_ref().unwrap();
+                let plane = h * w * e;
+                (0..n).flat_map(|b| x[(b * ci + c0) * plane..(b * ci + c0 + co) * plane].to_vec()).collect()
+            }
+            Layer::ChannelShuffle { input, groups, .. } => {
+                let [n, c, h, w] = shape(*input);
+                let e = net.tensors[*input].dtype.size();
+                let x = v[*input].as_ref().unwrap();
+                let (plane, per) = (h * w * e, c / groups);
+                let mut y = vec![0u8; x.len()];
+                for b in 0..n {
+                    for j in 0..c {
+                        let (k, i) = (j / groups, j % groups);
+                        let from = (b * c + i * per + k) * plane;
+                        y[(b * c + j) * plane..][..plane].copy_from_slice(&x[from..from + plane]);
+                    }
+                }
+                y
+            }
+            Layer::Concat { inputs, output, .. } if net.tensors[*output].dtype == DType::Bf16 => {
+                let [n, _, h, w] = shape(*output);
+                let plane = h * w * 2;
+                let mut y = Vec::new();
+                for b in 0..n {
+                    for &t in inputs {
+                        let ct = shape(t)[1];
+                        y.extend_from_slice(&v[t].as_ref().unwrap()[b * ct * plane..(b + 1) * ct * plane]);
+                    }
+                }
+                y
+            }
             Layer::ConvBf16(c) => bytes16(&conv_bf16(c, &u16s(v[c.input].as_ref().unwrap()), shape(c.input), shape(c.output))),
             Layer::FullyConnectedBf16 { input, output, weight, bias, relu } => {
                 let c = ConvBf16 {
