@@ -1,6 +1,10 @@
 //! Calibration: per-tensor statistics of the fp32 graph over a dataset, thresholds by KL
 //! divergence as the vendor computes them, and the vendor's table format.
 
+mod collect;
+pub mod histogram;
+pub mod kld;
 pub mod table;
 
-pub use table::{ApplyReport, Entry, Table, TableError};
+pub use collect::{calibrate, CalibrateError, Calibration, Options, RunFn, Sample, SampleSource, TensorResult};
+pub use table::{vendor_names, ApplyReport, Entry, Table, TableError};

@@ -225,6 +225,21 @@ pub fn vendor_name(tensor: &str, onnx_op_type: Option<&str>) -> String {
     }
 }
 
+/// Every activation tensor's vendor name: graph inputs bare, node outputs `<tensor>_<op type>`
+/// with the op type from [`onnx_op_type`].
+pub fn vendor_names(graph: &Graph) -> HashMap<TensorId, String> {
+    let mut names = HashMap::new();
+    for &i in &graph.inputs {
+        names.insert(i, graph.tensors[i].name.clone());
+    }
+    for n in &graph.nodes {
+        for &o in &n.outputs {
+            names.entry(o).or_insert_with(|| vendor_name(&graph.tensors[o].name, Some(onnx_op_type(&n.op))));
+        }
+    }
+    names
+}
+
 /// The ONNX op type an IR op most likely came from, for naming table entries when the importer
 /// did not record it. Ops the IR normalises from several ONNX ops name the usual one
 /// (`FullyConnected` → `Gemm`).
