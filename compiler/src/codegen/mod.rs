@@ -8,6 +8,8 @@
 
 pub mod conv;
 mod eltwise;
+mod eltwise_bf16;
+mod movement;
 pub mod emitter;
 pub mod local;
 pub mod memory;
@@ -130,8 +132,36 @@ fn lower_layer(cx: &mut LayerCx, l: &Layer, act: conv::FusedLut) -> Result<(), C
         }
         Layer::Mul { a, b, output, multiplier, shift } => eltwise::mul(cx, *a, *b, *output, *multiplier, *shift),
         Layer::Pool(p) => pool::pool(cx, p),
+        Layer::Concat { inputs, output, rescale } if cx.net.tensors[*output].dtype == crate::lower::DType::Bf16 => {
+            let mut c0 = 0;
+            for (&t, _) in inputs.iter().zip(rescale) {
+                let c = cx.shape(t)[1];
+                movement::copy_channels(cx, t, 0, c, *output, c0, 1)?;
+                c0 += c;
+            }
+            Ok(())
+        }
         Layer::Concat { inputs, output, rescale } => eltwise::concat(cx, inputs, *output, rescale),
+        Layer::Slice { input, output, c0 } => {
+            let c = cx.shape(*output)[1];
+            movement::copy_channels(cx, *input, *c0 as u32, c, *output, 0, 1)
+        }
+        Layer::ChannelShuffle { input, output, groups } => {
+            let c = cx.shape(*input)[1];
+            let (g, per) = (*groups as u32, c / *groups as u32);
+            for i in 0..g {
+                movement::copy_channels(cx, *input, i * per, per, *output, i, g)?;
+            }
+            Ok(())
+        }
         Layer::Softmax { input, output, scale } => softmax::softmax(cx, *input, *output, *scale),
+        Layer::ConvBf16(c) => conv::conv_bf16(cx, c),
+        Layer::FullyConnectedBf16 { input, output, weight, bias, relu } => {
+            conv::fully_connected_bf16(cx, *input, *output, weight, bias, *relu)
+        }
+        Layer::AddBf16 { a, b, output, relu } => eltwise_bf16::add(cx, *a, *b, *output, *relu),
+        Layer::MulBf16 { a, b, output } => eltwise_bf16::mul(cx, *a, *b, *output),
+        Layer::ActBf16 { input, output, act } => eltwise_bf16::act(cx, *input, *output, *act),
     }
 }
 

@@ -66,7 +66,10 @@ pub fn model_spec(net: &Network, c: &Compiled) -> Result<ModelSpec, PackageError
             Routine::Cpu { layer } => {
                 let l = &net.layers[*layer];
                 let (input, output, scale, from, to) = match l {
-                    Layer::Quantize { input, output, scale } => (*input, *output, *scale, "FP32", "INT8"),
+                    Layer::Quantize { input, output, scale } => {
+                        let to = if net.tensors[*output].dtype == DType::Bf16 { "BF16" } else { "INT8" };
+                        (*input, *output, *scale, "FP32", to)
+                    }
                     Layer::Dequantize { input, output, scale } => {
                         let from = if net.tensors[*input].dtype == DType::Bf16 { "BF16" } else { "INT8" };
                         (*input, *output, *scale, from, "NONE")
