@@ -7,9 +7,9 @@
 //! result stored.
 
 use super::local::{eu_bytes, Arena, Local};
-use super::memory::REGION_WEIGHT;
 use super::tdma::{g2l_tensor, l2g_tensor, Global};
 use super::tiu::{opd0_shape, opd0_strides, res0_shape, res0_strides};
+use super::memory::REGION_WEIGHT;
 use super::{CompileError, LayerCx};
 use crate::lower::{ChannelQuant, Conv, FullyConnected, Pads};
 use cvsim_isa::TiuDesc;
@@ -148,8 +148,7 @@ pub fn conv(cx: &mut LayerCx, c: &Conv) -> Result<(), CompileError> {
         }
     }
     let name = cx.tensor_name(c.output);
-    let w_shape =
-        if g.depthwise { [1, oc as i64, kh as i64, kw as i64] } else { [1, oc as i64, (kh * kw) as i64, icg as i64] };
+    let w_shape = if g.depthwise { [1, oc as i64, kh as i64, kw as i64] } else { [1, oc as i64, (kh * kw) as i64, icg as i64] };
     let w_off = cx.w.add(format!("{name}_filter_reordered"), &wt, w_shape, DType::I8);
     let q_off =
         cx.w.add(format!("{name}_bias_packed"), &qm_records(&c.quant), [1, oc as i64, 1, QM_RECORD as i64], DType::I8);
@@ -205,17 +204,7 @@ pub fn conv(cx: &mut LayerCx, c: &Conv) -> Result<(), CompileError> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn conv_desc(
-    cx: &LayerCx,
-    g: &Geom,
-    relu: bool,
-    x: &Local,
-    w: &Local,
-    q: &Local,
-    y: &Local,
-    pt: u32,
-    pb: u32,
-) -> TiuDesc {
+fn conv_desc(cx: &LayerCx, g: &Geom, relu: bool, x: &Local, w: &Local, q: &Local, y: &Local, pt: u32, pb: u32) -> TiuDesc {
     let mut d = TiuDesc::reset(cx.chip);
     d.tsk_typ = 0;
     d.tsk_eu_typ = 0;

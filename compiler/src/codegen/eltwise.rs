@@ -209,12 +209,7 @@ pub fn mul(
 
 /// Channel-wise concat: each input copied into its channel range of the output, rescaled by a
 /// `mul` with a rounding shift when its scale differs.
-pub fn concat(
-    cx: &mut LayerCx,
-    inputs: &[TensorRef],
-    output: TensorRef,
-    rescale: &[Option<Rescale>],
-) -> Result<(), CompileError> {
+pub fn concat(cx: &mut LayerCx, inputs: &[TensorRef], output: TensorRef, rescale: &[Option<Rescale>]) -> Result<(), CompileError> {
     let so = cx.shape(output);
     let gy = cx.global(output);
     let lanes = cx.lanes;

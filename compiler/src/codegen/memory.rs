@@ -88,8 +88,7 @@ pub fn plan(net: &Network) -> Result<MemoryPlan, MemoryError> {
     let mut private_bytes = 0u64;
     // (offset, end, def, last, tensor) of shared allocations.
     let mut shared: Vec<(u64, u64, usize, usize, TensorRef)> = Vec::new();
-    let mut owners: Vec<TensorRef> =
-        (0..n).filter(|&t| root[t] == t && places[t].is_none() && def[t] != usize::MAX).collect();
+    let mut owners: Vec<TensorRef> = (0..n).filter(|&t| root[t] == t && places[t].is_none() && def[t] != usize::MAX).collect();
     owners.sort_by_key(|&t| (def[t], t));
     for t in owners {
         let bytes = net.tensors[t].bytes() as u64;

@@ -106,9 +106,7 @@ fn lower_layer(cx: &mut LayerCx, l: &Layer) -> Result<(), CompileError> {
         Layer::Conv(c) => conv::conv(cx, c),
         Layer::FullyConnected(f) => conv::fully_connected(cx, f),
         Layer::Lut { input, output, table } => eltwise::lut(cx, *input, *output, table),
-        Layer::Add { a, b, output, ma, mb, rshift, relu } => {
-            eltwise::add(cx, *a, *b, *output, *ma, *mb, *rshift, *relu)
-        }
+        Layer::Add { a, b, output, ma, mb, rshift, relu } => eltwise::add(cx, *a, *b, *output, *ma, *mb, *rshift, *relu),
         Layer::Mul { a, b, output, multiplier, shift } => eltwise::mul(cx, *a, *b, *output, *multiplier, *shift),
         Layer::Pool(p) => pool::pool(cx, p),
         Layer::Concat { inputs, output, rescale } => eltwise::concat(cx, inputs, *output, rescale),

@@ -15,7 +15,9 @@ pub fn pool(cx: &mut LayerCx, p: &Pool) -> Result<(), CompileError> {
     let (sh, sw) = (p.stride[0] as u32, p.stride[1] as u32);
     let lanes = cx.lanes;
     let rows_for = |oh_t: u32| ((oh_t - 1) * sh + kh).min(ih);
-    let bytes = |c_t: u32, oh_t: u32| [eu_bytes(lanes, n, c_t, rows_for(oh_t), iw), eu_bytes(lanes, n, c_t, oh_t, ow)];
+    let bytes = |c_t: u32, oh_t: u32| {
+        [eu_bytes(lanes, n, c_t, rows_for(oh_t), iw), eu_bytes(lanes, n, c_t, oh_t, ow)]
+    };
     let fits = |c_t, oh_t| bytes(c_t, oh_t).iter().map(|b| b.div_ceil(16) * 16).sum::<u32>() <= cx.lmem;
     let mut best: Option<(u32, u32)> = None;
     for pl in (1..=c.div_ceil(lanes)).rev() {

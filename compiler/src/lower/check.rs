@@ -132,10 +132,7 @@ fn layer(cx: &Ctx, l: &Layer) -> Result<(), P> {
             let [n, ic, ih, iw] = cx.s(c.input);
             let oc = cx.s(c.output)[1];
             if c.group != 1 && !(c.group == ic && c.group == oc) {
-                return Err(P::Unsupported(format!(
-                    "group {} with {ic} → {oc} channels (only 1 or depthwise)",
-                    c.group
-                )));
+                return Err(P::Unsupported(format!("group {} with {ic} → {oc} channels (only 1 or depthwise)", c.group)));
             }
             window(chip, c.kernel, c.stride, c.pads)?;
             if c.dilation.iter().any(|&d| d == 0 || d > 16) {
@@ -192,11 +189,7 @@ fn layer(cx: &Ctx, l: &Layer) -> Result<(), P> {
             let sa = cx.s(*a);
             let sb = cx.s(*b);
             if sb != sa && sb != [sa[0], sa[1], 1, 1] {
-                return Err(P::Shape {
-                    tensor: cx.net.tensors[*b].name.clone(),
-                    found: sb,
-                    expected: [sa[0], sa[1], 1, 1],
-                });
+                return Err(P::Shape { tensor: cx.net.tensors[*b].name.clone(), found: sb, expected: [sa[0], sa[1], 1, 1] });
             }
             cx.shape(*output, sa)?;
             shifts(chip, [*shift].into_iter())?;
@@ -230,11 +223,7 @@ fn layer(cx: &Ctx, l: &Layer) -> Result<(), P> {
                 cx.dtype(t, DType::I8)?;
                 let s = cx.s(t);
                 if (s[0], s[2], s[3]) != (n, h, w) {
-                    return Err(P::Shape {
-                        tensor: cx.net.tensors[t].name.clone(),
-                        found: s,
-                        expected: [n, s[1], h, w],
-                    });
+                    return Err(P::Shape { tensor: cx.net.tensors[t].name.clone(), found: s, expected: [n, s[1], h, w] });
                 }
                 c += s[1];
             }

@@ -161,10 +161,7 @@ pub enum PoolKind {
     Max,
     /// `sat8(rshr(Σ x · multiplier, rshift))`; the vendor picks multiplier/2^rshift ≈ 1/(KH·KW)
     /// times the scale ratio.
-    Avg {
-        multiplier: u8,
-        rshift: u8,
-    },
+    Avg { multiplier: u8, rshift: u8 },
 }
 
 /// A pooling window (a global average pool is a window of the whole H × W).
@@ -189,55 +186,22 @@ pub struct Rescale {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Layer {
     /// fp32 network input → int8, by the CPU `quant` routine (as the vendor does).
-    Quantize {
-        input: TensorRef,
-        output: TensorRef,
-        scale: f32,
-    },
+    Quantize { input: TensorRef, output: TensorRef, scale: f32 },
     /// int8 → fp32 network output, by the CPU `quant` routine: `x = q · scale`.
-    Dequantize {
-        input: TensorRef,
-        output: TensorRef,
-        scale: f32,
-    },
+    Dequantize { input: TensorRef, output: TensorRef, scale: f32 },
     Conv(Conv),
     FullyConnected(FullyConnected),
     /// 256-entry int8 table indexed by the input byte (activations: HardSwish, HardSigmoid, …).
-    Lut {
-        input: TensorRef,
-        output: TensorRef,
-        table: Box<[i8; 256]>,
-    },
+    Lut { input: TensorRef, output: TensorRef, table: Box<[i8; 256]> },
     /// `sat8(rshr(a·ma + b·mb, rshift))`, ReLU after.
-    Add {
-        a: TensorRef,
-        b: TensorRef,
-        output: TensorRef,
-        ma: i8,
-        mb: i8,
-        rshift: u8,
-        relu: bool,
-    },
+    Add { a: TensorRef, b: TensorRef, output: TensorRef, ma: i8, mb: i8, rshift: u8, relu: bool },
     /// `clamp(MBQM(a·b, multiplier, shift))`; `b` is `a`'s shape or `[N, C, 1, 1]`.
-    Mul {
-        a: TensorRef,
-        b: TensorRef,
-        output: TensorRef,
-        multiplier: u32,
-        shift: i8,
-    },
+    Mul { a: TensorRef, b: TensorRef, output: TensorRef, multiplier: u32, shift: i8 },
     Pool(Pool),
     /// Along channels; `rescale[i]` = None copies input i unchanged.
-    Concat {
-        inputs: Vec<TensorRef>,
-        output: TensorRef,
-        rescale: Vec<Option<Rescale>>,
-    },
+    Concat { inputs: Vec<TensorRef>, output: TensorRef, rescale: Vec<Option<Rescale>> },
     /// Same bytes, another shape (Flatten, Reshape, Squeeze …).
-    Reshape {
-        input: TensorRef,
-        output: TensorRef,
-    },
+    Reshape { input: TensorRef, output: TensorRef },
 }
 
 impl Layer {
@@ -308,14 +272,7 @@ pub struct Network {
 
 impl Network {
     pub fn new(chip: Chip, name: impl Into<String>) -> Network {
-        Network {
-            chip,
-            name: name.into(),
-            tensors: Vec::new(),
-            layers: Vec::new(),
-            inputs: Vec::new(),
-            outputs: Vec::new(),
-        }
+        Network { chip, name: name.into(), tensors: Vec::new(), layers: Vec::new(), inputs: Vec::new(), outputs: Vec::new() }
     }
 
     /// Add a tensor; returns its reference.
@@ -331,14 +288,7 @@ impl Network {
 }
 
 /// Output size of a window operation along one axis.
-pub fn window_out(
-    input: usize,
-    pad_lo: usize,
-    pad_hi: usize,
-    kernel: usize,
-    stride: usize,
-    dilation: usize,
-) -> Option<usize> {
+pub fn window_out(input: usize, pad_lo: usize, pad_hi: usize, kernel: usize, stride: usize, dilation: usize) -> Option<usize> {
     let padded = input + pad_lo + pad_hi;
     let extent = (kernel.checked_sub(1)?) * dilation + 1;
     if stride == 0 || padded < extent {

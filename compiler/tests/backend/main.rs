@@ -128,12 +128,7 @@ fn check(case: &str, net: &Network, seed: u64) {
                 got.iter().zip(w.iter()).filter(|(a, b)| a != b).count()
             );
         }
-        meta.push(format!(
-            "{{\"name\": \"{}\", \"dtype\": \"{}\", \"shape\": {:?}, \"role\": \"output\"}}",
-            d.name,
-            d.dtype.name(),
-            d.shape
-        ));
+        meta.push(format!("{{\"name\": \"{}\", \"dtype\": \"{}\", \"shape\": {:?}, \"role\": \"output\"}}", d.name, d.dtype.name(), d.shape));
     }
     if let Some(dir) = dump {
         std::fs::create_dir_all(&dir).unwrap();
@@ -141,12 +136,7 @@ fn check(case: &str, net: &Network, seed: u64) {
         for (t, data) in &inputs {
             let d = &net.tensors[*t];
             std::fs::write(dir.join(format!("in_{}.bin", d.name)), data).unwrap();
-            meta.push(format!(
-                "{{\"name\": \"{}\", \"dtype\": \"{}\", \"shape\": {:?}, \"role\": \"input\"}}",
-                d.name,
-                d.dtype.name(),
-                d.shape
-            ));
+            meta.push(format!("{{\"name\": \"{}\", \"dtype\": \"{}\", \"shape\": {:?}, \"role\": \"input\"}}", d.name, d.dtype.name(), d.shape));
         }
         for &t in &net.outputs {
             std::fs::write(dir.join(format!("out_{}.bin", net.tensors[t].name)), want[t].as_ref().unwrap()).unwrap();
@@ -155,18 +145,7 @@ fn check(case: &str, net: &Network, seed: u64) {
     }
 }
 
-fn conv_case(
-    chip: Chip,
-    case: &str,
-    seed: u64,
-    shape: [usize; 4],
-    oc: usize,
-    k: usize,
-    s: usize,
-    pads: Pads,
-    group: usize,
-    relu: bool,
-) {
+fn conv_case(chip: Chip, case: &str, seed: u64, shape: [usize; 4], oc: usize, k: usize, s: usize, pads: Pads, group: usize, relu: bool) {
     let mut b = B::new(chip, seed);
     let x = b.input(shape);
     let y = b.conv(x, "conv", oc, [k, k], [s, s], pads, [1, 1], group, relu);
@@ -222,18 +201,7 @@ fn depthwise_3x3_and_5x5() {
 
 #[test]
 fn depthwise_tiled_over_rows() {
-    conv_case(
-        Chip::Cv181x,
-        "dw_tiled",
-        8,
-        [1, 16, 112, 112],
-        16,
-        3,
-        2,
-        Pads { top: 1, bottom: 0, left: 1, right: 0 },
-        16,
-        false,
-    );
+    conv_case(Chip::Cv181x, "dw_tiled", 8, [1, 16, 112, 112], 16, 3, 2, Pads { top: 1, bottom: 0, left: 1, right: 0 }, 16, false);
 }
 
 #[test]
@@ -271,15 +239,7 @@ fn global_average_pool_7x7() {
 
 #[test]
 fn average_pool_3x3_stride2_pad1() {
-    pool_case(
-        Chip::Cv181x,
-        "avgpool3x3",
-        [1, 24, 17, 17],
-        PoolKind::Avg { multiplier: 57, rshift: 9 },
-        3,
-        2,
-        Pads::same(1),
-    );
+    pool_case(Chip::Cv181x, "avgpool3x3", [1, 24, 17, 17], PoolKind::Avg { multiplier: 57, rshift: 9 }, 3, 2, Pads::same(1));
 }
 
 #[test]

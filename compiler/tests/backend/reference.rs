@@ -86,8 +86,7 @@ pub fn run(net: &Network, inputs: &[(usize, Vec<u8>)]) -> Vec<Option<Vec<u8>>> {
     for (t, b) in inputs {
         v[*t] = Some(b.clone());
     }
-    let i8s =
-        |v: &Vec<Option<Vec<u8>>>, t: usize| -> Vec<i8> { v[t].as_ref().unwrap().iter().map(|&b| b as i8).collect() };
+    let i8s = |v: &Vec<Option<Vec<u8>>>, t: usize| -> Vec<i8> { v[t].as_ref().unwrap().iter().map(|&b| b as i8).collect() };
     let to_bytes = |x: Vec<i8>| -> Vec<u8> { x.into_iter().map(|b| b as u8).collect() };
     for l in &net.layers {
         let shape = |t: usize| net.tensors[t].shape;
@@ -109,9 +108,7 @@ pub fn run(net: &Network, inputs: &[(usize, Vec<u8>)]) -> Vec<Option<Vec<u8>>> {
                 let so = shape(c.output);
                 let acc = conv_acc(c, &x, shape(c.input), so);
                 let per = so[2] * so[3];
-                to_bytes(
-                    acc.iter().enumerate().map(|(i, &a)| requant(a, &c.quant[(i / per) % so[1]], c.relu)).collect(),
-                )
+                to_bytes(acc.iter().enumerate().map(|(i, &a)| requant(a, &c.quant[(i / per) % so[1]], c.relu)).collect())
             }
             Layer::FullyConnected(f) => {
                 let x = i8s(&v, f.input);
@@ -182,9 +179,7 @@ pub fn run(net: &Network, inputs: &[(usize, Vec<u8>)]) -> Vec<Option<Vec<u8>>> {
                             }
                             y.push(match p.kind {
                                 PoolKind::Max => mx as i8,
-                                PoolKind::Avg { multiplier, rshift } => {
-                                    sat8(rshr(sum * multiplier as i64, rshift as u32))
-                                }
+                                PoolKind::Avg { multiplier, rshift } => sat8(rshr(sum * multiplier as i64, rshift as u32)),
                             });
                         }
                     }
