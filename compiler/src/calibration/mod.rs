@@ -7,7 +7,9 @@ pub mod histogram;
 pub mod kld;
 pub mod order;
 pub mod table;
+pub mod tune;
 
 pub use collect::{calibrate, CalibrateError, Calibration, Options, RunFn, Sample, SampleSource, TensorResult};
 pub use dataset::{Dataset, DatasetError, InputSpec, PixelFormat, Preprocess};
 pub use table::{vendor_names, ApplyReport, Entry, Table, TableError};
+pub use tune::{tune, EvalNodeFn, TuneError, TuneOptions, Tuned};
