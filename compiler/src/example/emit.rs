@@ -6,165 +6,10 @@
 use super::layout::*;
 use super::params::Params;
 use super::{Layer, Step};
-use cvsim_isa::{Chip, Desc, Engine, TdmaDesc, TiuDesc};
-
-/// Serial-mode sync ids: each engine numbers its descriptors from 1; a descriptor waits for the
-/// last descriptor of the other engine emitted before it, written only into the earliest
-/// follower (so a TIU right after another TIU waits for nothing new); a TDMA descriptor with no
-/// wait of its own repeats the previous TDMA wait (cvikernel's carry-forward).
-struct Emitter {
-    chip: Chip,
-    steps: Vec<Step>,
-    tiu_id: u32,
-    tdma_id: u32,
-    last: Option<Engine>,
-    tdma_wait: u32,
-}
-
-impl Emitter {
-    fn tiu(&mut self, layer: Layer, mut d: TiuDesc) {
-        self.tiu_id += 1;
-        d.cmd_en = 1;
-        d.cmd_id_en = 1;
-        d.cmd_id_tpu = self.tiu_id;
-        d.cmd_id_gdma = if self.last == Some(Engine::Tdma) { self.tdma_id } else { 0 };
-        d.layer_info = layer.id();
-        self.last = Some(Engine::Tiu);
-        self.steps.push(Step { layer, desc: Desc::Tiu(Box::new(d)) });
-    }
-
-    fn tdma(&mut self, layer: Layer, mut d: TdmaDesc) {
-        self.tdma_id += 1;
-        if self.last == Some(Engine::Tiu) {
-            self.tdma_wait = self.tiu_id;
-        }
-        d.vld = 1;
-        d.bar_en = 1;
-        d.cmd_id = self.tdma_id;
-        d.wait_id_tpu = self.tdma_wait;
-        d.layer_id = layer.id();
-        self.last = Some(Engine::Tdma);
-        self.steps.push(Step { layer, desc: Desc::Tdma(Box::new(d)) });
-    }
-}
-
-/// A global tensor side: region, offset and (n, c, h) byte strides; W is dense.
-struct Global {
-    region: u8,
-    offset: u64,
-    n_str: u32,
-    c_str: u32,
-    h_str: u32,
-}
-
-impl Global {
-    /// Dense NCHW int8 of shape (_, c, h, w).
-    fn dense(region: u8, offset: u64, c: u32, h: u32, w: u32) -> Global {
-        Global { region, offset, n_str: c * h * w, c_str: h * w, h_str: w }
-    }
-}
-
-fn set_src_global(d: &mut TdmaDesc, g: &Global) {
-    d.src_base_reg_sel = g.region as u32;
-    d.src_base_addr_low = g.offset as u32;
-    d.src_base_addr_high = (g.offset >> 32) as u32;
-}
-
-fn set_dst_global(d: &mut TdmaDesc, g: &Global) {
-    d.dst_base_reg_sel = g.region as u32;
-    d.dst_base_addr_low = g.offset as u32;
-    d.dst_base_addr_high = (g.offset >> 32) as u32;
-}
-
-fn set_src_strides(d: &mut TdmaDesc, n: u32, c: u32, h: u32) {
-    d.src_n_stride = n;
-    d.src_c_stride_low = c & 0xFFFF;
-    d.src_c_stride_high = c >> 16;
-    d.src_h_stride = h;
-}
-
-fn set_dst_strides(d: &mut TdmaDesc, n: u32, c: u32, h: u32) {
-    d.dst_n_stride = n;
-    d.dst_c_stride_low = c & 0xFFFF;
-    d.dst_c_stride_high = c >> 16;
-    d.dst_h_stride = h;
-}
-
-/// Tensor load: global (n, c, h, w) with strides → local tensor `l` (same shape).
-/// `signed`: cv180x/cv181x emitters set `int8_sign` on signed int8 moves (isa.md §9 item 13).
-fn g2l_tensor(chip: Chip, g: &Global, l: &Local, signed: bool) -> TdmaDesc {
-    let mut d = TdmaDesc::reset(chip);
-    d.trans_dir = 0;
-    d.int8_sign = signed as u32;
-    set_src_global(&mut d, g);
-    d.dst_base_addr_low = l.addr;
-    (d.src_n, d.src_c, d.src_h, d.src_w) = (l.n, l.c, l.h, l.w);
-    (d.dst_c, d.dst_h, d.dst_w) = (l.c, l.h, l.w);
-    set_src_strides(&mut d, g.n_str, g.c_str, g.h_str);
-    set_dst_strides(&mut d, l.n_str, l.c_str, l.h_str);
-    d
-}
-
-/// Tensor store: local tensor `l` → global with strides.
-fn l2g_tensor(chip: Chip, l: &Local, g: &Global, signed: bool) -> TdmaDesc {
-    let mut d = TdmaDesc::reset(chip);
-    d.trans_dir = 1;
-    d.int8_sign = signed as u32;
-    d.src_base_addr_low = l.addr;
-    set_dst_global(&mut d, g);
-    (d.src_n, d.src_c, d.src_h, d.src_w) = (l.n, l.c, l.h, l.w);
-    (d.dst_c, d.dst_h, d.dst_w) = (l.c, l.h, l.w);
-    set_src_strides(&mut d, l.n_str, l.c_str, l.h_str);
-    set_dst_strides(&mut d, g.n_str, g.c_str, g.h_str);
-    d
-}
-
-/// Matrix load: a global `rows × cols` matrix with `row_stride` → the local matrix layout `l`
-/// (`sys_dtype = 1`; the source rows go in both `src_n` and `src_c`, isa.md §4.2).
-fn g2l_matrix(chip: Chip, region: u8, offset: u64, row_stride: u32, cols: u32, l: &Local) -> TdmaDesc {
-    let mut d = TdmaDesc::reset(chip);
-    d.trans_dir = 0;
-    d.sys_dtype = 1;
-    d.int8_sign = 1;
-    set_src_global(&mut d, &Global { region, offset, n_str: 1, c_str: row_stride, h_str: 1 });
-    d.dst_base_addr_low = l.addr;
-    (d.src_n, d.src_c, d.src_h, d.src_w) = (l.n, l.n, 1, cols);
-    (d.dst_c, d.dst_h, d.dst_w) = (l.c, 1, l.w);
-    d.src_c_stride_low = row_stride;
-    set_dst_strides(&mut d, l.n_str, l.c_str, l.h_str);
-    d
-}
-
-/// Matrix store: the local matrix `l` → a global `rows × cols` matrix with `row_stride`.
-fn l2g_matrix(chip: Chip, l: &Local, cols: u32, region: u8, offset: u64, row_stride: u32) -> TdmaDesc {
-    let mut d = TdmaDesc::reset(chip);
-    d.trans_dir = 1;
-    d.sys_dtype = 1;
-    d.int8_sign = 1;
-    d.src_base_addr_low = l.addr;
-    set_dst_global(&mut d, &Global { region, offset, n_str: 1, c_str: row_stride, h_str: 1 });
-    (d.src_n, d.src_c, d.src_h, d.src_w) = (l.n, l.c, 1, l.w);
-    (d.dst_c, d.dst_h, d.dst_w) = (l.n, 1, cols);
-    set_src_strides(&mut d, l.n_str, l.c_str, l.h_str);
-    d.dst_c_stride_low = row_stride;
-    d
-}
-
-fn res0_shape(d: &mut TiuDesc, t: &Local) {
-    (d.res0_n, d.res0_c, d.res0_h, d.res0_w) = (t.n, t.c, t.h, t.w);
-}
-
-fn opd0_shape(d: &mut TiuDesc, t: &Local) {
-    (d.opd0_n, d.opd0_c, d.opd0_h, d.opd0_w) = (t.n, t.c, t.h, t.w);
-}
-
-fn res0_strides(d: &mut TiuDesc, t: &Local) {
-    (d.res0_n_str, d.res0_c_str, d.res0_h_str, d.res0_w_str) = (t.n_str, t.c_str, t.h_str, t.w_str);
-}
-
-fn opd0_strides(d: &mut TiuDesc, t: &Local) {
-    (d.opd0_n_str, d.opd0_c_str, d.opd0_h_str, d.opd0_w_str) = (t.n_str, t.c_str, t.h_str, t.w_str);
-}
+use crate::codegen::emitter::Emitter;
+use crate::codegen::tdma::{g2l_matrix, g2l_tensor, l2g_matrix, l2g_tensor, Global};
+use crate::codegen::tiu::{opd0_shape, opd0_strides, res0_shape, res0_strides};
+use cvsim_isa::{Chip, TiuDesc};
 
 /// Layer 1: per-channel (QM) conv 3×3, pad 1, with bias records and ReLU (isa.md §3.6.1).
 fn conv(chip: Chip, plan: &Plan) -> TiuDesc {
@@ -279,31 +124,32 @@ fn fc(chip: Chip, plan: &Plan, p: &Params) -> TiuDesc {
 /// Every descriptor of the example, in cmdbuf order, with its layer.
 pub fn descriptors(chip: Chip, p: &Params) -> Vec<Step> {
     let plan = Plan::new(chip.lanes());
-    let mut e = Emitter { chip, steps: Vec::new(), tiu_id: 0, tdma_id: 0, last: None, tdma_wait: 0 };
+    let mut e = Emitter::new(chip);
     let (ic, oc, ih, iw) = (IC as u32, OC as u32, IH as u32, IW as u32);
 
     let input = Global::dense(REGION_INPUT, G_INPUT, ic, ih, iw);
-    e.tdma(Layer::Conv, g2l_tensor(e.chip, &input, &plan.input, true));
+    e.tdma(Layer::Conv.id(), g2l_tensor(e.chip, &input, &plan.input, true));
     let filter = Global::dense(REGION_WEIGHT, W_CONV_FILTER, oc, (KH * KW) as u32, ic);
-    e.tdma(Layer::Conv, g2l_tensor(e.chip, &filter, &plan.conv_filter, true));
+    e.tdma(Layer::Conv.id(), g2l_tensor(e.chip, &filter, &plan.conv_filter, true));
     let records = Global::dense(REGION_WEIGHT, W_CONV_QUANT, oc, 1, QM_RECORD as u32);
-    e.tdma(Layer::Conv, g2l_tensor(e.chip, &records, &plan.conv_quant, false));
-    e.tiu(Layer::Conv, conv(e.chip, &plan));
+    e.tdma(Layer::Conv.id(), g2l_tensor(e.chip, &records, &plan.conv_quant, false));
+    e.tiu(Layer::Conv.id(), conv(e.chip, &plan));
 
-    e.tiu(Layer::Pool, max_pool(e.chip, &plan));
+    e.tiu(Layer::Pool.id(), max_pool(e.chip, &plan));
 
-    e.tiu(Layer::Add, add_mul(e.chip, &plan, p));
-    e.tiu(Layer::Add, add_mac(e.chip, &plan, p));
+    e.tiu(Layer::Add.id(), add_mul(e.chip, &plan, p));
+    e.tiu(Layer::Add.id(), add_mac(e.chip, &plan, p));
     // The FC reads its input as a matrix, so the add result goes out through shared memory.
     let spill = Global::dense(REGION_SHARED, G_SPILL, oc, PH as u32, PW as u32);
-    e.tdma(Layer::Add, l2g_tensor(e.chip, &plan.add_lo, &spill, true));
+    e.tdma(Layer::Add.id(), l2g_tensor(e.chip, &plan.add_lo, &spill, true));
 
     let k = FC_K as u32;
     let n = FC_N as u32;
-    e.tdma(Layer::Fc, g2l_matrix(e.chip, REGION_SHARED, G_SPILL, k, k, &plan.fc_left));
-    e.tdma(Layer::Fc, g2l_matrix(e.chip, REGION_WEIGHT, W_FC_FILTER, n, n, &plan.fc_right));
-    e.tdma(Layer::Fc, g2l_matrix(e.chip, REGION_WEIGHT, W_FC_BIAS, n, n, &plan.fc_bias));
-    e.tiu(Layer::Fc, fc(e.chip, &plan, p));
-    e.tdma(Layer::Fc, l2g_matrix(e.chip, &plan.fc_out, n, REGION_OUTPUT, G_OUTPUT, n));
-    e.steps
+    e.tdma(Layer::Fc.id(), g2l_matrix(e.chip, REGION_SHARED, G_SPILL, k, k, &plan.fc_left));
+    e.tdma(Layer::Fc.id(), g2l_matrix(e.chip, REGION_WEIGHT, W_FC_FILTER, n, n, &plan.fc_right));
+    e.tdma(Layer::Fc.id(), g2l_matrix(e.chip, REGION_WEIGHT, W_FC_BIAS, n, n, &plan.fc_bias));
+    e.tiu(Layer::Fc.id(), fc(e.chip, &plan, p));
+    e.tdma(Layer::Fc.id(), l2g_matrix(e.chip, &plan.fc_out, n, REGION_OUTPUT, G_OUTPUT, n));
+    let layer = |id| Layer::ALL.into_iter().find(|l| l.id() == id).expect("every step has an example layer");
+    e.steps.into_iter().map(|s| Step { layer: layer(s.layer), desc: s.desc }).collect()
 }

@@ -1,7 +1,7 @@
 //! Where everything of the example lives: the network's dimensions, the global-memory regions and
 //! offsets, and the local-memory plan with each tensor's strides (isa.md §1.2, §1.3).
 
-use cvsim_isa::chip::LMEM_SHIFT;
+pub use crate::codegen::local::Local;
 
 /// Input (1, IC, IH, IW).
 pub const IC: usize = 8;
@@ -47,56 +47,6 @@ pub const SHARED_BYTES: usize = FC_K;
 
 const fn align16(v: u64) -> u64 {
     v.div_ceil(16) * 16
-}
-
-/// A tensor in local memory: start address (`lane << 15 | offset`), shape and per-lane byte
-/// strides. Channel c lives in lane `(lane0 + c) % lanes` at `off0 + (lane0 + c) / lanes · c_str`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Local {
-    pub addr: u32,
-    pub n: u32,
-    pub c: u32,
-    pub h: u32,
-    pub w: u32,
-    pub n_str: u32,
-    pub c_str: u32,
-    pub h_str: u32,
-    pub w_str: u32,
-}
-
-impl Local {
-    /// The EU-aligned layout the TIU derives for stride code 0 (isa.md §1.3).
-    pub const fn eu_aligned(addr: u32, lanes: u32, n: u32, c: u32, h: u32, w: u32) -> Local {
-        let c_str = (h * w).div_ceil(16) * 16;
-        Local { addr, n, c, h, w, n_str: c_str * c.div_ceil(lanes), c_str, h_str: w, w_str: 1 }
-    }
-
-    /// The compact layout (no alignment of the channel stride).
-    pub const fn compact(addr: u32, lanes: u32, n: u32, c: u32, h: u32, w: u32) -> Local {
-        let c_str = h * w;
-        Local { addr, n, c, h, w, n_str: c_str * c.div_ceil(lanes), c_str, h_str: w, w_str: 1 }
-    }
-
-    /// The default EU-aligned matrix layout of a `rows × cols` int8 matrix (isa.md §1.3): each row
-    /// is cut into `c` chunks of `w` elements, chunk i being channel i.
-    pub const fn matrix(addr: u32, lanes: u32, rows: u32, cols: u32) -> Local {
-        let eu = 16;
-        let (c, w) = if cols >= eu {
-            let w = eu * cols.div_ceil(eu * lanes);
-            (cols.div_ceil(w), w)
-        } else {
-            (1, cols)
-        };
-        let c_str = w.div_ceil(16) * 16;
-        Local { addr, n: rows, c, h: 1, w, n_str: c_str * c.div_ceil(lanes), c_str, h_str: w, w_str: 1 }
-    }
-
-    /// (lane, per-lane offset) of element (n, c, h, w).
-    pub fn locate(&self, lanes: u32, n: u32, c: u32, h: u32, w: u32) -> (u32, u32) {
-        let (lane0, off0) = (self.addr >> LMEM_SHIFT, self.addr & ((1 << LMEM_SHIFT) - 1));
-        let l = lane0 + c;
-        (l % lanes, off0 + l / lanes * self.c_str + n * self.n_str + h * self.h_str + w * self.w_str)
-    }
 }
 
 /// The local-memory plan. Everything starts in lane 0: the TIU's opd1/opd2 address fields are

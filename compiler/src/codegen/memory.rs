@@ -1,0 +1,135 @@
+//! Device memory for every tensor: network inputs and outputs in their own IO regions (3, 4, …,
+//! one per tensor, as tpu-mlir lays them out), CPU-quantised inputs in private memory (region 2),
+//! activations in shared memory (region 0) placed by lifetime so that dead tensors' bytes are
+//! reused, and reshapes as aliases of what they reshape.
+
+use crate::lower::{Layer, Network, TensorRef};
+
+pub const REGION_SHARED: u8 = 0;
+pub const REGION_WEIGHT: u8 = 1;
+pub const REGION_PRIVATE: u8 = 2;
+pub const REGION_IO_FIRST: u8 = 3;
+/// The last region a tagged address can name.
+pub const REGION_IO_LAST: u8 = 7;
+/// Alignment of every placed tensor (a DRAM burst start; also what tpu-mlir uses).
+const ALIGN: u64 = 16;
+
+/// Where one tensor lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Placement {
+    pub region: u8,
+    pub offset: u64,
+    /// A later tensor reuses these bytes (written into the tensor map, so the runtime does not
+    /// offer the tensor's final value).
+    pub overwrote: bool,
+}
+
+/// Every tensor's placement (None: never stored, e.g. a tensor no layer reads or writes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemoryPlan {
+    pub places: Vec<Option<Placement>>,
+    pub shared_bytes: u64,
+    pub private_bytes: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MemoryError {
+    #[error("the network has {0} inputs and outputs; IO regions 3..=7 hold at most 5")]
+    TooManyIo(usize),
+    #[error("network output `{0}` is produced by a Reshape; reshape it after the output instead")]
+    ReshapedOutput(String),
+}
+
+/// Follow reshape aliases to the tensor that owns the bytes.
+fn roots(net: &Network) -> Vec<TensorRef> {
+    let mut root: Vec<TensorRef> = (0..net.tensors.len()).collect();
+    for l in &net.layers {
+        if let Layer::Reshape { input, output } = l {
+            root[*output] = root[*input];
+        }
+    }
+    root
+}
+
+/// `fused`: (producer, table) layer pairs lowered as one, whose intermediate tensor is not stored.
+pub fn plan(net: &Network, fused: &[(usize, usize)]) -> Result<MemoryPlan, MemoryError> {
+    let n = net.tensors.len();
+    let root = roots(net);
+    let mut places: Vec<Option<Placement>> = vec![None; n];
+    let io: Vec<TensorRef> = net.inputs.iter().chain(&net.outputs).copied().collect();
+    if io.len() > (REGION_IO_LAST - REGION_IO_FIRST + 1) as usize {
+        return Err(MemoryError::TooManyIo(io.len()));
+    }
+    for (i, &t) in io.iter().enumerate() {
+        if root[t] != t {
+            return Err(MemoryError::ReshapedOutput(net.tensors[t].name.clone()));
+        }
+        places[t] = Some(Placement { region: REGION_IO_FIRST + i as u8, offset: 0, overwrote: false });
+    }
+
+    // Lifetimes of the byte owners, in layer indices (inclusive).
+    let mut def = vec![usize::MAX; n];
+    let mut last = vec![0usize; n];
+    let mut private = vec![false; n];
+    for (i, l) in net.layers.iter().enumerate() {
+        if matches!(l, Layer::Reshape { .. }) || fused.iter().any(|f| f.1 == i) {
+            continue;
+        }
+        let o = match fused.iter().find(|f| f.0 == i) {
+            Some(f) => root[net.layers[f.1].output()],
+            None => root[l.output()],
+        };
+        def[o] = def[o].min(i);
+        last[o] = last[o].max(i);
+        if matches!(l, Layer::Quantize { .. }) {
+            private[o] = true;
+        }
+        for t in l.inputs() {
+            last[root[t]] = last[root[t]].max(i);
+        }
+    }
+
+    let mut private_bytes = 0u64;
+    // (offset, end, def, last, tensor) of shared allocations.
+    let mut shared: Vec<(u64, u64, usize, usize, TensorRef)> = Vec::new();
+    let mut owners: Vec<TensorRef> =
+        (0..n).filter(|&t| root[t] == t && places[t].is_none() && def[t] != usize::MAX).collect();
+    owners.sort_by_key(|&t| (def[t], t));
+    for t in owners {
+        let bytes = net.tensors[t].bytes() as u64;
+        if private[t] {
+            places[t] = Some(Placement { region: REGION_PRIVATE, offset: private_bytes, overwrote: false });
+            private_bytes += bytes.div_ceil(ALIGN) * ALIGN;
+            continue;
+        }
+        // First fit among the allocations whose lifetimes overlap this one.
+        let mut live: Vec<(u64, u64)> =
+            shared.iter().filter(|a| a.2 <= last[t] && def[t] <= a.3).map(|a| (a.0, a.1)).collect();
+        live.sort();
+        let mut at = 0u64;
+        for (s, e) in live {
+            if at + bytes <= s {
+                break;
+            }
+            at = at.max(e.div_ceil(ALIGN) * ALIGN);
+        }
+        shared.push((at, at + bytes, def[t], last[t], t));
+        places[t] = Some(Placement { region: REGION_SHARED, offset: at, overwrote: false });
+    }
+    // A tensor is overwritten when a later-defined allocation overlaps its bytes.
+    for a in &shared {
+        let reused = shared.iter().any(|b| b.2 > a.3 && b.0 < a.1 && a.0 < b.1);
+        if reused {
+            if let Some(p) = places[a.4].as_mut() {
+                p.overwrote = true;
+            }
+        }
+    }
+    let shared_bytes = shared.iter().map(|a| a.1).max().unwrap_or(0).div_ceil(ALIGN) * ALIGN;
+    for t in 0..n {
+        if root[t] != t {
+            places[t] = places[root[t]];
+        }
+    }
+    Ok(MemoryPlan { places, shared_bytes, private_bytes })
+}
