@@ -9,7 +9,8 @@
 
 use crate::ir::{Activation, Graph, Op, TensorId, Value};
 use crate::lower::{
-    ChannelQuant, Chip, Conv, DType, FullyConnected, Layer, Network, Pads, Pool, PoolKind, Rescale, TensorDesc, TensorRef,
+    ChannelQuant, Chip, Conv, DType, FullyConnected, Layer, Network, Pads, Pool, PoolKind, Rescale, TensorDesc,
+    TensorRef,
 };
 use crate::quantize::{
     avgpool_multiplier, concat_multipliers, dequant_scale, eltwise_add_multipliers, input_quant_scale, int8_lut,
@@ -37,7 +38,13 @@ Sigmoid, Tanh, Exp, HardSigmoid, HardSwish, GlobalAveragePool, AveragePool, MaxP
 /// The int8 network of `graph` for `chip`. Every activation tensor needs a calibration threshold
 /// (`Tensor::calibration`); graph inputs are quantised and outputs dequantised by CPU routines.
 pub fn quantize(graph: &Graph, chip: Chip, name: &str) -> Result<Network, QuantizeError> {
-    let mut q = Quantizer { g: graph, net: Network::new(chip, name), map: vec![None; graph.tensors.len()], thresholds: vec![None; graph.tensors.len()], fused: vec![false; graph.nodes.len()] };
+    let mut q = Quantizer {
+        g: graph,
+        net: Network::new(chip, name),
+        map: vec![None; graph.tensors.len()],
+        thresholds: vec![None; graph.tensors.len()],
+        fused: vec![false; graph.nodes.len()],
+    };
     for &input in &graph.inputs {
         let t = &graph.tensors[input];
         let threshold = q.calibrated(input)?;
@@ -110,7 +117,12 @@ impl Quantizer<'_> {
     /// A new int8 network tensor standing for IR tensor `t`.
     fn activation(&mut self, t: TensorId, name: &str, threshold: f32) -> Result<TensorRef, QuantizeError> {
         let tensor = &self.g.tensors[t];
-        let r = self.net.tensor(TensorDesc::new(name, shape4(&tensor.name, &tensor.shape)?, DType::I8, dequant_scale(threshold as f64)));
+        let r = self.net.tensor(TensorDesc::new(
+            name,
+            shape4(&tensor.name, &tensor.shape)?,
+            DType::I8,
+            dequant_scale(threshold as f64),
+        ));
         self.map[t] = Some(r);
         self.thresholds[t] = Some(threshold);
         Ok(r)
@@ -125,9 +137,14 @@ impl Quantizer<'_> {
     fn get(&self, t: TensorId, node: &str) -> Result<TensorRef, QuantizeError> {
         let name = &self.g.tensors[t].name;
         let err = |what: String| QuantizeError::Node { node: node.into(), op: "input".into(), what };
-        let r = self.map[t].ok_or_else(|| err(format!("tensor `{name}` is not an int8 activation here (a constant the passes did not fold?)")))?;
+        let r = self.map[t].ok_or_else(|| {
+            err(format!("tensor `{name}` is not an int8 activation here (a constant the passes did not fold?)"))
+        })?;
         if self.net.tensors[r].dtype != DType::I8 {
-            return Err(err(format!("tensor `{name}` is {} (a softmax output); only a model output may be", self.net.tensors[r].dtype.name())));
+            return Err(err(format!(
+                "tensor `{name}` is {} (a softmax output); only a model output may be",
+                self.net.tensors[r].dtype.name()
+            )));
         }
         Ok(r)
     }
@@ -149,12 +166,19 @@ impl Quantizer<'_> {
         match &node.op {
             Op::Conv { kernel, strides, pads, dilations, group, act } => {
                 let x = self.get(input0, &node.name)?;
-                let w = node.inputs.get(1).and_then(|&t| self.constant(t)).ok_or_else(|| err("the weight is not a constant".into()))?;
-                let bias = node.inputs.get(2).and_then(|&t| self.constant(t)).map(|b| b.iter().copied().collect::<Vec<f32>>());
+                let w = node
+                    .inputs
+                    .get(1)
+                    .and_then(|&t| self.constant(t))
+                    .ok_or_else(|| err("the weight is not a constant".into()))?;
+                let bias =
+                    node.inputs.get(2).and_then(|&t| self.constant(t)).map(|b| b.iter().copied().collect::<Vec<f32>>());
                 let ic = self.net.tensors[x].shape[1];
                 let oc = w.shape()[0];
                 if *group != 1 && !(*group == ic && oc == ic) {
-                    return Err(err(format!("group {group} with {ic} input and {oc} output channels: only 1 or depthwise")));
+                    return Err(err(format!(
+                        "group {group} with {ic} input and {oc} output channels: only 1 or depthwise"
+                    )));
                 }
                 let relu = fused_relu(act).ok_or_else(|| err(format!("fused activation {act:?}")))?;
                 let w: Vec<f32> = w.iter().copied().collect();
@@ -176,14 +200,19 @@ impl Quantizer<'_> {
             }
             Op::FullyConnected { act } => {
                 let x = self.get(input0, &node.name)?;
-                let w = node.inputs.get(1).and_then(|&t| self.constant(t)).ok_or_else(|| err("the weight is not a constant".into()))?;
+                let w = node
+                    .inputs
+                    .get(1)
+                    .and_then(|&t| self.constant(t))
+                    .ok_or_else(|| err("the weight is not a constant".into()))?;
                 if w.ndim() != 2 {
                     return Err(err(format!("weight of rank {}", w.ndim())));
                 }
                 let (k, n) = (w.shape()[0], w.shape()[1]);
                 // [K, N] → [N][K]: output channel outermost, as the conv quantisation wants.
                 let wt: Vec<f32> = (0..n).flat_map(|j| (0..k).map(move |i| (i, j))).map(|(i, j)| w[[i, j]]).collect();
-                let bias = node.inputs.get(2).and_then(|&t| self.constant(t)).map(|b| b.iter().copied().collect::<Vec<f32>>());
+                let bias =
+                    node.inputs.get(2).and_then(|&t| self.constant(t)).map(|b| b.iter().copied().collect::<Vec<f32>>());
                 let relu = fused_relu(act).ok_or_else(|| err(format!("fused activation {act:?}")))?;
                 let (t_in, t_out) = (self.thresholds[input0].unwrap(), self.calibrated(out)?);
                 let qc = quantize_conv_per_channel(&wt, n, bias.as_deref(), t_in, t_out);
@@ -191,7 +220,12 @@ impl Quantizer<'_> {
                 let m: usize = self.g.tensors[input0].shape.iter().product::<usize>() / k;
                 // The FC reads [M, K, 1, 1]: give it that view of its input.
                 let x = if xs != [m, k, 1, 1] {
-                    let v = self.net.tensor(TensorDesc::new(format!("{}_fc_in", node.name), [m, k, 1, 1], DType::I8, self.net.tensors[x].qscale));
+                    let v = self.net.tensor(TensorDesc::new(
+                        format!("{}_fc_in", node.name),
+                        [m, k, 1, 1],
+                        DType::I8,
+                        self.net.tensors[x].qscale,
+                    ));
                     self.net.layers.push(Layer::Reshape { input: x, output: v });
                     v
                 } else {
@@ -200,11 +234,22 @@ impl Quantizer<'_> {
                 let y = self.output(out, t_out)?;
                 let ys = self.net.tensors[y].shape;
                 let y_fc = if ys != [m, n, 1, 1] {
-                    self.net.tensor(TensorDesc::new(format!("{}_fc_out", node.name), [m, n, 1, 1], DType::I8, self.net.tensors[y].qscale))
+                    self.net.tensor(TensorDesc::new(
+                        format!("{}_fc_out", node.name),
+                        [m, n, 1, 1],
+                        DType::I8,
+                        self.net.tensors[y].qscale,
+                    ))
                 } else {
                     y
                 };
-                self.net.layers.push(Layer::FullyConnected(FullyConnected { input: x, output: y_fc, weight: qc.weights, quant: channel_quant(&qc.channels), relu }));
+                self.net.layers.push(Layer::FullyConnected(FullyConnected {
+                    input: x,
+                    output: y_fc,
+                    weight: qc.weights,
+                    quant: channel_quant(&qc.channels),
+                    relu,
+                }));
                 if y_fc != y {
                     self.net.layers.push(Layer::Reshape { input: y_fc, output: y });
                 }
@@ -228,7 +273,11 @@ impl Quantizer<'_> {
             }
             Op::Add | Op::Sub | Op::Mul => self.binary(node)?,
             Op::Scale => {
-                let scale = node.inputs.get(1).and_then(|&t| self.constant(t)).ok_or_else(|| err("the scale is not a constant".into()))?;
+                let scale = node
+                    .inputs
+                    .get(1)
+                    .and_then(|&t| self.constant(t))
+                    .ok_or_else(|| err("the scale is not a constant".into()))?;
                 let w: Vec<f32> = scale.iter().copied().collect();
                 let bias = match node.inputs.get(2).and_then(|&t| self.constant(t)) {
                     Some(b) => b.iter().copied().collect(),
@@ -237,7 +286,9 @@ impl Quantizer<'_> {
                 self.affine(node, input0, &w, &bias)?;
             }
             Op::BatchNormalization { epsilon } => {
-                let c = |i: usize| node.inputs.get(i).and_then(|&t| self.constant(t)).map(|a| a.iter().copied().collect::<Vec<f32>>());
+                let c = |i: usize| {
+                    node.inputs.get(i).and_then(|&t| self.constant(t)).map(|a| a.iter().copied().collect::<Vec<f32>>())
+                };
                 let (Some(gamma), Some(beta), Some(mean), Some(var)) = (c(1), c(2), c(3), c(4)) else {
                     return Err(err("scale, bias, mean and variance must be constants".into()));
                 };
@@ -299,7 +350,10 @@ impl Quantizer<'_> {
                 let t_out = self.calibrated(out)?;
                 let rescale = concat_multipliers(&t_in, t_out as f64)
                     .into_iter()
-                    .map(|m| (m.multiplier != 1 || m.rshift != 0).then_some(Rescale { multiplier: m.multiplier as i8, rshift: m.rshift as u8 }))
+                    .map(|m| {
+                        (m.multiplier != 1 || m.rshift != 0)
+                            .then_some(Rescale { multiplier: m.multiplier as i8, rshift: m.rshift as u8 })
+                    })
                     .collect();
                 let y = self.output(out, t_out)?;
                 self.net.layers.push(Layer::Concat { inputs, output: y, rescale });
@@ -360,11 +414,19 @@ impl Quantizer<'_> {
                         let (xa, xb, sb) = if sb == sa || per_channel(sa, sb) { (xa, xb, sb) } else { (xb, xa, sa) };
                         let sa = self.net.tensors[xa].shape;
                         if sb != sa && !per_channel(sa, sb) {
-                            return Err(err(format!("broadcast of {sb:?} to {sa:?}: only equal shapes or one value per channel")));
+                            return Err(err(format!(
+                                "broadcast of {sb:?} to {sa:?}: only equal shapes or one value per channel"
+                            )));
                         }
                         let m = mul_qdm_multiplier(&[ta, tb], t_out as f64);
                         let y = self.output(out, t_out)?;
-                        self.net.layers.push(Layer::Mul { a: xa, b: xb, output: y, multiplier: m.multiplier, shift: m.rshift });
+                        self.net.layers.push(Layer::Mul {
+                            a: xa,
+                            b: xb,
+                            output: y,
+                            multiplier: m.multiplier,
+                            shift: m.rshift,
+                        });
                     }
                     _ => {
                         if sa != sb {
@@ -396,7 +458,9 @@ impl Quantizer<'_> {
                     }
                 }
             }
-            (true, true) => return Err(err("both operands are constants (constant folding should have removed this node)".into())),
+            (true, true) => {
+                return Err(err("both operands are constants (constant folding should have removed this node)".into()))
+            }
             _ => {
                 let (act, cst) = if ca { (b, a) } else { (a, b) };
                 let c = self.constant(cst).unwrap().clone();
@@ -414,8 +478,13 @@ impl Quantizer<'_> {
                         _ => self.lut(&one, move |x| x + sign * v),
                     };
                 }
-                if values.len() != shape[1] || !per_channel(shape, shape4(&self.g.tensors[cst].name, &squeeze_to_channel(c.shape()))?) {
-                    return Err(err(format!("constant of shape {:?}: only a scalar or one value per channel", c.shape())));
+                if values.len() != shape[1]
+                    || !per_channel(shape, shape4(&self.g.tensors[cst].name, &squeeze_to_channel(c.shape()))?)
+                {
+                    return Err(err(format!(
+                        "constant of shape {:?}: only a scalar or one value per channel",
+                        c.shape()
+                    )));
                 }
                 let ch = shape[1];
                 let (w, bias): (Vec<f32>, Vec<f32>) = match node.op {
@@ -442,7 +511,13 @@ impl Quantizer<'_> {
     }
 
     /// `y[c] = x[c] · w[c] + bias[c]`: a 1×1 depthwise convolution.
-    fn affine(&mut self, node: &crate::ir::Node, input: TensorId, w: &[f32], bias: &[f32]) -> Result<(), QuantizeError> {
+    fn affine(
+        &mut self,
+        node: &crate::ir::Node,
+        input: TensorId,
+        w: &[f32],
+        bias: &[f32],
+    ) -> Result<(), QuantizeError> {
         let out = node.outputs[0];
         let x = self.get(input, &node.name)?;
         let ch = self.net.tensors[x].shape[1];
@@ -497,5 +572,7 @@ fn fused_relu(act: &Activation) -> Option<bool> {
 }
 
 fn channel_quant(c: &[crate::quantize::ChannelQuant]) -> Vec<ChannelQuant> {
-    c.iter().map(|c| ChannelQuant { bias: c.bias.unwrap_or(0), multiplier: c.qdm.multiplier, shift: c.qdm.rshift }).collect()
+    c.iter()
+        .map(|c| ChannelQuant { bias: c.bias.unwrap_or(0), multiplier: c.qdm.multiplier, shift: c.qdm.rshift })
+        .collect()
 }

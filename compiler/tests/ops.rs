@@ -501,9 +501,16 @@ fn pad_modes_and_resize() {
                 ],
             ),
             node("Resize", &["x", "", "scales"], &["rl"], vec![("mode", A::S("linear"))]),
+            node(
+                "Resize",
+                &["x", "", "scales"],
+                &["ra"],
+                vec![("mode", A::S("linear")), ("coordinate_transformation_mode", A::S("align_corners"))],
+            ),
+            node("Resize", &["x", "", "scales"], &["rh"], vec![("mode", A::S("nearest"))]),
         ],
         &[("x", &[1, 2, 4, 5])],
-        &["pc", "pr", "pe", "rn", "rl"],
+        &["pc", "pr", "pe", "rn", "rl", "ra", "rh"],
         vec![
             init_i64("pads", &[0, 0, 1, 2, 0, 0, 2, 1]),
             init_f32("cv", &[], vec![0.5], true),
@@ -611,4 +618,53 @@ fn unsupported_op_names_node_type_and_list() {
         e.starts_with("node `Erf_y`: op type `Erf` (domain ``) is not supported; supported: Add, AveragePool,"),
         "{e}"
     );
+}
+
+#[test]
+fn no_ops_removed_reshapes_merged_and_output_name_kept() {
+    let c = case(
+        vec![
+            node("Dropout", &["x"], &["d"], vec![]),
+            node("Cast", &["d"], &["c"], vec![("to", A::I(1))]),
+            node("Mul", &["c", "one"], &["m"], vec![]),
+            node("Reshape", &["m", "s1"], &["r1"], vec![]),
+            node("Reshape", &["r1", "s2"], &["r2"], vec![]),
+            node("Transpose", &["r2"], &["t1"], vec![("perm", A::Is(vec![1, 0]))]),
+            node("Transpose", &["t1"], &["y"], vec![("perm", A::Is(vec![1, 0]))]),
+        ],
+        &[("x", &[1, 4, 3, 3])],
+        &["y"],
+        vec![init_f32("one", &[1], vec![1.0], true), init_i64("s1", &[1, 36]), init_i64("s2", &[4, 9])],
+    );
+    let g = c.check(EXACT);
+    assert_eq!(ops_of(&g), ["Reshape"], "{g}");
+    assert_eq!(g.tensors[g.outputs[0]].name, "y");
+}
+
+#[test]
+fn activation_fused_into_fully_connected_and_conv_bias_add_folded() {
+    let c = case(
+        vec![
+            node("Conv", &["x", "w"], &["c"], vec![]),
+            node("Add", &["c", "cb"], &["a"], vec![]),
+            node("Clip", &["a", "lo", "hi"], &["r"], vec![]),
+            node("Flatten", &["r"], &["f"], vec![]),
+            node("MatMul", &["f", "fw"], &["mm"], vec![]),
+            node("Add", &["mm", "fb"], &["fa"], vec![]),
+            node("Relu", &["fa"], &["y"], vec![]),
+        ],
+        &[("x", &[2, 3, 4, 4])],
+        &["y"],
+        vec![
+            rand_init("w", &[5, 3, 3, 3], 50),
+            rand_init("cb", &[1, 5, 1, 1], 51),
+            init_f32("lo", &[], vec![0.0], true),
+            init_f32("hi", &[], vec![6.0], true),
+            rand_init("fw", &[20, 7], 52),
+            rand_init("fb", &[7], 53),
+        ],
+    );
+    let g = c.check(SUM);
+    assert_eq!(ops_of(&g), ["Conv", "Reshape", "FullyConnected"], "{g}");
+    assert_eq!(g.to_string().matches("act=").count(), 2, "{g}");
 }

@@ -9,10 +9,10 @@
 pub mod conv;
 mod eltwise;
 mod eltwise_bf16;
-mod movement;
 pub mod emitter;
 pub mod local;
 pub mod memory;
+mod movement;
 mod pool;
 pub mod softmax;
 pub mod tdma;
@@ -77,7 +77,8 @@ impl LayerCx<'_> {
     /// A TIU descriptor reading and writing these local tensors.
     pub fn tiu(&mut self, d: TiuDesc, reads: &[&Local], writes: &[&Local]) {
         let id = self.id();
-        let (r, w): (Vec<Span>, Vec<Span>) = (reads.iter().map(|l| l.span()).collect(), writes.iter().map(|l| l.span()).collect());
+        let (r, w): (Vec<Span>, Vec<Span>) =
+            (reads.iter().map(|l| l.span()).collect(), writes.iter().map(|l| l.span()).collect());
         self.e.tiu_deps(id, d, &r, &w);
     }
 

@@ -18,7 +18,8 @@ pub fn pool(cx: &mut LayerCx, p: &Pool) -> Result<(), CompileError> {
     let bf16 = cx.net.tensors[p.input].dtype == DType::Bf16;
     let e = if bf16 { 2 } else { 1 };
     let rows_for = |oh_t: u32| ((oh_t - 1) * sh + kh).min(ih);
-    let bytes = |c_t: u32, oh_t: u32| [eu_bytes(lanes, n, c_t, rows_for(oh_t), iw * e), eu_bytes(lanes, n, c_t, oh_t, ow * e)];
+    let bytes =
+        |c_t: u32, oh_t: u32| [eu_bytes(lanes, n, c_t, rows_for(oh_t), iw * e), eu_bytes(lanes, n, c_t, oh_t, ow * e)];
     let local = |addr, c_t, h, w| {
         if bf16 {
             Local::eu_aligned_bf16(addr, lanes, n, c_t, h, w)

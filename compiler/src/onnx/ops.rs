@@ -344,9 +344,6 @@ impl Builder {
                     "Div" => Op::Div,
                     _ => Op::Pow,
                 };
-                if opset < 7 {
-                    return Err("legacy broadcast attribute".into());
-                }
                 single(self, op, vec![req(0)?, req(1)?])?;
             }
             "Sqrt" => single(self, Op::Sqrt, vec![req(0)?])?,
@@ -618,6 +615,9 @@ impl Builder {
                 };
                 if out[0] != xs[0] || out[1] != xs[1] || out[2] == 0 || out[3] == 0 {
                     return Err(format!("resizing {xs:?} to {out:?}: only height and width may change"));
+                }
+                if at.int("antialias").unwrap_or(0) != 0 || at.has("axes") {
+                    return Err("the antialias and axes attributes are not supported".into());
                 }
                 let coord = at.string("coordinate_transformation_mode").unwrap_or_else(|| {
                     if opset < 11 {
