@@ -2,7 +2,7 @@
 //! quantising, lowering and packaging stages hang off the same arguments.
 
 use cvsim_compiler::calibration::table::Table;
-use cvsim_compiler::{int8, ir::Graph, onnx, package, passes};
+use cvsim_compiler::{bf16, int8, ir::Graph, onnx, package, passes};
 use super::tensors;
 use crate::npz::{self, ElemType};
 use crate::similarity::{similarity, Tolerance};
@@ -88,7 +88,7 @@ pub fn main(a: Args) -> Result<ExitCode, String> {
             }
             int8::quantize(&g, chip, &name).map_err(|e| format!("{}: {e}", a.model.display()))?
         }
-        Quantize::Bf16 => return Err("--quantize bf16 is not available yet".into()),
+        Quantize::Bf16 => bf16::quantize(&g, chip, &name).map_err(|e| format!("{}: {e}", a.model.display()))?,
     };
     let bytes = package::build(&net).map_err(|e| format!("{}: {e}", a.model.display()))?;
     std::fs::write(output, &bytes).map_err(|e| format!("{}: {e}", output.display()))?;
