@@ -63,6 +63,27 @@ fn eltwise(cx: &LayerCx, eu: u32, res: &Local, opd0: &Local) -> TiuDesc {
     d
 }
 
+/// The int8 lookup `y = table[x as u8]` (derived strides; `y` may be `x`).
+pub fn lut_desc(cx: &LayerCx, y: &Local, x: &Local, tl: &Local) -> TiuDesc {
+    let mut d = TiuDesc::reset(cx.chip);
+    d.tsk_typ = 3;
+    if cx.chip.layout().tiu_ops_by_flag() {
+        d.tens_lookup = 1;
+    } else {
+        d.tsk_eu_typ = 12;
+    }
+    d.tsk_opd_num = 2;
+    d.opt_relu_typ = 0;
+    d.opt_res_shift = 0;
+    d.opt_shift_typ = 0;
+    d.opt_opd1_sign = 0;
+    (d.res0_addr, d.opd0_addr, d.opd1_addr) = (y.addr, x.addr, tl.addr);
+    res0_shape(&mut d, y);
+    opd0_shape(&mut d, x);
+    (d.opd1_n, d.opd1_c, d.opd1_h, d.opd1_w) = (1, cx.lanes, 16, 16);
+    d
+}
+
 /// `y = table[x as u8]`; the table is broadcast to every lane by a zero channel stride.
 pub fn lut(cx: &mut LayerCx, input: TensorRef, output: TensorRef, table: &[i8; 256]) -> Result<(), CompileError> {
     let s = cx.shape(input);
@@ -77,30 +98,15 @@ pub fn lut(cx: &mut LayerCx, input: TensorRef, output: TensorRef, table: &[i8; 2
     let (a_x, a_y) = (arena.alloc(buf).expect("fits"), arena.alloc(buf).expect("fits"));
     let tl = Local { addr: a_t, n: 1, c: lanes, h: 1, w: 256, n_str: 256, c_str: 256, h_str: 256, w_str: 1 };
     let tg = Global { region: REGION_WEIGHT, offset: t_off, n_str: 0, c_str: 0, h_str: 256 };
-    cx.tdma(g2l_tensor(cx.chip, &tg, &tl, true));
+    cx.load(g2l_tensor(cx.chip, &tg, &tl, true), &tl);
     let (src, dst) = (cx.global(input), cx.global(output));
     for (c0, c_t, h0, h_t) in tiles(s, c_max, h_max) {
         let x = Local::eu_aligned(a_x, lanes, s[0], c_t, h_t, s[3]);
         let y = Local::eu_aligned(a_y, lanes, s[0], c_t, h_t, s[3]);
-        cx.tdma(g2l_tensor(cx.chip, &src.at(at(s, c0, h0)), &x, true));
-        let mut d = TiuDesc::reset(cx.chip);
-        d.tsk_typ = 3;
-        if cx.chip.layout().tiu_ops_by_flag() {
-            d.tens_lookup = 1;
-        } else {
-            d.tsk_eu_typ = 12;
-        }
-        d.tsk_opd_num = 2;
-        d.opt_relu_typ = 0;
-        d.opt_res_shift = 0;
-        d.opt_shift_typ = 0;
-        d.opt_opd1_sign = 0;
-        (d.res0_addr, d.opd0_addr, d.opd1_addr) = (y.addr, x.addr, tl.addr);
-        res0_shape(&mut d, &y);
-        opd0_shape(&mut d, &x);
-        (d.opd1_n, d.opd1_c, d.opd1_h, d.opd1_w) = (1, lanes, 16, 16);
-        cx.tiu(d);
-        cx.tdma(l2g_tensor(cx.chip, &y, &dst.at(at(s, c0, h0)), true));
+        cx.load(g2l_tensor(cx.chip, &src.at(at(s, c0, h0)), &x, true), &x);
+        let d = lut_desc(cx, &y, &x, &tl);
+        cx.tiu(d, &[&x, &tl], &[&y]);
+        cx.store(l2g_tensor(cx.chip, &y, &dst.at(at(s, c0, h0)), true), &y);
     }
     Ok(())
 }
@@ -129,15 +135,15 @@ pub fn add(
         let off = at(s, c0, h0);
         let l = |addr| Local::eu_aligned(addr, lanes, s[0], c_t, h_t, s[3]);
         let (la, lb, lo, hi) = (l(a_a), l(a_b), l(a_lo), l(a_hi));
-        cx.tdma(g2l_tensor(cx.chip, &ga.at(off), &la, true));
-        cx.tdma(g2l_tensor(cx.chip, &gb.at(off), &lb, true));
+        cx.load(g2l_tensor(cx.chip, &ga.at(off), &la, true), &la);
+        cx.load(g2l_tensor(cx.chip, &gb.at(off), &lb, true), &lb);
         let mut d = eltwise(cx, 0, &lo, &la);
         d.opt_opd1_const = 1;
         d.opd1_addr = ma as u8 as u32; // int8 mul/mac constants are masked to 8 bits
         d.opt_res_shift = 0;
         d.opt_res0_seg = 0;
         d.res0_b_str = hi.addr - lo.addr;
-        cx.tiu(d);
+        cx.tiu(d, &[&la], &[&lo, &hi]);
         let mut d = eltwise(cx, 1, &lo, &lb);
         d.opt_opd1_const = 1;
         d.opd1_addr = mb as u8 as u32;
@@ -147,8 +153,8 @@ pub fn add(
         d.opt_res0_seg = 1;
         d.res0_b_str = hi.addr - lo.addr;
         d.opt_relu_typ = relu as u32;
-        cx.tiu(d);
-        cx.tdma(l2g_tensor(cx.chip, &lo, &gy.at(off), true));
+        cx.tiu(d, &[&lb, &lo, &hi], &[&lo, &hi]);
+        cx.store(l2g_tensor(cx.chip, &lo, &gy.at(off), true), &lo);
     }
     Ok(())
 }
@@ -182,17 +188,17 @@ pub fn mul(
         let off = at(s, c0, h0);
         let la = Local::eu_aligned(a_a, lanes, s[0], c_t, h_t, s[3]);
         let y = Local::eu_aligned(a_y, lanes, s[0], c_t, h_t, s[3]);
-        cx.tdma(g2l_tensor(cx.chip, &ga.at(off), &la, true));
+        cx.load(g2l_tensor(cx.chip, &ga.at(off), &la, true), &la);
         let lb = if broadcast {
             let lb = Local::eu_aligned(a_b, lanes, s[0], c_t, 1, 1);
             if loaded_b != Some(c0) {
-                cx.tdma(g2l_tensor(cx.chip, &gb.at(c0 as u64), &lb, true));
+                cx.load(g2l_tensor(cx.chip, &gb.at(c0 as u64), &lb, true), &lb);
                 loaded_b = Some(c0);
             }
             Local { h: h_t, w: s[3], h_str: 0, w_str: 0, ..lb }
         } else {
             let lb = Local::eu_aligned(a_b, lanes, s[0], c_t, h_t, s[3]);
-            cx.tdma(g2l_tensor(cx.chip, &gb.at(off), &lb, true));
+            cx.load(g2l_tensor(cx.chip, &gb.at(off), &lb, true), &lb);
             lb
         };
         let mut d = eltwise(cx, 0, &y, &la);
@@ -201,15 +207,20 @@ pub fn mul(
         d.opt_res_shift = (shift as i32 as u32) & 0x3F;
         d.opd1_addr = lb.addr;
         opd1_strides(&mut d, &lb);
-        cx.tiu(d);
-        cx.tdma(l2g_tensor(cx.chip, &y, &gy.at(off), true));
+        cx.tiu(d, &[&la, &lb], &[&y]);
+        cx.store(l2g_tensor(cx.chip, &y, &gy.at(off), true), &y);
     }
     Ok(())
 }
 
 /// Channel-wise concat: each input copied into its channel range of the output, rescaled by a
 /// `mul` with a rounding shift when its scale differs.
-pub fn concat(cx: &mut LayerCx, inputs: &[TensorRef], output: TensorRef, rescale: &[Option<Rescale>]) -> Result<(), CompileError> {
+pub fn concat(
+    cx: &mut LayerCx,
+    inputs: &[TensorRef],
+    output: TensorRef,
+    rescale: &[Option<Rescale>],
+) -> Result<(), CompileError> {
     let so = cx.shape(output);
     let gy = cx.global(output);
     let lanes = cx.lanes;
@@ -223,7 +234,7 @@ pub fn concat(cx: &mut LayerCx, inputs: &[TensorRef], output: TensorRef, rescale
         let gx = cx.global(t);
         for (c0, c_t, h0, h_t) in tiles(s, c_max, h_max) {
             let x = Local::eu_aligned(a_x, lanes, s[0], c_t, h_t, s[3]);
-            cx.tdma(g2l_tensor(cx.chip, &gx.at(at(s, c0, h0)), &x, true));
+            cx.load(g2l_tensor(cx.chip, &gx.at(at(s, c0, h0)), &x, true), &x);
             let y = match r {
                 None => x,
                 Some(r) => {
@@ -233,11 +244,11 @@ pub fn concat(cx: &mut LayerCx, inputs: &[TensorRef], output: TensorRef, rescale
                     d.opd1_addr = r.multiplier as u8 as u32;
                     d.opt_res_shift = r.rshift as u32;
                     d.opt_res0_seg = 1;
-                    cx.tiu(d);
+                    cx.tiu(d, &[&x], &[&y]);
                     y
                 }
             };
-            cx.tdma(l2g_tensor(cx.chip, &y, &gy.at(at(so, c_base + c0, h0)), true));
+            cx.store(l2g_tensor(cx.chip, &y, &gy.at(at(so, c_base + c0, h0)), true), &y);
         }
         c_base += s[1];
     }

@@ -25,6 +25,12 @@ impl Local {
         Local { addr, n, c, h, w, n_str: c_str * c.div_ceil(lanes), c_str, h_str: w, w_str: 1 }
     }
 
+    /// The EU-aligned layout of a bf16 tensor (2-byte elements).
+    pub const fn eu_aligned_bf16(addr: u32, lanes: u32, n: u32, c: u32, h: u32, w: u32) -> Local {
+        let c_str = (2 * h * w).div_ceil(16) * 16;
+        Local { addr, n, c, h, w, n_str: c_str * c.div_ceil(lanes), c_str, h_str: 2 * w, w_str: 2 }
+    }
+
     /// The compact layout (no alignment of the channel stride).
     pub const fn compact(addr: u32, lanes: u32, n: u32, c: u32, h: u32, w: u32) -> Local {
         let c_str = h * w;
@@ -48,6 +54,12 @@ impl Local {
     /// The same tensor viewed with another shape and the same strides.
     pub const fn with_shape(self, n: u32, c: u32, h: u32, w: u32) -> Local {
         Local { n, c, h, w, ..self }
+    }
+
+    /// The per-lane offsets this tensor occupies.
+    pub const fn span(&self) -> (u32, u32) {
+        let at = self.addr & ((1 << LMEM_SHIFT) - 1);
+        (at, at + self.n_str * self.n)
     }
 
     /// Bytes used in each lane (the last lane-row of every batch plane counted whole).

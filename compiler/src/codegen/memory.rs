@@ -51,7 +51,8 @@ fn roots(net: &Network) -> Vec<TensorRef> {
     root
 }
 
-pub fn plan(net: &Network) -> Result<MemoryPlan, MemoryError> {
+/// `fused`: (producer, table) layer pairs lowered as one, whose intermediate tensor is not stored.
+pub fn plan(net: &Network, fused: &[(usize, usize)]) -> Result<MemoryPlan, MemoryError> {
     let n = net.tensors.len();
     let root = roots(net);
     let mut places: Vec<Option<Placement>> = vec![None; n];
@@ -71,10 +72,13 @@ pub fn plan(net: &Network) -> Result<MemoryPlan, MemoryError> {
     let mut last = vec![0usize; n];
     let mut private = vec![false; n];
     for (i, l) in net.layers.iter().enumerate() {
-        if matches!(l, Layer::Reshape { .. }) {
+        if matches!(l, Layer::Reshape { .. }) || fused.iter().any(|f| f.1 == i) {
             continue;
         }
-        let o = root[l.output()];
+        let o = match fused.iter().find(|f| f.0 == i) {
+            Some(f) => root[net.layers[f.1].output()],
+            None => root[l.output()],
+        };
         def[o] = def[o].min(i);
         last[o] = last[o].max(i);
         if matches!(l, Layer::Quantize { .. }) {
@@ -88,7 +92,8 @@ pub fn plan(net: &Network) -> Result<MemoryPlan, MemoryError> {
     let mut private_bytes = 0u64;
     // (offset, end, def, last, tensor) of shared allocations.
     let mut shared: Vec<(u64, u64, usize, usize, TensorRef)> = Vec::new();
-    let mut owners: Vec<TensorRef> = (0..n).filter(|&t| root[t] == t && places[t].is_none() && def[t] != usize::MAX).collect();
+    let mut owners: Vec<TensorRef> =
+        (0..n).filter(|&t| root[t] == t && places[t].is_none() && def[t] != usize::MAX).collect();
     owners.sort_by_key(|&t| (def[t], t));
     for t in owners {
         let bytes = net.tensors[t].bytes() as u64;

@@ -8,17 +8,21 @@
 
 pub mod conv;
 mod eltwise;
+mod eltwise_bf16;
+mod movement;
 pub mod emitter;
 pub mod local;
 pub mod memory;
 mod pool;
+pub mod softmax;
 pub mod tdma;
 pub mod tiu;
 pub mod weights;
 
 use crate::lower::{Layer, Network, NetworkError, TensorRef};
 use cvsim_isa::{Chip, TdmaDesc, TiuDesc};
-use emitter::{Emitter, Step};
+use emitter::{Emitter, Span, Step};
+use local::Local;
 use memory::{MemoryError, MemoryPlan};
 use tdma::Global;
 use weights::Weights;
@@ -70,14 +74,29 @@ impl LayerCx<'_> {
         ((self.index + 1) & 0xFFFF) as u32
     }
 
-    pub fn tiu(&mut self, d: TiuDesc) {
+    /// A TIU descriptor reading and writing these local tensors.
+    pub fn tiu(&mut self, d: TiuDesc, reads: &[&Local], writes: &[&Local]) {
         let id = self.id();
-        self.e.tiu(id, d);
+        let (r, w): (Vec<Span>, Vec<Span>) = (reads.iter().map(|l| l.span()).collect(), writes.iter().map(|l| l.span()).collect());
+        self.e.tiu_deps(id, d, &r, &w);
     }
 
-    pub fn tdma(&mut self, d: TdmaDesc) {
+    /// A TDMA load into `dst`.
+    pub fn load(&mut self, d: TdmaDesc, dst: &Local) {
         let id = self.id();
-        self.e.tdma(id, d);
+        self.e.tdma_deps(id, d, &[], &[dst.span()]);
+    }
+
+    /// A TDMA store from `src`.
+    pub fn store(&mut self, d: TdmaDesc, src: &Local) {
+        let id = self.id();
+        self.e.tdma_deps(id, d, &[src.span()], &[]);
+    }
+
+    /// A TDMA local-to-local move.
+    pub fn l2l(&mut self, d: TdmaDesc, src: &Local, dst: &Local) {
+        let id = self.id();
+        self.e.tdma_deps(id, d, &[src.span()], &[dst.span()]);
     }
 
     pub fn shape(&self, t: TensorRef) -> [u32; 4] {
@@ -88,11 +107,13 @@ impl LayerCx<'_> {
         self.net.tensors[t].name.clone()
     }
 
-    /// The tensor in device memory, dense NCHW int8.
+    /// The tensor in device memory, dense NCHW; strides in bytes.
     pub fn global(&self, t: TensorRef) -> Global {
         let p = self.mem.places[t].expect("every tensor a layer touches is placed");
         let [_, c, h, w] = self.shape(t);
-        Global::dense(p.region, p.offset, c, h, w)
+        let esz = self.net.tensors[t].dtype.size() as u32;
+        let g = Global::dense(p.region, p.offset, c, h, w * esz);
+        Global { h_str: w * esz, ..g }
     }
 
     pub fn error(&self, what: String) -> CompileError {
@@ -100,23 +121,74 @@ impl LayerCx<'_> {
     }
 }
 
-fn lower_layer(cx: &mut LayerCx, l: &Layer) -> Result<(), CompileError> {
+fn lower_layer(cx: &mut LayerCx, l: &Layer, act: conv::FusedLut) -> Result<(), CompileError> {
     match l {
         Layer::Quantize { .. } | Layer::Dequantize { .. } | Layer::Reshape { .. } => Ok(()),
-        Layer::Conv(c) => conv::conv(cx, c),
-        Layer::FullyConnected(f) => conv::fully_connected(cx, f),
+        Layer::Conv(c) => conv::conv(cx, c, act),
+        Layer::FullyConnected(f) => conv::fully_connected(cx, f, act),
         Layer::Lut { input, output, table } => eltwise::lut(cx, *input, *output, table),
-        Layer::Add { a, b, output, ma, mb, rshift, relu } => eltwise::add(cx, *a, *b, *output, *ma, *mb, *rshift, *relu),
+        Layer::Add { a, b, output, ma, mb, rshift, relu } => {
+            eltwise::add(cx, *a, *b, *output, *ma, *mb, *rshift, *relu)
+        }
         Layer::Mul { a, b, output, multiplier, shift } => eltwise::mul(cx, *a, *b, *output, *multiplier, *shift),
         Layer::Pool(p) => pool::pool(cx, p),
+        Layer::Concat { inputs, output, rescale } if cx.net.tensors[*output].dtype == crate::lower::DType::Bf16 => {
+            let mut c0 = 0;
+            for (&t, _) in inputs.iter().zip(rescale) {
+                let c = cx.shape(t)[1];
+                movement::copy_channels(cx, t, 0, c, *output, c0, 1)?;
+                c0 += c;
+            }
+            Ok(())
+        }
         Layer::Concat { inputs, output, rescale } => eltwise::concat(cx, inputs, *output, rescale),
+        Layer::Slice { input, output, c0 } => {
+            let c = cx.shape(*output)[1];
+            movement::copy_channels(cx, *input, *c0 as u32, c, *output, 0, 1)
+        }
+        Layer::ChannelShuffle { input, output, groups } => {
+            let c = cx.shape(*input)[1];
+            let (g, per) = (*groups as u32, c / *groups as u32);
+            for i in 0..g {
+                movement::copy_channels(cx, *input, i * per, per, *output, i, g)?;
+            }
+            Ok(())
+        }
+        Layer::Softmax { input, output, scale } => softmax::softmax(cx, *input, *output, *scale),
+        Layer::ConvBf16(c) => conv::conv_bf16(cx, c),
+        Layer::FullyConnectedBf16 { input, output, weight, bias, relu } => {
+            conv::fully_connected_bf16(cx, *input, *output, weight, bias, *relu)
+        }
+        Layer::AddBf16 { a, b, output, relu } => eltwise_bf16::add(cx, *a, *b, *output, *relu),
+        Layer::MulBf16 { a, b, output } => eltwise_bf16::mul(cx, *a, *b, *output),
+        Layer::ActBf16 { input, output, act } => eltwise_bf16::act(cx, *input, *output, *act),
     }
+}
+
+/// Layer pairs (convolution or FC, the `Lut` right after it) whose table is applied in local
+/// memory before the store: the convolution's own output then never reaches device memory.
+pub fn fusions(net: &Network) -> Vec<(usize, usize)> {
+    let mut v = Vec::new();
+    for (i, w) in net.layers.windows(2).enumerate() {
+        let out = match &w[0] {
+            Layer::Conv(c) => c.output,
+            Layer::FullyConnected(f) => f.output,
+            _ => continue,
+        };
+        let Layer::Lut { input, .. } = &w[1] else { continue };
+        let readers = net.layers.iter().filter(|l| l.inputs().contains(&out)).count();
+        if *input == out && readers == 1 && !net.outputs.contains(&out) {
+            v.push((i, i + 1));
+        }
+    }
+    v
 }
 
 /// Check and lower the network.
 pub fn compile(net: &Network) -> Result<Compiled, CompileError> {
     net.check()?;
-    let memory = memory::plan(net)?;
+    let fused = fusions(net);
+    let memory = memory::plan(net, &fused)?;
     let mut weights = Weights::default();
     let mut routines = Vec::new();
     let params = net.chip.params();
@@ -142,7 +214,14 @@ pub fn compile(net: &Network) -> Result<Compiled, CompileError> {
             e,
             w: &mut weights,
         };
-        lower_layer(&mut cx, l)?;
+        if fused.iter().any(|f| f.1 == index) {
+            continue;
+        }
+        let act = fused.iter().find(|f| f.0 == index).and_then(|f| match &net.layers[f.1] {
+            Layer::Lut { output, table, .. } => Some((&**table, *output)),
+            _ => None,
+        });
+        lower_layer(&mut cx, l, act)?;
     }
     if let Some((layers, e)) = tpu.take() {
         routines.push(Routine::Tpu { layers, steps: e.steps });

@@ -2,10 +2,11 @@
 //! output rows with their input halo, as for depthwise convolutions.
 
 use super::local::{eu_bytes, Arena, Local};
-use super::tdma::{g2l_tensor, l2g_tensor};
+use super::softmax::bf16 as to_bf16;
+use super::tdma::{g2l_bf16, g2l_tensor, l2g_bf16, l2g_tensor};
 use super::tiu::{opd0_shape, res0_shape};
 use super::{CompileError, LayerCx};
-use crate::lower::{Pool, PoolKind};
+use crate::lower::{DType, Pool, PoolKind};
 use cvsim_isa::TiuDesc;
 
 pub fn pool(cx: &mut LayerCx, p: &Pool) -> Result<(), CompileError> {
@@ -14,9 +15,16 @@ pub fn pool(cx: &mut LayerCx, p: &Pool) -> Result<(), CompileError> {
     let (kh, kw) = (p.kernel[0] as u32, p.kernel[1] as u32);
     let (sh, sw) = (p.stride[0] as u32, p.stride[1] as u32);
     let lanes = cx.lanes;
+    let bf16 = cx.net.tensors[p.input].dtype == DType::Bf16;
+    let e = if bf16 { 2 } else { 1 };
     let rows_for = |oh_t: u32| ((oh_t - 1) * sh + kh).min(ih);
-    let bytes = |c_t: u32, oh_t: u32| {
-        [eu_bytes(lanes, n, c_t, rows_for(oh_t), iw), eu_bytes(lanes, n, c_t, oh_t, ow)]
+    let bytes = |c_t: u32, oh_t: u32| [eu_bytes(lanes, n, c_t, rows_for(oh_t), iw * e), eu_bytes(lanes, n, c_t, oh_t, ow * e)];
+    let local = |addr, c_t, h, w| {
+        if bf16 {
+            Local::eu_aligned_bf16(addr, lanes, n, c_t, h, w)
+        } else {
+            Local::eu_aligned(addr, lanes, n, c_t, h, w)
+        }
     };
     let fits = |c_t, oh_t| bytes(c_t, oh_t).iter().map(|b| b.div_ceil(16) * 16).sum::<u32>() <= cx.lmem;
     let mut best: Option<(u32, u32)> = None;
@@ -47,16 +55,49 @@ pub fn pool(cx: &mut LayerCx, p: &Pool) -> Result<(), CompileError> {
                 return Err(cx.error(format!("output rows {oh0}..{} read only padding", oh0 + oh_t)));
             }
             let (pt, pb) = ((-lo).max(0) as u32, (hi - ih as i64).max(0) as u32);
-            let x = Local::eu_aligned(a_in, lanes, n, c_t, r1 - r0, iw);
-            cx.tdma(g2l_tensor(cx.chip, &src.at((c0 * ih * iw + r0 * iw) as u64), &x, true));
-            let y = Local::eu_aligned(a_out, lanes, n, c_t, oh_t, ow);
+            let x = local(a_in, c_t, r1 - r0, iw);
+            let at = src.at(((c0 * ih * iw + r0 * iw) * e) as u64);
+            if bf16 {
+                cx.load(g2l_bf16(cx.chip, &at, &x), &x);
+            } else {
+                cx.load(g2l_tensor(cx.chip, &at, &x, true), &x);
+            }
+            let y = local(a_out, c_t, oh_t, ow);
             let mut d = TiuDesc::reset(cx.chip);
             d.tsk_typ = 1;
             // Pooling emitters force ReLU off (the CV183x reset value is on).
             d.opt_relu_typ = 0;
             d.opt_res_shift = 0;
             (d.opt_res0_sign, d.opt_opd0_sign) = (1, 1);
+            let bf16_pad = |d: &mut TiuDesc, v: u16| {
+                if cx.chip.layout().bf16_pad_field() {
+                    d.opd0_ins_fp = v as u32;
+                } else {
+                    d.opd0_ins_val = v as u32;
+                }
+            };
             match p.kind {
+                PoolKind::Max if bf16 => {
+                    d.tsk_eu_typ = 0;
+                    d.tsk_opd_num = 1;
+                    d.opd_typ = 1;
+                    d.opt_shift_typ = 0;
+                    (d.opt_res0_sign, d.opt_opd0_sign) = (0, 0);
+                    // The most negative finite bf16: padding never wins.
+                    bf16_pad(&mut d, 0xFF7F);
+                }
+                PoolKind::Mean => {
+                    d.tsk_eu_typ = 1;
+                    d.tsk_opd_num = 2;
+                    d.opd_typ = 1;
+                    d.opt_shift_typ = 0;
+                    (d.opt_res0_sign, d.opt_opd0_sign) = (0, 0);
+                    d.opt_opd1_sign = 0;
+                    d.opt_opd1_const = 1;
+                    // The hardware has no divider: the constant is 1/(kh·kw), made on the host.
+                    d.opd1_addr = to_bf16(1.0 / (kh * kw) as f32) as u32;
+                    bf16_pad(&mut d, 0);
+                }
                 PoolKind::Max => {
                     d.tsk_eu_typ = 0;
                     d.tsk_opd_num = 1;
@@ -81,8 +122,13 @@ pub fn pool(cx: &mut LayerCx, p: &Pool) -> Result<(), CompileError> {
             (d.res0_addr, d.opd0_addr) = (y.addr, x.addr);
             res0_shape(&mut d, &y);
             opd0_shape(&mut d, &x);
-            cx.tiu(d);
-            cx.tdma(l2g_tensor(cx.chip, &y, &dst.at((c0 * oh * ow + oh0 * ow) as u64), true));
+            cx.tiu(d, &[&x], &[&y]);
+            let at = dst.at(((c0 * oh * ow + oh0 * ow) * e) as u64);
+            if bf16 {
+                cx.store(l2g_bf16(cx.chip, &y, &at), &y);
+            } else {
+                cx.store(l2g_tensor(cx.chip, &y, &at, true), &y);
+            }
         }
     }
     Ok(())

