@@ -5,6 +5,7 @@
 pub mod calibration;
 pub mod codegen;
 pub mod example;
+pub mod int8;
 pub mod ir;
 pub mod lower;
 pub mod onnx;

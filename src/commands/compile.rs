@@ -1,8 +1,15 @@
 //! `cvsim compile`: ONNX to the compiler's IR (`--emit-ir` prints it after the passes); the
 //! quantising, lowering and packaging stages hang off the same arguments.
 
-use cvsim_compiler::{ir::Graph, onnx, passes};
+use cvsim_compiler::calibration::table::Table;
+use cvsim_compiler::{int8, ir::Graph, onnx, package, passes};
+use super::tensors;
+use crate::npz::{self, ElemType};
+use crate::similarity::{similarity, Tolerance};
+use cvsim_compiler::reference;
 use cvsim_isa::Chip;
+use cvsim_runtime::session::{Instance, LoadedModel};
+use ndarray::ArrayD;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -61,11 +68,87 @@ pub fn frontend(model: &Path, input_shapes: Option<&str>) -> Result<Graph, Strin
 }
 
 pub fn main(a: Args) -> Result<ExitCode, String> {
-    let g = frontend(&a.model, a.input_shapes.as_deref())?;
+    let mut g = frontend(&a.model, a.input_shapes.as_deref())?;
     if a.emit_ir {
         print!("{g}");
         return Ok(ExitCode::SUCCESS);
     }
-    Err("compiling to a .cvimodel (--chip, --quantize, -o) is not available yet; --emit-ir prints the imported graph"
-        .into())
+    let chip = a.chip.ok_or("--chip is required (cv180x, cv181x, cv182x or cv183x)")?;
+    let quantize = a.quantize.ok_or("--quantize is required (int8 or bf16)")?;
+    let output = a.output.as_ref().ok_or("-o OUT.cvimodel is required")?;
+    let name = a.model.file_stem().and_then(|s| s.to_str()).unwrap_or("model").to_string();
+    let net = match quantize {
+        Quantize::Int8 => {
+            let path = a.calibration_table.as_ref().ok_or("int8 needs --calibration-table TABLE (or --dataset DIR)")?;
+            let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let table = Table::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            let report = table.apply(&mut g);
+            if !report.uncalibrated.is_empty() {
+                eprintln!("note: {} tensors have no threshold in {}: {}", report.uncalibrated.len(), path.display(), report.uncalibrated.join(", "));
+            }
+            int8::quantize(&g, chip, &name).map_err(|e| format!("{}: {e}", a.model.display()))?
+        }
+        Quantize::Bf16 => return Err("--quantize bf16 is not available yet".into()),
+    };
+    let bytes = package::build(&net).map_err(|e| format!("{}: {e}", a.model.display()))?;
+    std::fs::write(output, &bytes).map_err(|e| format!("{}: {e}", output.display()))?;
+    eprintln!("wrote {} ({} bytes, {} layers)", output.display(), bytes.len(), net.layers.len());
+    match &a.test_input {
+        Some(input) => {
+            let tolerance = match &a.tolerance {
+                Some(t) => Tolerance::parse(t)?,
+                None => Tolerance::DEFAULT,
+            };
+            validate(&g, output, input, &tolerance)
+        }
+        None => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// An npz array as fp32 (the element types a model input can come in).
+fn to_f32(a: &npz::Array) -> Result<ArrayD<f32>, String> {
+    let data: Vec<f32> = match a.elem {
+        ElemType::F32 => a.data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+        ElemType::I8 => a.data.iter().map(|&b| b as i8 as f32).collect(),
+        ElemType::U8 => a.data.iter().map(|&b| b as f32).collect(),
+        e => return Err(format!("array `{}`: {} is not a model input type the validation takes", a.name, e.name())),
+    };
+    let shape: Vec<usize> = a.shape.iter().map(|&d| d as usize).collect();
+    ArrayD::from_shape_vec(shape, data).map_err(|e| format!("array `{}`: {e}", a.name))
+}
+
+/// Run the fp32 reference and the compiled model in cvsim on the same inputs and print the
+/// similarity of each output, as `model_deploy.py --test_input` does; 1 below the tolerance.
+fn validate(g: &Graph, model: &Path, input: &Path, tol: &Tolerance) -> Result<ExitCode, String> {
+    let arrays = npz::read(input)?;
+    let mut named = Vec::new();
+    for &i in &g.inputs {
+        let name = &g.tensors[i].name;
+        let a = arrays.iter().find(|a| &a.name == name).ok_or_else(|| format!("{}: no array named `{name}` (the model's input)", input.display()))?;
+        named.push((name.clone(), to_f32(a)?));
+    }
+    let values = reference::run(g, &named).map_err(|e| format!("fp32 reference: {e}"))?;
+    let loaded = LoadedModel::from_file(model).map_err(|e| format!("{}: {e}", model.display()))?;
+    let mut inst = Instance::new(loaded, 0).map_err(|e| format!("{}: {e}", model.display()))?;
+    tensors::set_inputs(&mut inst, &arrays)?;
+    inst.forward().map_err(|e| format!("{}: {e}", model.display()))?;
+    let outputs = tensors::outputs(&inst)?;
+    let mut pass = true;
+    for &o in &g.outputs {
+        let name = &g.tensors[o].name;
+        let reference: Vec<f64> = values[o].as_ref().ok_or_else(|| format!("fp32 reference gave no `{name}`"))?.iter().map(|&v| v as f64).collect();
+        let got = outputs.iter().find(|a| &a.name == name).ok_or_else(|| format!("the compiled model has no output `{name}`"))?;
+        let target: Vec<f64> = to_f32(got)?.iter().map(|&v| v as f64).collect();
+        let s = similarity(&target, &reference);
+        let ok = tol.passes(&s);
+        pass &= ok;
+        println!(
+            "{name}: cosine {:.6}, euclidean {:.6}, sqnr {:.2} dB: {}",
+            s.cosine,
+            s.euclidean,
+            s.sqnr,
+            if ok { "pass" } else { "below tolerance" }
+        );
+    }
+    Ok(if pass { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
