@@ -12,7 +12,7 @@ use ndarray::ArrayD;
 /// What the bf16 quantiser lowers, for the error message.
 pub const SUPPORTED: &str = "Conv (group 1 or depthwise), FullyConnected, Add, Mul, Scale, BatchNormalization, \
 Relu, Clip, HardSigmoid, HardSwish, GlobalAveragePool, ReduceMean (over H, W), AveragePool, MaxPool, Concat (channels), Slice (channels), \
-Split (channels), ChannelShuffle, Reshape";
+Split (channels), ChannelShuffle, Reshape, Softmax (over channels)";
 
 /// The bf16 network of `graph` for `chip`: inputs converted by the CPU `quant` routine, outputs
 /// returned as fp32.
@@ -237,6 +237,15 @@ impl Bf16<'_> {
                     let y = self.output(node.outputs[k])?;
                     self.net.layers.push(Layer::Slice { input: x, output: y, c0 });
                 }
+            }
+            Op::Softmax { axis } => {
+                let x = self.get(input0, &node.name)?;
+                let shape = self.net.tensors[x].shape;
+                if *axis != 1 || shape[2] != 1 || shape[3] != 1 {
+                    return Err(err(format!("softmax over axis {axis} of {shape:?}: only over the channels of [N, C] or [N, C, 1, 1]")));
+                }
+                let y = self.output(out)?;
+                self.net.layers.push(Layer::Softmax { input: x, output: y, scale: 1.0 });
             }
             Op::Reshape { .. } | Op::Squeeze { .. } | Op::Unsqueeze { .. } | Op::Identity => {
                 let x = self.get(input0, &node.name)?;
