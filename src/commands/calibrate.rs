@@ -8,7 +8,7 @@ use cvsim_compiler::calibration::{
     TuneOptions,
 };
 use cvsim_compiler::onnx;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(clap::Args, Debug)]
@@ -18,6 +18,19 @@ pub struct Args {
     /// Folder of calibration images (png, jpg) or .npz files keyed by input name.
     #[arg(long, value_name = "DIR")]
     pub dataset: PathBuf,
+    #[command(flatten)]
+    pub calibration: DatasetArgs,
+    /// Shapes of the graph inputs in order, as JSON, e.g. '[[1,3,224,224]]'.
+    #[arg(long, value_name = "JSON")]
+    pub input_shapes: Option<String>,
+    /// Where to write the table.
+    #[arg(short = 'o', long = "output", value_name = "TABLE")]
+    pub output: PathBuf,
+}
+
+/// How to calibrate, shared by `cvsim calibrate` and `cvsim compile --dataset`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DatasetArgs {
     /// Use this many files (the first of the vendor's seeded order); 0 = all.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub input_num: usize,
@@ -30,26 +43,21 @@ pub struct Args {
     /// Channel order the images are fed in: rgb, bgr or gray.
     #[arg(long, value_name = "FORMAT", default_value = "rgb")]
     pub pixel_format: PixelFormat,
-    /// Shapes of the graph inputs in order, as JSON, e.g. '[[1,3,224,224]]'.
-    #[arg(long, value_name = "JSON")]
-    pub input_shapes: Option<String>,
     /// Samples the thresholds are tuned on after KL (0 = no tuning).
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub tune_num: usize,
     /// Initial bins of each tensor's histogram.
     #[arg(long, value_name = "N", default_value_t = 2048)]
     pub histogram_bin_num: usize,
-    /// Where to write the table.
-    #[arg(short = 'o', long = "output", value_name = "TABLE")]
-    pub output: PathBuf,
 }
 
-pub fn main(a: Args) -> Result<ExitCode, String> {
+/// The calibration table of `model` on the files in `dataset`, and a one-line summary.
+pub fn table(model: &Path, input_shapes: Option<&str>, dataset: &Path, a: &DatasetArgs) -> Result<(Table, String), String> {
     if a.histogram_bin_num < 2 {
         return Err("--histogram-bin-num must be at least 2".into());
     }
-    let shapes = a.input_shapes.as_deref().map(super::compile::parse_shapes).transpose()?;
-    let mut g = onnx::import_file(&a.model, shapes.as_deref()).map_err(|e| format!("{}: {e}", a.model.display()))?;
+    let shapes = input_shapes.map(super::compile::parse_shapes).transpose()?;
+    let mut g = onnx::import_file(model, shapes.as_deref()).map_err(|e| format!("{}: {e}", model.display()))?;
     drop_identities(&mut g);
     let inputs: Vec<InputSpec> = g
         .inputs
@@ -62,24 +70,28 @@ pub fn main(a: Args) -> Result<ExitCode, String> {
         scale: a.scale.clone().unwrap_or(defaults.scale),
         pixel_format: a.pixel_format,
     };
-    let ds = Dataset::open(&a.dataset, a.input_num, inputs, pre).map_err(|e| e.to_string())?;
+    let ds = Dataset::open(dataset, a.input_num, inputs, pre).map_err(|e| e.to_string())?;
     let opts = calibration::Options { histogram_bins: a.histogram_bin_num, ..calibration::Options::default() };
     let tune_opts = TuneOptions { samples: a.tune_num, ..TuneOptions::default() };
     let (cal, tuned) = calibrate_with_reference(&g, &ds, &opts, &tune_opts).map_err(|e| e.to_string())?;
-
     let tune_samples = a.tune_num.min(cal.samples);
-    let model_name = a.model.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+    let model_name = model.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
     let header = Table::vendor_header(&model_name, a.histogram_bin_num, cal.samples, tune_samples);
     let names = vendor_names(&g);
     let table = cal.to_table(header, &|t| names.get(&t).cloned().unwrap_or_else(|| g.tensors[t].name.clone()));
-    std::fs::write(&a.output, table.to_text()).map_err(|e| format!("{}: {e}", a.output.display()))?;
-    println!(
-        "calibrated {} tensors on {} samples ({} thresholds raised by tuning on {}) -> {}",
+    let summary = format!(
+        "calibrated {} tensors on {} samples ({} thresholds raised by tuning on {})",
         table.entries.len(),
         cal.samples,
         tuned.len(),
-        tune_samples,
-        a.output.display()
+        tune_samples
     );
+    Ok((table, summary))
+}
+
+pub fn main(a: Args) -> Result<ExitCode, String> {
+    let (table, summary) = table(&a.model, a.input_shapes.as_deref(), &a.dataset, &a.calibration)?;
+    std::fs::write(&a.output, table.to_text()).map_err(|e| format!("{}: {e}", a.output.display()))?;
+    println!("{summary} -> {}", a.output.display());
     Ok(ExitCode::SUCCESS)
 }
