@@ -2,6 +2,7 @@
 //! rewrites) and [`example`], the bundled example network whose descriptors, weight layout and
 //! model file the code generator emits itself.
 
+pub mod bf16;
 pub mod calibration;
 pub mod codegen;
 pub mod example;

@@ -342,6 +342,36 @@ mod tests {
     }
 
     #[test]
+    fn apply_matches_names_and_reports_the_rest() {
+        use crate::ir::{DType, Node, Tensor};
+        let t = |name: &str| Tensor {
+            name: name.into(),
+            shape: vec![1, 4],
+            dtype: DType::F32,
+            value: None,
+            calibration: None,
+        };
+        let mut g = Graph {
+            tensors: vec![t("x"), t("conv_out"), t("y")],
+            nodes: vec![
+                Node { name: "c".into(), op: Op::Relu, inputs: vec![0], outputs: vec![1] },
+                Node { name: "h".into(), op: Op::HardSwish, inputs: vec![1], outputs: vec![2] },
+            ],
+            inputs: vec![0],
+            outputs: vec![2],
+        };
+        let names = vendor_names(&g);
+        assert_eq!(names[&1], "conv_out_Relu");
+        assert_eq!(names[&0], "x");
+        let table = Table::parse("x 2.0 -1.0 2.0\nconv_out_Relu 3.0 0.0 4.0\ngone_Conv 1.0 -1.0 1.0\n").unwrap();
+        let report = table.apply(&mut g);
+        assert_eq!(report.matched, vec![("x".to_string(), 0), ("conv_out_Relu".to_string(), 1)]);
+        assert_eq!(report.unmatched_entries, vec!["gone_Conv".to_string()]);
+        assert_eq!(report.uncalibrated, vec!["y".to_string()]);
+        assert_eq!(g.tensors[1].calibration, Some(Calibration { threshold: 3.0, min: 0.0, max: 4.0 }));
+    }
+
+    #[test]
     fn seven_decimals_round_like_python() {
         // 2^-8 = 0.00390625 is an exact tie at the eighth decimal: Python gives 0.0039062.
         assert_eq!(fmt7(0.00390625), "0.0039062");
