@@ -83,8 +83,6 @@ fn vendor_tables_calibrate_the_optimised_graphs() {
         "Slice_7",
         "Slice_8",
         "Slice_9",
-        "conv2d_110.tmp_1",
-        "conv2d_113.tmp_1",
         "transpose_10.tmp_0",
         "transpose_10.tmp_0_slice_0",
         "transpose_10.tmp_0_slice_1",
