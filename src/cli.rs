@@ -126,6 +126,9 @@ pub enum Command {
     },
     /// Compile an ONNX model (`--emit-ir` prints the compiler's IR after its passes).
     Compile(commands::compile::Args),
+    /// Calibrate an ONNX model on a folder of images or .npz files: per-tensor KL thresholds,
+    /// written as the vendor's calibration table.
+    Calibrate(commands::calibrate::Args),
     /// Compare two npz files tensor by tensor: cosine, correlation, euclidean and SQNR similarity.
     Compare(commands::compare::Args),
     /// Run a model and compare every tensor of a reference dump, naming the first that differs.
@@ -294,6 +297,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, String> {
             Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         Command::Compile(args) => commands::compile::main(args),
+        Command::Calibrate(args) => commands::calibrate::main(args),
         Command::Compare(args) => commands::compare::main(args),
         Command::Diff(args) => commands::diff::main(args),
         Command::Threads(args) => commands::threads::main(args),

@@ -9,8 +9,7 @@
 
 use crate::ir::{Activation, Graph, Op, TensorId, Value};
 use crate::lower::{
-    ChannelQuant, Chip, Conv, DType, FullyConnected, Layer, Network, Pads, Pool, PoolKind, Rescale, TensorDesc,
-    TensorRef,
+    ChannelQuant, Chip, Conv, DType, FullyConnected, Layer, Network, Pads, Pool, PoolKind, Rescale, TensorDesc, TensorRef,
 };
 use crate::quantize::{
     avgpool_multiplier, concat_multipliers, dequant_scale, eltwise_add_multipliers, input_quant_scale, int8_lut,
@@ -21,8 +20,8 @@ use ndarray::ArrayD;
 /// Why a graph cannot be quantised to int8.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum QuantizeError {
-    #[error("node `{node}` ({op}): not supported in int8; supported: {SUPPORTED}")]
-    Unsupported { node: String, op: String },
+    #[error("node `{node}` ({op}): not supported in {precision}; supported: {supported}")]
+    Unsupported { node: String, op: String, precision: &'static str, supported: &'static str },
     #[error("node `{node}` ({op}): {what}")]
     Node { node: String, op: String, what: String },
     #[error("tensor `{tensor}` has no calibration threshold (calibrate the model or give a table that names it)")]
@@ -33,18 +32,12 @@ pub enum QuantizeError {
 
 /// What the int8 quantiser lowers, for the error message.
 pub const SUPPORTED: &str = "Conv (group 1 or depthwise), FullyConnected, Add, Sub, Mul, Relu, Clip, LeakyRelu, \
-Sigmoid, Tanh, Exp, HardSigmoid, HardSwish, GlobalAveragePool, AveragePool, MaxPool, Concat (channels), Reshape, Softmax (over channels, bf16 output)";
+Sigmoid, Tanh, Exp, HardSigmoid, HardSwish, GlobalAveragePool, ReduceMean (over H, W), AveragePool, MaxPool, Concat (channels), Slice (channels), Split (channels), ChannelShuffle, Reshape, Softmax (over channels, bf16 output)";
 
 /// The int8 network of `graph` for `chip`. Every activation tensor needs a calibration threshold
 /// (`Tensor::calibration`); graph inputs are quantised and outputs dequantised by CPU routines.
 pub fn quantize(graph: &Graph, chip: Chip, name: &str) -> Result<Network, QuantizeError> {
-    let mut q = Quantizer {
-        g: graph,
-        net: Network::new(chip, name),
-        map: vec![None; graph.tensors.len()],
-        thresholds: vec![None; graph.tensors.len()],
-        fused: vec![false; graph.nodes.len()],
-    };
+    let mut q = Quantizer { g: graph, net: Network::new(chip, name), map: vec![None; graph.tensors.len()], thresholds: vec![None; graph.tensors.len()], fused: vec![false; graph.nodes.len()] };
     for &input in &graph.inputs {
         let t = &graph.tensors[input];
         let threshold = q.calibrated(input)?;
@@ -84,7 +77,7 @@ struct Quantizer<'a> {
     fused: Vec<bool>,
 }
 
-fn shape4(name: &str, shape: &[usize]) -> Result<[usize; 4], QuantizeError> {
+pub(crate) fn shape4(name: &str, shape: &[usize]) -> Result<[usize; 4], QuantizeError> {
     if shape.len() > 4 {
         return Err(QuantizeError::Rank { tensor: name.into(), rank: shape.len() });
     }
@@ -93,14 +86,14 @@ fn shape4(name: &str, shape: &[usize]) -> Result<[usize; 4], QuantizeError> {
     Ok(s)
 }
 
-fn f32_value(v: &Value) -> Option<&ArrayD<f32>> {
+pub(crate) fn f32_value(v: &Value) -> Option<&ArrayD<f32>> {
     match v {
         Value::F32(a) => Some(a),
         Value::I64(_) => None,
     }
 }
 
-fn op_name(op: &Op) -> String {
+pub(crate) fn op_name(op: &Op) -> String {
     let s = format!("{op:?}");
     s.split(|c: char| !c.is_alphanumeric()).next().unwrap_or("?").to_string()
 }
@@ -117,12 +110,7 @@ impl Quantizer<'_> {
     /// A new int8 network tensor standing for IR tensor `t`.
     fn activation(&mut self, t: TensorId, name: &str, threshold: f32) -> Result<TensorRef, QuantizeError> {
         let tensor = &self.g.tensors[t];
-        let r = self.net.tensor(TensorDesc::new(
-            name,
-            shape4(&tensor.name, &tensor.shape)?,
-            DType::I8,
-            dequant_scale(threshold as f64),
-        ));
+        let r = self.net.tensor(TensorDesc::new(name, shape4(&tensor.name, &tensor.shape)?, DType::I8, dequant_scale(threshold as f64)));
         self.map[t] = Some(r);
         self.thresholds[t] = Some(threshold);
         Ok(r)
@@ -137,14 +125,9 @@ impl Quantizer<'_> {
     fn get(&self, t: TensorId, node: &str) -> Result<TensorRef, QuantizeError> {
         let name = &self.g.tensors[t].name;
         let err = |what: String| QuantizeError::Node { node: node.into(), op: "input".into(), what };
-        let r = self.map[t].ok_or_else(|| {
-            err(format!("tensor `{name}` is not an int8 activation here (a constant the passes did not fold?)"))
-        })?;
+        let r = self.map[t].ok_or_else(|| err(format!("tensor `{name}` is not an int8 activation here (a constant the passes did not fold?)")))?;
         if self.net.tensors[r].dtype != DType::I8 {
-            return Err(err(format!(
-                "tensor `{name}` is {} (a softmax output); only a model output may be",
-                self.net.tensors[r].dtype.name()
-            )));
+            return Err(err(format!("tensor `{name}` is {} (a softmax output); only a model output may be", self.net.tensors[r].dtype.name())));
         }
         Ok(r)
     }
@@ -160,25 +143,18 @@ impl Quantizer<'_> {
 
     fn node(&mut self, node: &crate::ir::Node) -> Result<(), QuantizeError> {
         let err = |what: String| QuantizeError::Node { node: node.name.clone(), op: op_name(&node.op), what };
-        let unsupported = || QuantizeError::Unsupported { node: node.name.clone(), op: op_name(&node.op) };
+        let unsupported = || QuantizeError::Unsupported { node: node.name.clone(), op: op_name(&node.op), precision: "int8", supported: SUPPORTED };
         let out = node.outputs[0];
         let input0 = node.inputs[0];
         match &node.op {
             Op::Conv { kernel, strides, pads, dilations, group, act } => {
                 let x = self.get(input0, &node.name)?;
-                let w = node
-                    .inputs
-                    .get(1)
-                    .and_then(|&t| self.constant(t))
-                    .ok_or_else(|| err("the weight is not a constant".into()))?;
-                let bias =
-                    node.inputs.get(2).and_then(|&t| self.constant(t)).map(|b| b.iter().copied().collect::<Vec<f32>>());
+                let w = node.inputs.get(1).and_then(|&t| self.constant(t)).ok_or_else(|| err("the weight is not a constant".into()))?;
+                let bias = node.inputs.get(2).and_then(|&t| self.constant(t)).map(|b| b.iter().copied().collect::<Vec<f32>>());
                 let ic = self.net.tensors[x].shape[1];
                 let oc = w.shape()[0];
                 if *group != 1 && !(*group == ic && oc == ic) {
-                    return Err(err(format!(
-                        "group {group} with {ic} input and {oc} output channels: only 1 or depthwise"
-                    )));
+                    return Err(err(format!("group {group} with {ic} input and {oc} output channels: only 1 or depthwise")));
                 }
                 let relu = fused_relu(act).ok_or_else(|| err(format!("fused activation {act:?}")))?;
                 let w: Vec<f32> = w.iter().copied().collect();
@@ -200,19 +176,14 @@ impl Quantizer<'_> {
             }
             Op::FullyConnected { act } => {
                 let x = self.get(input0, &node.name)?;
-                let w = node
-                    .inputs
-                    .get(1)
-                    .and_then(|&t| self.constant(t))
-                    .ok_or_else(|| err("the weight is not a constant".into()))?;
+                let w = node.inputs.get(1).and_then(|&t| self.constant(t)).ok_or_else(|| err("the weight is not a constant".into()))?;
                 if w.ndim() != 2 {
                     return Err(err(format!("weight of rank {}", w.ndim())));
                 }
                 let (k, n) = (w.shape()[0], w.shape()[1]);
                 // [K, N] → [N][K]: output channel outermost, as the conv quantisation wants.
                 let wt: Vec<f32> = (0..n).flat_map(|j| (0..k).map(move |i| (i, j))).map(|(i, j)| w[[i, j]]).collect();
-                let bias =
-                    node.inputs.get(2).and_then(|&t| self.constant(t)).map(|b| b.iter().copied().collect::<Vec<f32>>());
+                let bias = node.inputs.get(2).and_then(|&t| self.constant(t)).map(|b| b.iter().copied().collect::<Vec<f32>>());
                 let relu = fused_relu(act).ok_or_else(|| err(format!("fused activation {act:?}")))?;
                 let (t_in, t_out) = (self.thresholds[input0].unwrap(), self.calibrated(out)?);
                 let qc = quantize_conv_per_channel(&wt, n, bias.as_deref(), t_in, t_out);
@@ -220,12 +191,7 @@ impl Quantizer<'_> {
                 let m: usize = self.g.tensors[input0].shape.iter().product::<usize>() / k;
                 // The FC reads [M, K, 1, 1]: give it that view of its input.
                 let x = if xs != [m, k, 1, 1] {
-                    let v = self.net.tensor(TensorDesc::new(
-                        format!("{}_fc_in", node.name),
-                        [m, k, 1, 1],
-                        DType::I8,
-                        self.net.tensors[x].qscale,
-                    ));
+                    let v = self.net.tensor(TensorDesc::new(format!("{}_fc_in", node.name), [m, k, 1, 1], DType::I8, self.net.tensors[x].qscale));
                     self.net.layers.push(Layer::Reshape { input: x, output: v });
                     v
                 } else {
@@ -234,22 +200,11 @@ impl Quantizer<'_> {
                 let y = self.output(out, t_out)?;
                 let ys = self.net.tensors[y].shape;
                 let y_fc = if ys != [m, n, 1, 1] {
-                    self.net.tensor(TensorDesc::new(
-                        format!("{}_fc_out", node.name),
-                        [m, n, 1, 1],
-                        DType::I8,
-                        self.net.tensors[y].qscale,
-                    ))
+                    self.net.tensor(TensorDesc::new(format!("{}_fc_out", node.name), [m, n, 1, 1], DType::I8, self.net.tensors[y].qscale))
                 } else {
                     y
                 };
-                self.net.layers.push(Layer::FullyConnected(FullyConnected {
-                    input: x,
-                    output: y_fc,
-                    weight: qc.weights,
-                    quant: channel_quant(&qc.channels),
-                    relu,
-                }));
+                self.net.layers.push(Layer::FullyConnected(FullyConnected { input: x, output: y_fc, weight: qc.weights, quant: channel_quant(&qc.channels), relu }));
                 if y_fc != y {
                     self.net.layers.push(Layer::Reshape { input: y_fc, output: y });
                 }
@@ -273,11 +228,7 @@ impl Quantizer<'_> {
             }
             Op::Add | Op::Sub | Op::Mul => self.binary(node)?,
             Op::Scale => {
-                let scale = node
-                    .inputs
-                    .get(1)
-                    .and_then(|&t| self.constant(t))
-                    .ok_or_else(|| err("the scale is not a constant".into()))?;
+                let scale = node.inputs.get(1).and_then(|&t| self.constant(t)).ok_or_else(|| err("the scale is not a constant".into()))?;
                 let w: Vec<f32> = scale.iter().copied().collect();
                 let bias = match node.inputs.get(2).and_then(|&t| self.constant(t)) {
                     Some(b) => b.iter().copied().collect(),
@@ -286,9 +237,7 @@ impl Quantizer<'_> {
                 self.affine(node, input0, &w, &bias)?;
             }
             Op::BatchNormalization { epsilon } => {
-                let c = |i: usize| {
-                    node.inputs.get(i).and_then(|&t| self.constant(t)).map(|a| a.iter().copied().collect::<Vec<f32>>())
-                };
+                let c = |i: usize| node.inputs.get(i).and_then(|&t| self.constant(t)).map(|a| a.iter().copied().collect::<Vec<f32>>());
                 let (Some(gamma), Some(beta), Some(mean), Some(var)) = (c(1), c(2), c(3), c(4)) else {
                     return Err(err("scale, bias, mean and variance must be constants".into()));
                 };
@@ -310,6 +259,35 @@ impl Quantizer<'_> {
                     stride: [1, 1],
                     pads: Pads::ZERO,
                 }));
+            }
+            Op::ReduceMean { axes, keepdims } => {
+                let rank = self.g.tensors[input0].shape.len();
+                let mut sorted = axes.clone();
+                sorted.sort_unstable();
+                if rank != 4 || sorted != [2, 3] {
+                    return Err(err(format!("mean over axes {axes:?} of a rank-{rank} tensor: only over H and W of NCHW")));
+                }
+                let x = self.get(input0, &node.name)?;
+                let [n, c, h, w] = self.net.tensors[x].shape;
+                let (t_in, t_out) = (self.thresholds[input0].unwrap(), self.calibrated(out)?);
+                let m = avgpool_multiplier(t_in as f64, t_out as f64, h, w);
+                let y = self.output(out, t_out)?;
+                let pooled = if *keepdims {
+                    y
+                } else {
+                    self.net.tensor(TensorDesc::new(format!("{}_pooled", node.name), [n, c, 1, 1], DType::I8, self.net.tensors[y].qscale))
+                };
+                self.net.layers.push(Layer::Pool(Pool {
+                    input: x,
+                    output: pooled,
+                    kind: PoolKind::Avg { multiplier: m.multiplier as u8, rshift: m.rshift as u8 },
+                    kernel: [h, w],
+                    stride: [1, 1],
+                    pads: Pads::ZERO,
+                }));
+                if pooled != y {
+                    self.net.layers.push(Layer::Reshape { input: pooled, output: y });
+                }
             }
             Op::AveragePool { kernel, strides, pads, count_include_pad } => {
                 if !count_include_pad && pads.iter().any(|&p| p > 0) {
@@ -350,10 +328,7 @@ impl Quantizer<'_> {
                 let t_out = self.calibrated(out)?;
                 let rescale = concat_multipliers(&t_in, t_out as f64)
                     .into_iter()
-                    .map(|m| {
-                        (m.multiplier != 1 || m.rshift != 0)
-                            .then_some(Rescale { multiplier: m.multiplier as i8, rshift: m.rshift as u8 })
-                    })
+                    .map(|m| (m.multiplier != 1 || m.rshift != 0).then_some(Rescale { multiplier: m.multiplier as i8, rshift: m.rshift as u8 }))
                     .collect();
                 let y = self.output(out, t_out)?;
                 self.net.layers.push(Layer::Concat { inputs, output: y, rescale });
@@ -372,6 +347,20 @@ impl Quantizer<'_> {
                 let y = self.net.tensor(TensorDesc::new(tensor.name.clone(), shape, DType::Bf16, 1.0));
                 self.map[out] = Some(y);
                 self.net.layers.push(Layer::Softmax { input: x, output: y, scale: dequant_scale(t_in as f64) });
+            }
+            Op::ChannelShuffle { groups } => {
+                let x = self.get(input0, &node.name)?;
+                let t = self.thresholds[input0].unwrap();
+                let y = self.output(out, t)?;
+                self.net.layers.push(Layer::ChannelShuffle { input: x, output: y, groups: *groups });
+            }
+            Op::Slice { .. } | Op::Split { .. } => {
+                let x = self.get(input0, &node.name)?;
+                let t = self.thresholds[input0].unwrap();
+                for (k, c0) in channel_slices(self.g, node).map_err(err)?.into_iter().enumerate() {
+                    let y = self.output(node.outputs[k], t)?;
+                    self.net.layers.push(Layer::Slice { input: x, output: y, c0 });
+                }
             }
             Op::Reshape { .. } | Op::Squeeze { .. } | Op::Unsqueeze { .. } | Op::Identity => {
                 let x = self.get(input0, &node.name)?;
@@ -414,19 +403,11 @@ impl Quantizer<'_> {
                         let (xa, xb, sb) = if sb == sa || per_channel(sa, sb) { (xa, xb, sb) } else { (xb, xa, sa) };
                         let sa = self.net.tensors[xa].shape;
                         if sb != sa && !per_channel(sa, sb) {
-                            return Err(err(format!(
-                                "broadcast of {sb:?} to {sa:?}: only equal shapes or one value per channel"
-                            )));
+                            return Err(err(format!("broadcast of {sb:?} to {sa:?}: only equal shapes or one value per channel")));
                         }
                         let m = mul_qdm_multiplier(&[ta, tb], t_out as f64);
                         let y = self.output(out, t_out)?;
-                        self.net.layers.push(Layer::Mul {
-                            a: xa,
-                            b: xb,
-                            output: y,
-                            multiplier: m.multiplier,
-                            shift: m.rshift,
-                        });
+                        self.net.layers.push(Layer::Mul { a: xa, b: xb, output: y, multiplier: m.multiplier, shift: m.rshift });
                     }
                     _ => {
                         if sa != sb {
@@ -458,9 +439,7 @@ impl Quantizer<'_> {
                     }
                 }
             }
-            (true, true) => {
-                return Err(err("both operands are constants (constant folding should have removed this node)".into()))
-            }
+            (true, true) => return Err(err("both operands are constants (constant folding should have removed this node)".into())),
             _ => {
                 let (act, cst) = if ca { (b, a) } else { (a, b) };
                 let c = self.constant(cst).unwrap().clone();
@@ -478,13 +457,8 @@ impl Quantizer<'_> {
                         _ => self.lut(&one, move |x| x + sign * v),
                     };
                 }
-                if values.len() != shape[1]
-                    || !per_channel(shape, shape4(&self.g.tensors[cst].name, &squeeze_to_channel(c.shape()))?)
-                {
-                    return Err(err(format!(
-                        "constant of shape {:?}: only a scalar or one value per channel",
-                        c.shape()
-                    )));
+                if values.len() != shape[1] || !per_channel(shape, shape4(&self.g.tensors[cst].name, &squeeze_to_channel(c.shape()))?) {
+                    return Err(err(format!("constant of shape {:?}: only a scalar or one value per channel", c.shape())));
                 }
                 let ch = shape[1];
                 let (w, bias): (Vec<f32>, Vec<f32>) = match node.op {
@@ -511,13 +485,7 @@ impl Quantizer<'_> {
     }
 
     /// `y[c] = x[c] · w[c] + bias[c]`: a 1×1 depthwise convolution.
-    fn affine(
-        &mut self,
-        node: &crate::ir::Node,
-        input: TensorId,
-        w: &[f32],
-        bias: &[f32],
-    ) -> Result<(), QuantizeError> {
+    fn affine(&mut self, node: &crate::ir::Node, input: TensorId, w: &[f32], bias: &[f32]) -> Result<(), QuantizeError> {
         let out = node.outputs[0];
         let x = self.get(input, &node.name)?;
         let ch = self.net.tensors[x].shape[1];
@@ -547,8 +515,40 @@ impl Quantizer<'_> {
     }
 }
 
+/// The first input channel of each output of a `Slice` or `Split` that cuts along channels only
+/// (step 1), or why it does not.
+pub(crate) fn channel_slices(g: &Graph, node: &crate::ir::Node) -> Result<Vec<usize>, String> {
+    let xs = &g.tensors[node.inputs[0]].shape;
+    for &o in &node.outputs {
+        let os = &g.tensors[o].shape;
+        let same_but_channels = os.len() == xs.len() && xs.len() >= 2 && (0..xs.len()).all(|d| d == 1 || os[d] == xs[d]);
+        if !same_but_channels {
+            return Err(format!("a cut of {xs:?} into {os:?}: only along channels"));
+        }
+    }
+    match &node.op {
+        Op::Slice { starts, axes, steps, .. } => {
+            let k = axes.iter().position(|&a| a == 1).ok_or("a slice that does not cut channels")?;
+            if steps.get(k).copied().unwrap_or(1) != 1 {
+                return Err("a channel slice with a step other than 1".into());
+            }
+            let c = xs[1] as i64;
+            let start = starts[k];
+            let start = if start < 0 { (start + c).max(0) } else { start.min(c) };
+            Ok(vec![start as usize])
+        }
+        Op::Split { axis, sizes } if *axis == 1 => Ok(sizes.iter().scan(0, |acc, &s| {
+            let c0 = *acc;
+            *acc += s;
+            Some(c0)
+        }).collect()),
+        Op::Split { axis, .. } => Err(format!("a split along axis {axis}: only channels (1)")),
+        _ => Err("not a slice".into()),
+    }
+}
+
 /// `b` holds one value per channel of `a`.
-fn per_channel(a: [usize; 4], b: [usize; 4]) -> bool {
+pub(crate) fn per_channel(a: [usize; 4], b: [usize; 4]) -> bool {
     b[0] == a[0] && b[1] == a[1] && b[2] == 1 && b[3] == 1
 }
 
@@ -572,7 +572,5 @@ fn fused_relu(act: &Activation) -> Option<bool> {
 }
 
 fn channel_quant(c: &[crate::quantize::ChannelQuant]) -> Vec<ChannelQuant> {
-    c.iter()
-        .map(|c| ChannelQuant { bias: c.bias.unwrap_or(0), multiplier: c.qdm.multiplier, shift: c.qdm.rshift })
-        .collect()
+    c.iter().map(|c| ChannelQuant { bias: c.bias.unwrap_or(0), multiplier: c.qdm.multiplier, shift: c.qdm.rshift }).collect()
 }

@@ -274,3 +274,80 @@ fn input_quant_scale_and_tensor_scales_match_the_vendor() {
         vec![("p2o.pd_op.dropout.0.0_Mul".to_string(), -2), ("p2o.pd_op.flatten.0.0_Reshape".to_string(), -2)];
     assert_eq!(differ, expected);
 }
+
+/// The descriptors' text as `cvsim disasm` prints it, for the TIU ops whose constants carry
+/// quantisation parameters.
+fn disasm_lines(file: &str) -> Vec<String> {
+    disasm_lines_of(&format!("{CASE}/{file}"))
+}
+
+fn disasm_lines_of(path: &str) -> Vec<String> {
+    let model = Model::from_file(path).unwrap();
+    let mut lines = Vec::new();
+    for section in model.sections.iter().filter(|s| s.name.starts_with("subfunc")) {
+        for (i, cmd) in model.decode_cmdbuf(section).unwrap().iter().enumerate() {
+            lines.push(cvsim_isa::disasm::line(model.chip(), &section.name, i, cmd));
+        }
+    }
+    lines
+}
+
+/// The value of `key=` in a disassembly line (hex with `#0x` or `0x`, or decimal).
+fn field(line: &str, key: &str) -> u64 {
+    let at = line.find(&format!(" {key}=")).unwrap_or_else(|| panic!("no {key} in {line}")) + key.len() + 2;
+    let v: String = line[at..].chars().take_while(|c| !c.is_whitespace()).collect();
+    let v = v.trim_start_matches('#');
+    match v.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16).unwrap(),
+        None => v.parse().unwrap(),
+    }
+}
+
+#[test]
+fn avgpool_and_mul_multipliers_match_the_vendors_descriptors() {
+    let case = Case::load();
+    let lines = disasm_lines("vendor_cv181x_int8.cvimodel");
+    // Global average pools (7×7), in graph order: the int8 multiplier is the pool's constant
+    // operand and its shift the result shift.
+    let pools: Vec<&String> = lines.iter().filter(|l| l.contains(" avg_pool.i8 ")).collect();
+    let onnx_pools: Vec<&onnx_min::Node> =
+        case.onnx.nodes.iter().filter(|n| n.op_type == "GlobalAveragePool").collect();
+    assert_eq!(pools.len(), onnx_pools.len());
+    for (l, n) in pools.iter().zip(&onnx_pools) {
+        let m = avgpool_multiplier(case.threshold(&n.inputs[0]), case.threshold(&n.outputs[0]), 7, 7);
+        assert_eq!((field(l, "opd1") as i64, field(l, "rs") as u32), (m.multiplier, m.rshift), "{l}");
+    }
+    // Element-wise products of two activations (the squeeze-excite scaling): QDM multiplier and
+    // shift of the mul_qm descriptor.
+    let muls: Vec<&String> = lines.iter().filter(|l| l.contains(" mul_qm.i8 ")).collect();
+    let onnx_muls: Vec<&onnx_min::Node> =
+        case.onnx.nodes.iter().filter(|n| n.op_type == "Mul" && !case.onnx.init.contains_key(&n.inputs[1])).collect();
+    assert_eq!(muls.len(), onnx_muls.len());
+    for (l, n) in muls.iter().zip(&onnx_muls) {
+        let ins = [case.threshold(&n.inputs[0]), case.threshold(&n.inputs[1])];
+        let q = mul_qdm_multiplier(&ins, case.threshold(&n.outputs[0]));
+        assert_eq!((field(l, "quan_m") as u32, field(l, "rs") as i8), (q.multiplier, q.rshift), "{l}");
+    }
+}
+
+#[test]
+fn eltwise_add_multipliers_match_the_vendors_descriptors() {
+    // PP-OCRv3's detector adds two int8 activations as mul (input 0 × m0 into 16 bits) then mac
+    // (input 1 × m1, accumulate, rounding right shift). Its first such add is
+    // elementwise_add_0 = hardswish_0.tmp_0 + (conv2d_213 with its batch norm folded, which the
+    // vendor's table names by the convolution).
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/compiler/ppocrv3_det_640");
+    let table = Table::parse(&std::fs::read_to_string(format!("{dir}/vendor_calibration_table.txt")).unwrap()).unwrap();
+    let th = |n: &str| table.get(n).unwrap_or_else(|| panic!("{n}")).threshold;
+    let m = eltwise_add_multipliers(
+        &[th("hardswish_0.tmp_0_HardSwish"), th("conv2d_213.tmp_0_Conv")],
+        &[1.0, 1.0],
+        th("elementwise_add_0_Add"),
+    );
+    let lines = disasm_lines_of(&format!("{dir}/vendor_cv181x_int8.cvimodel"));
+    let at = lines.iter().position(|l| l.contains(" mul.i8 ")).expect("an int8 add");
+    let (mul, mac) = (&lines[at], &lines[at + 1]);
+    assert!(mac.contains(" mac.i8 "), "{mac}");
+    assert_eq!(m.multipliers, vec![field(mul, "opd1") as i64, field(mac, "opd1") as i64]);
+    assert_eq!(m.rshift as u64, field(mac, "rs"));
+}

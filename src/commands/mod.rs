@@ -1,3 +1,4 @@
+pub mod calibrate;
 pub mod case;
 pub mod check;
 pub mod compare;

@@ -6,10 +6,12 @@ pub mod dataset;
 pub mod histogram;
 pub mod kld;
 pub mod order;
+mod reference_run;
 pub mod table;
 pub mod tune;
 
 pub use collect::{calibrate, CalibrateError, Calibration, Options, RunFn, Sample, SampleSource, TensorResult};
 pub use dataset::{Dataset, DatasetError, InputSpec, PixelFormat, Preprocess};
+pub use reference_run::{calibrate_with_reference, drop_identities, Error};
 pub use table::{vendor_names, ApplyReport, Entry, Table, TableError};
 pub use tune::{tune, EvalNodeFn, TuneError, TuneOptions, Tuned};

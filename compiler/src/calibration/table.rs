@@ -178,6 +178,66 @@ impl Table {
         report.uncalibrated.sort();
         report
     }
+
+    /// [`Table::apply`], then a second chance for the tensors left without an entry, using the
+    /// graph as imported (before the passes): the vendor's importer folds a BatchNormalization
+    /// into the convolution before it in most models and names the result by the convolution's
+    /// output (`conv2d_213.tmp_0_Conv` is the normalised value), while cvsim's fold keeps the
+    /// BatchNormalization's output tensor; likewise for a bias added by a separate Add. A tensor
+    /// that the imported graph produces by a BatchNormalization, or an Add of a constant, reading
+    /// a Conv, ConvTranspose or FullyConnected output takes that output's entry when it has none
+    /// of its own.
+    pub fn apply_with_import(&self, graph: &mut Graph, imported: &Graph) -> ApplyReport {
+        let mut report = self.apply(graph);
+        if report.uncalibrated.is_empty() {
+            return report;
+        }
+        let entries: HashMap<&str, &Entry> = self.entries.iter().map(|e| (e.name.as_str(), e)).collect();
+        let producers = imported.producers();
+        let entry_for = |tensor: &str| -> Option<&Entry> {
+            entries.get(tensor).copied().or_else(|| {
+                self.entries.iter().find(|e| {
+                    e.name
+                        .rsplit_once('_')
+                        .is_some_and(|(p, s)| p == tensor && s.chars().all(|c| c.is_ascii_alphanumeric()))
+                })
+            })
+        };
+        let mut still = Vec::new();
+        for name in std::mem::take(&mut report.uncalibrated) {
+            let found = imported.tensor_by_name(&name).and_then(|t| producers[t]).and_then(|bn| {
+                let bn = &imported.nodes[bn];
+                let folds = match bn.op {
+                    Op::BatchNormalization { .. } => true,
+                    Op::Add => bn.inputs.len() == 2 && imported.tensors[bn.inputs[1]].value.is_some(),
+                    _ => false,
+                };
+                if !folds {
+                    return None;
+                }
+                let x = *bn.inputs.first()?;
+                let p = producers[x]?;
+                if !matches!(
+                    imported.nodes[p].op,
+                    Op::Conv { .. } | Op::ConvTranspose { .. } | Op::FullyConnected { .. }
+                ) {
+                    return None;
+                }
+                entry_for(&imported.tensors[x].name)
+            });
+            match (found, graph.tensor_by_name(&name)) {
+                (Some(e), Some(id)) => {
+                    graph.tensors[id].calibration =
+                        Some(Calibration { threshold: e.threshold as f32, min: e.min as f32, max: e.max as f32 });
+                    report.unmatched_entries.retain(|n| n != &e.name);
+                    report.matched.push((e.name.clone(), id));
+                }
+                _ => still.push(name),
+            }
+        }
+        report.uncalibrated = still;
+        report
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -339,6 +399,36 @@ mod tests {
         assert_eq!(match_tensor(&m, "x"), Some(0));
         assert_eq!(match_tensor(&m, "p2o.pd_op.batch_norm_.0.0_BatchNormalization"), Some(1));
         assert_eq!(match_tensor(&m, "p2o.pd_op.conv2d.0.0_Conv"), None);
+    }
+
+    #[test]
+    fn apply_matches_names_and_reports_the_rest() {
+        use crate::ir::{DType, Node, Tensor};
+        let t = |name: &str| Tensor {
+            name: name.into(),
+            shape: vec![1, 4],
+            dtype: DType::F32,
+            value: None,
+            calibration: None,
+        };
+        let mut g = Graph {
+            tensors: vec![t("x"), t("conv_out"), t("y")],
+            nodes: vec![
+                Node { name: "c".into(), op: Op::Relu, inputs: vec![0], outputs: vec![1] },
+                Node { name: "h".into(), op: Op::HardSwish, inputs: vec![1], outputs: vec![2] },
+            ],
+            inputs: vec![0],
+            outputs: vec![2],
+        };
+        let names = vendor_names(&g);
+        assert_eq!(names[&1], "conv_out_Relu");
+        assert_eq!(names[&0], "x");
+        let table = Table::parse("x 2.0 -1.0 2.0\nconv_out_Relu 3.0 0.0 4.0\ngone_Conv 1.0 -1.0 1.0\n").unwrap();
+        let report = table.apply(&mut g);
+        assert_eq!(report.matched, vec![("x".to_string(), 0), ("conv_out_Relu".to_string(), 1)]);
+        assert_eq!(report.unmatched_entries, vec!["gone_Conv".to_string()]);
+        assert_eq!(report.uncalibrated, vec!["y".to_string()]);
+        assert_eq!(g.tensors[1].calibration, Some(Calibration { threshold: 3.0, min: 0.0, max: 4.0 }));
     }
 
     #[test]

@@ -15,6 +15,10 @@ use crate::lower::{ChannelQuant, Conv, ConvBf16, FullyConnected, Pads, TensorRef
 use cvsim_isa::TiuDesc;
 use cvsim_runtime::cvimodel::DType;
 
+/// Input plus output bytes from which a layer that fits local memory whole is still cut into
+/// (at least four) row tiles for overlap.
+const OVERLAP_BYTES: u32 = 64 * 1024;
+
 /// Bytes of one QM record: int32 bias, uint32 multiplier, shift byte (isa.md §3.6.1).
 pub const QM_RECORD: usize = 9;
 
@@ -102,15 +106,18 @@ impl Geom {
             Local::eu_aligned(addr, lanes, n, c, h, w)
         }
     }
+
 }
 
 /// The channel and row tile sizes with the least estimated traffic, when `bufs` copies of every
 /// tile buffer and `extra` bytes must fit a lane.
-fn choose_tiles(g: &Geom, lanes: u32, size: u32, bufs: u32, extra: u32) -> Option<(u32, u32)> {
+fn choose_tiles(g: &Geom, lanes: u32, size: u32, bufs: u32, extra: u32, max_oh: u32) -> Option<(u32, u32)> {
     let per_lane = g.oc.div_ceil(lanes);
-    let fits = |oc_t, oh_t| {
-        extra + bufs * g.lmem(lanes, oc_t, oh_t).iter().map(|b| b.div_ceil(16) * 16).sum::<u32>() <= size
-            && g.rows_for(oh_t) <= 4063
+    let fits = |oc_t: u32, oh_t| {
+        let b = g.lmem(lanes, oc_t, oh_t).map(|b| b.div_ceil(16) * 16);
+        // Weights are double-buffered only when there is more than one channel tile.
+        let wbufs = if oc_t < g.oc { bufs } else { 1 };
+        extra + wbufs * (b[0] + b[1]) + bufs * (b[2] + b[3]) <= size && g.rows_for(oh_t) <= 4063
     };
     let mut best: Option<(u64, u32, u32)> = None;
     let mut last_oc_t = 0;
@@ -120,7 +127,7 @@ fn choose_tiles(g: &Geom, lanes: u32, size: u32, bufs: u32, extra: u32) -> Optio
             continue;
         }
         last_oc_t = oc_t;
-        let Some(oh_t) = (1..=g.oh).rev().find(|&oh_t| fits(oc_t, oh_t)) else {
+        let Some(oh_t) = (1..=g.oh.min(max_oh)).rev().find(|&oh_t| fits(oc_t, oh_t)) else {
             continue;
         };
         let oc_tiles = g.oc.div_ceil(oc_t) as u64;
@@ -163,17 +170,7 @@ struct Spec<'a> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn geom(
-    cx: &LayerCx,
-    input: TensorRef,
-    output: TensorRef,
-    kernel: [usize; 2],
-    stride: [usize; 2],
-    pads: Pads,
-    dilation: [usize; 2],
-    depthwise: bool,
-    bf16: bool,
-) -> Result<Geom, CompileError> {
+fn geom(cx: &LayerCx, input: TensorRef, output: TensorRef, kernel: [usize; 2], stride: [usize; 2], pads: Pads, dilation: [usize; 2], depthwise: bool, bf16: bool) -> Result<Geom, CompileError> {
     let [n, ic, ih, iw] = cx.shape(input);
     let [_, oc, oh, ow] = cx.shape(output);
     let g = Geom {
@@ -224,8 +221,7 @@ pub fn conv(cx: &mut LayerCx, c: &Conv, act: FusedLut) -> Result<(), CompileErro
     let (kh, kw, icg, oc) = (g.kh as usize, g.kw as usize, ic as usize / c.group, g.oc as usize);
     let wt: Vec<u8> = reorder(&c.weight, oc, icg, kh, kw, g.depthwise).into_iter().map(|v| v as u8).collect();
     let name = cx.tensor_name(c.output);
-    let w_shape =
-        if g.depthwise { [1, oc as i64, kh as i64, kw as i64] } else { [1, oc as i64, (kh * kw) as i64, icg as i64] };
+    let w_shape = if g.depthwise { [1, oc as i64, kh as i64, kw as i64] } else { [1, oc as i64, (kh * kw) as i64, icg as i64] };
     let w_off = cx.w.add(format!("{name}_filter_reordered"), &wt, w_shape, DType::I8);
     let p_off =
         cx.w.add(format!("{name}_bias_packed"), &qm_records(&c.quant), [1, oc as i64, 1, QM_RECORD as i64], DType::I8);
@@ -238,11 +234,9 @@ pub fn conv_bf16(cx: &mut LayerCx, c: &ConvBf16) -> Result<(), CompileError> {
     let depthwise = c.group > 1 && c.group == ic as usize;
     let g = geom(cx, c.input, c.output, c.kernel, c.stride, c.pads, c.dilation, depthwise, true)?;
     let (kh, kw, icg, oc) = (g.kh as usize, g.kw as usize, ic as usize / c.group, g.oc as usize);
-    let wt: Vec<u8> =
-        reorder(&c.weight, oc, icg, kh, kw, depthwise).into_iter().flat_map(|v| v.to_le_bytes()).collect();
+    let wt: Vec<u8> = reorder(&c.weight, oc, icg, kh, kw, depthwise).into_iter().flat_map(|v| v.to_le_bytes()).collect();
     let name = cx.tensor_name(c.output);
-    let w_shape =
-        if depthwise { [1, oc as i64, kh as i64, kw as i64] } else { [1, oc as i64, (kh * kw) as i64, icg as i64] };
+    let w_shape = if depthwise { [1, oc as i64, kh as i64, kw as i64] } else { [1, oc as i64, (kh * kw) as i64, icg as i64] };
     let w_off = cx.w.add(format!("{name}_filter_bf16"), &wt, w_shape, DType::Bf16);
     let mut planes: Vec<u8> = c.bias.iter().flat_map(|b| ((b.to_bits() >> 16) as u16).to_le_bytes()).collect();
     planes.extend(c.bias.iter().flat_map(|b| (b.to_bits() as u16).to_le_bytes()));
@@ -258,13 +252,21 @@ fn tiled(cx: &mut LayerCx, sp: Spec) -> Result<(), CompileError> {
     // next tile's loads overlap this tile's convolution.
     let extra = if act.is_some() { 256 } else { 0 };
     let lanes = cx.lanes;
-    let (bufs, (oc_t_max, oh_t_max)) = match choose_tiles(&g, lanes, cx.lmem, 1, extra) {
-        Some((o, h)) if o == oc && h == oh => (1, (o, h)),
+    // A layer that fits whole but moves much data is still cut into row tiles, so that loads,
+    // convolution and stores of neighbouring tiles overlap.
+    let moved = (n * ic * ih * iw + n * oc * oh * ow) * e;
+    let (bufs, (oc_t_max, oh_t_max)) = match choose_tiles(&g, lanes, cx.lmem, 1, extra, oh) {
+        Some((o, h)) if o == oc && h == oh => {
+            let split = if moved >= OVERLAP_BYTES && oh >= 4 { choose_tiles(&g, lanes, cx.lmem, 2, extra, oh.div_ceil(4)) } else { None };
+            match split {
+                Some(t) if t.0 == oc => (2, t),
+                _ => (1, (o, h)),
+            }
+        }
         _ => (
             2,
-            choose_tiles(&g, lanes, cx.lmem, 2, extra).ok_or_else(|| {
-                cx.error(format!("no tile of {:?} fits {} bytes of local memory per lane", g, cx.lmem))
-            })?,
+            choose_tiles(&g, lanes, cx.lmem, 2, extra, oh)
+                .ok_or_else(|| cx.error(format!("no tile of {:?} fits {} bytes of local memory per lane", g, cx.lmem)))?,
         ),
     };
     let sizes = g.lmem(lanes, oc_t_max, oh_t_max);
@@ -275,8 +277,14 @@ fn tiled(cx: &mut LayerCx, sp: Spec) -> Result<(), CompileError> {
         let a = arena.alloc(256).expect("fits");
         (Local { addr: a, n: 1, c: lanes, h: 1, w: 256, n_str: 256, c_str: 256, h_str: 256, w_str: 1 }, off, out)
     });
-    let bufs_at: Vec<[u32; 4]> =
-        (0..bufs).map(|_| sizes.map(|b| arena.alloc(b).expect("the tile was chosen to fit"))).collect();
+    let mut alloc = |b| arena.alloc(b).expect("the tile was chosen to fit");
+    let shared_weights = (oc_t_max >= oc).then(|| (alloc(sizes[0]), alloc(sizes[1])));
+    let bufs_at: Vec<[u32; 4]> = (0..bufs)
+        .map(|_| {
+            let (w, p) = shared_weights.unwrap_or_else(|| (alloc(sizes[0]), alloc(sizes[1])));
+            [w, p, alloc(sizes[2]), alloc(sizes[3])]
+        })
+        .collect();
 
     let src = cx.global(input);
     let dst = cx.global(table.map_or(output, |t| t.2));
@@ -297,9 +305,7 @@ fn tiled(cx: &mut LayerCx, sp: Spec) -> Result<(), CompileError> {
             (true, false) => Local::eu_aligned(a_w, lanes, 1, t.oc_t, g.kh, g.kw),
             (true, true) => Local::eu_aligned_bf16(a_w, lanes, 1, t.oc_t, g.kh, g.kw),
             (false, false) => Local::compact(a_w, lanes, 1, t.oc_t, g.kh * g.kw, ic),
-            (false, true) => {
-                Local { w: ic, h_str: 2 * ic, w_str: 2, ..Local::compact(a_w, lanes, 1, t.oc_t, g.kh * g.kw, 2 * ic) }
-            }
+            (false, true) => Local { w: ic, h_str: 2 * ic, w_str: 2, ..Local::compact(a_w, lanes, 1, t.oc_t, g.kh * g.kw, 2 * ic) },
         };
         let pl = if g.bf16 {
             // (2, oc, 1, 1): the per-channel layout, one plane after the other.
@@ -334,18 +340,11 @@ fn tiled(cx: &mut LayerCx, sp: Spec) -> Result<(), CompileError> {
             let wg = Global::dense(REGION_WEIGHT, w_off + (t.oc0 * per_oc) as u64, oc, wl.h, wl.w * e);
             if g.bf16 {
                 cx.load(g2l_bf16(cx.chip, &wg, &wl), &wl);
-                let pg = Global {
-                    region: REGION_WEIGHT,
-                    offset: p_off + (t.oc0 * 2) as u64,
-                    n_str: oc * 2,
-                    c_str: 2,
-                    h_str: 2,
-                };
+                let pg = Global { region: REGION_WEIGHT, offset: p_off + (t.oc0 * 2) as u64, n_str: oc * 2, c_str: 2, h_str: 2 };
                 cx.load(g2l_bf16(cx.chip, &pg, &ql), &ql);
             } else {
                 cx.load(g2l_tensor(cx.chip, &wg, &wl, true), &wl);
-                let qg =
-                    Global::dense(REGION_WEIGHT, p_off + (t.oc0 as u64) * QM_RECORD as u64, oc, 1, QM_RECORD as u32);
+                let qg = Global::dense(REGION_WEIGHT, p_off + (t.oc0 as u64) * QM_RECORD as u64, oc, 1, QM_RECORD as u32);
                 cx.load(g2l_tensor(cx.chip, &qg, &ql, false), &ql);
             }
         }

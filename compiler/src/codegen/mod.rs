@@ -9,10 +9,10 @@
 pub mod conv;
 mod eltwise;
 mod eltwise_bf16;
+mod movement;
 pub mod emitter;
 pub mod local;
 pub mod memory;
-mod movement;
 mod pool;
 pub mod softmax;
 pub mod tdma;
@@ -77,8 +77,7 @@ impl LayerCx<'_> {
     /// A TIU descriptor reading and writing these local tensors.
     pub fn tiu(&mut self, d: TiuDesc, reads: &[&Local], writes: &[&Local]) {
         let id = self.id();
-        let (r, w): (Vec<Span>, Vec<Span>) =
-            (reads.iter().map(|l| l.span()).collect(), writes.iter().map(|l| l.span()).collect());
+        let (r, w): (Vec<Span>, Vec<Span>) = (reads.iter().map(|l| l.span()).collect(), writes.iter().map(|l| l.span()).collect());
         self.e.tiu_deps(id, d, &r, &w);
     }
 
@@ -133,16 +132,24 @@ fn lower_layer(cx: &mut LayerCx, l: &Layer, act: conv::FusedLut) -> Result<(), C
         }
         Layer::Mul { a, b, output, multiplier, shift } => eltwise::mul(cx, *a, *b, *output, *multiplier, *shift),
         Layer::Pool(p) => pool::pool(cx, p),
-        Layer::Concat { inputs, output, rescale } if cx.net.tensors[*output].dtype == crate::lower::DType::Bf16 => {
-            let mut c0 = 0;
-            for (&t, _) in inputs.iter().zip(rescale) {
-                let c = cx.shape(t)[1];
-                movement::copy_channels(cx, t, 0, c, *output, c0, 1)?;
-                c0 += c;
+        Layer::Concat { inputs, output, rescale } => {
+            // Inputs already stored in place by their producers move nothing.
+            let aliased = memory::concat_aliases(cx.net);
+            let in_place: Vec<bool> = inputs.iter().map(|t| aliased.iter().any(|a| a.0 == *t && a.1 == cx.index)).collect();
+            if cx.net.tensors[*output].dtype == crate::lower::DType::Bf16 {
+                let mut c0 = 0;
+                for (&t, &done) in inputs.iter().zip(&in_place) {
+                    let c = cx.shape(t)[1];
+                    if !done {
+                        movement::copy_channels(cx, t, 0, c, *output, c0, 1)?;
+                    }
+                    c0 += c;
+                }
+                Ok(())
+            } else {
+                eltwise::concat(cx, inputs, *output, rescale, &in_place)
             }
-            Ok(())
         }
-        Layer::Concat { inputs, output, rescale } => eltwise::concat(cx, inputs, *output, rescale),
         Layer::Slice { input, output, c0 } => {
             let c = cx.shape(*output)[1];
             movement::copy_channels(cx, *input, *c0 as u32, c, *output, 0, 1)
@@ -154,6 +161,9 @@ fn lower_layer(cx: &mut LayerCx, l: &Layer, act: conv::FusedLut) -> Result<(), C
                 movement::copy_channels(cx, *input, i * per, per, *output, i, g)?;
             }
             Ok(())
+        }
+        Layer::Softmax { input, output, .. } if cx.net.tensors[*input].dtype == crate::lower::DType::Bf16 => {
+            softmax::softmax_bf16(cx, *input, *output)
         }
         Layer::Softmax { input, output, scale } => softmax::softmax(cx, *input, *output, *scale),
         Layer::ConvBf16(c) => conv::conv_bf16(cx, c),

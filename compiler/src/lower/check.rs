@@ -237,11 +237,7 @@ fn layer(cx: &Ctx, l: &Layer) -> Result<(), P> {
         Layer::Concat { inputs, output, rescale } => {
             let dt = cx.net.tensors[*output].dtype;
             if dt == DType::F32 || (dt == DType::Bf16 && rescale.iter().any(Option::is_some)) {
-                return Err(P::Unsupported(format!(
-                    "{} concat{}",
-                    dt.name(),
-                    if dt == DType::Bf16 { " with a rescale" } else { "" }
-                )));
+                return Err(P::Unsupported(format!("{} concat{}", dt.name(), if dt == DType::Bf16 { " with a rescale" } else { "" })));
             }
             count("rescale", rescale.len(), inputs.len())?;
             if inputs.is_empty() {
@@ -269,7 +265,10 @@ fn layer(cx: &Ctx, l: &Layer) -> Result<(), P> {
             }
         }
         Layer::Softmax { input, output, scale } => {
-            cx.dtype(*input, DType::I8)?;
+            let bf16_in = cx.net.tensors[*input].dtype == DType::Bf16;
+            if !bf16_in {
+                cx.dtype(*input, DType::I8)?;
+            }
             cx.dtype(*output, DType::Bf16)?;
             let [n, c, h, w] = cx.s(*input);
             if h != 1 || w != 1 {
@@ -282,7 +281,7 @@ fn layer(cx: &Ctx, l: &Layer) -> Result<(), P> {
                 return Err(P::Unsupported(format!("softmax of {:?}", cx.s(*input))));
             }
             cx.shape(*output, [n, c, 1, 1])?;
-            if !scale.is_finite() || *scale <= 0.0 || scale * 255.0 >= 80.0 {
+            if !bf16_in && (!scale.is_finite() || *scale <= 0.0 || scale * 255.0 >= 80.0) {
                 return Err(P::Invalid(format!("scale {scale} (0 < scale·255 < 80)")));
             }
         }
@@ -306,10 +305,7 @@ fn layer(cx: &Ctx, l: &Layer) -> Result<(), P> {
             let [n, ic, ih, iw] = cx.s(c.input);
             let oc = cx.s(c.output)[1];
             if c.group != 1 && !(c.group == ic && c.group == oc) {
-                return Err(P::Unsupported(format!(
-                    "group {} with {ic} → {oc} channels (only 1 or depthwise)",
-                    c.group
-                )));
+                return Err(P::Unsupported(format!("group {} with {ic} → {oc} channels (only 1 or depthwise)", c.group)));
             }
             window(chip, c.kernel, c.stride, c.pads)?;
             if c.dilation.iter().any(|&d| d == 0 || d > 16) {
@@ -349,11 +345,7 @@ fn layer(cx: &Ctx, l: &Layer) -> Result<(), P> {
             }
             let (sa, sb) = (cx.s(*a), cx.s(*b));
             if sb != sa && sb != [sa[0], sa[1], 1, 1] {
-                return Err(P::Shape {
-                    tensor: cx.net.tensors[*b].name.clone(),
-                    found: sb,
-                    expected: [sa[0], sa[1], 1, 1],
-                });
+                return Err(P::Shape { tensor: cx.net.tensors[*b].name.clone(), found: sb, expected: [sa[0], sa[1], 1, 1] });
             }
             cx.shape(*output, sa)?;
         }
