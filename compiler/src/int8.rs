@@ -20,8 +20,8 @@ use ndarray::ArrayD;
 /// Why a graph cannot be quantised to int8.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum QuantizeError {
-    #[error("node `{node}` ({op}): not supported in int8; supported: {SUPPORTED}")]
-    Unsupported { node: String, op: String },
+    #[error("node `{node}` ({op}): not supported in {precision}; supported: {supported}")]
+    Unsupported { node: String, op: String, precision: &'static str, supported: &'static str },
     #[error("node `{node}` ({op}): {what}")]
     Node { node: String, op: String, what: String },
     #[error("tensor `{tensor}` has no calibration threshold (calibrate the model or give a table that names it)")]
@@ -32,7 +32,7 @@ pub enum QuantizeError {
 
 /// What the int8 quantiser lowers, for the error message.
 pub const SUPPORTED: &str = "Conv (group 1 or depthwise), FullyConnected, Add, Sub, Mul, Relu, Clip, LeakyRelu, \
-Sigmoid, Tanh, Exp, HardSigmoid, HardSwish, GlobalAveragePool, AveragePool, MaxPool, Concat (channels), Reshape, Softmax (over channels, bf16 output)";
+Sigmoid, Tanh, Exp, HardSigmoid, HardSwish, GlobalAveragePool, ReduceMean (over H, W), AveragePool, MaxPool, Concat (channels), Slice (channels), Split (channels), ChannelShuffle, Reshape, Softmax (over channels, bf16 output)";
 
 /// The int8 network of `graph` for `chip`. Every activation tensor needs a calibration threshold
 /// (`Tensor::calibration`); graph inputs are quantised and outputs dequantised by CPU routines.
@@ -77,7 +77,7 @@ struct Quantizer<'a> {
     fused: Vec<bool>,
 }
 
-fn shape4(name: &str, shape: &[usize]) -> Result<[usize; 4], QuantizeError> {
+pub(crate) fn shape4(name: &str, shape: &[usize]) -> Result<[usize; 4], QuantizeError> {
     if shape.len() > 4 {
         return Err(QuantizeError::Rank { tensor: name.into(), rank: shape.len() });
     }
@@ -86,14 +86,14 @@ fn shape4(name: &str, shape: &[usize]) -> Result<[usize; 4], QuantizeError> {
     Ok(s)
 }
 
-fn f32_value(v: &Value) -> Option<&ArrayD<f32>> {
+pub(crate) fn f32_value(v: &Value) -> Option<&ArrayD<f32>> {
     match v {
         Value::F32(a) => Some(a),
         Value::I64(_) => None,
     }
 }
 
-fn op_name(op: &Op) -> String {
+pub(crate) fn op_name(op: &Op) -> String {
     let s = format!("{op:?}");
     s.split(|c: char| !c.is_alphanumeric()).next().unwrap_or("?").to_string()
 }
@@ -143,7 +143,7 @@ impl Quantizer<'_> {
 
     fn node(&mut self, node: &crate::ir::Node) -> Result<(), QuantizeError> {
         let err = |what: String| QuantizeError::Node { node: node.name.clone(), op: op_name(&node.op), what };
-        let unsupported = || QuantizeError::Unsupported { node: node.name.clone(), op: op_name(&node.op) };
+        let unsupported = || QuantizeError::Unsupported { node: node.name.clone(), op: op_name(&node.op), precision: "int8", supported: SUPPORTED };
         let out = node.outputs[0];
         let input0 = node.inputs[0];
         match &node.op {
@@ -260,6 +260,35 @@ impl Quantizer<'_> {
                     pads: Pads::ZERO,
                 }));
             }
+            Op::ReduceMean { axes, keepdims } => {
+                let rank = self.g.tensors[input0].shape.len();
+                let mut sorted = axes.clone();
+                sorted.sort_unstable();
+                if rank != 4 || sorted != [2, 3] {
+                    return Err(err(format!("mean over axes {axes:?} of a rank-{rank} tensor: only over H and W of NCHW")));
+                }
+                let x = self.get(input0, &node.name)?;
+                let [n, c, h, w] = self.net.tensors[x].shape;
+                let (t_in, t_out) = (self.thresholds[input0].unwrap(), self.calibrated(out)?);
+                let m = avgpool_multiplier(t_in as f64, t_out as f64, h, w);
+                let y = self.output(out, t_out)?;
+                let pooled = if *keepdims {
+                    y
+                } else {
+                    self.net.tensor(TensorDesc::new(format!("{}_pooled", node.name), [n, c, 1, 1], DType::I8, self.net.tensors[y].qscale))
+                };
+                self.net.layers.push(Layer::Pool(Pool {
+                    input: x,
+                    output: pooled,
+                    kind: PoolKind::Avg { multiplier: m.multiplier as u8, rshift: m.rshift as u8 },
+                    kernel: [h, w],
+                    stride: [1, 1],
+                    pads: Pads::ZERO,
+                }));
+                if pooled != y {
+                    self.net.layers.push(Layer::Reshape { input: pooled, output: y });
+                }
+            }
             Op::AveragePool { kernel, strides, pads, count_include_pad } => {
                 if !count_include_pad && pads.iter().any(|&p| p > 0) {
                     return Err(err("average pooling that excludes padding from the count".into()));
@@ -318,6 +347,20 @@ impl Quantizer<'_> {
                 let y = self.net.tensor(TensorDesc::new(tensor.name.clone(), shape, DType::Bf16, 1.0));
                 self.map[out] = Some(y);
                 self.net.layers.push(Layer::Softmax { input: x, output: y, scale: dequant_scale(t_in as f64) });
+            }
+            Op::ChannelShuffle { groups } => {
+                let x = self.get(input0, &node.name)?;
+                let t = self.thresholds[input0].unwrap();
+                let y = self.output(out, t)?;
+                self.net.layers.push(Layer::ChannelShuffle { input: x, output: y, groups: *groups });
+            }
+            Op::Slice { .. } | Op::Split { .. } => {
+                let x = self.get(input0, &node.name)?;
+                let t = self.thresholds[input0].unwrap();
+                for (k, c0) in channel_slices(self.g, node).map_err(err)?.into_iter().enumerate() {
+                    let y = self.output(node.outputs[k], t)?;
+                    self.net.layers.push(Layer::Slice { input: x, output: y, c0 });
+                }
             }
             Op::Reshape { .. } | Op::Squeeze { .. } | Op::Unsqueeze { .. } | Op::Identity => {
                 let x = self.get(input0, &node.name)?;
@@ -472,8 +515,40 @@ impl Quantizer<'_> {
     }
 }
 
+/// The first input channel of each output of a `Slice` or `Split` that cuts along channels only
+/// (step 1), or why it does not.
+pub(crate) fn channel_slices(g: &Graph, node: &crate::ir::Node) -> Result<Vec<usize>, String> {
+    let xs = &g.tensors[node.inputs[0]].shape;
+    for &o in &node.outputs {
+        let os = &g.tensors[o].shape;
+        let same_but_channels = os.len() == xs.len() && xs.len() >= 2 && (0..xs.len()).all(|d| d == 1 || os[d] == xs[d]);
+        if !same_but_channels {
+            return Err(format!("a cut of {xs:?} into {os:?}: only along channels"));
+        }
+    }
+    match &node.op {
+        Op::Slice { starts, axes, steps, .. } => {
+            let k = axes.iter().position(|&a| a == 1).ok_or("a slice that does not cut channels")?;
+            if steps.get(k).copied().unwrap_or(1) != 1 {
+                return Err("a channel slice with a step other than 1".into());
+            }
+            let c = xs[1] as i64;
+            let start = starts[k];
+            let start = if start < 0 { (start + c).max(0) } else { start.min(c) };
+            Ok(vec![start as usize])
+        }
+        Op::Split { axis, sizes } if *axis == 1 => Ok(sizes.iter().scan(0, |acc, &s| {
+            let c0 = *acc;
+            *acc += s;
+            Some(c0)
+        }).collect()),
+        Op::Split { axis, .. } => Err(format!("a split along axis {axis}: only channels (1)")),
+        _ => Err("not a slice".into()),
+    }
+}
+
 /// `b` holds one value per channel of `a`.
-fn per_channel(a: [usize; 4], b: [usize; 4]) -> bool {
+pub(crate) fn per_channel(a: [usize; 4], b: [usize; 4]) -> bool {
     b[0] == a[0] && b[1] == a[1] && b[2] == 1 && b[3] == 1
 }
 

@@ -2,8 +2,10 @@
 //! rewrites) and [`example`], the bundled example network whose descriptors, weight layout and
 //! model file the code generator emits itself.
 
+pub mod bf16;
 pub mod calibration;
 pub mod codegen;
+pub mod driver;
 pub mod example;
 pub mod int8;
 pub mod ir;

@@ -7,9 +7,8 @@ use cvsim_compiler::calibration::{
     self, calibrate_with_reference, drop_identities, vendor_names, Dataset, InputSpec, PixelFormat, Preprocess, Table,
     TuneOptions,
 };
-use cvsim_compiler::ir::Graph;
 use cvsim_compiler::onnx;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(clap::Args, Debug)]
@@ -19,6 +18,19 @@ pub struct Args {
     /// Folder of calibration images (png, jpg) or .npz files keyed by input name.
     #[arg(long, value_name = "DIR")]
     pub dataset: PathBuf,
+    #[command(flatten)]
+    pub calibration: DatasetArgs,
+    /// Shapes of the graph inputs in order, as JSON, e.g. '[[1,3,224,224]]'.
+    #[arg(long, value_name = "JSON")]
+    pub input_shapes: Option<String>,
+    /// Where to write the table.
+    #[arg(short = 'o', long = "output", value_name = "TABLE")]
+    pub output: PathBuf,
+}
+
+/// How to calibrate, shared by `cvsim calibrate` and `cvsim compile --dataset`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DatasetArgs {
     /// Use this many files (the first of the vendor's seeded order); 0 = all.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub input_num: usize,
@@ -31,78 +43,55 @@ pub struct Args {
     /// Channel order the images are fed in: rgb, bgr or gray.
     #[arg(long, value_name = "FORMAT", default_value = "rgb")]
     pub pixel_format: PixelFormat,
-    /// Shapes of the graph inputs in order, as JSON, e.g. '[[1,3,224,224]]'.
-    #[arg(long, value_name = "JSON")]
-    pub input_shapes: Option<String>,
     /// Samples the thresholds are tuned on after KL (0 = no tuning).
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub tune_num: usize,
     /// Initial bins of each tensor's histogram.
     #[arg(long, value_name = "N", default_value_t = 2048)]
     pub histogram_bin_num: usize,
-    /// Where to write the table.
-    #[arg(short = 'o', long = "output", value_name = "TABLE")]
-    pub output: PathBuf,
 }
 
-/// What to calibrate on and how (the flags of `cvsim calibrate` after the model).
-#[derive(Clone, Debug)]
-pub struct Settings {
-    pub dataset: PathBuf,
-    pub input_num: usize,
-    pub preprocess: Preprocess,
-    pub tune_num: usize,
-    pub histogram_bin_num: usize,
-}
-
-/// Calibrate an imported graph (as `onnx::import_file` returns it, before the passes) and return
-/// the vendor-format table and how many thresholds tuning raised. `cvsim compile --dataset` can
-/// call this and apply the table with `Table::apply_with_import`.
-pub fn calibrate_imported(imported: &Graph, model_name: &str, s: &Settings) -> Result<(Table, usize), String> {
-    if s.histogram_bin_num < 2 {
+/// The calibration table of `model` on the files in `dataset`, and a one-line summary.
+pub fn table(model: &Path, input_shapes: Option<&str>, dataset: &Path, a: &DatasetArgs) -> Result<(Table, String), String> {
+    if a.histogram_bin_num < 2 {
         return Err("--histogram-bin-num must be at least 2".into());
     }
-    let mut g = imported.clone();
+    let shapes = input_shapes.map(super::compile::parse_shapes).transpose()?;
+    let mut g = onnx::import_file(model, shapes.as_deref()).map_err(|e| format!("{}: {e}", model.display()))?;
     drop_identities(&mut g);
     let inputs: Vec<InputSpec> = g
         .inputs
         .iter()
         .map(|&i| InputSpec { name: g.tensors[i].name.clone(), shape: g.tensors[i].shape.clone() })
         .collect();
-    let ds = Dataset::open(&s.dataset, s.input_num, inputs, s.preprocess.clone()).map_err(|e| e.to_string())?;
-    let opts = calibration::Options { histogram_bins: s.histogram_bin_num, ..calibration::Options::default() };
-    let tune_opts = TuneOptions { samples: s.tune_num, ..TuneOptions::default() };
+    let defaults = Preprocess::default();
+    let pre = Preprocess {
+        mean: a.mean.clone().unwrap_or(defaults.mean),
+        scale: a.scale.clone().unwrap_or(defaults.scale),
+        pixel_format: a.pixel_format,
+    };
+    let ds = Dataset::open(dataset, a.input_num, inputs, pre).map_err(|e| e.to_string())?;
+    let opts = calibration::Options { histogram_bins: a.histogram_bin_num, ..calibration::Options::default() };
+    let tune_opts = TuneOptions { samples: a.tune_num, ..TuneOptions::default() };
     let (cal, tuned) = calibrate_with_reference(&g, &ds, &opts, &tune_opts).map_err(|e| e.to_string())?;
-    let header = Table::vendor_header(model_name, s.histogram_bin_num, cal.samples, s.tune_num.min(cal.samples));
+    let tune_samples = a.tune_num.min(cal.samples);
+    let model_name = model.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+    let header = Table::vendor_header(&model_name, a.histogram_bin_num, cal.samples, tune_samples);
     let names = vendor_names(&g);
     let table = cal.to_table(header, &|t| names.get(&t).cloned().unwrap_or_else(|| g.tensors[t].name.clone()));
-    Ok((table, tuned.len()))
+    let summary = format!(
+        "calibrated {} tensors on {} samples ({} thresholds raised by tuning on {})",
+        table.entries.len(),
+        cal.samples,
+        tuned.len(),
+        tune_samples
+    );
+    Ok((table, summary))
 }
 
 pub fn main(a: Args) -> Result<ExitCode, String> {
-    let shapes = a.input_shapes.as_deref().map(super::compile::parse_shapes).transpose()?;
-    let g = onnx::import_file(&a.model, shapes.as_deref()).map_err(|e| format!("{}: {e}", a.model.display()))?;
-    let defaults = Preprocess::default();
-    let settings = Settings {
-        dataset: a.dataset.clone(),
-        input_num: a.input_num,
-        preprocess: Preprocess {
-            mean: a.mean.clone().unwrap_or(defaults.mean),
-            scale: a.scale.clone().unwrap_or(defaults.scale),
-            pixel_format: a.pixel_format,
-        },
-        tune_num: a.tune_num,
-        histogram_bin_num: a.histogram_bin_num,
-    };
-    let model_name = a.model.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
-    let (table, tuned) = calibrate_imported(&g, &model_name, &settings)?;
+    let (table, summary) = table(&a.model, a.input_shapes.as_deref(), &a.dataset, &a.calibration)?;
     std::fs::write(&a.output, table.to_text()).map_err(|e| format!("{}: {e}", a.output.display()))?;
-    let samples = table.header.iter().find_map(|h| h.strip_prefix("# sample number: ")).unwrap_or("0").to_string();
-    let tune_samples = table.header.iter().find_map(|h| h.strip_prefix("# tune number: ")).unwrap_or("0").to_string();
-    println!(
-        "calibrated {} tensors on {samples} samples ({tuned} thresholds raised by tuning on {tune_samples}) -> {}",
-        table.entries.len(),
-        a.output.display()
-    );
+    println!("{summary} -> {}", a.output.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -2,7 +2,7 @@
 //! quantising, lowering and packaging stages hang off the same arguments.
 
 use cvsim_compiler::calibration::table::Table;
-use cvsim_compiler::{int8, ir::Graph, onnx, package, passes};
+use cvsim_compiler::{bf16, int8, ir::Graph, onnx, package, passes};
 use super::tensors;
 use crate::npz::{self, ElemType};
 use crate::similarity::{similarity, Tolerance};
@@ -39,9 +39,14 @@ pub struct Args {
     /// A calibration table in the vendor's format (`# op_name threshold min max`).
     #[arg(long, value_name = "TABLE")]
     pub calibration_table: Option<PathBuf>,
-    /// Calibrate on the images or .npz files in this folder.
-    #[arg(long, value_name = "DIR")]
+    /// Calibrate on the images or .npz files in this folder (int8; instead of a table).
+    #[arg(long, value_name = "DIR", conflicts_with = "calibration_table")]
     pub dataset: Option<PathBuf>,
+    #[command(flatten)]
+    pub calibration: super::calibrate::DatasetArgs,
+    /// With --dataset: also write the table made.
+    #[arg(long, value_name = "TABLE", requires = "dataset")]
+    pub save_calibration_table: Option<PathBuf>,
     /// Where to write the .cvimodel.
     #[arg(short = 'o', long = "output", value_name = "OUT.cvimodel")]
     pub output: Option<PathBuf>,
@@ -79,16 +84,25 @@ pub fn main(a: Args) -> Result<ExitCode, String> {
     let name = a.model.file_stem().and_then(|s| s.to_str()).unwrap_or("model").to_string();
     let net = match quantize {
         Quantize::Int8 => {
-            let path = a.calibration_table.as_ref().ok_or("int8 needs --calibration-table TABLE (or --dataset DIR)")?;
-            let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-            let table = Table::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-            let report = table.apply(&mut g);
-            if !report.uncalibrated.is_empty() {
-                eprintln!("note: {} tensors have no threshold in {}: {}", report.uncalibrated.len(), path.display(), report.uncalibrated.join(", "));
-            }
+            let table = match (&a.calibration_table, &a.dataset) {
+                (Some(path), _) => {
+                    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+                    Table::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?
+                }
+                (None, Some(dir)) => {
+                    let (table, summary) = super::calibrate::table(&a.model, a.input_shapes.as_deref(), dir, &a.calibration)?;
+                    eprintln!("{summary}");
+                    if let Some(out) = &a.save_calibration_table {
+                        std::fs::write(out, table.to_text()).map_err(|e| format!("{}: {e}", out.display()))?;
+                    }
+                    table
+                }
+                (None, None) => return Err("int8 needs --calibration-table TABLE or --dataset DIR".into()),
+            };
+            table.apply(&mut g);
             int8::quantize(&g, chip, &name).map_err(|e| format!("{}: {e}", a.model.display()))?
         }
-        Quantize::Bf16 => return Err("--quantize bf16 is not available yet".into()),
+        Quantize::Bf16 => bf16::quantize(&g, chip, &name).map_err(|e| format!("{}: {e}", a.model.display()))?,
     };
     let bytes = package::build(&net).map_err(|e| format!("{}: {e}", a.model.display()))?;
     std::fs::write(output, &bytes).map_err(|e| format!("{}: {e}", output.display()))?;

@@ -154,6 +154,9 @@ fn lower_layer(cx: &mut LayerCx, l: &Layer, act: conv::FusedLut) -> Result<(), C
             }
             Ok(())
         }
+        Layer::Softmax { input, output, .. } if cx.net.tensors[*input].dtype == crate::lower::DType::Bf16 => {
+            softmax::softmax_bf16(cx, *input, *output)
+        }
         Layer::Softmax { input, output, scale } => softmax::softmax(cx, *input, *output, *scale),
         Layer::ConvBf16(c) => conv::conv_bf16(cx, c),
         Layer::FullyConnectedBf16 { input, output, weight, bias, relu } => {

@@ -13,10 +13,15 @@
 //! 5. `y = e · (1/sum)`, the reciprocal broadcast along the row by a zero stride.
 //!
 //! Every bf16 result is the fp32 result rounded to nearest even (isa.md §3.7).
+//!
+//! Of bf16 logits ([`softmax_bf16`]) step 1–2 become: the row maximum by a max pool, `d = x − max`,
+//! `t = max(8·d, −128)`, `i = trunc(t)` by a TDMA bf16 → int8 move, `f = t − i` in (−1, 0], and
+//! `e = BASE[i] + SLOPE[i]·f` (two bf16 lookups and a mac), `BASE[k] = exp(k/8)`,
+//! `SLOPE[k] = exp(k/8) − exp((k−1)/8)`: the exponential interpolated between eighths.
 
 use super::local::{Arena, Local};
 use super::memory::REGION_WEIGHT;
-use super::tdma::{g2l_bf16, g2l_tensor, l2g_bf16, l2l_lut_idx, Global};
+use super::tdma::{g2l_bf16, g2l_tensor, l2g_bf16, l2l_convert, l2l_lut_idx, Global};
 use super::tiu::{opd0_shape, opd0_strides, opd1_strides, res0_shape, res0_strides};
 use super::{CompileError, LayerCx};
 use crate::lower::TensorRef;
@@ -48,6 +53,22 @@ pub fn mantissa_table() -> [u16; 256] {
 }
 
 const ONE: u32 = 0x3F80;
+
+/// Eighths per unit of the interpolated exponential of bf16 logits.
+pub const EXP_STEPS: f32 = 8.0;
+
+/// `exp(k/8)` for the int8 index byte `k` (≤ 0; positive indices cannot occur and hold 1).
+pub fn exp_base_table() -> [u16; 256] {
+    std::array::from_fn(|j| bf16(((j as u8 as i8).min(0) as f64 / EXP_STEPS as f64).exp() as f32))
+}
+
+/// `exp(k/8) − exp((k−1)/8)`: the step to the next lower eighth.
+pub fn exp_slope_table() -> [u16; 256] {
+    std::array::from_fn(|j| {
+        let k = (j as u8 as i8).min(0) as f64 / EXP_STEPS as f64;
+        bf16((k.exp() - (k - 1.0 / EXP_STEPS as f64).exp()) as f32)
+    })
+}
 
 fn table_bytes(t: &[u16; 256]) -> Vec<u8> {
     t.iter().flat_map(|v| v.to_le_bytes()).collect()
@@ -204,4 +225,164 @@ pub fn softmax(cx: &mut LayerCx, input: TensorRef, output: TensorRef, scale: f32
         cx.store(l2g_bf16(cx.chip, &y, &yg), &y);
     }
     Ok(())
+}
+
+/// Softmax over the channels of a bf16 `[N, C, 1, 1]` (see the module documentation).
+pub fn softmax_bf16(cx: &mut LayerCx, input: TensorRef, output: TensorRef) -> Result<(), CompileError> {
+    let [n, c, _, _] = cx.shape(input);
+    let lanes = cx.lanes;
+    let name = cx.tensor_name(output);
+    let tables = [exp_base_table(), exp_slope_table(), pow_table(), mantissa_table()];
+    let names = ["exp_base", "exp_slope", "pow", "mantissa"];
+    let offs: Vec<u64> = tables
+        .iter()
+        .zip(names)
+        .map(|(t, what)| cx.w.add(format!("{name}_{what}_table_bf16"), &table_bytes(t), [1, 1, 32, 8], DType::Bf16))
+        .collect();
+    let row = (2 * c).div_ceil(16) * 16;
+    // Per row: x/d/t, i (int8), ib/f, idx words, b/e, s; and 16-byte scalars.
+    let per_row = 6 * row + c.div_ceil(16) * 16 + 5 * 16;
+    let fit = (cx.lmem.saturating_sub(4 * 512) / per_row.max(1)) * lanes;
+    if fit == 0 {
+        return Err(cx.error(format!("a row of {c} values does not fit local memory")));
+    }
+    let rows_max = n.min(fit).min(4095);
+    let rl = rows_max.div_ceil(lanes);
+    let mut arena = Arena::new(cx.lmem);
+    let mut alloc = |b: u32| arena.alloc(b).expect("sized to fit");
+    let table_local = |addr| Local { addr, n: 1, c: lanes, h: 32, w: 8, n_str: 512, c_str: 512, h_str: 16, w_str: 2 };
+    let tl: Vec<Local> = (0..4).map(|_| table_local(alloc(512))).collect();
+    let (l_base, l_slope, l_pow, l_man) = (tl[0], tl[1], tl[2], tl[3]);
+    let [a_x, a_ib, a_idx, a_e, a_s, a_y] = [0; 6].map(|_| alloc(row * rl));
+    let a_i = alloc(c.div_ceil(16) * 16 * rl);
+    let [a_max, a_sum, a_sidx, a_r1, a_r2] = [0; 5].map(|_| alloc(16 * rl));
+    for (l, off) in tl.iter().zip(&offs) {
+        let g = Global { region: REGION_WEIGHT, offset: *off, n_str: 512, c_str: 0, h_str: 16 };
+        cx.load(g2l_bf16(cx.chip, &g, l), l);
+    }
+    let (src, dst) = (cx.global(input), cx.global(output));
+    for r0 in (0..n).step_by(rows_max as usize) {
+        let rows = rows_max.min(n - r0);
+        let v = |addr, w| Local::eu_aligned_bf16(addr, lanes, 1, rows, 1, w);
+        let x = v(a_x, c);
+        let g = |base: Global| Global { offset: base.offset + (r0 * c * 2) as u64, n_str: n * c * 2, c_str: 2 * c, h_str: 2 * c, ..base };
+        cx.load(g2l_bf16(cx.chip, &g(src), &x), &x);
+        // The row maximum.
+        let mx = v(a_max, 1);
+        let mut d = TiuDesc::reset(cx.chip);
+        d.tsk_typ = 1;
+        d.tsk_opd_num = 1;
+        d.opd_typ = 1;
+        d.opt_relu_typ = 0;
+        d.opt_res_shift = 0;
+        d.opt_shift_typ = 0;
+        (d.opt_res0_sign, d.opt_opd0_sign) = (0, 0);
+        if cx.chip.layout().bf16_pad_field() {
+            d.opd0_ins_fp = 0xFF7F;
+        } else {
+            d.opd0_ins_val = 0xFF7F;
+        }
+        (d.opd1_h, d.opd1_w) = (1, c);
+        (d.conv_op_x_str, d.conv_op_y_str) = (1, 1);
+        (d.res0_addr, d.opd0_addr) = (mx.addr, x.addr);
+        res0_shape(&mut d, &mx);
+        opd0_shape(&mut d, &x);
+        cx.tiu(d, &[&x], &[&mx]);
+        // t = max(8·(x − max), −128), in place in x. A sub's result is signed.
+        let mut d = eltwise(cx, 3, true, &x, &x);
+        d.opt_res0_sign = 1;
+        (d.opd0_b_str, d.opd1_b_str) = (0, 0);
+        d.opd1_addr = mx.addr;
+        opd1_strides(&mut d, &Local { w: c, w_str: 0, ..mx });
+        cx.tiu(d, &[&x, &mx], &[&x]);
+        let mut d = eltwise(cx, 0, true, &x, &x);
+        d.opt_opd1_const = 1;
+        d.opd1_addr = bf16(EXP_STEPS) as u32;
+        cx.tiu(d, &[&x], &[&x]);
+        let mut d = eltwise(cx, 4, true, &x, &x);
+        d.opt_opd1_const = 1;
+        d.opd1_addr = bf16(-128.0) as u32;
+        cx.tiu(d, &[&x], &[&x]);
+        // i = trunc(t) as int8, back to bf16; f = t − i.
+        let i8l = Local::eu_aligned(a_i, lanes, 1, rows, 1, c);
+        cx.l2l(l2l_convert(cx.chip, &x, &i8l, true, true), &x, &i8l);
+        let ib = v(a_ib, c);
+        cx.l2l(l2l_convert(cx.chip, &i8l, &ib, false, false), &i8l, &ib);
+        let mut d = eltwise(cx, 3, true, &ib, &x);
+        d.opt_res0_sign = 1;
+        (d.opd0_b_str, d.opd1_b_str) = (0, 0);
+        d.opd1_addr = ib.addr;
+        opd1_strides(&mut d, &ib);
+        cx.tiu(d, &[&x, &ib], &[&ib]);
+        let f = ib;
+        // The index bytes in the low halves of 16-bit words.
+        let idx_bytes = Local::eu_aligned(a_idx, lanes, 1, rows, 1, 2 * c);
+        let mut d = eltwise(cx, 9, false, &idx_bytes, &idx_bytes);
+        d.opd1_addr = idx_bytes.addr;
+        opd1_strides(&mut d, &idx_bytes);
+        cx.tiu(d, &[&idx_bytes], &[&idx_bytes]);
+        let idx_low = Local { w: c, w_str: 2, ..idx_bytes };
+        let mut d = eltwise(cx, 10, false, &idx_low, &i8l);
+        d.tsk_opd_num = 1;
+        cx.tiu(d, &[&i8l, &idx_bytes], &[&idx_bytes]);
+        let idx = v(a_idx, c);
+        // e = BASE[i] + SLOPE[i]·f.
+        let (e, sl) = (v(a_e, c), v(a_s, c));
+        cx.tiu(lut_bf16(cx, &e, &idx, &l_base), &[&idx, &l_base], &[&e]);
+        cx.tiu(lut_bf16(cx, &sl, &idx, &l_slope), &[&idx, &l_slope], &[&sl]);
+        let mut d = eltwise(cx, 1, true, &e, &sl);
+        d.opt_res_add = 1;
+        d.opt_left_shift = 0;
+        d.res0_b_str = 0;
+        d.opd1_addr = f.addr;
+        opd1_strides(&mut d, &f);
+        cx.tiu(d, &[&sl, &f, &e], &[&e]);
+        let y = v(a_y, c);
+        normalise(cx, &e, &y, rows, c, [a_sum, a_sidx, a_r1, a_r2], [&l_pow, &l_man]);
+        cx.store(l2g_bf16(cx.chip, &y, &g(dst)), &y);
+    }
+    Ok(())
+}
+
+/// `y = e / Σ e` per row: the sum by a mean pool with the constant 1.0, its reciprocal from the
+/// exponent index and mantissa tables, and the broadcast multiply.
+fn normalise(cx: &mut LayerCx, e: &Local, y: &Local, rows: u32, c: u32, at: [u32; 4], [l_pow, l_man]: [&Local; 2]) {
+    let lanes = cx.lanes;
+    let v = |addr| Local::eu_aligned_bf16(addr, lanes, 1, rows, 1, 1);
+    let (sum, sidx, r1, r2) = (v(at[0]), v(at[1]), v(at[2]), v(at[3]));
+    let mut d = TiuDesc::reset(cx.chip);
+    d.tsk_typ = 1;
+    d.tsk_eu_typ = 1;
+    d.tsk_opd_num = 2;
+    d.opd_typ = 1;
+    d.opt_relu_typ = 0;
+    d.opt_res_shift = 0;
+    d.opt_shift_typ = 0;
+    d.opt_opd1_sign = 0;
+    d.opt_opd1_const = 1;
+    d.opd1_addr = ONE;
+    // tpu-mlir writes the window size here; no padding reads it.
+    let pad = bf16(c as f32) as u32;
+    if cx.chip.layout().bf16_pad_field() {
+        d.opd0_ins_fp = pad;
+    } else {
+        d.opd0_ins_val = pad;
+    }
+    (d.opd1_h, d.opd1_w) = (1, c);
+    (d.conv_op_x_str, d.conv_op_y_str) = (1, 1);
+    (d.res0_addr, d.opd0_addr) = (sum.addr, e.addr);
+    res0_shape(&mut d, &sum);
+    opd0_shape(&mut d, e);
+    cx.tiu(d, &[e], &[&sum]);
+    cx.l2l(l2l_lut_idx(cx.chip, &sum, &sidx), &sum, &sidx);
+    cx.tiu(lut_bf16(cx, &r1, &sidx, l_pow), &[&sidx, l_pow], &[&r1]);
+    cx.tiu(lut_bf16(cx, &r2, &sum, l_man), &[&sum, l_man], &[&r2]);
+    let mut d = eltwise(cx, 0, true, &r1, &r1);
+    d.opd1_addr = r2.addr;
+    opd1_strides(&mut d, &r2);
+    cx.tiu(d, &[&r1, &r2], &[&r1]);
+    let mut d = eltwise(cx, 0, true, y, e);
+    d.opd1_addr = r1.addr;
+    opd1_strides(&mut d, &Local { w: c, w_str: 0, ..r1 });
+    cx.tiu(d, &[e, &r1], &[y]);
 }

@@ -153,3 +153,20 @@ pub fn l2l_lut_idx(chip: Chip, src: &Local, dst: &Local) -> TdmaDesc {
     set_dst_strides(&mut d, dst.n_str, dst.c_str, dst.h_str);
     d
 }
+
+/// Local-to-local move with a format conversion: bf16 → int8 (`to_int8`, rounding toward zero
+/// when `truncate`, saturating) or int8 → bf16 (exact); signed int8 (isa.md §4.5).
+pub fn l2l_convert(chip: Chip, src: &Local, dst: &Local, to_int8: bool, truncate: bool) -> TdmaDesc {
+    let mut d = TdmaDesc::reset(chip);
+    d.trans_dir = 3;
+    (d.src_fmt, d.dst_fmt) = if to_int8 { (FMT_BF16, FMT_I8) } else { (FMT_I8, FMT_BF16) };
+    d.int8_sign = 1;
+    d.int8_rnd_mode = (to_int8 && truncate) as u32;
+    d.src_base_addr_low = src.addr;
+    d.dst_base_addr_low = dst.addr;
+    (d.src_n, d.src_c, d.src_h, d.src_w) = (src.n, src.c, src.h, src.w);
+    (d.dst_c, d.dst_h, d.dst_w) = (dst.c, dst.h, dst.w);
+    set_src_strides(&mut d, src.n_str, src.c_str, src.h_str);
+    set_dst_strides(&mut d, dst.n_str, dst.c_str, dst.h_str);
+    d
+}

@@ -10,7 +10,7 @@ pub struct ShapeError(pub String);
 
 /// Largest number of elements one tensor may have; shapes beyond it are refused rather than
 /// allocated.
-pub const MAX_ELEMENTS: usize = 1 << 31;
+pub const MAX_ELEMENTS: usize = 1 << 28;
 
 macro_rules! bail {
     ($($t:tt)*) => { return Err(ShapeError(format!($($t)*))) };
@@ -49,8 +49,8 @@ pub fn broadcast(a: &[usize], b: &[usize]) -> Result<Vec<usize>, ShapeError> {
 
 /// Output size of a window of `k` (dilated to `d*(k-1)+1`) sliding by `s` over `n + pads`.
 fn window(n: usize, k: usize, s: usize, d: usize, pad: usize) -> Result<usize, ShapeError> {
-    let ek = d * (k.max(1) - 1) + 1;
-    let padded = n + pad;
+    let ek = d.saturating_mul(k.max(1) - 1).saturating_add(1);
+    let padded = n.saturating_add(pad);
     if s == 0 || padded < ek {
         bail!("window {k} (dilation {d}, stride {s}) does not fit {n} + {pad} padding");
     }
@@ -113,7 +113,7 @@ impl Op {
                     bail!("Conv input {x:?}, weight {w:?}, kernel {kernel:?} and group {group} disagree");
                 }
                 if let Some(b) = inputs.get(2) {
-                    if b.iter().product::<usize>() != w[0] {
+                    if numel(b) != w[0] {
                         bail!("Conv bias {b:?} for {} output channels", w[0]);
                     }
                 }
@@ -148,7 +148,7 @@ impl Op {
                     bail!("FullyConnected input {x:?} and weight {w:?} disagree");
                 }
                 if let Some(b) = inputs.get(2) {
-                    if b.iter().product::<usize>() != w[1] {
+                    if numel(b) != w[1] {
                         bail!("FullyConnected bias {b:?} for {} outputs", w[1]);
                     }
                 }
@@ -185,7 +185,7 @@ impl Op {
             Op::Scale => {
                 rank_at_least(x, 2, "Scale input")?;
                 for s in &inputs[1..] {
-                    if s.iter().product::<usize>() != x[1] {
+                    if numel(s) != x[1] {
                         bail!("Scale parameter {s:?} for {} channels", x[1]);
                     }
                 }
@@ -195,7 +195,7 @@ impl Op {
                 need(inputs, 5, name)?;
                 rank_at_least(x, 2, "BatchNormalization input")?;
                 for s in &inputs[1..5] {
-                    if s.iter().product::<usize>() != x[1] {
+                    if numel(s) != x[1] {
                         bail!("BatchNormalization parameter {s:?} for {} channels", x[1]);
                     }
                 }
@@ -292,7 +292,7 @@ impl Op {
                 one(s)
             }
             Op::Reshape { shape } => {
-                if shape.iter().product::<usize>() != x.iter().product::<usize>() {
+                if numel(shape) != numel(x) {
                     bail!("Reshape of {x:?} to {shape:?}");
                 }
                 one(shape.clone())
@@ -309,7 +309,11 @@ impl Op {
                 if pads.len() != 2 * x.len() {
                     bail!("Pad pads {pads:?} for shape {x:?}");
                 }
-                one(x.iter().enumerate().map(|(i, &d)| d + pads[i] + pads[i + x.len()]).collect())
+                one(x
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &d)| d.saturating_add(pads[i]).saturating_add(pads[i + x.len()]))
+                    .collect())
             }
             Op::Resize { out_hw, .. } => {
                 rank(x, 4, "Resize input")?;
@@ -328,7 +332,7 @@ impl Op {
             }
             Op::Unsqueeze { axes } => {
                 let r = x.len() + axes.len();
-                if axes.iter().any(|&a| a >= r) {
+                if axes.iter().any(|&a| a >= r) || (1..axes.len()).any(|i| axes[..i].contains(&axes[i])) {
                     bail!("Unsqueeze axes {axes:?} of shape {x:?}");
                 }
                 let mut it = x.iter();
@@ -351,6 +355,11 @@ impl Op {
             _ => input,
         }
     }
+}
+
+/// Elements of a shape, saturating (a saturated count fails every size check).
+pub fn numel(s: &[usize]) -> usize {
+    s.iter().fold(1usize, |a, &d| a.saturating_mul(d))
 }
 
 fn rank_at_least(s: &[usize], r: usize, what: &str) -> Result<(), ShapeError> {

@@ -265,7 +265,10 @@ fn layer(cx: &Ctx, l: &Layer) -> Result<(), P> {
             }
         }
         Layer::Softmax { input, output, scale } => {
-            cx.dtype(*input, DType::I8)?;
+            let bf16_in = cx.net.tensors[*input].dtype == DType::Bf16;
+            if !bf16_in {
+                cx.dtype(*input, DType::I8)?;
+            }
             cx.dtype(*output, DType::Bf16)?;
             let [n, c, h, w] = cx.s(*input);
             if h != 1 || w != 1 {
@@ -278,7 +281,7 @@ fn layer(cx: &Ctx, l: &Layer) -> Result<(), P> {
                 return Err(P::Unsupported(format!("softmax of {:?}", cx.s(*input))));
             }
             cx.shape(*output, [n, c, 1, 1])?;
-            if !scale.is_finite() || *scale <= 0.0 || scale * 255.0 >= 80.0 {
+            if !bf16_in && (!scale.is_finite() || *scale <= 0.0 || scale * 255.0 >= 80.0) {
                 return Err(P::Invalid(format!("scale {scale} (0 < scale·255 < 80)")));
             }
         }

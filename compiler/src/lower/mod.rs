@@ -281,9 +281,9 @@ pub enum Layer {
         input: TensorRef,
         output: TensorRef,
     },
-    /// Softmax over the channels of an int8 `[N, C, 1, 1]` whose step is `scale` (its qscale);
-    /// bf16 output of the same shape. `scale · 255` must stay below 80 (the bf16 exponentials of
-    /// the table stay normal).
+    /// Softmax over the channels of an int8 `[N, C, 1, 1]` whose step is `scale` (its qscale),
+    /// or of a bf16 one (`scale` unused); bf16 output of the same shape. For int8, `scale · 255`
+    /// must stay below 80 (the bf16 exponentials of the table stay normal).
     Softmax {
         input: TensorRef,
         output: TensorRef,

@@ -26,13 +26,21 @@ fn axes(a: &[i64], rank: usize) -> R<Vec<usize>> {
     a.iter().map(|&v| axis(v, rank)).collect()
 }
 
+/// Non-negative attribute values (kernel, strides, pads, sizes), bounded so that the window
+/// arithmetic on them cannot overflow.
 fn usizes(v: &[i64], what: &str) -> R<Vec<usize>> {
-    v.iter().map(|&x| usize::try_from(x).map_err(|_| format!("{what} {v:?} must not be negative"))).collect()
+    v.iter()
+        .map(|&x| match usize::try_from(x) {
+            Ok(u) if u <= 1 << 24 => Ok(u),
+            _ => Err(format!("{what} {v:?} must be between 0 and 2^24")),
+        })
+        .collect()
 }
 
 fn pair(v: &[usize], what: &str) -> R<[usize; 2]> {
     match v {
-        [a, b] => Ok([*a, *b]),
+        [a, b] if what == "output_padding" || (*a > 0 && *b > 0) => Ok([*a, *b]),
+        [_, _] => Err(format!("{what} {v:?} must be positive")),
         _ => Err(format!("{what} {v:?}: only 2-D (NCHW) is supported")),
     }
 }
@@ -506,15 +514,14 @@ impl Builder {
             "Reshape" | "Flatten" => {
                 let xi = req(0)?;
                 let s = self.shape(xi).to_vec();
-                let total: usize = s.iter().product();
+                let total = crate::ir::shape::numel(&s);
                 let shape = if node.op_type == "Flatten" {
                     let a = at.int("axis").unwrap_or(1);
                     let a = if a < 0 { a + s.len() as i64 } else { a };
                     if !(0..=s.len() as i64).contains(&a) {
                         return Err(format!("axis {a} out of range"));
                     }
-                    let outer: usize = s[..a as usize].iter().product();
-                    vec![outer, s[a as usize..].iter().product()]
+                    vec![crate::ir::shape::numel(&s[..a as usize]), crate::ir::shape::numel(&s[a as usize..])]
                 } else {
                     let want = if opset < 5 {
                         at.ints("shape")
@@ -537,7 +544,7 @@ impl Builder {
                         });
                     }
                     if let Some(i) = infer {
-                        let known: usize = out.iter().product();
+                        let known = crate::ir::shape::numel(&out);
                         if known == 0 || total % known != 0 {
                             return Err(format!("cannot reshape {s:?} to {want:?}"));
                         }

@@ -72,8 +72,15 @@ pub(super) fn scale_producer(g: &mut Graph, p: usize, s: &[f32], b: &[f32]) {
         Some(v) => v.floats().iter().enumerate().map(|(c, &v)| v * s[c] + b[c]).collect(),
         None => b.to_vec(),
     };
-    let wname = g.tensors[wid].name.clone();
-    let new_w = g.add_const(g.fresh_name(&wname), Value::F32(w));
+    // A weight only this node reads is rewritten in place and keeps its name.
+    let readers = g.nodes.iter().flat_map(|n| &n.inputs).filter(|&&t| t == wid).count();
+    let new_w = if readers == 1 && !g.outputs.contains(&wid) {
+        g.tensors[wid].value = Some(Value::F32(w));
+        wid
+    } else {
+        let wname = g.tensors[wid].name.clone();
+        g.add_const(g.fresh_name(&wname), Value::F32(w))
+    };
     let node_name = g.nodes[p].name.clone();
     let new_b = g.add_const(
         g.fresh_name(&format!("{node_name}/bias")),
@@ -166,4 +173,76 @@ pub fn to_scale(g: &mut Graph) -> bool {
         i += 1;
     }
     changed
+}
+
+/// A `Scale` whose output is only flattened (Reshape [N,C,H,W] → [N, C·H·W]) into a
+/// FullyConnected folds into that layer's weight rows and bias (a dropout-style `x * 0.8`
+/// before a classifier, for instance).
+pub fn into_following_fc(g: &mut Graph) -> bool {
+    let mut changed = false;
+    let mut i = 0;
+    while i < g.nodes.len() {
+        if let Some(done) = try_into_fc(g, i) {
+            if done {
+                changed = true;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    changed
+}
+
+fn try_into_fc(g: &mut Graph, i: usize) -> Option<bool> {
+    if g.nodes[i].op != Op::Scale {
+        return None;
+    }
+    let (x, y) = (g.nodes[i].inputs[0], g.nodes[i].outputs[0]);
+    let xs = g.tensors[x].shape.clone();
+    let r = sole_reader(g, y)?;
+    let z = g.nodes[r].outputs[0];
+    let zs = &g.tensors[z].shape;
+    if !matches!(g.nodes[r].op, Op::Reshape { .. }) || xs.len() < 2 || zs.len() != 2 || zs[0] != xs[0] {
+        return None;
+    }
+    let f = sole_reader(g, z)?;
+    if !matches!(g.nodes[f].op, Op::FullyConnected { .. }) || g.nodes[f].inputs[0] != z {
+        return None;
+    }
+    let w = g.value(g.nodes[f].inputs[1])?.to_f32();
+    let (s, b) = {
+        let (_, s, b) = affine_of(g, i, false)?;
+        (s, b)
+    };
+    let inner: usize = xs[2..].iter().product();
+    let (k, n) = (w.shape()[0], w.shape()[1]);
+    if k != s.len() * inner {
+        return Some(false);
+    }
+    let mut bias = g.nodes[f].inputs.get(2).and_then(|&t| g.value(t)).map_or_else(|| vec![0.0; n], |v| v.floats());
+    let mut w2 = w.clone();
+    for row in 0..k {
+        let c = row / inner.max(1);
+        for col in 0..n {
+            bias[col] += b[c] * w[[row, col]];
+            w2[[row, col]] *= s[c];
+        }
+    }
+    let old_w = g.nodes[f].inputs[1];
+    let fname = g.nodes[f].name.clone();
+    let readers = g.nodes.iter().flat_map(|n| &n.inputs).filter(|&&t| t == old_w).count();
+    let wid = if readers == 1 {
+        g.tensors[old_w].value = Some(Value::F32(w2));
+        old_w
+    } else {
+        let wname = g.tensors[old_w].name.clone();
+        g.add_const(g.fresh_name(&wname), Value::F32(w2))
+    };
+    let bid = g
+        .add_const(g.fresh_name(&format!("{fname}/bias")), Value::F32(ArrayD::from_shape_vec(IxDyn(&[n]), bias).ok()?));
+    g.nodes[f].inputs.truncate(1);
+    g.nodes[f].inputs.extend([wid, bid]);
+    g.nodes[r].inputs[0] = x;
+    g.nodes.remove(i);
+    Some(true)
 }

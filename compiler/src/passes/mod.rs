@@ -25,6 +25,7 @@ pub fn run(graph: &mut Graph) {
         changed |= batchnorm::fold(graph);
         changed |= channel::fold_into_producer(graph);
         changed |= channel::to_scale(graph);
+        changed |= channel::into_following_fc(graph);
         changed |= pad::fold(graph);
         changed |= activation::fuse(graph);
         graph.remove_dead();

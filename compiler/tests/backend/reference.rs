@@ -435,6 +435,42 @@ pub fn run(net: &Network, inputs: &[(usize, Vec<u8>)]) -> Vec<Option<Vec<u8>>> {
                 to_bytes(y)
             }
             Layer::Reshape { input, .. } => v[*input].clone().unwrap(),
+            Layer::Softmax { input, .. } if net.tensors[*input].dtype == DType::Bf16 => {
+                let [n, c, _, _] = shape(*input);
+                let x = u16s(v[*input].as_ref().unwrap());
+                let (base, slope) = (softmax::exp_base_table(), softmax::exp_slope_table());
+                let (pow, man) = (softmax::pow_table(), softmax::mantissa_table());
+                let r = |v: f32| bf16_operand(bf16_result(v));
+                let mut y = Vec::new();
+                for row in x.chunks(c).take(n) {
+                    let xs: Vec<f32> = row.iter().map(|&b| bf16_operand(b)).collect();
+                    let mx = xs.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+                    let e: Vec<u16> = xs
+                        .iter()
+                        .map(|&xv| {
+                            let t = r(r(r(xv - mx) * softmax::EXP_STEPS).max(-128.0));
+                            let i = cvsim_sim::bf16::bf16_to_int8(
+                                bf16_result(t),
+                                true,
+                                cvsim_sim::bf16::Int8Rounding::TowardZero,
+                                net.chip,
+                            );
+                            let f = r(t - i as i8 as f32);
+                            let (b, s) = (bf16_operand(base[i as usize]), bf16_operand(slope[i as usize]));
+                            bf16_result(f32_add_toward_zero(b, s * f))
+                        })
+                        .collect();
+                    let mut acc = 0f32;
+                    for &ev in &e {
+                        acc = f32_mac(acc, bf16_operand(ev), 1.0);
+                    }
+                    let sum = bf16_result(acc);
+                    let idx = ((sum >> 7) & 0xFF) as i32 - 127 + 63;
+                    let recip = bf16_result(bf16_operand(pow[idx as u8 as usize]) * bf16_operand(man[(sum & 0xFF) as usize]));
+                    y.extend(e.iter().map(|&ev| bf16_result(bf16_operand(ev) * bf16_operand(recip))));
+                }
+                bytes16(&y)
+            }
             Layer::Softmax { input, scale, .. } => {
                 let [n, c, _, _] = shape(*input);
                 let q = i8s(&v, *input);
