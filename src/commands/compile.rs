@@ -99,7 +99,11 @@ pub fn main(a: Args) -> Result<ExitCode, String> {
                 }
                 (None, None) => return Err("int8 needs --calibration-table TABLE or --dataset DIR".into()),
             };
-            table.apply(&mut g);
+            // The imported graph resolves the vendor's names for folded convolutions.
+            let shapes = a.input_shapes.as_deref().map(parse_shapes).transpose()?;
+            let imported =
+                onnx::import_file(&a.model, shapes.as_deref()).map_err(|e| format!("{}: {e}", a.model.display()))?;
+            table.apply_with_import(&mut g, &imported);
             int8::quantize(&g, chip, &name).map_err(|e| format!("{}: {e}", a.model.display()))?
         }
         Quantize::Bf16 => bf16::quantize(&g, chip, &name).map_err(|e| format!("{}: {e}", a.model.display()))?,
