@@ -5,6 +5,7 @@
 pub mod bf16;
 pub mod calibration;
 pub mod codegen;
+pub mod driver;
 pub mod example;
 pub mod int8;
 pub mod ir;

@@ -278,7 +278,11 @@ fn input_quant_scale_and_tensor_scales_match_the_vendor() {
 /// The descriptors' text as `cvsim disasm` prints it, for the TIU ops whose constants carry
 /// quantisation parameters.
 fn disasm_lines(file: &str) -> Vec<String> {
-    let model = Model::from_file(format!("{CASE}/{file}")).unwrap();
+    disasm_lines_of(&format!("{CASE}/{file}"))
+}
+
+fn disasm_lines_of(path: &str) -> Vec<String> {
+    let model = Model::from_file(path).unwrap();
     let mut lines = Vec::new();
     for section in model.sections.iter().filter(|s| s.name.starts_with("subfunc")) {
         for (i, cmd) in model.decode_cmdbuf(section).unwrap().iter().enumerate() {
@@ -324,4 +328,26 @@ fn avgpool_and_mul_multipliers_match_the_vendors_descriptors() {
         let q = mul_qdm_multiplier(&ins, case.threshold(&n.outputs[0]));
         assert_eq!((field(l, "quan_m") as u32, field(l, "rs") as i8), (q.multiplier, q.rshift), "{l}");
     }
+}
+
+#[test]
+fn eltwise_add_multipliers_match_the_vendors_descriptors() {
+    // PP-OCRv3's detector adds two int8 activations as mul (input 0 × m0 into 16 bits) then mac
+    // (input 1 × m1, accumulate, rounding right shift). Its first such add is
+    // elementwise_add_0 = hardswish_0.tmp_0 + (conv2d_213 with its batch norm folded, which the
+    // vendor's table names by the convolution).
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/compiler/ppocrv3_det_640");
+    let table = Table::parse(&std::fs::read_to_string(format!("{dir}/vendor_calibration_table.txt")).unwrap()).unwrap();
+    let th = |n: &str| table.get(n).unwrap_or_else(|| panic!("{n}")).threshold;
+    let m = eltwise_add_multipliers(
+        &[th("hardswish_0.tmp_0_HardSwish"), th("conv2d_213.tmp_0_Conv")],
+        &[1.0, 1.0],
+        th("elementwise_add_0_Add"),
+    );
+    let lines = disasm_lines_of(&format!("{dir}/vendor_cv181x_int8.cvimodel"));
+    let at = lines.iter().position(|l| l.contains(" mul.i8 ")).expect("an int8 add");
+    let (mul, mac) = (&lines[at], &lines[at + 1]);
+    assert!(mac.contains(" mac.i8 "), "{mac}");
+    assert_eq!(m.multipliers, vec![field(mul, "opd1") as i64, field(mac, "opd1") as i64]);
+    assert_eq!(m.rshift as u64, field(mac, "rs"));
 }

@@ -1,10 +1,18 @@
-//! `cvsim example`: build the bundled example model (runtime `example`), run it through the
-//! runtime like any loaded .cvimodel, print its outputs and check them against the plain
+//! `cvsim example`: first the way a user works — a small ONNX network (written by cvsim, seeded
+//! weights) calibrated, compiled to an int8 and a bf16 `.cvimodel` for CV181x, run in the
+//! emulator and compared with the fp32 reference; then the hand-built example model (runtime
+//! `example`), run through the runtime like any loaded .cvimodel and checked against the plain
 //! reference implementation of each layer.
 
 use super::tensors;
 use crate::npz::{self, Array, ElemType};
-use cvsim_compiler::example::{self, layout, Example, SplitMix64};
+use crate::similarity::similarity;
+use cvsim_compiler::calibration::{self, TuneOptions};
+use cvsim_compiler::driver::{self, Precision};
+use cvsim_compiler::example::{self, layout, network, Example, SplitMix64};
+use cvsim_compiler::reference;
+use cvsim_isa::Chip;
+use cvsim_sim::timing::TimingConfig;
 use cvsim_isa::Desc;
 use cvsim_runtime::session::{Instance, LoadedModel};
 use cvsim_runtime::Model;
@@ -131,10 +139,105 @@ pub fn write(ex: &Example, dir: &Path) -> Result<String, String> {
     ))
 }
 
+/// Calibration samples of the ONNX example, and the least similarity each precision must reach.
+const CALIBRATION_SAMPLES: usize = 8;
+const MIN_COSINE_INT8: f64 = 0.99;
+const MIN_COSINE_BF16: f64 = 0.999;
+
+/// The ONNX example: calibrate, compile (int8 and bf16), run, compare with fp32. With a folder,
+/// also save the ONNX file, both models, the test input and the fp32 output there.
+pub fn compiled(seed: u64, write_dir: Option<&Path>) -> Result<Report, String> {
+    let chip = Chip::Cv181x;
+    let onnx = network::onnx_bytes(seed);
+    let samples = network::samples(seed, CALIBRATION_SAMPLES);
+    let opts = calibration::Options { progress: false, ..calibration::Options::default() };
+    let (table, _) = driver::calibration_table(&onnx, None, "example.onnx", &samples, &opts, &TuneOptions::default())
+        .map_err(|e| format!("the ONNX example: {e}"))?;
+    let mut g = driver::frontend(&onnx, None).map_err(|e| format!("the ONNX example: {e}"))?;
+    table.apply(&mut g);
+    let test = network::samples(seed ^ 0x7E57, 1).remove(0);
+    let values = reference::run(&g, &test.inputs).map_err(|e| format!("the ONNX example's fp32 reference: {e}"))?;
+    let out_id = g.outputs[0];
+    let want: Vec<f64> = values[out_id].as_ref().ok_or("the fp32 reference gave no output")?.iter().map(|&v| v as f64).collect();
+    let input = &test.inputs[0].1;
+    let input_array = Array {
+        name: network::INPUT.into(),
+        elem: ElemType::F32,
+        shape: input.shape().iter().map(|&d| d as u64).collect(),
+        data: input.iter().flat_map(|v| v.to_le_bytes()).collect(),
+    };
+
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "cvsim example (seed {seed}): an ONNX network written by cvsim ({} bytes, {} nodes after the passes), \
+         calibrated on {CALIBRATION_SAMPLES} seeded inputs ({} thresholds), compiled for {chip}",
+        onnx.len(),
+        g.nodes.len(),
+        table.entries.len()
+    );
+    let _ = writeln!(text, "  conv 3x3 + batch norm + relu -> max pool -> conv 3x3 + hardswish -> residual add -> depthwise conv s2 + relu -> global average pool -> gemm -> softmax");
+    let argmax = |v: &[f64]| v.iter().enumerate().fold(0, |b, (i, &x)| if x > v[b] { i } else { b });
+    let mut ok = true;
+    let mut saved = Vec::new();
+    for (precision, min_cosine) in [(Precision::Int8, MIN_COSINE_INT8), (Precision::Bf16, MIN_COSINE_BF16)] {
+        let label = if precision == Precision::Int8 { "int8" } else { "bf16" };
+        let (net, bytes) = driver::build(&g, chip, precision, "cvsim_example").map_err(|e| format!("the ONNX example ({label}): {e}"))?;
+        let model = Model::from_bytes(&bytes).map_err(|e| format!("the compiled example does not load: {e}"))?;
+        let loaded = LoadedModel::new(model).map_err(|e| format!("the compiled example does not load: {e}"))?;
+        let timings = cvsim_runtime::timing::time_program(&loaded, 0, &TimingConfig::default())?;
+        let ms: f64 = cvsim_runtime::timing::summaries(&timings).iter().map(|s| s.inference_ms()).sum();
+        let mut inst = Instance::new(loaded, 0).map_err(|e| format!("the compiled example: {e}"))?;
+        tensors::set_inputs(&mut inst, std::slice::from_ref(&input_array))?;
+        inst.forward().map_err(|e| format!("the compiled example: {e}"))?;
+        let outputs = tensors::outputs(&inst)?;
+        let got = outputs.iter().find(|a| a.name == network::OUTPUT).ok_or("the compiled example has no output")?;
+        let got_f: Vec<f64> = got.data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64).collect();
+        let sim = similarity(&got_f, &want);
+        let same_class = argmax(&got_f) == argmax(&want);
+        let pass = sim.cosine >= min_cosine && same_class;
+        ok &= pass;
+        let _ = writeln!(
+            text,
+            "  {label}: {} layers, {} bytes; predicted inference {ms:.3} ms; against fp32: cosine {:.6}, euclidean {:.6}, sqnr {:.1} dB, class {} ({}): {}",
+            net.layers.len(),
+            bytes.len(),
+            sim.cosine,
+            sim.euclidean,
+            sim.sqnr,
+            argmax(&got_f),
+            if same_class { "same as fp32" } else { "fp32 says another" },
+            if pass { "ok" } else { "BELOW the bound" }
+        );
+        saved.push((label, bytes));
+    }
+    if let Some(dir) = write_dir {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let path = dir.join("example.onnx");
+        std::fs::write(&path, &onnx).map_err(|e| format!("{}: {e}", path.display()))?;
+        for (label, bytes) in &saved {
+            let path = dir.join(format!("example_{label}.cvimodel"));
+            std::fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        npz::write(&dir.join("example_input.npz"), std::slice::from_ref(&input_array))?;
+        let d = dir.display();
+        let _ = writeln!(
+            text,
+            "wrote {d}/example.onnx, {d}/example_int8.cvimodel, {d}/example_bf16.cvimodel and {d}/example_input.npz; try\n  \
+             cvsim compile {d}/example.onnx --emit-ir\n  cvsim run {d}/example_int8.cvimodel --input {d}/example_input.npz --pmu"
+        );
+    }
+    Ok(Report { text, ok })
+}
+
 /// The whole command.
 pub fn run(seed: u64, write_dir: Option<&Path>) -> Result<Report, String> {
+    let mut report = compiled(seed, write_dir)?;
     let ex = example::build(seed);
-    let mut report = check(&ex, &ex)?;
+    let hand = check(&ex, &ex)?;
+    report.text.push('\n');
+    report.text.push_str(&hand.text);
+    report.ok &= hand.ok;
     if let Some(dir) = write_dir {
         report.text.push_str(&write(&ex, dir)?);
     }

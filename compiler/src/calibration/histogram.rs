@@ -78,7 +78,7 @@ impl HistogramPlan {
                 per_sample.push(Binning { range, bins });
                 continue;
             }
-            range = grown as f64 * old_step + range;
+            range += grown as f64 * old_step;
             bins = new_bins;
             width = range / (bins - 1) as f64;
             per_sample.push(Binning { range, bins });

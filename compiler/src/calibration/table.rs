@@ -178,6 +178,66 @@ impl Table {
         report.uncalibrated.sort();
         report
     }
+
+    /// [`Table::apply`], then a second chance for the tensors left without an entry, using the
+    /// graph as imported (before the passes): the vendor's importer folds a BatchNormalization
+    /// into the convolution before it in most models and names the result by the convolution's
+    /// output (`conv2d_213.tmp_0_Conv` is the normalised value), while cvsim's fold keeps the
+    /// BatchNormalization's output tensor; likewise for a bias added by a separate Add. A tensor
+    /// that the imported graph produces by a BatchNormalization, or an Add of a constant, reading
+    /// a Conv, ConvTranspose or FullyConnected output takes that output's entry when it has none
+    /// of its own.
+    pub fn apply_with_import(&self, graph: &mut Graph, imported: &Graph) -> ApplyReport {
+        let mut report = self.apply(graph);
+        if report.uncalibrated.is_empty() {
+            return report;
+        }
+        let entries: HashMap<&str, &Entry> = self.entries.iter().map(|e| (e.name.as_str(), e)).collect();
+        let producers = imported.producers();
+        let entry_for = |tensor: &str| -> Option<&Entry> {
+            entries.get(tensor).copied().or_else(|| {
+                self.entries.iter().find(|e| {
+                    e.name
+                        .rsplit_once('_')
+                        .is_some_and(|(p, s)| p == tensor && s.chars().all(|c| c.is_ascii_alphanumeric()))
+                })
+            })
+        };
+        let mut still = Vec::new();
+        for name in std::mem::take(&mut report.uncalibrated) {
+            let found = imported.tensor_by_name(&name).and_then(|t| producers[t]).and_then(|bn| {
+                let bn = &imported.nodes[bn];
+                let folds = match bn.op {
+                    Op::BatchNormalization { .. } => true,
+                    Op::Add => bn.inputs.len() == 2 && imported.tensors[bn.inputs[1]].value.is_some(),
+                    _ => false,
+                };
+                if !folds {
+                    return None;
+                }
+                let x = *bn.inputs.first()?;
+                let p = producers[x]?;
+                if !matches!(
+                    imported.nodes[p].op,
+                    Op::Conv { .. } | Op::ConvTranspose { .. } | Op::FullyConnected { .. }
+                ) {
+                    return None;
+                }
+                entry_for(&imported.tensors[x].name)
+            });
+            match (found, graph.tensor_by_name(&name)) {
+                (Some(e), Some(id)) => {
+                    graph.tensors[id].calibration =
+                        Some(Calibration { threshold: e.threshold as f32, min: e.min as f32, max: e.max as f32 });
+                    report.unmatched_entries.retain(|n| n != &e.name);
+                    report.matched.push((e.name.clone(), id));
+                }
+                _ => still.push(name),
+            }
+        }
+        report.uncalibrated = still;
+        report
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]

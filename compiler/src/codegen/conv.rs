@@ -15,6 +15,10 @@ use crate::lower::{ChannelQuant, Conv, ConvBf16, FullyConnected, Pads, TensorRef
 use cvsim_isa::TiuDesc;
 use cvsim_runtime::cvimodel::DType;
 
+/// Input plus output bytes from which a layer that fits local memory whole is still cut into
+/// (at least four) row tiles for overlap.
+const OVERLAP_BYTES: u32 = 64 * 1024;
+
 /// Bytes of one QM record: int32 bias, uint32 multiplier, shift byte (isa.md §3.6.1).
 pub const QM_RECORD: usize = 9;
 
@@ -107,11 +111,13 @@ impl Geom {
 
 /// The channel and row tile sizes with the least estimated traffic, when `bufs` copies of every
 /// tile buffer and `extra` bytes must fit a lane.
-fn choose_tiles(g: &Geom, lanes: u32, size: u32, bufs: u32, extra: u32) -> Option<(u32, u32)> {
+fn choose_tiles(g: &Geom, lanes: u32, size: u32, bufs: u32, extra: u32, max_oh: u32) -> Option<(u32, u32)> {
     let per_lane = g.oc.div_ceil(lanes);
-    let fits = |oc_t, oh_t| {
-        extra + bufs * g.lmem(lanes, oc_t, oh_t).iter().map(|b| b.div_ceil(16) * 16).sum::<u32>() <= size
-            && g.rows_for(oh_t) <= 4063
+    let fits = |oc_t: u32, oh_t| {
+        let b = g.lmem(lanes, oc_t, oh_t).map(|b| b.div_ceil(16) * 16);
+        // Weights are double-buffered only when there is more than one channel tile.
+        let wbufs = if oc_t < g.oc { bufs } else { 1 };
+        extra + wbufs * (b[0] + b[1]) + bufs * (b[2] + b[3]) <= size && g.rows_for(oh_t) <= 4063
     };
     let mut best: Option<(u64, u32, u32)> = None;
     let mut last_oc_t = 0;
@@ -121,7 +127,7 @@ fn choose_tiles(g: &Geom, lanes: u32, size: u32, bufs: u32, extra: u32) -> Optio
             continue;
         }
         last_oc_t = oc_t;
-        let Some(oh_t) = (1..=g.oh).rev().find(|&oh_t| fits(oc_t, oh_t)) else {
+        let Some(oh_t) = (1..=g.oh.min(max_oh)).rev().find(|&oh_t| fits(oc_t, oh_t)) else {
             continue;
         };
         let oc_tiles = g.oc.div_ceil(oc_t) as u64;
@@ -246,11 +252,20 @@ fn tiled(cx: &mut LayerCx, sp: Spec) -> Result<(), CompileError> {
     // next tile's loads overlap this tile's convolution.
     let extra = if act.is_some() { 256 } else { 0 };
     let lanes = cx.lanes;
-    let (bufs, (oc_t_max, oh_t_max)) = match choose_tiles(&g, lanes, cx.lmem, 1, extra) {
-        Some((o, h)) if o == oc && h == oh => (1, (o, h)),
+    // A layer that fits whole but moves much data is still cut into row tiles, so that loads,
+    // convolution and stores of neighbouring tiles overlap.
+    let moved = (n * ic * ih * iw + n * oc * oh * ow) * e;
+    let (bufs, (oc_t_max, oh_t_max)) = match choose_tiles(&g, lanes, cx.lmem, 1, extra, oh) {
+        Some((o, h)) if o == oc && h == oh => {
+            let split = if moved >= OVERLAP_BYTES && oh >= 4 { choose_tiles(&g, lanes, cx.lmem, 2, extra, oh.div_ceil(4)) } else { None };
+            match split {
+                Some(t) if t.0 == oc => (2, t),
+                _ => (1, (o, h)),
+            }
+        }
         _ => (
             2,
-            choose_tiles(&g, lanes, cx.lmem, 2, extra)
+            choose_tiles(&g, lanes, cx.lmem, 2, extra, oh)
                 .ok_or_else(|| cx.error(format!("no tile of {:?} fits {} bytes of local memory per lane", g, cx.lmem)))?,
         ),
     };
@@ -262,7 +277,14 @@ fn tiled(cx: &mut LayerCx, sp: Spec) -> Result<(), CompileError> {
         let a = arena.alloc(256).expect("fits");
         (Local { addr: a, n: 1, c: lanes, h: 1, w: 256, n_str: 256, c_str: 256, h_str: 256, w_str: 1 }, off, out)
     });
-    let bufs_at: Vec<[u32; 4]> = (0..bufs).map(|_| sizes.map(|b| arena.alloc(b).expect("the tile was chosen to fit"))).collect();
+    let mut alloc = |b| arena.alloc(b).expect("the tile was chosen to fit");
+    let shared_weights = (oc_t_max >= oc).then(|| (alloc(sizes[0]), alloc(sizes[1])));
+    let bufs_at: Vec<[u32; 4]> = (0..bufs)
+        .map(|_| {
+            let (w, p) = shared_weights.unwrap_or_else(|| (alloc(sizes[0]), alloc(sizes[1])));
+            [w, p, alloc(sizes[2]), alloc(sizes[3])]
+        })
+        .collect();
 
     let src = cx.global(input);
     let dst = cx.global(table.map_or(output, |t| t.2));

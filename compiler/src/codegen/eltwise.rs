@@ -220,13 +220,18 @@ pub fn concat(
     inputs: &[TensorRef],
     output: TensorRef,
     rescale: &[Option<Rescale>],
+    in_place: &[bool],
 ) -> Result<(), CompileError> {
     let so = cx.shape(output);
     let gy = cx.global(output);
     let lanes = cx.lanes;
     let mut c_base = 0u32;
-    for (&t, r) in inputs.iter().zip(rescale) {
+    for ((&t, r), &done) in inputs.iter().zip(rescale).zip(in_place) {
         let s = cx.shape(t);
+        if done {
+            c_base += s[1];
+            continue;
+        }
         let (c_max, h_max) = tile(cx, s, 2, 0)?;
         let buf = eu_bytes(lanes, s[0], c_max, h_max, s[3]);
         let mut arena = Arena::new(cx.lmem);

@@ -40,21 +40,67 @@ pub enum MemoryError {
     ReshapedOutput(String),
 }
 
-/// Follow reshape aliases to the tensor that owns the bytes.
-fn roots(net: &Network) -> Vec<TensorRef> {
-    let mut root: Vec<TensorRef> = (0..net.tensors.len()).collect();
-    for l in &net.layers {
-        if let Layer::Reshape { input, output } = l {
-            root[*output] = root[*input];
+/// Concat inputs stored straight into their channel range of the concat's output, so the concat
+/// moves nothing for them: (input, concat layer) for each input with no rescale, batch 1, written
+/// by a TPU layer and read by nothing else.
+pub fn concat_aliases(net: &Network) -> Vec<(TensorRef, usize)> {
+    let io = |t: TensorRef| net.inputs.contains(&t) || net.outputs.contains(&t);
+    let mut v = Vec::new();
+    for (li, l) in net.layers.iter().enumerate() {
+        let Layer::Concat { inputs, rescale, .. } = l else { continue };
+        for (&t, r) in inputs.iter().zip(rescale) {
+            let readers = net.layers.iter().filter(|l| l.inputs().contains(&t)).count();
+            let producer = net.layers.iter().find(|l| l.output() == t);
+            let tpu = matches!(producer, Some(p) if !matches!(p, Layer::Quantize { .. } | Layer::Dequantize { .. } | Layer::Reshape { .. }));
+            let repeated = inputs.iter().filter(|&&x| x == t).count() > 1;
+            if r.is_none() && net.tensors[t].shape[0] == 1 && tpu && readers == 1 && !io(t) && !repeated {
+                v.push((t, li));
+            }
         }
     }
-    root
+    v
+}
+
+/// The tensor that owns each tensor's bytes and the byte offset into it: reshapes alias what
+/// they reshape, aliased concat inputs their channel range of the output.
+fn roots(net: &Network) -> (Vec<TensorRef>, Vec<u64>) {
+    let n = net.tensors.len();
+    let mut parent: Vec<Option<(TensorRef, u64)>> = vec![None; n];
+    for l in &net.layers {
+        if let Layer::Reshape { input, output } = l {
+            parent[*output] = Some((*input, 0));
+        }
+    }
+    for (t, li) in concat_aliases(net) {
+        let Layer::Concat { inputs, output, .. } = &net.layers[li] else { continue };
+        let before: usize = inputs.iter().take_while(|&&x| x != t).map(|&x| net.tensors[x].shape[1]).sum();
+        let [_, _, h, w] = net.tensors[*output].shape;
+        parent[t] = Some((*output, (before * h * w * net.tensors[t].dtype.size()) as u64));
+    }
+    let mut root: Vec<TensorRef> = (0..n).collect();
+    let mut off = vec![0u64; n];
+    for t in 0..n {
+        let (mut r, mut o) = (t, 0u64);
+        // Chains are short and acyclic: every parent is written after its child is read.
+        let mut steps = 0;
+        while let Some((p, po)) = parent[r] {
+            r = p;
+            o += po;
+            steps += 1;
+            if steps > n {
+                break;
+            }
+        }
+        root[t] = r;
+        off[t] = o;
+    }
+    (root, off)
 }
 
 /// `fused`: (producer, table) layer pairs lowered as one, whose intermediate tensor is not stored.
 pub fn plan(net: &Network, fused: &[(usize, usize)]) -> Result<MemoryPlan, MemoryError> {
     let n = net.tensors.len();
-    let root = roots(net);
+    let (root, alias_off) = roots(net);
     let mut places: Vec<Option<Placement>> = vec![None; n];
     let io: Vec<TensorRef> = net.inputs.iter().chain(&net.outputs).copied().collect();
     if io.len() > (REGION_IO_LAST - REGION_IO_FIRST + 1) as usize {
@@ -128,7 +174,7 @@ pub fn plan(net: &Network, fused: &[(usize, usize)]) -> Result<MemoryPlan, Memor
     let shared_bytes = shared.iter().map(|a| a.1).max().unwrap_or(0).div_ceil(ALIGN) * ALIGN;
     for t in 0..n {
         if root[t] != t {
-            places[t] = places[root[t]];
+            places[t] = places[root[t]].map(|p| Placement { offset: p.offset + alias_off[t], ..p });
         }
     }
     Ok(MemoryPlan { places, shared_bytes, private_bytes })

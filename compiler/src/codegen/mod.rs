@@ -132,16 +132,24 @@ fn lower_layer(cx: &mut LayerCx, l: &Layer, act: conv::FusedLut) -> Result<(), C
         }
         Layer::Mul { a, b, output, multiplier, shift } => eltwise::mul(cx, *a, *b, *output, *multiplier, *shift),
         Layer::Pool(p) => pool::pool(cx, p),
-        Layer::Concat { inputs, output, rescale } if cx.net.tensors[*output].dtype == crate::lower::DType::Bf16 => {
-            let mut c0 = 0;
-            for (&t, _) in inputs.iter().zip(rescale) {
-                let c = cx.shape(t)[1];
-                movement::copy_channels(cx, t, 0, c, *output, c0, 1)?;
-                c0 += c;
+        Layer::Concat { inputs, output, rescale } => {
+            // Inputs already stored in place by their producers move nothing.
+            let aliased = memory::concat_aliases(cx.net);
+            let in_place: Vec<bool> = inputs.iter().map(|t| aliased.iter().any(|a| a.0 == *t && a.1 == cx.index)).collect();
+            if cx.net.tensors[*output].dtype == crate::lower::DType::Bf16 {
+                let mut c0 = 0;
+                for (&t, &done) in inputs.iter().zip(&in_place) {
+                    let c = cx.shape(t)[1];
+                    if !done {
+                        movement::copy_channels(cx, t, 0, c, *output, c0, 1)?;
+                    }
+                    c0 += c;
+                }
+                Ok(())
+            } else {
+                eltwise::concat(cx, inputs, *output, rescale, &in_place)
             }
-            Ok(())
         }
-        Layer::Concat { inputs, output, rescale } => eltwise::concat(cx, inputs, *output, rescale),
         Layer::Slice { input, output, c0 } => {
             let c = cx.shape(*output)[1];
             movement::copy_channels(cx, *input, *c0 as u32, c, *output, 0, 1)

@@ -26,42 +26,75 @@ pub fn pool(cx: &mut LayerCx, p: &Pool) -> Result<(), CompileError> {
             Local::eu_aligned(addr, lanes, n, c_t, h, w)
         }
     };
-    let fits = |c_t, oh_t| bytes(c_t, oh_t).iter().map(|b| b.div_ceil(16) * 16).sum::<u32>() <= cx.lmem;
-    let mut best: Option<(u32, u32)> = None;
-    for pl in (1..=c.div_ceil(lanes)).rev() {
-        let c_t = c.min(pl * lanes);
-        if let Some(oh_t) = (1..=oh).rev().find(|&h| fits(c_t, h)) {
-            if best.is_none_or(|(bc, bh)| c_t * oh_t > bc * bh) {
-                best = Some((c_t, oh_t));
+    let fits = |c_t, oh_t, bufs: u32| bufs * bytes(c_t, oh_t).iter().map(|b| b.div_ceil(16) * 16).sum::<u32>() <= cx.lmem;
+    let choose = |bufs: u32, max_oh: u32| {
+        let mut best: Option<(u32, u32)> = None;
+        for pl in (1..=c.div_ceil(lanes)).rev() {
+            let c_t = c.min(pl * lanes);
+            if let Some(oh_t) = (1..=oh.min(max_oh)).rev().find(|&h| fits(c_t, h, bufs)) {
+                if best.is_none_or(|(bc, bh)| c_t * oh_t > bc * bh) {
+                    best = Some((c_t, oh_t));
+                }
             }
         }
-    }
+        best
+    };
+    // Double buffers when there is more than one tile; a large layer that fits whole is still
+    // cut into row tiles so that loads, pooling and stores overlap.
+    let moved = (n * c * (ih * iw + oh * ow)) * e;
+    let best = match choose(1, oh) {
+        Some((ct, ht)) if ct == c && ht == oh && (moved < 64 * 1024 || oh < 4) => Some((ct, ht)),
+        _ => choose(2, if moved >= 64 * 1024 && oh >= 4 { oh.div_ceil(4) } else { oh }).or(choose(2, oh)).or(choose(1, oh)),
+    };
     let (c_max, oh_max) = best.ok_or_else(|| cx.error("no tile fits local memory".into()))?;
     if n.max(c) > 4095 || iw > 4063 || rows_for(oh_max) > 4063 {
         return Err(cx.error(format!("{n}×{c}×{ih}×{iw} exceeds the TIU's 12-bit shape fields")));
     }
     let mut arena = Arena::new(cx.lmem);
     let sizes = bytes(c_max, oh_max);
-    let (a_in, a_out) = (arena.alloc(sizes[0]).expect("fits"), arena.alloc(sizes[1]).expect("fits"));
-    let (src, dst) = (cx.global(p.input), cx.global(p.output));
+    let mut tiles = Vec::new();
     for c0 in (0..c).step_by(c_max as usize) {
-        let c_t = c_max.min(c - c0);
         for oh0 in (0..oh).step_by(oh_max as usize) {
-            let oh_t = oh_max.min(oh - oh0);
-            let lo = (oh0 * sh) as i64 - p.pads.top as i64;
-            let hi = ((oh0 + oh_t - 1) * sh + kh) as i64 - p.pads.top as i64;
-            let (r0, r1) = (lo.max(0) as u32, hi.min(ih as i64) as u32);
-            if r1 <= r0 {
-                return Err(cx.error(format!("output rows {oh0}..{} read only padding", oh0 + oh_t)));
-            }
-            let (pt, pb) = ((-lo).max(0) as u32, (hi - ih as i64).max(0) as u32);
-            let x = local(a_in, c_t, r1 - r0, iw);
-            let at = src.at(((c0 * ih * iw + r0 * iw) * e) as u64);
-            if bf16 {
-                cx.load(g2l_bf16(cx.chip, &at, &x), &x);
-            } else {
-                cx.load(g2l_tensor(cx.chip, &at, &x, true), &x);
-            }
+            tiles.push((c0, c_max.min(c - c0), oh0, oh_max.min(oh - oh0)));
+        }
+    }
+    let bufs = if tiles.len() > 1 && fits(c_max, oh_max, 2) { 2 } else { 1 };
+    let at_buf: Vec<(u32, u32)> =
+        (0..bufs).map(|_| (arena.alloc(sizes[0]).expect("fits"), arena.alloc(sizes[1]).expect("fits"))).collect();
+    let (src, dst) = (cx.global(p.input), cx.global(p.output));
+    // Input rows of a tile and the padding inside it.
+    let rows = |oh0: u32, oh_t: u32| {
+        let lo = (oh0 * sh) as i64 - p.pads.top as i64;
+        let hi = ((oh0 + oh_t - 1) * sh + kh) as i64 - p.pads.top as i64;
+        (lo.max(0) as u32, hi.min(ih as i64) as u32, (-lo).max(0) as u32, (hi - ih as i64).max(0) as u32)
+    };
+    for &(_, _, oh0, oh_t) in &tiles {
+        let (r0, r1, _, _) = rows(oh0, oh_t);
+        if r1 <= r0 {
+            return Err(cx.error(format!("output rows {oh0}..{} read only padding", oh0 + oh_t)));
+        }
+    }
+    let load = |cx: &mut LayerCx, k: usize| {
+        let (c0, c_t, oh0, oh_t) = tiles[k];
+        let (r0, r1, _, _) = rows(oh0, oh_t);
+        let x = local(at_buf[k % bufs].0, c_t, r1 - r0, iw);
+        let at = src.at(((c0 * ih * iw + r0 * iw) * e) as u64);
+        if bf16 {
+            cx.load(g2l_bf16(cx.chip, &at, &x), &x);
+        } else {
+            cx.load(g2l_tensor(cx.chip, &at, &x, true), &x);
+        }
+    };
+    load(cx, 0);
+    for k in 0..tiles.len() {
+        if k + 1 < tiles.len() {
+            load(cx, k + 1);
+        }
+        let (c0, c_t, oh0, oh_t) = tiles[k];
+        let (r0, r1, pt, pb) = rows(oh0, oh_t);
+        let (a_in, a_out) = at_buf[k % bufs];
+        let x = local(a_in, c_t, r1 - r0, iw);
+        {
             let y = local(a_out, c_t, oh_t, ow);
             let mut d = TiuDesc::reset(cx.chip);
             d.tsk_typ = 1;

@@ -17,6 +17,7 @@
 
 mod emit;
 pub mod layout;
+pub mod network;
 mod params;
 pub mod reference;
 

@@ -6,6 +6,7 @@
 mod attrs;
 mod ops;
 pub mod tensor;
+pub mod write;
 
 use crate::ir::{DType, Graph, Node, Op, TensorId, Value};
 use crate::reference::fold;

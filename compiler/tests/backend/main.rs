@@ -793,3 +793,22 @@ fn bf16_softmax_rows() {
         }
     }
 }
+
+/// A squeezenet fire module: the two expand convolutions store straight into the concat's
+/// channel ranges (the concat moves nothing), read back by the next convolution.
+#[test]
+fn fire_module_concat_in_place() {
+    for chip in Chip::ALL {
+        let mut b = B::new(chip, 22);
+        let x = b.input([1, 32, 20, 20]);
+        let s = b.conv(x, "squeeze", 8, [1, 1], [1, 1], Pads::ZERO, [1, 1], 1, true);
+        let e1 = b.conv(s, "expand1x1", 16, [1, 1], [1, 1], Pads::ZERO, [1, 1], 1, true);
+        let e3 = b.conv(s, "expand3x3", 24, [3, 3], [1, 1], Pads::same(1), [1, 1], 1, true);
+        let c = b.t("concat", [1, 40, 20, 20]);
+        b.net.layers.push(Layer::Concat { inputs: vec![e1, e3], output: c, rescale: vec![None, None] });
+        let y = b.conv(c, "next", 16, [3, 3], [2, 2], Pads::same(1), [1, 1], 1, false);
+        b.output(y);
+        assert_eq!(cvsim_compiler::codegen::memory::concat_aliases(&b.net).len(), 2);
+        check(&format!("fire_{chip}"), &b.net, 22);
+    }
+}
