@@ -99,10 +99,15 @@ pub(crate) fn op_name(op: &Op) -> String {
 }
 
 impl Quantizer<'_> {
+    /// The threshold `t` is quantised with: its calibrated one, narrowed to what its readers can
+    /// tell apart (see [`saturation_bound`]).
     fn calibrated(&self, t: TensorId) -> Result<f32, QuantizeError> {
         let tensor = &self.g.tensors[t];
         match tensor.calibration {
-            Some(c) if c.threshold > 0.0 && c.threshold.is_finite() => Ok(c.threshold),
+            Some(c) if c.threshold > 0.0 && c.threshold.is_finite() => {
+                let bound = saturation_bound(self.g, t, c.max);
+                Ok(bound.map_or(c.threshold, |b| c.threshold.min(b)))
+            }
             _ => Err(QuantizeError::NoThreshold { tensor: tensor.name.clone() }),
         }
     }
@@ -515,6 +520,30 @@ impl Quantizer<'_> {
     }
 }
 
+/// The largest magnitude worth representing in tensor `t` (calibrated maximum `max`) when every
+/// reader is a function that is constant outside an interval: a hard sigmoid reads nothing outside
+/// `[−β/α, (1−β)/α]`, a hard swish is 0 below −3 and a ReLU below 0, so values beyond those points
+/// may saturate at the threshold without changing any result, and a smaller threshold spends the
+/// 255 steps where the readers see a difference. `None` when some reader (or the graph output)
+/// needs the full range.
+fn saturation_bound(g: &Graph, t: TensorId, max: f32) -> Option<f32> {
+    if g.outputs.contains(&t) || g.inputs.contains(&t) {
+        return None;
+    }
+    let mut bound: Option<f32> = None;
+    for n in g.nodes.iter().filter(|n| n.inputs.contains(&t)) {
+        let b = match n.op {
+            Op::HardSigmoid { alpha, beta } if alpha > 0.0 => ((-beta) / alpha).abs().max(((1.0 - beta) / alpha).abs()),
+            // Linear above 3: the calibrated maximum bounds what it sees there.
+            Op::HardSwish => max.max(3.0),
+            Op::Relu => max,
+            _ => return None,
+        };
+        bound = Some(bound.map_or(b, |a: f32| a.max(b)));
+    }
+    bound.filter(|b| b.is_finite() && *b > 0.0)
+}
+
 /// The first input channel of each output of a `Slice` or `Split` that cuts along channels only
 /// (step 1), or why it does not.
 pub(crate) fn channel_slices(g: &Graph, node: &crate::ir::Node) -> Result<Vec<usize>, String> {
@@ -573,4 +602,54 @@ fn fused_relu(act: &Activation) -> Option<bool> {
 
 fn channel_quant(c: &[crate::quantize::ChannelQuant]) -> Vec<ChannelQuant> {
     c.iter().map(|c| ChannelQuant { bias: c.bias.unwrap_or(0), multiplier: c.qdm.multiplier, shift: c.qdm.rshift }).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::{Calibration, DType as IrType, Node};
+
+    /// `x → Relu → a`, then `a` read by `reader` (and by a second `Relu` when `also_relu`).
+    fn graph(reader: Op, also_relu: bool) -> (Graph, TensorId) {
+        let mut g = Graph::default();
+        let x = g.add_tensor("x", vec![1, 4, 1, 1], IrType::F32);
+        let a = g.add_tensor("a", vec![1, 4, 1, 1], IrType::F32);
+        let y = g.add_tensor("y", vec![1, 4, 1, 1], IrType::F32);
+        g.nodes.push(Node { name: "n0".into(), op: Op::Relu, inputs: vec![x], outputs: vec![a] });
+        g.nodes.push(Node { name: "n1".into(), op: reader, inputs: vec![a], outputs: vec![y] });
+        if also_relu {
+            let z = g.add_tensor("z", vec![1, 4, 1, 1], IrType::F32);
+            g.nodes.push(Node { name: "n2".into(), op: Op::Relu, inputs: vec![a], outputs: vec![z] });
+            g.outputs.push(z);
+        }
+        g.inputs.push(x);
+        g.outputs.push(y);
+        g.tensors[a].calibration = Some(Calibration { threshold: 9.0, min: -9.0, max: 1.0 });
+        (g, a)
+    }
+
+    #[test]
+    fn hard_swish_reader_narrows_to_three_or_the_maximum() {
+        let (g, a) = graph(Op::HardSwish, false);
+        assert_eq!(saturation_bound(&g, a, 1.0), Some(3.0));
+        assert_eq!(saturation_bound(&g, a, 5.0), Some(5.0));
+        // With a ReLU also reading it, the widest bound wins.
+        let (g, a) = graph(Op::HardSwish, true);
+        assert_eq!(saturation_bound(&g, a, 4.0), Some(4.0));
+    }
+
+    #[test]
+    fn hard_sigmoid_reader_narrows_to_its_linear_range() {
+        let (g, a) = graph(Op::HardSigmoid { alpha: 0.25, beta: 0.5 }, false);
+        assert_eq!(saturation_bound(&g, a, 1.0), Some(2.0));
+    }
+
+    #[test]
+    fn other_readers_and_outputs_keep_the_calibrated_threshold() {
+        let (g, a) = graph(Op::Sigmoid, false);
+        assert_eq!(saturation_bound(&g, a, 1.0), None);
+        let (mut g, a) = graph(Op::HardSwish, false);
+        g.outputs.push(a);
+        assert_eq!(saturation_bound(&g, a, 1.0), None);
+    }
 }
