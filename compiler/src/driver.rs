@@ -53,6 +53,13 @@ pub fn calibration_table(
     Ok((cal.to_table(header, &|t| names.get(&t).cloned().unwrap_or_else(|| g.tensors[t].name.clone())), tuned.len()))
 }
 
+/// Attach a table's thresholds to a graph after the passes. Entries name tensors of the graph as
+/// imported (the vendor's naming); `Table::apply_with_import` maps those the passes folded away.
+pub fn apply_table(table: &Table, graph: &mut Graph, onnx_bytes: &[u8], input_shapes: Option<&[Vec<usize>]>) -> Result<calibration::ApplyReport, DriverError> {
+    let imported = onnx::import(onnx_bytes, input_shapes)?;
+    Ok(table.apply_with_import(graph, &imported))
+}
+
 /// Quantise a graph (calibrated, for int8) and write the model file.
 pub fn build(graph: &Graph, chip: Chip, precision: Precision, name: &str) -> Result<(Network, Vec<u8>), DriverError> {
     let net = match precision {

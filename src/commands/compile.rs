@@ -2,7 +2,7 @@
 //! quantising, lowering and packaging stages hang off the same arguments.
 
 use cvsim_compiler::calibration::table::Table;
-use cvsim_compiler::{bf16, int8, ir::Graph, onnx, package, passes};
+use cvsim_compiler::{bf16, driver, int8, ir::Graph, onnx, package, passes};
 use super::tensors;
 use crate::npz::{self, ElemType};
 use crate::similarity::{similarity, Tolerance};
@@ -99,11 +99,9 @@ pub fn main(a: Args) -> Result<ExitCode, String> {
                 }
                 (None, None) => return Err("int8 needs --calibration-table TABLE or --dataset DIR".into()),
             };
-            // The imported graph resolves the vendor's names for folded convolutions.
             let shapes = a.input_shapes.as_deref().map(parse_shapes).transpose()?;
-            let imported =
-                onnx::import_file(&a.model, shapes.as_deref()).map_err(|e| format!("{}: {e}", a.model.display()))?;
-            table.apply_with_import(&mut g, &imported);
+            let bytes = std::fs::read(&a.model).map_err(|e| format!("{}: {e}", a.model.display()))?;
+            driver::apply_table(&table, &mut g, &bytes, shapes.as_deref()).map_err(|e| format!("{}: {e}", a.model.display()))?;
             int8::quantize(&g, chip, &name).map_err(|e| format!("{}: {e}", a.model.display()))?
         }
         Quantize::Bf16 => bf16::quantize(&g, chip, &name).map_err(|e| format!("{}: {e}", a.model.display()))?,

@@ -154,7 +154,7 @@ pub fn compiled(seed: u64, write_dir: Option<&Path>) -> Result<Report, String> {
     let (table, _) = driver::calibration_table(&onnx, None, "example.onnx", &samples, &opts, &TuneOptions::default())
         .map_err(|e| format!("the ONNX example: {e}"))?;
     let mut g = driver::frontend(&onnx, None).map_err(|e| format!("the ONNX example: {e}"))?;
-    table.apply(&mut g);
+    driver::apply_table(&table, &mut g, &onnx, None).map_err(|e| format!("the ONNX example: {e}"))?;
     let test = network::samples(seed ^ 0x7E57, 1).remove(0);
     let values = reference::run(&g, &test.inputs).map_err(|e| format!("the ONNX example's fp32 reference: {e}"))?;
     let out_id = g.outputs[0];
