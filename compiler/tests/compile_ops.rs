@@ -210,7 +210,7 @@ fn tract_output(bytes: &[u8], x: &ArrayD<f32>) -> Vec<f32> {
         .into_runnable()
         .expect("tract plans");
     let out = model.run(tvec![Tensor::from_shape(x.shape(), x.as_slice().unwrap()).unwrap().into()]).expect("tract runs");
-    out[0].to_array_view::<f32>().expect("fp32 output").iter().copied().collect()
+    out[0].to_plain_array_view::<f32>().expect("fp32 output").iter().copied().collect()
 }
 
 fn run_model(bytes: &[u8], x: &ArrayD<f32>) -> Vec<f32> {
