@@ -2,7 +2,8 @@ use clap::Parser;
 use std::process::ExitCode;
 
 /// The only C math functions the binary calls (`log10` in `compare`, `pow` in indicatif's rate
-/// estimate, `log2` in num-bigint's parser), defined here from the `libm` crate so that the linker
+/// estimate, `log2` in num-bigint's parser; `exp`, `tanh` and their f32 forms, `powf` and `sinf`
+/// in the compiler's fp32 reference, tables and example inputs), defined here from the `libm` crate so that the linker
 /// (`--as-needed`) leaves out the C math library: loading it resolves all of its CPU-dispatched
 /// entry points and keeps about 0.5 MB of it resident in every `cvsim` process, a tenth of what
 /// `cvsim run` may use on a small model.
@@ -19,6 +20,30 @@ mod math {
     #[no_mangle]
     extern "C" fn pow(x: f64, y: f64) -> f64 {
         libm::pow(x, y)
+    }
+    #[no_mangle]
+    extern "C" fn exp(x: f64) -> f64 {
+        libm::exp(x)
+    }
+    #[no_mangle]
+    extern "C" fn expf(x: f32) -> f32 {
+        libm::expf(x)
+    }
+    #[no_mangle]
+    extern "C" fn powf(x: f32, y: f32) -> f32 {
+        libm::powf(x, y)
+    }
+    #[no_mangle]
+    extern "C" fn sinf(x: f32) -> f32 {
+        libm::sinf(x)
+    }
+    #[no_mangle]
+    extern "C" fn tanh(x: f64) -> f64 {
+        libm::tanh(x)
+    }
+    #[no_mangle]
+    extern "C" fn tanhf(x: f32) -> f32 {
+        libm::tanhf(x)
     }
 }
 
