@@ -3,7 +3,7 @@
 //! activations. No calibration is needed. Per-channel affine maps by constants become 1×1
 //! depthwise convolutions, as in int8.
 
-use crate::int8::{f32_value, op_name, per_channel, shape4, QuantizeError};
+use crate::int8::{f32_value, op_name, per_channel, shape4, sole_relu_consumer, QuantizeError};
 use crate::ir::{Activation, Graph, Node, Op, TensorId};
 use crate::lower::{ActBf16, Chip, ConvBf16, DType, Layer, Network, Pads, Pool, PoolKind, TensorDesc, TensorRef};
 use crate::quantize::f32_to_bf16;
@@ -17,7 +17,12 @@ Split (channels), ChannelShuffle, Reshape, Softmax (over channels)";
 /// The bf16 network of `graph` for `chip`: inputs converted by the CPU `quant` routine, outputs
 /// returned as fp32.
 pub fn quantize(graph: &Graph, chip: Chip, name: &str) -> Result<Network, QuantizeError> {
-    let mut q = Bf16 { g: graph, net: Network::new(chip, name), map: vec![None; graph.tensors.len()], fused: vec![false; graph.nodes.len()] };
+    let mut q = Bf16 {
+        g: graph,
+        net: Network::new(chip, name),
+        map: vec![None; graph.tensors.len()],
+        fused: vec![false; graph.nodes.len()],
+    };
     for &input in &graph.inputs {
         let t = &graph.tensors[input];
         let fp = q.net.tensor(TensorDesc::new(t.name.clone(), shape4(&t.name, &t.shape)?, DType::F32, 1.0));
@@ -74,7 +79,10 @@ impl Bf16<'_> {
         self.map[t].ok_or_else(|| QuantizeError::Node {
             node: node.into(),
             op: "input".into(),
-            what: format!("tensor `{}` is not an activation here (a constant the passes did not fold?)", self.g.tensors[t].name),
+            what: format!(
+                "tensor `{}` is not an activation here (a constant the passes did not fold?)",
+                self.g.tensors[t].name
+            ),
         })
     }
 
@@ -97,7 +105,13 @@ impl Bf16<'_> {
     }
 
     /// Run `act` after the layer that wrote `pre` (an intermediate tensor) into IR tensor `out`.
-    fn then_act(&mut self, node: &Node, pre: TensorRef, out: TensorId, act: Option<ActBf16>) -> Result<(), QuantizeError> {
+    fn then_act(
+        &mut self,
+        node: &Node,
+        pre: TensorRef,
+        out: TensorId,
+        act: Option<ActBf16>,
+    ) -> Result<(), QuantizeError> {
         if let Some(act) = act {
             let y = self.output(out)?;
             self.net.tensors[pre].name = format!("{}_pre_act", node.name);
@@ -108,17 +122,28 @@ impl Bf16<'_> {
 
     fn node(&mut self, node: &Node) -> Result<(), QuantizeError> {
         let err = |what: String| QuantizeError::Node { node: node.name.clone(), op: op_name(&node.op), what };
-        let unsupported = || QuantizeError::Unsupported { node: node.name.clone(), op: op_name(&node.op), precision: "bf16", supported: SUPPORTED };
+        let unsupported = || QuantizeError::Unsupported {
+            node: node.name.clone(),
+            op: op_name(&node.op),
+            precision: "bf16",
+            supported: SUPPORTED,
+        };
         let out = node.outputs[0];
         let input0 = node.inputs[0];
         match &node.op {
             Op::Conv { kernel, strides, pads: p, dilations, group, act } => {
                 let x = self.get(input0, &node.name)?;
-                let w = node.inputs.get(1).and_then(|&t| self.constant(t)).ok_or_else(|| err("the weight is not a constant".into()))?;
+                let w = node
+                    .inputs
+                    .get(1)
+                    .and_then(|&t| self.constant(t))
+                    .ok_or_else(|| err("the weight is not a constant".into()))?;
                 let oc = w.shape()[0];
                 let ic = self.net.tensors[x].shape[1];
                 if *group != 1 && !(*group == ic && oc == ic) {
-                    return Err(err(format!("group {group} with {ic} input and {oc} output channels: only 1 or depthwise")));
+                    return Err(err(format!(
+                        "group {group} with {ic} input and {oc} output channels: only 1 or depthwise"
+                    )));
                 }
                 let weight = bf16s(&w.iter().copied().collect::<Vec<f32>>());
                 let bias = self.constant_vec(node, 2).unwrap_or_else(|| vec![0.0; oc]);
@@ -140,7 +165,11 @@ impl Bf16<'_> {
             }
             Op::FullyConnected { act } => {
                 let x = self.get(input0, &node.name)?;
-                let w = node.inputs.get(1).and_then(|&t| self.constant(t)).ok_or_else(|| err("the weight is not a constant".into()))?;
+                let w = node
+                    .inputs
+                    .get(1)
+                    .and_then(|&t| self.constant(t))
+                    .ok_or_else(|| err("the weight is not a constant".into()))?;
                 if w.ndim() != 2 {
                     return Err(err(format!("weight of rank {}", w.ndim())));
                 }
@@ -156,7 +185,13 @@ impl Bf16<'_> {
                 } else {
                     y
                 };
-                self.net.layers.push(Layer::FullyConnectedBf16 { input: x, output: y_fc, weight: bf16s(&wt), bias, relu });
+                self.net.layers.push(Layer::FullyConnectedBf16 {
+                    input: x,
+                    output: y_fc,
+                    weight: bf16s(&wt),
+                    bias,
+                    relu,
+                });
                 if y_fc != y {
                     self.net.layers.push(Layer::Reshape { input: y_fc, output: y });
                 }
@@ -173,9 +208,12 @@ impl Bf16<'_> {
                 self.affine(node, input0, &w, &bias)?;
             }
             Op::BatchNormalization { epsilon } => {
-                let (Some(gamma), Some(beta), Some(mean), Some(var)) =
-                    (self.constant_vec(node, 1), self.constant_vec(node, 2), self.constant_vec(node, 3), self.constant_vec(node, 4))
-                else {
+                let (Some(gamma), Some(beta), Some(mean), Some(var)) = (
+                    self.constant_vec(node, 1),
+                    self.constant_vec(node, 2),
+                    self.constant_vec(node, 3),
+                    self.constant_vec(node, 4),
+                ) else {
                     return Err(err("scale, bias, mean and variance must be constants".into()));
                 };
                 let w: Vec<f32> = gamma.iter().zip(&var).map(|(g, v)| g / (v + epsilon).sqrt()).collect();
@@ -186,20 +224,40 @@ impl Bf16<'_> {
                 let x = self.get(input0, &node.name)?;
                 let [_, _, h, w] = self.net.tensors[x].shape;
                 let y = self.output(out)?;
-                self.net.layers.push(Layer::Pool(Pool { input: x, output: y, kind: PoolKind::Mean, kernel: [h, w], stride: [1, 1], pads: Pads::ZERO }));
+                self.net.layers.push(Layer::Pool(Pool {
+                    input: x,
+                    output: y,
+                    kind: PoolKind::Mean,
+                    kernel: [h, w],
+                    stride: [1, 1],
+                    pads: Pads::ZERO,
+                }));
             }
             Op::ReduceMean { axes, keepdims } => {
                 let rank = self.g.tensors[input0].shape.len();
                 let mut sorted = axes.clone();
                 sorted.sort_unstable();
                 if rank != 4 || sorted != [2, 3] {
-                    return Err(err(format!("mean over axes {axes:?} of a rank-{rank} tensor: only over H and W of NCHW")));
+                    return Err(err(format!(
+                        "mean over axes {axes:?} of a rank-{rank} tensor: only over H and W of NCHW"
+                    )));
                 }
                 let x = self.get(input0, &node.name)?;
                 let [n, c, h, w] = self.net.tensors[x].shape;
                 let y = self.output(out)?;
-                let pooled = if *keepdims { y } else { self.net.tensor(TensorDesc::new(format!("{}_pooled", node.name), [n, c, 1, 1], DType::Bf16, 1.0)) };
-                self.net.layers.push(Layer::Pool(Pool { input: x, output: pooled, kind: PoolKind::Mean, kernel: [h, w], stride: [1, 1], pads: Pads::ZERO }));
+                let pooled = if *keepdims {
+                    y
+                } else {
+                    self.net.tensor(TensorDesc::new(format!("{}_pooled", node.name), [n, c, 1, 1], DType::Bf16, 1.0))
+                };
+                self.net.layers.push(Layer::Pool(Pool {
+                    input: x,
+                    output: pooled,
+                    kind: PoolKind::Mean,
+                    kernel: [h, w],
+                    stride: [1, 1],
+                    pads: Pads::ZERO,
+                }));
                 if pooled != y {
                     self.net.layers.push(Layer::Reshape { input: pooled, output: y });
                 }
@@ -210,12 +268,26 @@ impl Bf16<'_> {
                 }
                 let x = self.get(input0, &node.name)?;
                 let y = self.output(out)?;
-                self.net.layers.push(Layer::Pool(Pool { input: x, output: y, kind: PoolKind::Mean, kernel: *kernel, stride: *strides, pads: pads(p) }));
+                self.net.layers.push(Layer::Pool(Pool {
+                    input: x,
+                    output: y,
+                    kind: PoolKind::Mean,
+                    kernel: *kernel,
+                    stride: *strides,
+                    pads: pads(p),
+                }));
             }
             Op::MaxPool { kernel, strides, pads: p } => {
                 let x = self.get(input0, &node.name)?;
                 let y = self.output(out)?;
-                self.net.layers.push(Layer::Pool(Pool { input: x, output: y, kind: PoolKind::Max, kernel: *kernel, stride: *strides, pads: pads(p) }));
+                self.net.layers.push(Layer::Pool(Pool {
+                    input: x,
+                    output: y,
+                    kind: PoolKind::Max,
+                    kernel: *kernel,
+                    stride: *strides,
+                    pads: pads(p),
+                }));
             }
             Op::Concat { axis } => {
                 if *axis != 1 {
@@ -242,7 +314,9 @@ impl Bf16<'_> {
                 let x = self.get(input0, &node.name)?;
                 let shape = self.net.tensors[x].shape;
                 if *axis != 1 || shape[2] != 1 || shape[3] != 1 {
-                    return Err(err(format!("softmax over axis {axis} of {shape:?}: only over the channels of [N, C] or [N, C, 1, 1]")));
+                    return Err(err(format!(
+                        "softmax over axis {axis} of {shape:?}: only over the channels of [N, C] or [N, C, 1, 1]"
+                    )));
                 }
                 let y = self.output(out)?;
                 self.net.layers.push(Layer::Softmax { input: x, output: y, scale: 1.0 });
@@ -283,9 +357,12 @@ impl Bf16<'_> {
                 let (xa, xb) = (self.get(a, &node.name)?, self.get(b, &node.name)?);
                 let (sa, sb) = (self.net.tensors[xa].shape, self.net.tensors[xb].shape);
                 if node.op == Op::Mul {
-                    let (xa, xb, sa, sb) = if sb == sa || per_channel(sa, sb) { (xa, xb, sa, sb) } else { (xb, xa, sb, sa) };
+                    let (xa, xb, sa, sb) =
+                        if sb == sa || per_channel(sa, sb) { (xa, xb, sa, sb) } else { (xb, xa, sb, sa) };
                     if sb != sa && !per_channel(sa, sb) {
-                        return Err(err(format!("broadcast of {sb:?} to {sa:?}: only equal shapes or one value per channel")));
+                        return Err(err(format!(
+                            "broadcast of {sb:?} to {sa:?}: only equal shapes or one value per channel"
+                        )));
                     }
                     let y = self.output(out)?;
                     self.net.layers.push(Layer::MulBf16 { a: xa, b: xb, output: y });
@@ -293,7 +370,7 @@ impl Bf16<'_> {
                     if sa != sb {
                         return Err(err(format!("operands of shapes {sa:?} and {sb:?}: only equal shapes")));
                     }
-                    let relu = self.sole_relu_consumer(out);
+                    let relu = sole_relu_consumer(self.g, out);
                     let out = match relu {
                         Some(k) => {
                             self.fused[k] = true;
@@ -305,7 +382,9 @@ impl Bf16<'_> {
                     self.net.layers.push(Layer::AddBf16 { a: xa, b: xb, output: y, relu: relu.is_some() });
                 }
             }
-            (true, true) => return Err(err("both operands are constants (constant folding should have removed this node)".into())),
+            (true, true) => {
+                return Err(err("both operands are constants (constant folding should have removed this node)".into()))
+            }
             _ => {
                 let (act, cst) = if ca { (b, a) } else { (a, b) };
                 let values: Vec<f32> = self.constant(cst).unwrap().iter().copied().collect();
@@ -313,7 +392,10 @@ impl Bf16<'_> {
                 let ch = self.net.tensors[x].shape[1];
                 let per = |v: &[f32]| if v.len() == 1 { vec![v[0]; ch] } else { v.to_vec() };
                 if values.len() != 1 && values.len() != ch {
-                    return Err(err(format!("constant of {} values: only a scalar or one value per channel", values.len())));
+                    return Err(err(format!(
+                        "constant of {} values: only a scalar or one value per channel",
+                        values.len()
+                    )));
                 }
                 let (w, bias) = match node.op {
                     Op::Mul => (per(&values), vec![0.0; ch]),
@@ -323,15 +405,6 @@ impl Bf16<'_> {
             }
         }
         Ok(())
-    }
-
-    fn sole_relu_consumer(&self, t: TensorId) -> Option<usize> {
-        if self.g.outputs.contains(&t) {
-            return None;
-        }
-        let mut readers = self.g.nodes.iter().enumerate().filter(|(_, n)| n.inputs.contains(&t));
-        let (k, n) = readers.next()?;
-        (readers.next().is_none() && n.op == Op::Relu).then_some(k)
     }
 
     /// `y[c] = x[c] · w[c] + bias[c]`: a 1×1 depthwise convolution.

@@ -2,7 +2,9 @@
 //! passes; ONNX bytes + samples → calibration table; calibrated IR → quantised network →
 //! `.cvimodel` bytes.
 
-use crate::calibration::{self, calibrate_with_reference, drop_identities, vendor_names, SampleSource, Table, TuneOptions};
+use crate::calibration::{
+    self, calibrate_with_reference, drop_identities, vendor_names, SampleSource, Table, TuneOptions,
+};
 use crate::ir::Graph;
 use crate::lower::{Chip, Network};
 use crate::onnx::{self, ImportError};
@@ -55,7 +57,12 @@ pub fn calibration_table(
 
 /// Attach a table's thresholds to a graph after the passes. Entries name tensors of the graph as
 /// imported (the vendor's naming); `Table::apply_with_import` maps those the passes folded away.
-pub fn apply_table(table: &Table, graph: &mut Graph, onnx_bytes: &[u8], input_shapes: Option<&[Vec<usize>]>) -> Result<calibration::ApplyReport, DriverError> {
+pub fn apply_table(
+    table: &Table,
+    graph: &mut Graph,
+    onnx_bytes: &[u8],
+    input_shapes: Option<&[Vec<usize>]>,
+) -> Result<calibration::ApplyReport, DriverError> {
     let imported = onnx::import(onnx_bytes, input_shapes)?;
     Ok(table.apply_with_import(graph, &imported))
 }

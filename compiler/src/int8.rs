@@ -9,7 +9,8 @@
 
 use crate::ir::{Activation, Graph, Op, TensorId, Value};
 use crate::lower::{
-    ChannelQuant, Chip, Conv, DType, FullyConnected, Layer, Network, Pads, Pool, PoolKind, Rescale, TensorDesc, TensorRef,
+    ChannelQuant, Chip, Conv, DType, FullyConnected, Layer, Network, Pads, Pool, PoolKind, Rescale, TensorDesc,
+    TensorRef,
 };
 use crate::quantize::{
     avgpool_multiplier, concat_multipliers, dequant_scale, eltwise_add_multipliers, input_quant_scale, int8_lut,
@@ -37,7 +38,13 @@ Sigmoid, Tanh, Exp, HardSigmoid, HardSwish, GlobalAveragePool, ReduceMean (over 
 /// The int8 network of `graph` for `chip`. Every activation tensor needs a calibration threshold
 /// (`Tensor::calibration`); graph inputs are quantised and outputs dequantised by CPU routines.
 pub fn quantize(graph: &Graph, chip: Chip, name: &str) -> Result<Network, QuantizeError> {
-    let mut q = Quantizer { g: graph, net: Network::new(chip, name), map: vec![None; graph.tensors.len()], thresholds: vec![None; graph.tensors.len()], fused: vec![false; graph.nodes.len()] };
+    let mut q = Quantizer {
+        g: graph,
+        net: Network::new(chip, name),
+        map: vec![None; graph.tensors.len()],
+        thresholds: vec![None; graph.tensors.len()],
+        fused: vec![false; graph.nodes.len()],
+    };
     for &input in &graph.inputs {
         let t = &graph.tensors[input];
         let threshold = q.calibrated(input)?;
@@ -115,7 +122,12 @@ impl Quantizer<'_> {
     /// A new int8 network tensor standing for IR tensor `t`.
     fn activation(&mut self, t: TensorId, name: &str, threshold: f32) -> Result<TensorRef, QuantizeError> {
         let tensor = &self.g.tensors[t];
-        let r = self.net.tensor(TensorDesc::new(name, shape4(&tensor.name, &tensor.shape)?, DType::I8, dequant_scale(threshold as f64)));
+        let r = self.net.tensor(TensorDesc::new(
+            name,
+            shape4(&tensor.name, &tensor.shape)?,
+            DType::I8,
+            dequant_scale(threshold as f64),
+        ));
         self.map[t] = Some(r);
         self.thresholds[t] = Some(threshold);
         Ok(r)
@@ -130,9 +142,14 @@ impl Quantizer<'_> {
     fn get(&self, t: TensorId, node: &str) -> Result<TensorRef, QuantizeError> {
         let name = &self.g.tensors[t].name;
         let err = |what: String| QuantizeError::Node { node: node.into(), op: "input".into(), what };
-        let r = self.map[t].ok_or_else(|| err(format!("tensor `{name}` is not an int8 activation here (a constant the passes did not fold?)")))?;
+        let r = self.map[t].ok_or_else(|| {
+            err(format!("tensor `{name}` is not an int8 activation here (a constant the passes did not fold?)"))
+        })?;
         if self.net.tensors[r].dtype != DType::I8 {
-            return Err(err(format!("tensor `{name}` is {} (a softmax output); only a model output may be", self.net.tensors[r].dtype.name())));
+            return Err(err(format!(
+                "tensor `{name}` is {} (a softmax output); only a model output may be",
+                self.net.tensors[r].dtype.name()
+            )));
         }
         Ok(r)
     }
@@ -148,18 +165,30 @@ impl Quantizer<'_> {
 
     fn node(&mut self, node: &crate::ir::Node) -> Result<(), QuantizeError> {
         let err = |what: String| QuantizeError::Node { node: node.name.clone(), op: op_name(&node.op), what };
-        let unsupported = || QuantizeError::Unsupported { node: node.name.clone(), op: op_name(&node.op), precision: "int8", supported: SUPPORTED };
+        let unsupported = || QuantizeError::Unsupported {
+            node: node.name.clone(),
+            op: op_name(&node.op),
+            precision: "int8",
+            supported: SUPPORTED,
+        };
         let out = node.outputs[0];
         let input0 = node.inputs[0];
         match &node.op {
             Op::Conv { kernel, strides, pads, dilations, group, act } => {
                 let x = self.get(input0, &node.name)?;
-                let w = node.inputs.get(1).and_then(|&t| self.constant(t)).ok_or_else(|| err("the weight is not a constant".into()))?;
-                let bias = node.inputs.get(2).and_then(|&t| self.constant(t)).map(|b| b.iter().copied().collect::<Vec<f32>>());
+                let w = node
+                    .inputs
+                    .get(1)
+                    .and_then(|&t| self.constant(t))
+                    .ok_or_else(|| err("the weight is not a constant".into()))?;
+                let bias =
+                    node.inputs.get(2).and_then(|&t| self.constant(t)).map(|b| b.iter().copied().collect::<Vec<f32>>());
                 let ic = self.net.tensors[x].shape[1];
                 let oc = w.shape()[0];
                 if *group != 1 && !(*group == ic && oc == ic) {
-                    return Err(err(format!("group {group} with {ic} input and {oc} output channels: only 1 or depthwise")));
+                    return Err(err(format!(
+                        "group {group} with {ic} input and {oc} output channels: only 1 or depthwise"
+                    )));
                 }
                 let relu = fused_relu(act).ok_or_else(|| err(format!("fused activation {act:?}")))?;
                 let w: Vec<f32> = w.iter().copied().collect();
@@ -181,14 +210,19 @@ impl Quantizer<'_> {
             }
             Op::FullyConnected { act } => {
                 let x = self.get(input0, &node.name)?;
-                let w = node.inputs.get(1).and_then(|&t| self.constant(t)).ok_or_else(|| err("the weight is not a constant".into()))?;
+                let w = node
+                    .inputs
+                    .get(1)
+                    .and_then(|&t| self.constant(t))
+                    .ok_or_else(|| err("the weight is not a constant".into()))?;
                 if w.ndim() != 2 {
                     return Err(err(format!("weight of rank {}", w.ndim())));
                 }
                 let (k, n) = (w.shape()[0], w.shape()[1]);
                 // [K, N] → [N][K]: output channel outermost, as the conv quantisation wants.
                 let wt: Vec<f32> = (0..n).flat_map(|j| (0..k).map(move |i| (i, j))).map(|(i, j)| w[[i, j]]).collect();
-                let bias = node.inputs.get(2).and_then(|&t| self.constant(t)).map(|b| b.iter().copied().collect::<Vec<f32>>());
+                let bias =
+                    node.inputs.get(2).and_then(|&t| self.constant(t)).map(|b| b.iter().copied().collect::<Vec<f32>>());
                 let relu = fused_relu(act).ok_or_else(|| err(format!("fused activation {act:?}")))?;
                 let (t_in, t_out) = (self.thresholds[input0].unwrap(), self.calibrated(out)?);
                 let qc = quantize_conv_per_channel(&wt, n, bias.as_deref(), t_in, t_out);
@@ -196,7 +230,12 @@ impl Quantizer<'_> {
                 let m: usize = self.g.tensors[input0].shape.iter().product::<usize>() / k;
                 // The FC reads [M, K, 1, 1]: give it that view of its input.
                 let x = if xs != [m, k, 1, 1] {
-                    let v = self.net.tensor(TensorDesc::new(format!("{}_fc_in", node.name), [m, k, 1, 1], DType::I8, self.net.tensors[x].qscale));
+                    let v = self.net.tensor(TensorDesc::new(
+                        format!("{}_fc_in", node.name),
+                        [m, k, 1, 1],
+                        DType::I8,
+                        self.net.tensors[x].qscale,
+                    ));
                     self.net.layers.push(Layer::Reshape { input: x, output: v });
                     v
                 } else {
@@ -205,11 +244,22 @@ impl Quantizer<'_> {
                 let y = self.output(out, t_out)?;
                 let ys = self.net.tensors[y].shape;
                 let y_fc = if ys != [m, n, 1, 1] {
-                    self.net.tensor(TensorDesc::new(format!("{}_fc_out", node.name), [m, n, 1, 1], DType::I8, self.net.tensors[y].qscale))
+                    self.net.tensor(TensorDesc::new(
+                        format!("{}_fc_out", node.name),
+                        [m, n, 1, 1],
+                        DType::I8,
+                        self.net.tensors[y].qscale,
+                    ))
                 } else {
                     y
                 };
-                self.net.layers.push(Layer::FullyConnected(FullyConnected { input: x, output: y_fc, weight: qc.weights, quant: channel_quant(&qc.channels), relu }));
+                self.net.layers.push(Layer::FullyConnected(FullyConnected {
+                    input: x,
+                    output: y_fc,
+                    weight: qc.weights,
+                    quant: channel_quant(&qc.channels),
+                    relu,
+                }));
                 if y_fc != y {
                     self.net.layers.push(Layer::Reshape { input: y_fc, output: y });
                 }
@@ -233,7 +283,11 @@ impl Quantizer<'_> {
             }
             Op::Add | Op::Sub | Op::Mul => self.binary(node)?,
             Op::Scale => {
-                let scale = node.inputs.get(1).and_then(|&t| self.constant(t)).ok_or_else(|| err("the scale is not a constant".into()))?;
+                let scale = node
+                    .inputs
+                    .get(1)
+                    .and_then(|&t| self.constant(t))
+                    .ok_or_else(|| err("the scale is not a constant".into()))?;
                 let w: Vec<f32> = scale.iter().copied().collect();
                 let bias = match node.inputs.get(2).and_then(|&t| self.constant(t)) {
                     Some(b) => b.iter().copied().collect(),
@@ -242,7 +296,9 @@ impl Quantizer<'_> {
                 self.affine(node, input0, &w, &bias)?;
             }
             Op::BatchNormalization { epsilon } => {
-                let c = |i: usize| node.inputs.get(i).and_then(|&t| self.constant(t)).map(|a| a.iter().copied().collect::<Vec<f32>>());
+                let c = |i: usize| {
+                    node.inputs.get(i).and_then(|&t| self.constant(t)).map(|a| a.iter().copied().collect::<Vec<f32>>())
+                };
                 let (Some(gamma), Some(beta), Some(mean), Some(var)) = (c(1), c(2), c(3), c(4)) else {
                     return Err(err("scale, bias, mean and variance must be constants".into()));
                 };
@@ -270,7 +326,9 @@ impl Quantizer<'_> {
                 let mut sorted = axes.clone();
                 sorted.sort_unstable();
                 if rank != 4 || sorted != [2, 3] {
-                    return Err(err(format!("mean over axes {axes:?} of a rank-{rank} tensor: only over H and W of NCHW")));
+                    return Err(err(format!(
+                        "mean over axes {axes:?} of a rank-{rank} tensor: only over H and W of NCHW"
+                    )));
                 }
                 let x = self.get(input0, &node.name)?;
                 let [n, c, h, w] = self.net.tensors[x].shape;
@@ -280,7 +338,12 @@ impl Quantizer<'_> {
                 let pooled = if *keepdims {
                     y
                 } else {
-                    self.net.tensor(TensorDesc::new(format!("{}_pooled", node.name), [n, c, 1, 1], DType::I8, self.net.tensors[y].qscale))
+                    self.net.tensor(TensorDesc::new(
+                        format!("{}_pooled", node.name),
+                        [n, c, 1, 1],
+                        DType::I8,
+                        self.net.tensors[y].qscale,
+                    ))
                 };
                 self.net.layers.push(Layer::Pool(Pool {
                     input: x,
@@ -333,7 +396,10 @@ impl Quantizer<'_> {
                 let t_out = self.calibrated(out)?;
                 let rescale = concat_multipliers(&t_in, t_out as f64)
                     .into_iter()
-                    .map(|m| (m.multiplier != 1 || m.rshift != 0).then_some(Rescale { multiplier: m.multiplier as i8, rshift: m.rshift as u8 }))
+                    .map(|m| {
+                        (m.multiplier != 1 || m.rshift != 0)
+                            .then_some(Rescale { multiplier: m.multiplier as i8, rshift: m.rshift as u8 })
+                    })
                     .collect();
                 let y = self.output(out, t_out)?;
                 self.net.layers.push(Layer::Concat { inputs, output: y, rescale });
@@ -397,7 +463,7 @@ impl Quantizer<'_> {
             (false, false) => {
                 let (xa, xb) = (self.get(a, &node.name)?, self.get(b, &node.name)?);
                 let (ta, tb) = (self.thresholds[a].unwrap() as f64, self.thresholds[b].unwrap() as f64);
-                let t_out = match (node.op == Op::Mul, self.sole_relu_consumer(out)) {
+                let t_out = match (node.op == Op::Mul, sole_relu_consumer(self.g, out)) {
                     (false, Some(_)) => 0.0,
                     _ => self.calibrated(out)?,
                 };
@@ -408,11 +474,19 @@ impl Quantizer<'_> {
                         let (xa, xb, sb) = if sb == sa || per_channel(sa, sb) { (xa, xb, sb) } else { (xb, xa, sa) };
                         let sa = self.net.tensors[xa].shape;
                         if sb != sa && !per_channel(sa, sb) {
-                            return Err(err(format!("broadcast of {sb:?} to {sa:?}: only equal shapes or one value per channel")));
+                            return Err(err(format!(
+                                "broadcast of {sb:?} to {sa:?}: only equal shapes or one value per channel"
+                            )));
                         }
                         let m = mul_qdm_multiplier(&[ta, tb], t_out as f64);
                         let y = self.output(out, t_out)?;
-                        self.net.layers.push(Layer::Mul { a: xa, b: xb, output: y, multiplier: m.multiplier, shift: m.rshift });
+                        self.net.layers.push(Layer::Mul {
+                            a: xa,
+                            b: xb,
+                            output: y,
+                            multiplier: m.multiplier,
+                            shift: m.rshift,
+                        });
                     }
                     _ => {
                         if sa != sb {
@@ -421,7 +495,7 @@ impl Quantizer<'_> {
                         let coeffs = if node.op == Op::Sub { [1.0, -1.0] } else { [1.0, 1.0] };
                         // A ReLU that alone reads the sum runs in the same instruction, and the
                         // sum takes the ReLU output's threshold (as the vendor fuses it).
-                        let relu_node = self.sole_relu_consumer(out);
+                        let relu_node = sole_relu_consumer(self.g, out);
                         let (out, t_out) = match relu_node {
                             Some(k) => {
                                 let r = self.g.nodes[k].outputs[0];
@@ -444,7 +518,9 @@ impl Quantizer<'_> {
                     }
                 }
             }
-            (true, true) => return Err(err("both operands are constants (constant folding should have removed this node)".into())),
+            (true, true) => {
+                return Err(err("both operands are constants (constant folding should have removed this node)".into()))
+            }
             _ => {
                 let (act, cst) = if ca { (b, a) } else { (a, b) };
                 let c = self.constant(cst).unwrap().clone();
@@ -462,8 +538,13 @@ impl Quantizer<'_> {
                         _ => self.lut(&one, move |x| x + sign * v),
                     };
                 }
-                if values.len() != shape[1] || !per_channel(shape, shape4(&self.g.tensors[cst].name, &squeeze_to_channel(c.shape()))?) {
-                    return Err(err(format!("constant of shape {:?}: only a scalar or one value per channel", c.shape())));
+                if values.len() != shape[1]
+                    || !per_channel(shape, shape4(&self.g.tensors[cst].name, &squeeze_to_channel(c.shape()))?)
+                {
+                    return Err(err(format!(
+                        "constant of shape {:?}: only a scalar or one value per channel",
+                        c.shape()
+                    )));
                 }
                 let ch = shape[1];
                 let (w, bias): (Vec<f32>, Vec<f32>) = match node.op {
@@ -479,18 +560,14 @@ impl Quantizer<'_> {
 }
 
 impl Quantizer<'_> {
-    /// The node index of a `Relu` that is the only reader of `t`, when `t` is not a model output.
-    fn sole_relu_consumer(&self, t: TensorId) -> Option<usize> {
-        if self.g.outputs.contains(&t) {
-            return None;
-        }
-        let mut readers = self.g.nodes.iter().enumerate().filter(|(_, n)| n.inputs.contains(&t));
-        let (k, n) = readers.next()?;
-        (readers.next().is_none() && n.op == Op::Relu).then_some(k)
-    }
-
     /// `y[c] = x[c] · w[c] + bias[c]`: a 1×1 depthwise convolution.
-    fn affine(&mut self, node: &crate::ir::Node, input: TensorId, w: &[f32], bias: &[f32]) -> Result<(), QuantizeError> {
+    fn affine(
+        &mut self,
+        node: &crate::ir::Node,
+        input: TensorId,
+        w: &[f32],
+        bias: &[f32],
+    ) -> Result<(), QuantizeError> {
         let out = node.outputs[0];
         let x = self.get(input, &node.name)?;
         let ch = self.net.tensors[x].shape[1];
@@ -550,7 +627,8 @@ pub(crate) fn channel_slices(g: &Graph, node: &crate::ir::Node) -> Result<Vec<us
     let xs = &g.tensors[node.inputs[0]].shape;
     for &o in &node.outputs {
         let os = &g.tensors[o].shape;
-        let same_but_channels = os.len() == xs.len() && xs.len() >= 2 && (0..xs.len()).all(|d| d == 1 || os[d] == xs[d]);
+        let same_but_channels =
+            os.len() == xs.len() && xs.len() >= 2 && (0..xs.len()).all(|d| d == 1 || os[d] == xs[d]);
         if !same_but_channels {
             return Err(format!("a cut of {xs:?} into {os:?}: only along channels"));
         }
@@ -566,14 +644,28 @@ pub(crate) fn channel_slices(g: &Graph, node: &crate::ir::Node) -> Result<Vec<us
             let start = if start < 0 { (start + c).max(0) } else { start.min(c) };
             Ok(vec![start as usize])
         }
-        Op::Split { axis, sizes } if *axis == 1 => Ok(sizes.iter().scan(0, |acc, &s| {
-            let c0 = *acc;
-            *acc += s;
-            Some(c0)
-        }).collect()),
+        Op::Split { axis, sizes } if *axis == 1 => Ok(sizes
+            .iter()
+            .scan(0, |acc, &s| {
+                let c0 = *acc;
+                *acc += s;
+                Some(c0)
+            })
+            .collect()),
         Op::Split { axis, .. } => Err(format!("a split along axis {axis}: only channels (1)")),
         _ => Err("not a slice".into()),
     }
+}
+
+/// The node index of a `Relu` that is the only reader of `t`, when `t` is not a model output (the
+/// ReLU can then run inside the op that writes `t`).
+pub(crate) fn sole_relu_consumer(g: &Graph, t: TensorId) -> Option<usize> {
+    if g.outputs.contains(&t) {
+        return None;
+    }
+    let mut readers = g.nodes.iter().enumerate().filter(|(_, n)| n.inputs.contains(&t));
+    let (k, n) = readers.next()?;
+    (readers.next().is_none() && n.op == Op::Relu).then_some(k)
 }
 
 /// `b` holds one value per channel of `a`.
@@ -601,7 +693,9 @@ fn fused_relu(act: &Activation) -> Option<bool> {
 }
 
 fn channel_quant(c: &[crate::quantize::ChannelQuant]) -> Vec<ChannelQuant> {
-    c.iter().map(|c| ChannelQuant { bias: c.bias.unwrap_or(0), multiplier: c.qdm.multiplier, shift: c.qdm.rshift }).collect()
+    c.iter()
+        .map(|c| ChannelQuant { bias: c.bias.unwrap_or(0), multiplier: c.qdm.multiplier, shift: c.qdm.rshift })
+        .collect()
 }
 
 #[cfg(test)]

@@ -12,12 +12,15 @@
 #[allow(dead_code)]
 mod backend_reference;
 
-use cvsim_compiler::calibration::{calibrate_with_reference, drop_identities, vendor_names, Dataset, InputSpec, Options, PixelFormat, Preprocess, Table, TuneOptions};
+use cvsim_compiler::calibration::{
+    calibrate_with_reference, drop_identities, vendor_names, Dataset, InputSpec, Options, PixelFormat, Preprocess,
+    Table, TuneOptions,
+};
 use cvsim_compiler::ir::Graph;
 use cvsim_compiler::lower::{Chip, DType, Network};
 use cvsim_compiler::{bf16, int8, onnx, package, passes, reference};
-use cvsim_runtime::Model;
 use cvsim_runtime::session::{Instance, LoadedModel};
+use cvsim_runtime::Model;
 use ndarray::{ArrayD, IxDyn};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -82,9 +85,14 @@ fn graph(name: &str, shape: &[usize]) -> Graph {
 fn calibrate(name: &str, shape: &[usize], pre: Preprocess) -> Table {
     let mut g = onnx::import_file(&case(name).join("model.onnx"), Some(&[shape.to_vec()])).expect("import");
     drop_identities(&mut g);
-    let inputs: Vec<InputSpec> = g.inputs.iter().map(|&i| InputSpec { name: g.tensors[i].name.clone(), shape: g.tensors[i].shape.clone() }).collect();
+    let inputs: Vec<InputSpec> = g
+        .inputs
+        .iter()
+        .map(|&i| InputSpec { name: g.tensors[i].name.clone(), shape: g.tensors[i].shape.clone() })
+        .collect();
     let ds = Dataset::open(&case(name).join("calibration"), 0, inputs, pre).expect("dataset");
-    let (cal, _) = calibrate_with_reference(&g, &ds, &Options::default(), &TuneOptions::default()).expect("calibration");
+    let (cal, _) =
+        calibrate_with_reference(&g, &ds, &Options::default(), &TuneOptions::default()).expect("calibration");
     let names = vendor_names(&g);
     cal.to_table(Vec::new(), &|t| names.get(&t).cloned().unwrap_or_else(|| g.tensors[t].name.clone()))
 }
@@ -112,7 +120,9 @@ fn dequantised(net: &Network, t: usize, bytes: &[u8]) -> Vec<f32> {
     let d = &net.tensors[t];
     match d.dtype {
         DType::I8 => bytes.iter().map(|&b| b as i8 as f32 * d.qscale).collect(),
-        DType::Bf16 => bytes.chunks_exact(2).map(|c| f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16)).collect(),
+        DType::Bf16 => {
+            bytes.chunks_exact(2).map(|c| f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16)).collect()
+        }
         DType::F32 => bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
     }
 }
@@ -160,7 +170,11 @@ fn check(name: &str, g: &Graph, net: &Network, min_cosine: f64) -> f64 {
 /// ImageNet mean and standard deviation on 0..255 pixels (the manifest's preprocessing).
 fn imagenet() -> Preprocess {
     let (mean, std) = ([0.485f32, 0.456, 0.406], [0.229f32, 0.224, 0.225]);
-    Preprocess { mean: mean.iter().map(|m| m * 255.0).collect(), scale: std.iter().map(|s| 1.0 / (s * 255.0)).collect(), pixel_format: PixelFormat::Rgb }
+    Preprocess {
+        mean: mean.iter().map(|m| m * 255.0).collect(),
+        scale: std.iter().map(|s| 1.0 / (s * 255.0)).collect(),
+        pixel_format: PixelFormat::Rgb,
+    }
 }
 
 #[test]

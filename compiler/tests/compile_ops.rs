@@ -46,7 +46,17 @@ struct Case {
     build: fn(&mut ModelWriter, &mut SplitMix),
 }
 
-fn conv(m: &mut ModelWriter, r: &mut SplitMix, name: &str, x: &str, oc: usize, ic: usize, k: usize, attrs: &[(&str, Attr)], out: &str) {
+fn conv(
+    m: &mut ModelWriter,
+    r: &mut SplitMix,
+    name: &str,
+    x: &str,
+    oc: usize,
+    ic: usize,
+    k: usize,
+    attrs: &[(&str, Attr)],
+    out: &str,
+) {
     let fan = ic * k * k;
     m.constant(&format!("{name}.w"), &[oc, ic, k, k], &r.vec(oc * fan, (3.0 / fan as f32).sqrt()));
     m.constant(&format!("{name}.b"), &[oc], &r.vec(oc, 0.2));
@@ -59,126 +69,328 @@ fn ks(v: &[i64]) -> Attr {
 
 fn cases() -> Vec<Case> {
     vec![
-        Case { name: "conv3x3_relu", input: vec![1, 8, 20, 20], int8_bound: Some(INT8), bf16: true, build: |m, r| {
-            conv(m, r, "c", "x", 16, 8, 3, &[("kernel_shape", ks(&[3, 3])), ("pads", ks(&[1, 1, 1, 1]))], "c");
-            m.node("Relu", "relu", &["c"], &["y"], &[]);
-        }},
-        Case { name: "conv_stride2_asymmetric_pads", input: vec![1, 3, 33, 31], int8_bound: Some(INT8), bf16: true, build: |m, r| {
-            conv(m, r, "c", "x", 8, 3, 3, &[("kernel_shape", ks(&[3, 3])), ("pads", ks(&[0, 1, 1, 0])), ("strides", ks(&[2, 2]))], "y");
-        }},
-        Case { name: "conv_dilation2", input: vec![1, 4, 16, 16], int8_bound: Some(INT8), bf16: true, build: |m, r| {
-            conv(m, r, "c", "x", 4, 4, 3, &[("kernel_shape", ks(&[3, 3])), ("pads", ks(&[2, 2, 2, 2])), ("dilations", ks(&[2, 2]))], "y");
-        }},
-        Case { name: "pointwise_relu6", input: vec![1, 32, 12, 12], int8_bound: Some(INT8), bf16: true, build: |m, r| {
-            conv(m, r, "c", "x", 48, 32, 1, &[("kernel_shape", ks(&[1, 1]))], "c");
-            m.constant("lo", &[], &[0.0]).constant("hi", &[], &[6.0]);
-            m.node("Clip", "relu6", &["c", "lo", "hi"], &["y"], &[]);
-        }},
-        Case { name: "depthwise5x5_batchnorm", input: vec![1, 24, 14, 14], int8_bound: Some(INT8), bf16: true, build: |m, r| {
-            m.constant("dw.w", &[24, 1, 5, 5], &r.vec(24 * 25, 0.35));
-            m.node("Conv", "dw", &["x", "dw.w"], &["d"], &[("kernel_shape", ks(&[5, 5])), ("pads", ks(&[2, 2, 2, 2])), ("group", Attr::Int(24))]);
-            let (g, b, mu) = (r.vec(24, 0.3).iter().map(|v| 1.0 + v).collect::<Vec<_>>(), r.vec(24, 0.2), r.vec(24, 0.2));
-            let var: Vec<f32> = r.vec(24, 0.5).iter().map(|v| 1.0 + v.abs()).collect();
-            m.constant("g", &[24], &g).constant("b", &[24], &b).constant("mu", &[24], &mu).constant("var", &[24], &var);
-            m.node("BatchNormalization", "bn", &["d", "g", "b", "mu", "var"], &["y"], &[]);
-        }},
-        Case { name: "depthwise3x3_stride2", input: vec![1, 16, 15, 15], int8_bound: Some(INT8), bf16: true, build: |m, r| {
-            m.constant("dw.w", &[16, 1, 3, 3], &r.vec(16 * 9, 0.5));
-            m.node("Conv", "dw", &["x", "dw.w"], &["y"], &[("kernel_shape", ks(&[3, 3])), ("pads", ks(&[1, 1, 1, 1])), ("strides", ks(&[2, 2])), ("group", Attr::Int(16))]);
-        }},
-        Case { name: "gemm", input: vec![1, 64], int8_bound: Some(INT8), bf16: true, build: |m, r| {
-            m.constant("w", &[10, 64], &r.vec(640, 0.2)).constant("b", &[10], &r.vec(10, 0.1));
-            m.node("Gemm", "fc", &["x", "w", "b"], &["y"], &[("transB", Attr::Int(1))]);
-        }},
-        Case { name: "matmul_by_constant_add", input: vec![1, 32], int8_bound: Some(INT8), bf16: true, build: |m, r| {
-            m.constant("w", &[32, 12], &r.vec(384, 0.3)).constant("b", &[12], &r.vec(12, 0.1));
-            m.node("MatMul", "mm", &["x", "w"], &["t"], &[]);
-            m.node("Add", "bias", &["t", "b"], &["y"], &[]);
-        }},
-        Case { name: "add_relu_residual", input: vec![1, 8, 10, 10], int8_bound: Some(INT8), bf16: true, build: |m, r| {
-            conv(m, r, "c", "x", 8, 8, 3, &[("kernel_shape", ks(&[3, 3])), ("pads", ks(&[1, 1, 1, 1]))], "c");
-            m.node("Add", "add", &["x", "c"], &["s"], &[]);
-            m.node("Relu", "relu", &["s"], &["y"], &[]);
-        }},
-        Case { name: "sub", input: vec![1, 8, 10, 10], int8_bound: Some(INT8), bf16: false, build: |m, r| {
-            conv(m, r, "c", "x", 8, 8, 1, &[("kernel_shape", ks(&[1, 1]))], "c");
-            m.node("Sub", "sub", &["x", "c"], &["y"], &[]);
-        }},
+        Case {
+            name: "conv3x3_relu",
+            input: vec![1, 8, 20, 20],
+            int8_bound: Some(INT8),
+            bf16: true,
+            build: |m, r| {
+                conv(m, r, "c", "x", 16, 8, 3, &[("kernel_shape", ks(&[3, 3])), ("pads", ks(&[1, 1, 1, 1]))], "c");
+                m.node("Relu", "relu", &["c"], &["y"], &[]);
+            },
+        },
+        Case {
+            name: "conv_stride2_asymmetric_pads",
+            input: vec![1, 3, 33, 31],
+            int8_bound: Some(INT8),
+            bf16: true,
+            build: |m, r| {
+                conv(
+                    m,
+                    r,
+                    "c",
+                    "x",
+                    8,
+                    3,
+                    3,
+                    &[("kernel_shape", ks(&[3, 3])), ("pads", ks(&[0, 1, 1, 0])), ("strides", ks(&[2, 2]))],
+                    "y",
+                );
+            },
+        },
+        Case {
+            name: "conv_dilation2",
+            input: vec![1, 4, 16, 16],
+            int8_bound: Some(INT8),
+            bf16: true,
+            build: |m, r| {
+                conv(
+                    m,
+                    r,
+                    "c",
+                    "x",
+                    4,
+                    4,
+                    3,
+                    &[("kernel_shape", ks(&[3, 3])), ("pads", ks(&[2, 2, 2, 2])), ("dilations", ks(&[2, 2]))],
+                    "y",
+                );
+            },
+        },
+        Case {
+            name: "pointwise_relu6",
+            input: vec![1, 32, 12, 12],
+            int8_bound: Some(INT8),
+            bf16: true,
+            build: |m, r| {
+                conv(m, r, "c", "x", 48, 32, 1, &[("kernel_shape", ks(&[1, 1]))], "c");
+                m.constant("lo", &[], &[0.0]).constant("hi", &[], &[6.0]);
+                m.node("Clip", "relu6", &["c", "lo", "hi"], &["y"], &[]);
+            },
+        },
+        Case {
+            name: "depthwise5x5_batchnorm",
+            input: vec![1, 24, 14, 14],
+            int8_bound: Some(INT8),
+            bf16: true,
+            build: |m, r| {
+                m.constant("dw.w", &[24, 1, 5, 5], &r.vec(24 * 25, 0.35));
+                m.node(
+                    "Conv",
+                    "dw",
+                    &["x", "dw.w"],
+                    &["d"],
+                    &[("kernel_shape", ks(&[5, 5])), ("pads", ks(&[2, 2, 2, 2])), ("group", Attr::Int(24))],
+                );
+                let (g, b, mu) =
+                    (r.vec(24, 0.3).iter().map(|v| 1.0 + v).collect::<Vec<_>>(), r.vec(24, 0.2), r.vec(24, 0.2));
+                let var: Vec<f32> = r.vec(24, 0.5).iter().map(|v| 1.0 + v.abs()).collect();
+                m.constant("g", &[24], &g).constant("b", &[24], &b).constant("mu", &[24], &mu).constant(
+                    "var",
+                    &[24],
+                    &var,
+                );
+                m.node("BatchNormalization", "bn", &["d", "g", "b", "mu", "var"], &["y"], &[]);
+            },
+        },
+        Case {
+            name: "depthwise3x3_stride2",
+            input: vec![1, 16, 15, 15],
+            int8_bound: Some(INT8),
+            bf16: true,
+            build: |m, r| {
+                m.constant("dw.w", &[16, 1, 3, 3], &r.vec(16 * 9, 0.5));
+                m.node(
+                    "Conv",
+                    "dw",
+                    &["x", "dw.w"],
+                    &["y"],
+                    &[
+                        ("kernel_shape", ks(&[3, 3])),
+                        ("pads", ks(&[1, 1, 1, 1])),
+                        ("strides", ks(&[2, 2])),
+                        ("group", Attr::Int(16)),
+                    ],
+                );
+            },
+        },
+        Case {
+            name: "gemm",
+            input: vec![1, 64],
+            int8_bound: Some(INT8),
+            bf16: true,
+            build: |m, r| {
+                m.constant("w", &[10, 64], &r.vec(640, 0.2)).constant("b", &[10], &r.vec(10, 0.1));
+                m.node("Gemm", "fc", &["x", "w", "b"], &["y"], &[("transB", Attr::Int(1))]);
+            },
+        },
+        Case {
+            name: "matmul_by_constant_add",
+            input: vec![1, 32],
+            int8_bound: Some(INT8),
+            bf16: true,
+            build: |m, r| {
+                m.constant("w", &[32, 12], &r.vec(384, 0.3)).constant("b", &[12], &r.vec(12, 0.1));
+                m.node("MatMul", "mm", &["x", "w"], &["t"], &[]);
+                m.node("Add", "bias", &["t", "b"], &["y"], &[]);
+            },
+        },
+        Case {
+            name: "add_relu_residual",
+            input: vec![1, 8, 10, 10],
+            int8_bound: Some(INT8),
+            bf16: true,
+            build: |m, r| {
+                conv(m, r, "c", "x", 8, 8, 3, &[("kernel_shape", ks(&[3, 3])), ("pads", ks(&[1, 1, 1, 1]))], "c");
+                m.node("Add", "add", &["x", "c"], &["s"], &[]);
+                m.node("Relu", "relu", &["s"], &["y"], &[]);
+            },
+        },
+        Case {
+            name: "sub",
+            input: vec![1, 8, 10, 10],
+            int8_bound: Some(INT8),
+            bf16: false,
+            build: |m, r| {
+                conv(m, r, "c", "x", 8, 8, 1, &[("kernel_shape", ks(&[1, 1]))], "c");
+                m.node("Sub", "sub", &["x", "c"], &["y"], &[]);
+            },
+        },
         // Squeeze-excite: a per-channel factor from the activations themselves.
-        Case { name: "mul_per_channel_broadcast", input: vec![1, 16, 8, 8], int8_bound: Some(INT8_LUT), bf16: true, build: |m, r| {
-            m.node("GlobalAveragePool", "gap", &["x"], &["p"], &[]);
-            conv(m, r, "c", "p", 16, 16, 1, &[("kernel_shape", ks(&[1, 1]))], "c");
-            m.node("HardSigmoid", "hs", &["c"], &["s"], &[("alpha", Attr::Float(0.2)), ("beta", Attr::Float(0.5))]);
-            m.node("Mul", "mul", &["x", "s"], &["y"], &[]);
-        }},
-        Case { name: "mul_same_shape", input: vec![1, 8, 6, 6], int8_bound: Some(INT8), bf16: true, build: |m, r| {
-            conv(m, r, "c", "x", 8, 8, 1, &[("kernel_shape", ks(&[1, 1]))], "c");
-            m.node("Mul", "mul", &["x", "c"], &["y"], &[]);
-        }},
-        Case { name: "mul_add_constants", input: vec![1, 6, 7, 7], int8_bound: Some(INT8), bf16: true, build: |m, r| {
-            m.constant("s", &[1, 6, 1, 1], &r.vec(6, 2.0)).constant("b", &[1, 6, 1, 1], &r.vec(6, 1.0)).constant("k", &[], &[0.75]);
-            m.node("Mul", "scale", &["x", "s"], &["a"], &[]);
-            m.node("Add", "shift", &["a", "b"], &["c"], &[]);
-            m.node("Mul", "scalar", &["c", "k"], &["y"], &[]);
-        }},
-        Case { name: "hardswish", input: vec![1, 8, 9, 9], int8_bound: Some(INT8_LUT), bf16: true, build: |m, _| {
-            m.node("HardSwish", "hs", &["x"], &["y"], &[]);
-        }},
-        Case { name: "hardswish_pattern", input: vec![1, 8, 9, 9], int8_bound: Some(INT8_LUT), bf16: true, build: |m, _| {
-            m.constant("three", &[], &[3.0]).constant("zero", &[], &[0.0]).constant("six", &[], &[6.0]);
-            m.node("Add", "a", &["x", "three"], &["a"], &[]);
-            m.node("Clip", "c", &["a", "zero", "six"], &["c"], &[]);
-            m.node("Mul", "m", &["x", "c"], &["p"], &[]);
-            m.node("Div", "d", &["p", "six"], &["y"], &[]);
-        }},
-        Case { name: "sigmoid", input: vec![1, 8, 9, 9], int8_bound: Some(INT8_LUT), bf16: false, build: |m, _| {
-            m.node("Sigmoid", "s", &["x"], &["y"], &[]);
-        }},
-        Case { name: "tanh", input: vec![1, 8, 9, 9], int8_bound: Some(INT8_LUT), bf16: false, build: |m, _| {
-            m.node("Tanh", "t", &["x"], &["y"], &[]);
-        }},
-        Case { name: "leaky_relu", input: vec![1, 8, 9, 9], int8_bound: Some(INT8_LUT), bf16: false, build: |m, _| {
-            m.node("LeakyRelu", "l", &["x"], &["y"], &[("alpha", Attr::Float(0.1))]);
-        }},
-        Case { name: "maxpool_3x3_stride2_pad", input: vec![1, 8, 17, 17], int8_bound: Some(INT8), bf16: true, build: |m, _| {
-            m.node("MaxPool", "p", &["x"], &["y"], &[("kernel_shape", ks(&[3, 3])), ("strides", ks(&[2, 2])), ("pads", ks(&[1, 1, 1, 1]))]);
-        }},
-        Case { name: "avgpool_2x2", input: vec![1, 8, 16, 16], int8_bound: Some(INT8), bf16: true, build: |m, _| {
-            m.node("AveragePool", "p", &["x"], &["y"], &[("kernel_shape", ks(&[2, 2])), ("strides", ks(&[2, 2]))]);
-        }},
-        Case { name: "global_average_pool_and_reduce_mean", input: vec![1, 32, 7, 7], int8_bound: Some(INT8), bf16: true, build: |m, _| {
-            m.node("GlobalAveragePool", "gap", &["x"], &["g"], &[]);
-            m.node("ReduceMean", "rm", &["x"], &["r"], &[("axes", ks(&[2, 3])), ("keepdims", Attr::Int(1))]);
-            m.node("Add", "sum", &["g", "r"], &["y"], &[]);
-        }},
-        Case { name: "concat_different_scales", input: vec![1, 8, 8, 8], int8_bound: Some(INT8), bf16: true, build: |m, r| {
-            conv(m, r, "a", "x", 8, 8, 1, &[("kernel_shape", ks(&[1, 1]))], "a");
-            m.constant("k", &[], &[3.0]);
-            m.node("Mul", "big", &["x", "k"], &["b"], &[]);
-            m.node("Concat", "cat", &["a", "b"], &["y"], &[("axis", Attr::Int(1))]);
-        }},
-        Case { name: "split_and_channel_shuffle", input: vec![1, 16, 6, 6], int8_bound: Some(INT8), bf16: true, build: |m, r| {
-            m.constant_i64("sizes", &[8, 8]);
-            m.node("Split", "split", &["x", "sizes"], &["a", "b"], &[("axis", Attr::Int(1))]);
-            conv(m, r, "c", "b", 8, 8, 1, &[("kernel_shape", ks(&[1, 1]))], "c");
-            m.node("Relu", "relu", &["c"], &["d"], &[]);
-            m.node("Concat", "cat", &["a", "d"], &["e"], &[("axis", Attr::Int(1))]);
-            m.constant_i64("s1", &[1, 2, 8, 6, 6]).constant_i64("s2", &[1, 16, 6, 6]);
-            m.node("Reshape", "r1", &["e", "s1"], &["f"], &[]);
-            m.node("Transpose", "t", &["f"], &["g"], &[("perm", ks(&[0, 2, 1, 3, 4]))]);
-            m.node("Reshape", "r2", &["g", "s2"], &["y"], &[]);
-        }},
-        Case { name: "slice_channels", input: vec![1, 12, 5, 5], int8_bound: Some(INT8), bf16: true, build: |m, _| {
-            m.constant_i64("st", &[4]).constant_i64("en", &[10]).constant_i64("ax", &[1]);
-            m.node("Slice", "s", &["x", "st", "en", "ax"], &["y"], &[]);
-        }},
-        Case { name: "flatten_gemm_softmax", input: vec![1, 16, 4, 4], int8_bound: Some(INT8), bf16: true, build: |m, r| {
-            m.node("GlobalAveragePool", "gap", &["x"], &["g"], &[]);
-            m.node("Flatten", "f", &["g"], &["f"], &[("axis", Attr::Int(1))]);
-            m.constant("w", &[6, 16], &r.vec(96, 1.0)).constant("b", &[6], &r.vec(6, 0.5));
-            m.node("Gemm", "fc", &["f", "w", "b"], &["l"], &[("transB", Attr::Int(1))]);
-            m.node("Softmax", "sm", &["l"], &["y"], &[("axis", Attr::Int(1))]);
-        }},
+        Case {
+            name: "mul_per_channel_broadcast",
+            input: vec![1, 16, 8, 8],
+            int8_bound: Some(INT8_LUT),
+            bf16: true,
+            build: |m, r| {
+                m.node("GlobalAveragePool", "gap", &["x"], &["p"], &[]);
+                conv(m, r, "c", "p", 16, 16, 1, &[("kernel_shape", ks(&[1, 1]))], "c");
+                m.node("HardSigmoid", "hs", &["c"], &["s"], &[("alpha", Attr::Float(0.2)), ("beta", Attr::Float(0.5))]);
+                m.node("Mul", "mul", &["x", "s"], &["y"], &[]);
+            },
+        },
+        Case {
+            name: "mul_same_shape",
+            input: vec![1, 8, 6, 6],
+            int8_bound: Some(INT8),
+            bf16: true,
+            build: |m, r| {
+                conv(m, r, "c", "x", 8, 8, 1, &[("kernel_shape", ks(&[1, 1]))], "c");
+                m.node("Mul", "mul", &["x", "c"], &["y"], &[]);
+            },
+        },
+        Case {
+            name: "mul_add_constants",
+            input: vec![1, 6, 7, 7],
+            int8_bound: Some(INT8),
+            bf16: true,
+            build: |m, r| {
+                m.constant("s", &[1, 6, 1, 1], &r.vec(6, 2.0)).constant("b", &[1, 6, 1, 1], &r.vec(6, 1.0)).constant(
+                    "k",
+                    &[],
+                    &[0.75],
+                );
+                m.node("Mul", "scale", &["x", "s"], &["a"], &[]);
+                m.node("Add", "shift", &["a", "b"], &["c"], &[]);
+                m.node("Mul", "scalar", &["c", "k"], &["y"], &[]);
+            },
+        },
+        Case {
+            name: "hardswish",
+            input: vec![1, 8, 9, 9],
+            int8_bound: Some(INT8_LUT),
+            bf16: true,
+            build: |m, _| {
+                m.node("HardSwish", "hs", &["x"], &["y"], &[]);
+            },
+        },
+        Case {
+            name: "hardswish_pattern",
+            input: vec![1, 8, 9, 9],
+            int8_bound: Some(INT8_LUT),
+            bf16: true,
+            build: |m, _| {
+                m.constant("three", &[], &[3.0]).constant("zero", &[], &[0.0]).constant("six", &[], &[6.0]);
+                m.node("Add", "a", &["x", "three"], &["a"], &[]);
+                m.node("Clip", "c", &["a", "zero", "six"], &["c"], &[]);
+                m.node("Mul", "m", &["x", "c"], &["p"], &[]);
+                m.node("Div", "d", &["p", "six"], &["y"], &[]);
+            },
+        },
+        Case {
+            name: "sigmoid",
+            input: vec![1, 8, 9, 9],
+            int8_bound: Some(INT8_LUT),
+            bf16: false,
+            build: |m, _| {
+                m.node("Sigmoid", "s", &["x"], &["y"], &[]);
+            },
+        },
+        Case {
+            name: "tanh",
+            input: vec![1, 8, 9, 9],
+            int8_bound: Some(INT8_LUT),
+            bf16: false,
+            build: |m, _| {
+                m.node("Tanh", "t", &["x"], &["y"], &[]);
+            },
+        },
+        Case {
+            name: "leaky_relu",
+            input: vec![1, 8, 9, 9],
+            int8_bound: Some(INT8_LUT),
+            bf16: false,
+            build: |m, _| {
+                m.node("LeakyRelu", "l", &["x"], &["y"], &[("alpha", Attr::Float(0.1))]);
+            },
+        },
+        Case {
+            name: "maxpool_3x3_stride2_pad",
+            input: vec![1, 8, 17, 17],
+            int8_bound: Some(INT8),
+            bf16: true,
+            build: |m, _| {
+                m.node(
+                    "MaxPool",
+                    "p",
+                    &["x"],
+                    &["y"],
+                    &[("kernel_shape", ks(&[3, 3])), ("strides", ks(&[2, 2])), ("pads", ks(&[1, 1, 1, 1]))],
+                );
+            },
+        },
+        Case {
+            name: "avgpool_2x2",
+            input: vec![1, 8, 16, 16],
+            int8_bound: Some(INT8),
+            bf16: true,
+            build: |m, _| {
+                m.node("AveragePool", "p", &["x"], &["y"], &[("kernel_shape", ks(&[2, 2])), ("strides", ks(&[2, 2]))]);
+            },
+        },
+        Case {
+            name: "global_average_pool_and_reduce_mean",
+            input: vec![1, 32, 7, 7],
+            int8_bound: Some(INT8),
+            bf16: true,
+            build: |m, _| {
+                m.node("GlobalAveragePool", "gap", &["x"], &["g"], &[]);
+                m.node("ReduceMean", "rm", &["x"], &["r"], &[("axes", ks(&[2, 3])), ("keepdims", Attr::Int(1))]);
+                m.node("Add", "sum", &["g", "r"], &["y"], &[]);
+            },
+        },
+        Case {
+            name: "concat_different_scales",
+            input: vec![1, 8, 8, 8],
+            int8_bound: Some(INT8),
+            bf16: true,
+            build: |m, r| {
+                conv(m, r, "a", "x", 8, 8, 1, &[("kernel_shape", ks(&[1, 1]))], "a");
+                m.constant("k", &[], &[3.0]);
+                m.node("Mul", "big", &["x", "k"], &["b"], &[]);
+                m.node("Concat", "cat", &["a", "b"], &["y"], &[("axis", Attr::Int(1))]);
+            },
+        },
+        Case {
+            name: "split_and_channel_shuffle",
+            input: vec![1, 16, 6, 6],
+            int8_bound: Some(INT8),
+            bf16: true,
+            build: |m, r| {
+                m.constant_i64("sizes", &[8, 8]);
+                m.node("Split", "split", &["x", "sizes"], &["a", "b"], &[("axis", Attr::Int(1))]);
+                conv(m, r, "c", "b", 8, 8, 1, &[("kernel_shape", ks(&[1, 1]))], "c");
+                m.node("Relu", "relu", &["c"], &["d"], &[]);
+                m.node("Concat", "cat", &["a", "d"], &["e"], &[("axis", Attr::Int(1))]);
+                m.constant_i64("s1", &[1, 2, 8, 6, 6]).constant_i64("s2", &[1, 16, 6, 6]);
+                m.node("Reshape", "r1", &["e", "s1"], &["f"], &[]);
+                m.node("Transpose", "t", &["f"], &["g"], &[("perm", ks(&[0, 2, 1, 3, 4]))]);
+                m.node("Reshape", "r2", &["g", "s2"], &["y"], &[]);
+            },
+        },
+        Case {
+            name: "slice_channels",
+            input: vec![1, 12, 5, 5],
+            int8_bound: Some(INT8),
+            bf16: true,
+            build: |m, _| {
+                m.constant_i64("st", &[4]).constant_i64("en", &[10]).constant_i64("ax", &[1]);
+                m.node("Slice", "s", &["x", "st", "en", "ax"], &["y"], &[]);
+            },
+        },
+        Case {
+            name: "flatten_gemm_softmax",
+            input: vec![1, 16, 4, 4],
+            int8_bound: Some(INT8),
+            bf16: true,
+            build: |m, r| {
+                m.node("GlobalAveragePool", "gap", &["x"], &["g"], &[]);
+                m.node("Flatten", "f", &["g"], &["f"], &[("axis", Attr::Int(1))]);
+                m.constant("w", &[6, 16], &r.vec(96, 1.0)).constant("b", &[6], &r.vec(6, 0.5));
+                m.node("Gemm", "fc", &["f", "w", "b"], &["l"], &[("transB", Attr::Int(1))]);
+                m.node("Softmax", "sm", &["l"], &["y"], &[("axis", Attr::Int(1))]);
+            },
+        },
     ]
 }
 
@@ -209,7 +421,8 @@ fn tract_output(bytes: &[u8], x: &ArrayD<f32>) -> Vec<f32> {
         .expect("tract optimises")
         .into_runnable()
         .expect("tract plans");
-    let out = model.run(tvec![Tensor::from_shape(x.shape(), x.as_slice().unwrap()).unwrap().into()]).expect("tract runs");
+    let out =
+        model.run(tvec![Tensor::from_shape(x.shape(), x.as_slice().unwrap()).unwrap().into()]).expect("tract runs");
     out[0].to_plain_array_view::<f32>().expect("fp32 output").iter().copied().collect()
 }
 
@@ -219,7 +432,11 @@ fn run_model(bytes: &[u8], x: &ArrayD<f32>) -> Vec<f32> {
     let data: Vec<u8> = x.iter().flat_map(|v| v.to_le_bytes()).collect();
     inst.set_input("x", &data).expect("input");
     inst.forward().expect("forward");
-    inst.tensor_bytes("y").expect("output").chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+    inst.tensor_bytes("y")
+        .expect("output")
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
 }
 
 fn cosine(a: &[f32], b: &[f32]) -> f64 {

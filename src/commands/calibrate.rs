@@ -52,7 +52,12 @@ pub struct DatasetArgs {
 }
 
 /// The calibration table of `model` on the files in `dataset`, and a one-line summary.
-pub fn table(model: &Path, input_shapes: Option<&str>, dataset: &Path, a: &DatasetArgs) -> Result<(Table, String), String> {
+pub fn table(
+    model: &Path,
+    input_shapes: Option<&str>,
+    dataset: &Path,
+    a: &DatasetArgs,
+) -> Result<(Table, String), String> {
     if a.histogram_bin_num < 2 {
         return Err("--histogram-bin-num must be at least 2".into());
     }

@@ -1,12 +1,12 @@
 //! `cvsim compile`: ONNX to the compiler's IR (`--emit-ir` prints it after the passes); the
 //! quantising, lowering and packaging stages hang off the same arguments.
 
-use cvsim_compiler::calibration::table::Table;
-use cvsim_compiler::{bf16, driver, int8, ir::Graph, onnx, package, passes};
 use super::tensors;
 use crate::npz::{self, ElemType};
 use crate::similarity::{similarity, Tolerance};
+use cvsim_compiler::calibration::table::Table;
 use cvsim_compiler::reference;
+use cvsim_compiler::{bf16, driver, int8, ir::Graph, onnx, package, passes};
 use cvsim_isa::Chip;
 use cvsim_runtime::session::{Instance, LoadedModel};
 use ndarray::ArrayD;
@@ -90,7 +90,8 @@ pub fn main(a: Args) -> Result<ExitCode, String> {
                     Table::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?
                 }
                 (None, Some(dir)) => {
-                    let (table, summary) = super::calibrate::table(&a.model, a.input_shapes.as_deref(), dir, &a.calibration)?;
+                    let (table, summary) =
+                        super::calibrate::table(&a.model, a.input_shapes.as_deref(), dir, &a.calibration)?;
                     eprintln!("{summary}");
                     if let Some(out) = &a.save_calibration_table {
                         std::fs::write(out, table.to_text()).map_err(|e| format!("{}: {e}", out.display()))?;
@@ -101,7 +102,8 @@ pub fn main(a: Args) -> Result<ExitCode, String> {
             };
             let shapes = a.input_shapes.as_deref().map(parse_shapes).transpose()?;
             let bytes = std::fs::read(&a.model).map_err(|e| format!("{}: {e}", a.model.display()))?;
-            driver::apply_table(&table, &mut g, &bytes, shapes.as_deref()).map_err(|e| format!("{}: {e}", a.model.display()))?;
+            driver::apply_table(&table, &mut g, &bytes, shapes.as_deref())
+                .map_err(|e| format!("{}: {e}", a.model.display()))?;
             int8::quantize(&g, chip, &name).map_err(|e| format!("{}: {e}", a.model.display()))?
         }
         Quantize::Bf16 => bf16::quantize(&g, chip, &name).map_err(|e| format!("{}: {e}", a.model.display()))?,
@@ -140,7 +142,10 @@ fn validate(g: &Graph, model: &Path, input: &Path, tol: &Tolerance) -> Result<Ex
     let mut named = Vec::new();
     for &i in &g.inputs {
         let name = &g.tensors[i].name;
-        let a = arrays.iter().find(|a| &a.name == name).ok_or_else(|| format!("{}: no array named `{name}` (the model's input)", input.display()))?;
+        let a = arrays
+            .iter()
+            .find(|a| &a.name == name)
+            .ok_or_else(|| format!("{}: no array named `{name}` (the model's input)", input.display()))?;
         named.push((name.clone(), to_f32(a)?));
     }
     let values = reference::run(g, &named).map_err(|e| format!("fp32 reference: {e}"))?;
@@ -152,8 +157,16 @@ fn validate(g: &Graph, model: &Path, input: &Path, tol: &Tolerance) -> Result<Ex
     let mut pass = true;
     for &o in &g.outputs {
         let name = &g.tensors[o].name;
-        let reference: Vec<f64> = values[o].as_ref().ok_or_else(|| format!("fp32 reference gave no `{name}`"))?.iter().map(|&v| v as f64).collect();
-        let got = outputs.iter().find(|a| &a.name == name).ok_or_else(|| format!("the compiled model has no output `{name}`"))?;
+        let reference: Vec<f64> = values[o]
+            .as_ref()
+            .ok_or_else(|| format!("fp32 reference gave no `{name}`"))?
+            .iter()
+            .map(|&v| v as f64)
+            .collect();
+        let got = outputs
+            .iter()
+            .find(|a| &a.name == name)
+            .ok_or_else(|| format!("the compiled model has no output `{name}`"))?;
         let target: Vec<f64> = to_f32(got)?.iter().map(|&v| v as f64).collect();
         let s = similarity(&target, &reference);
         let ok = tol.passes(&s);

@@ -12,10 +12,10 @@ use cvsim_compiler::driver::{self, Precision};
 use cvsim_compiler::example::{self, layout, network, Example, SplitMix64};
 use cvsim_compiler::reference;
 use cvsim_isa::Chip;
-use cvsim_sim::timing::TimingConfig;
 use cvsim_isa::Desc;
 use cvsim_runtime::session::{Instance, LoadedModel};
 use cvsim_runtime::Model;
+use cvsim_sim::timing::TimingConfig;
 use std::fmt::Write;
 use std::path::Path;
 
@@ -158,7 +158,8 @@ pub fn compiled(seed: u64, write_dir: Option<&Path>) -> Result<Report, String> {
     let test = network::samples(seed ^ 0x7E57, 1).remove(0);
     let values = reference::run(&g, &test.inputs).map_err(|e| format!("the ONNX example's fp32 reference: {e}"))?;
     let out_id = g.outputs[0];
-    let want: Vec<f64> = values[out_id].as_ref().ok_or("the fp32 reference gave no output")?.iter().map(|&v| v as f64).collect();
+    let want: Vec<f64> =
+        values[out_id].as_ref().ok_or("the fp32 reference gave no output")?.iter().map(|&v| v as f64).collect();
     let input = &test.inputs[0].1;
     let input_array = Array {
         name: network::INPUT.into(),
@@ -182,7 +183,8 @@ pub fn compiled(seed: u64, write_dir: Option<&Path>) -> Result<Report, String> {
     let mut saved = Vec::new();
     for (precision, min_cosine) in [(Precision::Int8, MIN_COSINE_INT8), (Precision::Bf16, MIN_COSINE_BF16)] {
         let label = if precision == Precision::Int8 { "int8" } else { "bf16" };
-        let (net, bytes) = driver::build(&g, chip, precision, "cvsim_example").map_err(|e| format!("the ONNX example ({label}): {e}"))?;
+        let (net, bytes) = driver::build(&g, chip, precision, "cvsim_example")
+            .map_err(|e| format!("the ONNX example ({label}): {e}"))?;
         let model = Model::from_bytes(&bytes).map_err(|e| format!("the compiled example does not load: {e}"))?;
         let loaded = LoadedModel::new(model).map_err(|e| format!("the compiled example does not load: {e}"))?;
         let timings = cvsim_runtime::timing::time_program(&loaded, 0, &TimingConfig::default())?;
@@ -192,7 +194,8 @@ pub fn compiled(seed: u64, write_dir: Option<&Path>) -> Result<Report, String> {
         inst.forward().map_err(|e| format!("the compiled example: {e}"))?;
         let outputs = tensors::outputs(&inst)?;
         let got = outputs.iter().find(|a| a.name == network::OUTPUT).ok_or("the compiled example has no output")?;
-        let got_f: Vec<f64> = got.data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64).collect();
+        let got_f: Vec<f64> =
+            got.data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64).collect();
         let sim = similarity(&got_f, &want);
         let same_class = argmax(&got_f) == argmax(&want);
         let pass = sim.cosine >= min_cosine && same_class;

@@ -106,7 +106,6 @@ impl Geom {
             Local::eu_aligned(addr, lanes, n, c, h, w)
         }
     }
-
 }
 
 /// The channel and row tile sizes with the least estimated traffic, when `bufs` copies of every
@@ -170,7 +169,17 @@ struct Spec<'a> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn geom(cx: &LayerCx, input: TensorRef, output: TensorRef, kernel: [usize; 2], stride: [usize; 2], pads: Pads, dilation: [usize; 2], depthwise: bool, bf16: bool) -> Result<Geom, CompileError> {
+fn geom(
+    cx: &LayerCx,
+    input: TensorRef,
+    output: TensorRef,
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    pads: Pads,
+    dilation: [usize; 2],
+    depthwise: bool,
+    bf16: bool,
+) -> Result<Geom, CompileError> {
     let [n, ic, ih, iw] = cx.shape(input);
     let [_, oc, oh, ow] = cx.shape(output);
     let g = Geom {
@@ -221,7 +230,8 @@ pub fn conv(cx: &mut LayerCx, c: &Conv, act: FusedLut) -> Result<(), CompileErro
     let (kh, kw, icg, oc) = (g.kh as usize, g.kw as usize, ic as usize / c.group, g.oc as usize);
     let wt: Vec<u8> = reorder(&c.weight, oc, icg, kh, kw, g.depthwise).into_iter().map(|v| v as u8).collect();
     let name = cx.tensor_name(c.output);
-    let w_shape = if g.depthwise { [1, oc as i64, kh as i64, kw as i64] } else { [1, oc as i64, (kh * kw) as i64, icg as i64] };
+    let w_shape =
+        if g.depthwise { [1, oc as i64, kh as i64, kw as i64] } else { [1, oc as i64, (kh * kw) as i64, icg as i64] };
     let w_off = cx.w.add(format!("{name}_filter_reordered"), &wt, w_shape, DType::I8);
     let p_off =
         cx.w.add(format!("{name}_bias_packed"), &qm_records(&c.quant), [1, oc as i64, 1, QM_RECORD as i64], DType::I8);
@@ -234,9 +244,11 @@ pub fn conv_bf16(cx: &mut LayerCx, c: &ConvBf16) -> Result<(), CompileError> {
     let depthwise = c.group > 1 && c.group == ic as usize;
     let g = geom(cx, c.input, c.output, c.kernel, c.stride, c.pads, c.dilation, depthwise, true)?;
     let (kh, kw, icg, oc) = (g.kh as usize, g.kw as usize, ic as usize / c.group, g.oc as usize);
-    let wt: Vec<u8> = reorder(&c.weight, oc, icg, kh, kw, depthwise).into_iter().flat_map(|v| v.to_le_bytes()).collect();
+    let wt: Vec<u8> =
+        reorder(&c.weight, oc, icg, kh, kw, depthwise).into_iter().flat_map(|v| v.to_le_bytes()).collect();
     let name = cx.tensor_name(c.output);
-    let w_shape = if depthwise { [1, oc as i64, kh as i64, kw as i64] } else { [1, oc as i64, (kh * kw) as i64, icg as i64] };
+    let w_shape =
+        if depthwise { [1, oc as i64, kh as i64, kw as i64] } else { [1, oc as i64, (kh * kw) as i64, icg as i64] };
     let w_off = cx.w.add(format!("{name}_filter_bf16"), &wt, w_shape, DType::Bf16);
     let mut planes: Vec<u8> = c.bias.iter().flat_map(|b| ((b.to_bits() >> 16) as u16).to_le_bytes()).collect();
     planes.extend(c.bias.iter().flat_map(|b| (b.to_bits() as u16).to_le_bytes()));
@@ -257,7 +269,11 @@ fn tiled(cx: &mut LayerCx, sp: Spec) -> Result<(), CompileError> {
     let moved = (n * ic * ih * iw + n * oc * oh * ow) * e;
     let (bufs, (oc_t_max, oh_t_max)) = match choose_tiles(&g, lanes, cx.lmem, 1, extra, oh) {
         Some((o, h)) if o == oc && h == oh => {
-            let split = if moved >= OVERLAP_BYTES && oh >= 4 { choose_tiles(&g, lanes, cx.lmem, 2, extra, oh.div_ceil(4)) } else { None };
+            let split = if moved >= OVERLAP_BYTES && oh >= 4 {
+                choose_tiles(&g, lanes, cx.lmem, 2, extra, oh.div_ceil(4))
+            } else {
+                None
+            };
             match split {
                 Some(t) if t.0 == oc => (2, t),
                 _ => (1, (o, h)),
@@ -265,8 +281,9 @@ fn tiled(cx: &mut LayerCx, sp: Spec) -> Result<(), CompileError> {
         }
         _ => (
             2,
-            choose_tiles(&g, lanes, cx.lmem, 2, extra, oh)
-                .ok_or_else(|| cx.error(format!("no tile of {:?} fits {} bytes of local memory per lane", g, cx.lmem)))?,
+            choose_tiles(&g, lanes, cx.lmem, 2, extra, oh).ok_or_else(|| {
+                cx.error(format!("no tile of {:?} fits {} bytes of local memory per lane", g, cx.lmem))
+            })?,
         ),
     };
     let sizes = g.lmem(lanes, oc_t_max, oh_t_max);
@@ -305,7 +322,9 @@ fn tiled(cx: &mut LayerCx, sp: Spec) -> Result<(), CompileError> {
             (true, false) => Local::eu_aligned(a_w, lanes, 1, t.oc_t, g.kh, g.kw),
             (true, true) => Local::eu_aligned_bf16(a_w, lanes, 1, t.oc_t, g.kh, g.kw),
             (false, false) => Local::compact(a_w, lanes, 1, t.oc_t, g.kh * g.kw, ic),
-            (false, true) => Local { w: ic, h_str: 2 * ic, w_str: 2, ..Local::compact(a_w, lanes, 1, t.oc_t, g.kh * g.kw, 2 * ic) },
+            (false, true) => {
+                Local { w: ic, h_str: 2 * ic, w_str: 2, ..Local::compact(a_w, lanes, 1, t.oc_t, g.kh * g.kw, 2 * ic) }
+            }
         };
         let pl = if g.bf16 {
             // (2, oc, 1, 1): the per-channel layout, one plane after the other.
@@ -340,11 +359,18 @@ fn tiled(cx: &mut LayerCx, sp: Spec) -> Result<(), CompileError> {
             let wg = Global::dense(REGION_WEIGHT, w_off + (t.oc0 * per_oc) as u64, oc, wl.h, wl.w * e);
             if g.bf16 {
                 cx.load(g2l_bf16(cx.chip, &wg, &wl), &wl);
-                let pg = Global { region: REGION_WEIGHT, offset: p_off + (t.oc0 * 2) as u64, n_str: oc * 2, c_str: 2, h_str: 2 };
+                let pg = Global {
+                    region: REGION_WEIGHT,
+                    offset: p_off + (t.oc0 * 2) as u64,
+                    n_str: oc * 2,
+                    c_str: 2,
+                    h_str: 2,
+                };
                 cx.load(g2l_bf16(cx.chip, &pg, &ql), &ql);
             } else {
                 cx.load(g2l_tensor(cx.chip, &wg, &wl, true), &wl);
-                let qg = Global::dense(REGION_WEIGHT, p_off + (t.oc0 as u64) * QM_RECORD as u64, oc, 1, QM_RECORD as u32);
+                let qg =
+                    Global::dense(REGION_WEIGHT, p_off + (t.oc0 as u64) * QM_RECORD as u64, oc, 1, QM_RECORD as u32);
                 cx.load(g2l_tensor(cx.chip, &qg, &ql, false), &ql);
             }
         }

@@ -79,7 +79,13 @@ enum Kind {
     Act(ActBf16),
 }
 
-fn run(cx: &mut LayerCx, a: TensorRef, b: Option<TensorRef>, output: TensorRef, kind: Kind) -> Result<(), CompileError> {
+fn run(
+    cx: &mut LayerCx,
+    a: TensorRef,
+    b: Option<TensorRef>,
+    output: TensorRef,
+    kind: Kind,
+) -> Result<(), CompileError> {
     let s = cx.shape(a);
     let lanes = cx.lanes;
     let broadcast = matches!(kind, Kind::Mul { broadcast: true });
@@ -92,7 +98,9 @@ fn run(cx: &mut LayerCx, a: TensorRef, b: Option<TensorRef>, output: TensorRef, 
     };
     let tiles: Vec<(u32, u32, u32, u32)> = (0..s[1])
         .step_by(c_max as usize)
-        .flat_map(|c0| (0..s[2]).step_by(h_max as usize).map(move |h0| (c0, c_max.min(s[1] - c0), h0, h_max.min(s[2] - h0))))
+        .flat_map(|c0| {
+            (0..s[2]).step_by(h_max as usize).map(move |h0| (c0, c_max.min(s[1] - c0), h0, h_max.min(s[2] - h0)))
+        })
         .collect();
     let bufs = if tiles.len() > 1 { 2 } else { 1 };
     let buf = bytes(lanes, [s[0], c_max, h_max, s[3]]);

@@ -9,10 +9,10 @@
 pub mod conv;
 mod eltwise;
 mod eltwise_bf16;
-mod movement;
 pub mod emitter;
 pub mod local;
 pub mod memory;
+mod movement;
 mod pool;
 pub mod softmax;
 pub mod tdma;
@@ -77,7 +77,8 @@ impl LayerCx<'_> {
     /// A TIU descriptor reading and writing these local tensors.
     pub fn tiu(&mut self, d: TiuDesc, reads: &[&Local], writes: &[&Local]) {
         let id = self.id();
-        let (r, w): (Vec<Span>, Vec<Span>) = (reads.iter().map(|l| l.span()).collect(), writes.iter().map(|l| l.span()).collect());
+        let (r, w): (Vec<Span>, Vec<Span>) =
+            (reads.iter().map(|l| l.span()).collect(), writes.iter().map(|l| l.span()).collect());
         self.e.tiu_deps(id, d, &r, &w);
     }
 
@@ -135,7 +136,8 @@ fn lower_layer(cx: &mut LayerCx, l: &Layer, act: conv::FusedLut) -> Result<(), C
         Layer::Concat { inputs, output, rescale } => {
             // Inputs already stored in place by their producers move nothing.
             let aliased = memory::concat_aliases(cx.net);
-            let in_place: Vec<bool> = inputs.iter().map(|t| aliased.iter().any(|a| a.0 == *t && a.1 == cx.index)).collect();
+            let in_place: Vec<bool> =
+                inputs.iter().map(|t| aliased.iter().any(|a| a.0 == *t && a.1 == cx.index)).collect();
             if cx.net.tensors[*output].dtype == crate::lower::DType::Bf16 {
                 let mut c0 = 0;
                 for (&t, &done) in inputs.iter().zip(&in_place) {

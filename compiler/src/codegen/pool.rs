@@ -18,7 +18,8 @@ pub fn pool(cx: &mut LayerCx, p: &Pool) -> Result<(), CompileError> {
     let bf16 = cx.net.tensors[p.input].dtype == DType::Bf16;
     let e = if bf16 { 2 } else { 1 };
     let rows_for = |oh_t: u32| ((oh_t - 1) * sh + kh).min(ih);
-    let bytes = |c_t: u32, oh_t: u32| [eu_bytes(lanes, n, c_t, rows_for(oh_t), iw * e), eu_bytes(lanes, n, c_t, oh_t, ow * e)];
+    let bytes =
+        |c_t: u32, oh_t: u32| [eu_bytes(lanes, n, c_t, rows_for(oh_t), iw * e), eu_bytes(lanes, n, c_t, oh_t, ow * e)];
     let local = |addr, c_t, h, w| {
         if bf16 {
             Local::eu_aligned_bf16(addr, lanes, n, c_t, h, w)
@@ -26,7 +27,8 @@ pub fn pool(cx: &mut LayerCx, p: &Pool) -> Result<(), CompileError> {
             Local::eu_aligned(addr, lanes, n, c_t, h, w)
         }
     };
-    let fits = |c_t, oh_t, bufs: u32| bufs * bytes(c_t, oh_t).iter().map(|b| b.div_ceil(16) * 16).sum::<u32>() <= cx.lmem;
+    let fits =
+        |c_t, oh_t, bufs: u32| bufs * bytes(c_t, oh_t).iter().map(|b| b.div_ceil(16) * 16).sum::<u32>() <= cx.lmem;
     let choose = |bufs: u32, max_oh: u32| {
         let mut best: Option<(u32, u32)> = None;
         for pl in (1..=c.div_ceil(lanes)).rev() {
@@ -44,7 +46,9 @@ pub fn pool(cx: &mut LayerCx, p: &Pool) -> Result<(), CompileError> {
     let moved = (n * c * (ih * iw + oh * ow)) * e;
     let best = match choose(1, oh) {
         Some((ct, ht)) if ct == c && ht == oh && (moved < 64 * 1024 || oh < 4) => Some((ct, ht)),
-        _ => choose(2, if moved >= 64 * 1024 && oh >= 4 { oh.div_ceil(4) } else { oh }).or(choose(2, oh)).or(choose(1, oh)),
+        _ => choose(2, if moved >= 64 * 1024 && oh >= 4 { oh.div_ceil(4) } else { oh })
+            .or(choose(2, oh))
+            .or(choose(1, oh)),
     };
     let (c_max, oh_max) = best.ok_or_else(|| cx.error("no tile fits local memory".into()))?;
     if n.max(c) > 4095 || iw > 4063 || rows_for(oh_max) > 4063 {

@@ -265,7 +265,13 @@ pub fn softmax_bf16(cx: &mut LayerCx, input: TensorRef, output: TensorRef) -> Re
         let rows = rows_max.min(n - r0);
         let v = |addr, w| Local::eu_aligned_bf16(addr, lanes, 1, rows, 1, w);
         let x = v(a_x, c);
-        let g = |base: Global| Global { offset: base.offset + (r0 * c * 2) as u64, n_str: n * c * 2, c_str: 2 * c, h_str: 2 * c, ..base };
+        let g = |base: Global| Global {
+            offset: base.offset + (r0 * c * 2) as u64,
+            n_str: n * c * 2,
+            c_str: 2 * c,
+            h_str: 2 * c,
+            ..base
+        };
         cx.load(g2l_bf16(cx.chip, &g(src), &x), &x);
         // The row maximum.
         let mx = v(a_max, 1);

@@ -50,7 +50,13 @@ pub fn onnx_bytes(seed: u64) -> Vec<u8> {
     m.node("Conv", "conv1", &[INPUT, "conv1.w", "conv1.b"], &["conv1"], &[("kernel_shape", k3()), ("pads", pad1())]);
     m.node("BatchNormalization", "bn1", &["conv1", "bn1.scale", "bn1.bias", "bn1.mean", "bn1.var"], &["bn1"], &[]);
     m.node("Relu", "relu1", &["bn1"], &["relu1"], &[]);
-    m.node("MaxPool", "pool1", &["relu1"], &["pool1"], &[("kernel_shape", Attr::Ints(vec![2, 2])), ("strides", Attr::Ints(vec![2, 2]))]);
+    m.node(
+        "MaxPool",
+        "pool1",
+        &["relu1"],
+        &["pool1"],
+        &[("kernel_shape", Attr::Ints(vec![2, 2])), ("strides", Attr::Ints(vec![2, 2]))],
+    );
     m.node("Conv", "conv2", &["pool1", "conv2.w", "conv2.b"], &["conv2"], &[("kernel_shape", k3()), ("pads", pad1())]);
     m.node("HardSwish", "hswish2", &["conv2"], &["hswish2"], &[]);
     m.node("Add", "residual", &["pool1", "hswish2"], &["residual"], &[]);
@@ -86,7 +92,10 @@ pub fn samples(seed: u64, n: usize) -> Vec<Sample> {
                     }
                 }
             }
-            Sample { label: format!("sample {k}"), inputs: vec![(INPUT.into(), ArrayD::from_shape_vec(IxDyn(&INPUT_SHAPE), v).unwrap())] }
+            Sample {
+                label: format!("sample {k}"),
+                inputs: vec![(INPUT.into(), ArrayD::from_shape_vec(IxDyn(&INPUT_SHAPE), v).unwrap())],
+            }
         })
         .collect()
 }

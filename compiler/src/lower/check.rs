@@ -237,7 +237,11 @@ fn layer(cx: &Ctx, l: &Layer) -> Result<(), P> {
         Layer::Concat { inputs, output, rescale } => {
             let dt = cx.net.tensors[*output].dtype;
             if dt == DType::F32 || (dt == DType::Bf16 && rescale.iter().any(Option::is_some)) {
-                return Err(P::Unsupported(format!("{} concat{}", dt.name(), if dt == DType::Bf16 { " with a rescale" } else { "" })));
+                return Err(P::Unsupported(format!(
+                    "{} concat{}",
+                    dt.name(),
+                    if dt == DType::Bf16 { " with a rescale" } else { "" }
+                )));
             }
             count("rescale", rescale.len(), inputs.len())?;
             if inputs.is_empty() {
@@ -305,7 +309,10 @@ fn layer(cx: &Ctx, l: &Layer) -> Result<(), P> {
             let [n, ic, ih, iw] = cx.s(c.input);
             let oc = cx.s(c.output)[1];
             if c.group != 1 && !(c.group == ic && c.group == oc) {
-                return Err(P::Unsupported(format!("group {} with {ic} → {oc} channels (only 1 or depthwise)", c.group)));
+                return Err(P::Unsupported(format!(
+                    "group {} with {ic} → {oc} channels (only 1 or depthwise)",
+                    c.group
+                )));
             }
             window(chip, c.kernel, c.stride, c.pads)?;
             if c.dilation.iter().any(|&d| d == 0 || d > 16) {
@@ -345,7 +352,11 @@ fn layer(cx: &Ctx, l: &Layer) -> Result<(), P> {
             }
             let (sa, sb) = (cx.s(*a), cx.s(*b));
             if sb != sa && sb != [sa[0], sa[1], 1, 1] {
-                return Err(P::Shape { tensor: cx.net.tensors[*b].name.clone(), found: sb, expected: [sa[0], sa[1], 1, 1] });
+                return Err(P::Shape {
+                    tensor: cx.net.tensors[*b].name.clone(),
+                    found: sb,
+                    expected: [sa[0], sa[1], 1, 1],
+                });
             }
             cx.shape(*output, sa)?;
         }

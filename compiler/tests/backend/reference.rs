@@ -291,7 +291,11 @@ pub fn run(net: &Network, inputs: &[(usize, Vec<u8>)]) -> Vec<Option<Vec<u8>>> {
                                     let iy = (oy * p.stride[0] + ky) as i64 - p.pads.top as i64;
                                     let ix = (ox * p.stride[1] + kx) as i64 - p.pads.left as i64;
                                     let xv = if iy < 0 || ix < 0 || iy >= ih as i64 || ix >= iw as i64 {
-                                        if p.kind == PoolKind::Max { bf16_operand(0xFF7F) } else { 0.0 }
+                                        if p.kind == PoolKind::Max {
+                                            bf16_operand(0xFF7F)
+                                        } else {
+                                            0.0
+                                        }
                                     } else {
                                         bf16_operand(x[(bc * ih + iy as usize) * iw + ix as usize])
                                     };
@@ -340,7 +344,9 @@ pub fn run(net: &Network, inputs: &[(usize, Vec<u8>)]) -> Vec<Option<Vec<u8>>> {
                 }
                 y
             }
-            Layer::ConvBf16(c) => bytes16(&conv_bf16(c, &u16s(v[c.input].as_ref().unwrap()), shape(c.input), shape(c.output))),
+            Layer::ConvBf16(c) => {
+                bytes16(&conv_bf16(c, &u16s(v[c.input].as_ref().unwrap()), shape(c.input), shape(c.output)))
+            }
             Layer::FullyConnectedBf16 { input, output, weight, bias, relu } => {
                 let c = ConvBf16 {
                     input: *input,
@@ -358,7 +364,9 @@ pub fn run(net: &Network, inputs: &[(usize, Vec<u8>)]) -> Vec<Option<Vec<u8>>> {
             }
             Layer::AddBf16 { a, b, relu, .. } => {
                 let (x, y) = (u16s(v[*a].as_ref().unwrap()), u16s(v[*b].as_ref().unwrap()));
-                bytes16(&x.iter().zip(&y).map(|(&p, &q)| out(bf16_operand(p) + bf16_operand(q), *relu)).collect::<Vec<_>>())
+                bytes16(
+                    &x.iter().zip(&y).map(|(&p, &q)| out(bf16_operand(p) + bf16_operand(q), *relu)).collect::<Vec<_>>(),
+                )
             }
             Layer::MulBf16 { a, b, .. } => {
                 let s = shape(*a);
@@ -466,7 +474,8 @@ pub fn run(net: &Network, inputs: &[(usize, Vec<u8>)]) -> Vec<Option<Vec<u8>>> {
                     }
                     let sum = bf16_result(acc);
                     let idx = ((sum >> 7) & 0xFF) as i32 - 127 + 63;
-                    let recip = bf16_result(bf16_operand(pow[idx as u8 as usize]) * bf16_operand(man[(sum & 0xFF) as usize]));
+                    let recip =
+                        bf16_result(bf16_operand(pow[idx as u8 as usize]) * bf16_operand(man[(sum & 0xFF) as usize]));
                     y.extend(e.iter().map(|&ev| bf16_result(bf16_operand(ev) * bf16_operand(recip))));
                 }
                 bytes16(&y)
