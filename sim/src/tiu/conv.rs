@@ -494,8 +494,13 @@ pub(crate) fn bf16_bias(
     }
     let t = LTensor { n: 1, c: channels, h: 1, w: 1, ..view(chip, d, Opd::Opd2, 2) };
     let t = anchored_to_result(chip.lanes(), d, t, what)?;
-    let bases = plane_bases(&t, lmem, 2, d.opd2_b_str, what)?;
-    let b_str = d.opd2_b_str as usize;
+    let b_str = if chip.quirks().bf16_bias_plane_stride_from_channels {
+        channels.div_ceil(chip.lanes()) * 2
+    } else {
+        d.opd2_b_str
+    };
+    let bases = plane_bases(&t, lmem, 2, b_str, what)?;
+    let b_str = b_str as usize;
     Ok(Some(
         bases
             .iter()
