@@ -36,28 +36,28 @@ pub fn qm_records(q: &[ChannelQuant]) -> Vec<u8> {
 
 /// The shape of one convolution, all in u32.
 #[derive(Clone, Copy, Debug)]
-struct Geom {
-    n: u32,
-    ic: u32,
-    ih: u32,
-    iw: u32,
-    oc: u32,
-    oh: u32,
-    ow: u32,
-    kh: u32,
-    kw: u32,
-    sh: u32,
-    sw: u32,
-    dh: u32,
-    dw: u32,
-    pads: Pads,
-    depthwise: bool,
-    bf16: bool,
+pub(super) struct Geom {
+    pub(super) n: u32,
+    pub(super) ic: u32,
+    pub(super) ih: u32,
+    pub(super) iw: u32,
+    pub(super) oc: u32,
+    pub(super) oh: u32,
+    pub(super) ow: u32,
+    pub(super) kh: u32,
+    pub(super) kw: u32,
+    pub(super) sh: u32,
+    pub(super) sw: u32,
+    pub(super) dh: u32,
+    pub(super) dw: u32,
+    pub(super) pads: Pads,
+    pub(super) depthwise: bool,
+    pub(super) bf16: bool,
 }
 
 impl Geom {
     /// Input rows a tile of `oh_t` output rows reads at most.
-    fn rows_for(&self, oh_t: u32) -> u32 {
+    pub(super) fn rows_for(&self, oh_t: u32) -> u32 {
         ((oh_t - 1) * self.sh + (self.kh - 1) * self.dh + 1).min(self.ih)
     }
 
@@ -87,7 +87,7 @@ impl Geom {
         }
     }
 
-    fn lmem(&self, lanes: u32, oc_t: u32, oh_t: u32) -> [u32; 4] {
+    pub(super) fn lmem(&self, lanes: u32, oc_t: u32, oh_t: u32) -> [u32; 4] {
         let in_c = if self.depthwise { oc_t } else { self.ic };
         let e = self.esz();
         [
@@ -158,14 +158,14 @@ struct Tile {
 
 /// A convolution ready for tiling: geometry, weights in the TIU's order and the per-channel
 /// parameters, as bytes of the weight section.
-struct Spec<'a> {
-    input: TensorRef,
-    output: TensorRef,
-    g: Geom,
-    relu: bool,
-    w_off: u64,
-    p_off: u64,
-    act: FusedLut<'a>,
+pub(super) struct Spec<'a> {
+    pub(super) input: TensorRef,
+    pub(super) output: TensorRef,
+    pub(super) g: Geom,
+    pub(super) relu: bool,
+    pub(super) w_off: u64,
+    pub(super) p_off: u64,
+    pub(super) act: FusedLut<'a>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -225,6 +225,12 @@ fn reorder<T: Copy + Default>(w: &[T], oc: usize, icg: usize, kh: usize, kw: usi
 }
 
 pub fn conv(cx: &mut LayerCx, c: &Conv, act: FusedLut) -> Result<(), CompileError> {
+    let sp = spec(cx, c, act)?;
+    tiled(cx, sp)
+}
+
+/// An int8 convolution's geometry, with its weights and QM records added to the weight section.
+pub(super) fn spec<'a>(cx: &mut LayerCx, c: &Conv, act: FusedLut<'a>) -> Result<Spec<'a>, CompileError> {
     let ic = cx.shape(c.input)[1];
     let g = geom(cx, c.input, c.output, c.kernel, c.stride, c.pads, c.dilation, c.is_depthwise(ic as usize), false)?;
     let (kh, kw, icg, oc) = (g.kh as usize, g.kw as usize, ic as usize / c.group, g.oc as usize);
@@ -235,7 +241,7 @@ pub fn conv(cx: &mut LayerCx, c: &Conv, act: FusedLut) -> Result<(), CompileErro
     let w_off = cx.w.add(format!("{name}_filter_reordered"), &wt, w_shape, DType::I8);
     let p_off =
         cx.w.add(format!("{name}_bias_packed"), &qm_records(&c.quant), [1, oc as i64, 1, QM_RECORD as i64], DType::I8);
-    tiled(cx, Spec { input: c.input, output: c.output, g, relu: c.relu, w_off, p_off, act })
+    Ok(Spec { input: c.input, output: c.output, g, relu: c.relu, w_off, p_off, act })
 }
 
 /// A bf16 convolution: bf16 weights, the fp32 bias as two planes (high halves, then low halves).
@@ -414,7 +420,7 @@ fn tiled(cx: &mut LayerCx, sp: Spec) -> Result<(), CompileError> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn conv_desc(
+pub(super) fn conv_desc(
     cx: &LayerCx,
     g: &Geom,
     relu: bool,
@@ -463,7 +469,7 @@ fn conv_desc(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn depthwise_desc(
+pub(super) fn depthwise_desc(
     cx: &LayerCx,
     g: &Geom,
     relu: bool,

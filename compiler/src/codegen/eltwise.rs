@@ -137,26 +137,44 @@ pub fn add(
         let (la, lb, lo, hi) = (l(a_a), l(a_b), l(a_lo), l(a_hi));
         cx.load(g2l_tensor(cx.chip, &ga.at(off), &la, true), &la);
         cx.load(g2l_tensor(cx.chip, &gb.at(off), &lb, true), &lb);
-        let mut d = eltwise(cx, 0, &lo, &la);
-        d.opt_opd1_const = 1;
-        d.opd1_addr = ma as u8 as u32; // int8 mul/mac constants are masked to 8 bits
-        d.opt_res_shift = 0;
-        d.opt_res0_seg = 0;
-        d.res0_b_str = hi.addr - lo.addr;
-        cx.tiu(d, &[&la], &[&lo, &hi]);
-        let mut d = eltwise(cx, 1, &lo, &lb);
-        d.opt_opd1_const = 1;
-        d.opd1_addr = mb as u8 as u32;
-        d.opt_res_add = 1;
-        d.opt_left_shift = 0;
-        d.opt_res_shift = rshift as u32;
-        d.opt_res0_seg = 1;
-        d.res0_b_str = hi.addr - lo.addr;
-        d.opt_relu_typ = relu as u32;
-        cx.tiu(d, &[&lb, &lo, &hi], &[&lo, &hi]);
+        let [mul, mac] = add_descs(cx, &la, &lb, &lo, &hi, ma, mb, rshift, relu);
+        cx.tiu(mul, &[&la], &[&lo, &hi]);
+        cx.tiu(mac, &[&lb, &lo, &hi], &[&lo, &hi]);
         cx.store(l2g_tensor(cx.chip, &lo, &gy.at(off), true), &lo);
     }
     Ok(())
+}
+
+/// The two descriptors of an int8 add: `lo:hi = a·ma` (16-bit), then `lo = sat8(rshr(lo:hi +
+/// b·mb, rshift))`.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn add_descs(
+    cx: &LayerCx,
+    la: &Local,
+    lb: &Local,
+    lo: &Local,
+    hi: &Local,
+    ma: i8,
+    mb: i8,
+    rshift: u8,
+    relu: bool,
+) -> [TiuDesc; 2] {
+    let mut d = eltwise(cx, 0, lo, la);
+    d.opt_opd1_const = 1;
+    d.opd1_addr = ma as u8 as u32; // int8 mul/mac constants are masked to 8 bits
+    d.opt_res_shift = 0;
+    d.opt_res0_seg = 0;
+    d.res0_b_str = hi.addr - lo.addr;
+    let mut e = eltwise(cx, 1, lo, lb);
+    e.opt_opd1_const = 1;
+    e.opd1_addr = mb as u8 as u32;
+    e.opt_res_add = 1;
+    e.opt_left_shift = 0;
+    e.opt_res_shift = rshift as u32;
+    e.opt_res0_seg = 1;
+    e.res0_b_str = hi.addr - lo.addr;
+    e.opt_relu_typ = relu as u32;
+    [d, e]
 }
 
 /// `y = clamp(MBQM(a·b, multiplier, shift))` with `mul_qm`; a `[N, C, 1, 1]` b is read with zero

@@ -97,7 +97,8 @@ fn roots(net: &Network) -> (Vec<TensorRef>, Vec<u64>) {
     (root, off)
 }
 
-/// `fused`: (producer, table) layer pairs lowered as one, whose intermediate tensor is not stored.
+/// `fused`: (first, later) layer pairs lowered as one at the first layer, whose intermediate
+/// tensors are not stored; a first layer's first pair names the layer whose output it stores.
 pub fn plan(net: &Network, fused: &[(usize, usize)]) -> Result<MemoryPlan, MemoryError> {
     let n = net.tensors.len();
     let (root, alias_off) = roots(net);

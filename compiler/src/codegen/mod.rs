@@ -1,8 +1,10 @@
 //! Lowering a [`crate::lower::Network`] to TIU/TDMA descriptors: tiles that fit local memory,
 //! weights in the layouts the TIU reads, device memory for activations, sync ids.
 //!
-//! Every TPU layer runs on its own: it loads its inputs from device memory, computes tile by
-//! tile in local memory and stores its output (no fusion across layers yet). Consecutive TPU
+//! A TPU layer runs on its own: it loads its inputs from device memory, computes tile by tile in
+//! local memory and stores its output; a convolution may apply the table of the `Lut` after it
+//! before the store, and chains of convolutions run as layer groups ([`group`]) that keep their
+//! intermediate tensors in local memory. Consecutive TPU
 //! layers form one TPU routine (one cmdbuf section); `Quantize` and `Dequantize` are CPU
 //! routines between them, as tpu-mlir emits them.
 
@@ -10,6 +12,7 @@ pub mod conv;
 mod eltwise;
 mod eltwise_bf16;
 pub mod emitter;
+pub mod group;
 pub mod local;
 pub mod memory;
 mod movement;
@@ -197,11 +200,40 @@ pub fn fusions(net: &Network) -> Vec<(usize, usize)> {
     v
 }
 
+/// Choices of the lowering.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// Lower chains of convolutions as layer groups ([`group`]).
+    pub groups: bool,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options { groups: true }
+    }
+}
+
 /// Check and lower the network.
 pub fn compile(net: &Network) -> Result<Compiled, CompileError> {
+    compile_with(net, Options::default())
+}
+
+/// Check and lower the network with these choices.
+pub fn compile_with(net: &Network, opts: Options) -> Result<Compiled, CompileError> {
     net.check()?;
-    let fused = fusions(net);
-    let memory = memory::plan(net, &fused)?;
+    let groups = if opts.groups { group::groups(net) } else { Vec::new() };
+    let grouped: Vec<usize> = groups.iter().flat_map(|g| g.layers()).collect();
+    let fused: Vec<(usize, usize)> =
+        fusions(net).into_iter().filter(|f| !grouped.contains(&f.0) && !grouped.contains(&f.1)).collect();
+    // For the memory plan a group is one layer at its first: (first, last) names the tensor it
+    // stores, and the layers after the first are skipped.
+    let mut units = fused.clone();
+    for g in &groups {
+        let layers = g.layers();
+        units.push((g.first(), g.last()));
+        units.extend(layers[1..layers.len() - 1].iter().map(|&l| (g.first(), l)));
+    }
+    let memory = memory::plan(net, &units)?;
     let mut weights = Weights::default();
     let mut routines = Vec::new();
     let params = net.chip.params();
@@ -228,6 +260,12 @@ pub fn compile(net: &Network) -> Result<Compiled, CompileError> {
             w: &mut weights,
         };
         if fused.iter().any(|f| f.1 == index) {
+            continue;
+        }
+        if let Some(g) = groups.iter().find(|g| g.layers().contains(&index)) {
+            if g.first() == index {
+                group::lower(&mut cx, g)?;
+            }
             continue;
         }
         let act = fused.iter().find(|f| f.0 == index).and_then(|f| match &net.layers[f.1] {

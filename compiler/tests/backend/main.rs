@@ -865,3 +865,71 @@ fn fire_module_concat_in_place() {
         check(&format!("fire_{chip}"), &b.net, 22);
     }
 }
+
+// ---- layer groups ----
+
+/// Run a model on random int8 inputs; every output's bytes.
+fn run_model(net: &Network, bytes: &[u8], seed: u64) -> Vec<Vec<u8>> {
+    let model = Model::from_bytes(bytes).unwrap();
+    let mut inst = Instance::new(LoadedModel::new(model).unwrap(), 0).unwrap();
+    let mut rng = SplitMix64::new(seed);
+    for &t in &net.inputs {
+        let d = &net.tensors[t];
+        let data: Vec<u8> = rng.i8s(d.count(), i8::MIN, i8::MAX).into_iter().map(|b| b as u8).collect();
+        inst.set_input(&d.name, &data).unwrap();
+    }
+    inst.forward().unwrap();
+    net.outputs.iter().map(|&t| inst.tensor_bytes(&net.tensors[t].name).unwrap().to_vec()).collect()
+}
+
+/// MobileNetV2-like inverted residual blocks (1×1 expand + ReLU, 3×3 depthwise + ReLU, 1×1
+/// project, residual Add; a stride-2 block without the Add; a depthwise 5×5 → table → 1×1 chain):
+/// lowered as layer groups, the outputs equal the layer-by-layer lowering's and the reference.
+#[test]
+fn layer_groups_equal_layer_by_layer() {
+    use cvsim_compiler::codegen::{self, group, Options};
+    for chip in Chip::ALL {
+        let mut b = B::new(chip, 23);
+        let x = b.input([1, 16, 30, 30]);
+        let e = b.conv(x, "expand", 64, [1, 1], [1, 1], Pads::ZERO, [1, 1], 1, true);
+        let d = b.conv(e, "dw", 64, [3, 3], [1, 1], Pads::same(1), [1, 1], 64, true);
+        let p = b.conv(d, "project", 16, [1, 1], [1, 1], Pads::ZERO, [1, 1], 1, false);
+        let a = b.t("add", [1, 16, 30, 30]);
+        b.net.layers.push(Layer::Add { a: p, b: x, output: a, ma: 88, mb: -89, rshift: 7, relu: false });
+        let e2 = b.conv(a, "expand2", 48, [1, 1], [1, 1], Pads::ZERO, [1, 1], 1, true);
+        let d2 = b.conv(e2, "dw2", 48, [3, 3], [2, 2], Pads::same(1), [1, 1], 48, true);
+        let p2 = b.conv(d2, "project2", 24, [1, 1], [1, 1], Pads::ZERO, [1, 1], 1, false);
+        let d3 = b.conv(p2, "dw3", 24, [5, 5], [1, 1], Pads::same(2), [1, 1], 24, false);
+        let h3 = b.lut(d3, "dw3_table");
+        let p3 = b.conv(h3, "pw3", 32, [1, 1], [1, 1], Pads::ZERO, [1, 1], 1, false);
+        let h4 = b.lut(p3, "pw3_table");
+        b.output(h4);
+        let groups = group::groups(&b.net);
+        assert!(!groups.is_empty(), "{chip}: no group");
+        assert!(groups[0].add.is_some() && groups[0].stages.len() == 3, "{chip}: {groups:?}");
+        let grouped = package::build(&b.net).unwrap();
+        let compiled = codegen::compile_with(&b.net, Options { groups: false }).unwrap();
+        let per_layer = package::model_spec(&b.net, &compiled).unwrap().to_bytes().unwrap();
+        assert_ne!(grouped, per_layer, "{chip}");
+        for seed in [1, 2] {
+            assert_eq!(run_model(&b.net, &grouped, seed), run_model(&b.net, &per_layer, seed), "{chip}");
+        }
+        check(&format!("groups_{chip}"), &b.net, 23);
+    }
+}
+
+/// A chain too large for one tile is cut into row tiles whose halos overlap (stride 2, the
+/// padding at both image borders inside the first and last tiles).
+#[test]
+fn layer_group_row_tiles() {
+    use cvsim_compiler::codegen::group;
+    let mut b = B::new(Chip::Cv181x, 24);
+    let x = b.input([1, 16, 96, 96]);
+    let e = b.conv(x, "expand", 32, [1, 1], [1, 1], Pads::ZERO, [1, 1], 1, true);
+    let d = b.conv(e, "dw", 32, [3, 3], [2, 2], Pads::same(1), [1, 1], 32, true);
+    let p = b.conv(d, "project", 24, [1, 1], [1, 1], Pads::ZERO, [1, 1], 1, false);
+    b.output(p);
+    let groups = group::groups(&b.net);
+    assert!(groups.len() == 1 && groups[0].rows < 48, "{groups:?}");
+    check("group_tiles", &b.net, 24);
+}
