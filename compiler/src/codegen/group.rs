@@ -162,19 +162,22 @@ fn footprint(shapes: &[Shape], luts: usize, add: bool, lanes: u32, rows: u32) ->
     Some(fixed + 2 * input + inner.iter().sum::<u32>() + tail)
 }
 
-/// Rows computed by every stage over all tiles, relative to the rows of the layer-by-layer
-/// lowering (halos of neighbouring tiles are computed twice).
+/// Rows computed by every stage, and input rows loaded, over all tiles, relative to the rows of
+/// the layer-by-layer lowering (halos of neighbouring tiles are computed or loaded twice).
 fn recompute(shapes: &[Shape], rows: u32) -> f64 {
     let last = shapes.last().expect("a chain has stages");
     let mut done = vec![0u64; shapes.len()];
+    let mut loaded = 0u64;
     for o0 in (0..last.oh).step_by(rows as usize) {
         if let Some(r) = tile_rows(shapes, o0, (o0 + rows).min(last.oh)) {
             for (d, t) in done.iter_mut().zip(&r) {
                 *d += (t.o1 - t.o0) as u64;
             }
+            loaded += (r[0].hi - r[0].lo) as u64;
         }
     }
-    shapes.iter().zip(&done).map(|(s, &d)| d as f64 / s.oh as f64).fold(1.0, f64::max)
+    let computed = shapes.iter().zip(&done).map(|(s, &d)| d as f64 / s.oh as f64).fold(1.0, f64::max);
+    computed.max(loaded as f64 / shapes[0].ih as f64 / INPUT_HALO)
 }
 
 /// Input plus output bytes from which a chain that fits local memory in one tile is still cut
@@ -183,6 +186,15 @@ const OVERLAP_BYTES: u32 = 64 * 1024;
 
 /// Halo rows computed twice may cost at most this fraction of a stage's rows.
 const MAX_RECOMPUTE: f64 = 1.25;
+
+/// Input halo rows loaded twice are cheaper than rows computed twice (the loads overlap the
+/// convolutions): they are weighed by this factor less.
+const INPUT_HALO: f64 = 1.5;
+
+/// Fewer output rows per tile than this (unless one tile covers the output) cost more in
+/// per-descriptor overhead and halos than the group saves in device-memory traffic (a chip with
+/// few lanes holds only a few rows of a wide tensor).
+const MIN_ROWS: u32 = 8;
 
 /// The output rows per tile of a chain, or None when no tiling fits local memory.
 fn choose_rows(net: &Network, stages: &[Stage], add: bool) -> Option<u32> {
@@ -209,7 +221,7 @@ fn choose_rows(net: &Network, stages: &[Stage], add: bool) -> Option<u32> {
     } else {
         best
     };
-    (recompute(&shapes, rows) <= MAX_RECOMPUTE).then_some(rows)
+    (recompute(&shapes, rows) <= MAX_RECOMPUTE && (rows >= MIN_ROWS || rows == last.oh)).then_some(rows)
 }
 
 /// Whether `t` is read by exactly one layer and is not a network output.
