@@ -11,8 +11,9 @@
 //! chunk's weights and input rows loaded and convolved into 32-bit partial sums kept in local
 //! memory (`ps32_md`: first, middle, last pass; isa.md §3.6.1 "Partial sums"). Only the last pass
 //! adds the bias (int8: applies the QM records) and ReLU. int8 sums wrap in 32 bits, so the
-//! result is that of one pass; a bf16 chunk is summed from zero and added to the previous fp32
-//! partial sum, so the chunk boundaries are part of the arithmetic ([`reduction_chunks`]).
+//! result is that of one pass; a bf16 pass continues the fp32 sum from the previous one with
+//! truncating adds, chunk after chunk, so the chunk boundaries decide the order of the sum
+//! ([`reduction_chunks`]).
 
 use super::local::{eu_bytes, Arena, Local};
 use super::memory::REGION_WEIGHT;
@@ -327,8 +328,8 @@ fn geom_of(
 
 /// The input-channel chunks the reduction of a convolution from `input` to `output` (NCHW
 /// shapes, no fused table) is cut into on `chip`, in order: one chunk when it is not cut, None
-/// when no tile fits. A bf16 chunk's sum starts from zero and is added to the partial sum of
-/// those before it, so a bit-exact reference needs the boundaries.
+/// when no tile fits. A bf16 sum runs kh → kw → ic over one chunk after the other, so a
+/// bit-exact reference needs the boundaries.
 #[allow(clippy::too_many_arguments)]
 pub fn reduction_chunks(
     chip: Chip,
@@ -342,8 +343,7 @@ pub fn reduction_chunks(
     bf16: bool,
 ) -> Option<Vec<std::ops::Range<usize>>> {
     let depthwise = group > 1 && group == input[1];
-    let g =
-        geom_of(input.map(|d| d as u32), output.map(|d| d as u32), kernel, stride, pads, dilation, depthwise, bf16);
+    let g = geom_of(input.map(|d| d as u32), output.map(|d| d as u32), kernel, stride, pads, dilation, depthwise, bf16);
     let p = chip.params();
     let ic_t = plan(&g, p.lanes, p.lmem_per_lane, 0)?.ic_t as usize;
     Some((0..input[1]).step_by(ic_t).map(|c0| c0..(c0 + ic_t).min(input[1])).collect())

@@ -30,8 +30,8 @@ fn konst(v: f32) -> f32 {
 }
 
 /// bf16 convolution: fp32 sums kh → kw → ic with the TIU's truncating MAC, padding as 0, then
-/// the bias, ReLU and one rounding. With the reduction cut into `chunks` of input channels, each
-/// chunk is summed from zero and added (truncating) to the sum of the chunks before it.
+/// the bias, ReLU and one rounding. With the reduction cut into `chunks` of input channels, the
+/// sum runs kh → kw → ic over each chunk in turn, continuing from the chunks before it.
 fn conv_bf16(
     c: &ConvBf16,
     x: &[u16],
@@ -48,28 +48,25 @@ fn conv_bf16(
             let grp = o / ocg;
             for yy in 0..oh {
                 for xo in 0..ow {
-                    let mut total = None;
-                    for chunk in chunks {
                     let mut acc = 0f32;
-                    for ky in 0..kh {
-                        for kx in 0..kw {
-                            for i in chunk.clone() {
-                                let ci = grp * icg + i;
-                                let iy = (yy * c.stride[0] + ky * c.dilation[0]) as i64 - c.pads.top as i64;
-                                let ix = (xo * c.stride[1] + kx * c.dilation[1]) as i64 - c.pads.left as i64;
-                                let xv = if iy < 0 || ix < 0 || iy >= ih as i64 || ix >= iw as i64 {
-                                    0.0
-                                } else {
-                                    bf16_operand(x[((b * ic + ci) * ih + iy as usize) * iw + ix as usize])
-                                };
-                                let wv = bf16_operand(c.weight[((o * icg + i) * kh + ky) * kw + kx]);
-                                acc = f32_mac(acc, xv, wv);
+                    for chunk in chunks {
+                        for ky in 0..kh {
+                            for kx in 0..kw {
+                                for i in chunk.clone() {
+                                    let ci = grp * icg + i;
+                                    let iy = (yy * c.stride[0] + ky * c.dilation[0]) as i64 - c.pads.top as i64;
+                                    let ix = (xo * c.stride[1] + kx * c.dilation[1]) as i64 - c.pads.left as i64;
+                                    let xv = if iy < 0 || ix < 0 || iy >= ih as i64 || ix >= iw as i64 {
+                                        0.0
+                                    } else {
+                                        bf16_operand(x[((b * ic + ci) * ih + iy as usize) * iw + ix as usize])
+                                    };
+                                    let wv = bf16_operand(c.weight[((o * icg + i) * kh + ky) * kw + kx]);
+                                    acc = f32_mac(acc, xv, wv);
+                                }
                             }
                         }
                     }
-                    total = Some(total.map_or(acc, |t| f32_add_toward_zero(acc, t)));
-                    }
-                    let acc = total.expect("at least one chunk");
                     y.push(out(f32_add_toward_zero(acc, c.bias[o]), c.relu));
                 }
             }

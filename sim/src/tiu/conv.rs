@@ -644,12 +644,12 @@ struct Bf16Rows<'a> {
 }
 
 impl Bf16Rows<'_> {
-    /// The fp32 sums of one output row whose top kernel row is span row `top`.
+    /// The fp32 sums of one output row whose top kernel row is span row `top`, accumulated
+    /// onto what `acc` holds (zero, or a previous partial sum).
     #[inline(always)]
     fn sums(&self, top: usize, acc: &mut [f32]) {
         let Bf16Rows { img, wk, cols, ic, kh, kw, dh, plane, row_len } = *self;
         let n = acc.len();
-        acc.fill(0.0);
         // fp32 sum in the order kh → kw → ic (§3.6.1 bf16), each output independently;
         // the loop over outputs is innermost so it vectorises without reordering a sum.
         // The adds truncate (round toward zero) and subnormal products flush to zero, not
@@ -859,12 +859,24 @@ fn exec_bf16(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, g: &ConvShape, win: &Wind
     let out_len = if finish_early { 2 } else { 4 };
     let cols: Vec<usize> = (0..kw).map(|kx| win.col_pos(kx * dw)).collect();
     // One item per (image, output channel): every row of it.
-    let compute = |_: &[u8], item: usize, dst: &mut [u8]| {
+    let load = |data: &[u8], i: usize| u16::from_le_bytes([data[i], data[i + 1]]);
+    let compute = |data: &[u8], item: usize, dst: &mut [u8]| {
         let (n, oc) = (item / oc_n, item % oc_n);
         let img = &input[n * ic * plane..(n + 1) * ic * plane];
         let wk = &weights[oc * kh * kw * ic..(oc + 1) * kh * kw * ic];
         let mut acc = vec![0f32; ow_n];
         for oh in 0..oh_n {
+            if ps.reads() {
+                // The previous partial sum (fp32 bits, plane 0 = high half, plane 1 = low half)
+                // starts the accumulation: the vendor simulator continues the sum from it, so a
+                // chain of passes is the one-pass sum in the same order, not a sum of chunk sums.
+                for (ow, a) in acc.iter_mut().enumerate() {
+                    let at = rb[oc] + res.inner(n as u32, oh as u32, ow as u32);
+                    *a = f32::from_bits((load(data, at) as u32) << 16 | load(data, at + b_str) as u32);
+                }
+            } else {
+                acc.fill(0.0);
+            }
             let rows = Bf16Rows { img, wk, cols: &cols, ic, kh, kw, dh, plane, row_len };
             rows.sums_wide(oh * st_h, &mut acc);
             let dst = &mut dst[oh * ow_n * out_len..(oh + 1) * ow_n * out_len];
@@ -885,7 +897,6 @@ fn exec_bf16(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, g: &ConvShape, win: &Wind
     };
     let emit = |data: &mut [u8], item: usize, src: &[u8]| {
         let (n, oc) = (item / oc_n, item % oc_n);
-        let load = |data: &[u8], i: usize| u16::from_le_bytes([data[i], data[i + 1]]);
         for oh in 0..oh_n {
             let src = &src[oh * ow_n * out_len..(oh + 1) * ow_n * out_len];
             for (ow, s) in src.chunks_exact(out_len).enumerate() {
@@ -895,11 +906,6 @@ fn exec_bf16(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, g: &ConvShape, win: &Wind
                     continue;
                 }
                 let mut v = f32::from_bits(u32::from_le_bytes(s.try_into().expect("four bytes")));
-                if ps.reads() {
-                    // Partial sum: fp32 bits, plane 0 = high half, plane 1 = low half.
-                    let old = f32::from_bits((load(data, at) as u32) << 16 | load(data, at + b_str) as u32);
-                    v = arith::f32_add_toward_zero(v, old);
-                }
                 if ps.writes_partial() {
                     let bits = v.to_bits();
                     data[at..at + 2].copy_from_slice(&((bits >> 16) as u16).to_le_bytes());
