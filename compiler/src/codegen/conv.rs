@@ -28,6 +28,10 @@ use cvsim_runtime::cvimodel::DType;
 /// (at least four) row tiles for overlap.
 const OVERLAP_BYTES: u32 = 64 * 1024;
 
+/// The largest channel count a TIU shape field holds (12 bits); a layer with more input or
+/// output channels is cut into tiles of at most this many.
+const MAX_C: u32 = 4095;
+
 /// Bytes of one QM record: int32 bias, uint32 multiplier, shift byte (isa.md §3.6.1).
 pub const QM_RECORD: usize = 9;
 
@@ -143,6 +147,9 @@ fn choose_tiles(
 ) -> Option<(u64, u32, u32)> {
     let per_lane = g.oc.div_ceil(lanes);
     let split = ic_t < g.ic;
+    if !g.depthwise && ic_t > MAX_C {
+        return None;
+    }
     let fits = |oc_t: u32, oh_t| {
         let b = g.lmem(lanes, oc_t, oh_t, ic_t).map(|b| b.div_ceil(16) * 16);
         // Weights are double-buffered only when there is more than one channel or reduction tile.
@@ -153,7 +160,7 @@ fn choose_tiles(
     let mut last_oc_t = 0;
     for pl in (1..=per_lane).rev() {
         let oc_t = g.oc.min(pl * lanes);
-        if oc_t == last_oc_t {
+        if oc_t == last_oc_t || oc_t > MAX_C {
             continue;
         }
         last_oc_t = oc_t;
@@ -289,7 +296,8 @@ fn geom(
 ) -> Result<Geom, CompileError> {
     let g = geom_of(cx.shape(input), cx.shape(output), kernel, stride, pads, dilation, depthwise, bf16);
     let Geom { n, ic, ih, iw, oc, ow, .. } = g;
-    if (n.max(ic).max(oc)) > 4095 || ow > 4063 || iw > 4063 {
+    // Channels are cut into tiles that fit the fields; the batch and the row width are not.
+    if n > MAX_C || ow > 4063 || iw > 4063 {
         return Err(cx.error(format!("{n}×{ic}×{ih}×{iw} → {oc} channels exceeds the TIU's 12-bit shape fields")));
     }
     Ok(g)
@@ -498,7 +506,7 @@ fn tiled(cx: &mut LayerCx, sp: Spec) -> Result<(), CompileError> {
             // Output channel c's weights are [kh·kw][ic]; a chunk takes ic_t of each row.
             let wg = Global {
                 region: REGION_WEIGHT,
-                offset: w_off + (t.oc0 * per_oc + t.ic0 * e) as u64,
+                offset: w_off + t.oc0 as u64 * per_oc as u64 + (t.ic0 * e) as u64,
                 n_str: oc * per_oc,
                 c_str: per_oc,
                 h_str: if g.depthwise { wl.w * e } else { ic * e },
