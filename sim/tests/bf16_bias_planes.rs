@@ -1,5 +1,10 @@
-//! Where a bf16 convolution reads the low halves of its fp32 bias, pinned by the vendor simulator.
+//! How a bf16 convolution reads and adds its fp32 bias, pinned by the vendor simulator.
 //!
+//! Adding: products that land exactly on a bf16 tie, plus tiny biases. A normal negative bias,
+//! however small, takes the sum below the tie (the adder truncates toward zero); a subnormal one
+//! adds as zero, so the tie rounds to even ([`tie_vector`]).
+//!
+//! Reading:
 //! The bias is two 16-bit planes, high halves then low halves. cvikernel always sets
 //! `opd2_b_str = ceil(C / lanes) · 2`; a compiler that keeps the bias of a whole layer in local
 //! memory and convolves a channel tile of it gives a larger plane distance. The vectors here do
@@ -131,8 +136,77 @@ fn vector(chip: Chip, seed: u64, extra: u32) -> Vector {
     }
 }
 
+/// The fp32 biases of the tie probes, one per channel (cycled): tiny normal and subnormal values
+/// of both signs, zero, and values near the smallest normal.
+const TIE_BIASES: [u32; 12] = [
+    0x9E3C_E508, // -1e-20
+    0x8000_3F81, // subnormal
+    0x0000_0000,
+    0x8DA2_4260, // -1e-30
+    0x1E3C_E508, // +1e-20
+    0xAEDB_E6FF, // -1e-10
+    0x806C_E3EE, // -1e-38 (subnormal)
+    0x8082_AB1E, // -1.2e-38 (normal)
+    0x0000_0001, // +smallest subnormal
+    0x8080_0000, // -smallest normal
+    0x807F_FFFF, // -largest subnormal
+    0x2EDB_E6FF, // +1e-10
+];
+
+/// Every element `x · w` exactly on a bf16 tie (0xBBE0 · 0xBD94 = 0x3A018000), per channel one of
+/// [`TIE_BIASES`].
+fn tie_vector(chip: Chip, seed: u64) -> Vector {
+    let lanes = chip.lanes();
+    let base = chip.params().gmem_start;
+    let c = 2 * lanes;
+    let b_str = c.div_ceil(lanes) * 2;
+    let x: Vec<u8> = (0..c * W).flat_map(|_| 0xBBE0u16.to_le_bytes()).collect();
+    let w: Vec<u8> = (0..c).flat_map(|_| 0xBD94u16.to_le_bytes()).collect();
+    let bias = |ch: u32| TIE_BIASES[ch as usize % TIE_BIASES.len()];
+    let b: Vec<u8> = (0..c)
+        .flat_map(|ch| ((bias(ch) >> 16) as u16).to_le_bytes())
+        .chain((0..c).flat_map(|ch| (bias(ch) as u16).to_le_bytes()))
+        .collect();
+    let act = (c.div_ceil(lanes) * 16, 16, W * 2);
+    let mut descs = vec![
+        Desc::Tdma(Box::new(tdma(chip, true, G[0], L[0], (1, c, 1, W), act))),
+        Desc::Tdma(Box::new(tdma(chip, true, G[1], L[1], (1, c, 1, 1), (c.div_ceil(lanes) * 16, 16, 2)))),
+        Desc::Tdma(Box::new(tdma(chip, true, G[2], L[2], (2, c, 1, 1), (b_str, 2, 2)))),
+    ];
+    let mut t = dwconv(chip, c, b_str);
+    (t.cmd_en, t.cmd_id_en, t.cmd_id_tpu, t.cmd_id_gdma) = (1, 1, 1, 3);
+    descs.push(Desc::Tiu(Box::new(t)));
+    let mut store = tdma(chip, false, G[3], L[3], (1, c, 1, W), act);
+    store.wait_id_tpu = 1;
+    descs.push(Desc::Tdma(Box::new(store)));
+    let mut id = 0;
+    for d in &mut descs {
+        if let Desc::Tdma(t) = d {
+            id += 1;
+            (t.vld, t.bar_en, t.cmd_id) = (1, 1, id);
+        }
+    }
+    let cmdbuf = encode_descs(chip, &descs).expect("the generated descriptors encode");
+    Vector {
+        id: format!("{}-bf16-bias-add-ties-{seed:x}", chip.name()),
+        chip: chip.name().into(),
+        op: "dwconv".into(),
+        params: json!({"channels": c, "biases": TIE_BIASES}),
+        cmdbuf_hex: hex::encode(cmdbuf),
+        gmem_init: [x, w, b]
+            .iter()
+            .zip(G)
+            .map(|(d, addr)| MemRegion { addr: addr + base, hex: hex::encode(d) })
+            .collect(),
+        gmem_expect: vec![MemRegion { addr: G[3] + base, hex: "00".repeat((c * W * 2) as usize) }],
+    }
+}
+
 fn vectors() -> Vec<Vector> {
     let mut out = Vec::new();
+    for (i, chip) in [Chip::Cv180x, Chip::Cv181x, Chip::Cv182x].into_iter().enumerate() {
+        out.push(tie_vector(chip, 0x71E_0000 + i as u64));
+    }
     for (i, chip) in [Chip::Cv180x, Chip::Cv181x, Chip::Cv182x].into_iter().enumerate() {
         for extra in [0, 2] {
             out.push(vector(chip, 0xB1A5_0000 + (i * 4 + extra as usize) as u64 + 1, extra));

@@ -5,6 +5,15 @@
 //! need (the halo) and the padding that falls inside the tile. For each channel tile the weights
 //! and QM records are loaded once; for each row tile the input rows are loaded, convolved and the
 //! result stored.
+//!
+//! When not even one lane's worth of output channels with every input channel fits (weights and
+//! input rows double-buffered), the reduction is cut too: the input channels in chunks, each
+//! chunk's weights and input rows loaded and convolved into 32-bit partial sums kept in local
+//! memory (`ps32_md`: first, middle, last pass; isa.md §3.6.1 "Partial sums"). Only the last pass
+//! adds the bias (int8: applies the QM records) and ReLU. int8 sums wrap in 32 bits, so the
+//! result is that of one pass; a bf16 pass continues the fp32 sum from the previous one with
+//! truncating adds, chunk after chunk, so the chunk boundaries decide the order of the sum
+//! ([`reduction_chunks`]).
 
 use super::local::{eu_bytes, Arena, Local};
 use super::memory::REGION_WEIGHT;
@@ -12,12 +21,16 @@ use super::tdma::{g2l_bf16, g2l_tensor, l2g_bf16, l2g_tensor, Global};
 use super::tiu::{opd0_shape, opd0_strides, res0_shape, res0_strides};
 use super::{CompileError, LayerCx};
 use crate::lower::{ChannelQuant, Conv, ConvBf16, FullyConnected, Pads, TensorRef};
-use cvsim_isa::TiuDesc;
+use cvsim_isa::{Chip, TiuDesc};
 use cvsim_runtime::cvimodel::DType;
 
 /// Input plus output bytes from which a layer that fits local memory whole is still cut into
 /// (at least four) row tiles for overlap.
 const OVERLAP_BYTES: u32 = 64 * 1024;
+
+/// The largest channel count a TIU shape field holds (12 bits); a layer with more input or
+/// output channels is cut into tiles of at most this many.
+const MAX_C: u32 = 4095;
 
 /// Bytes of one QM record: int32 bias, uint32 multiplier, shift byte (isa.md §3.6.1).
 pub const QM_RECORD: usize = 9;
@@ -69,11 +82,21 @@ impl Geom {
         }
     }
 
-    fn weight_bytes_per_lane(&self, lanes: u32, oc_t: u32) -> u32 {
+    fn weight_bytes_per_lane(&self, lanes: u32, oc_t: u32, ic_t: u32) -> u32 {
         if self.depthwise {
             (self.kh * self.kw * self.esz()).div_ceil(16) * 16 * oc_t.div_ceil(lanes)
         } else {
-            self.kh * self.kw * self.ic * self.esz() * oc_t.div_ceil(lanes)
+            self.kh * self.kw * ic_t * self.esz() * oc_t.div_ceil(lanes)
+        }
+    }
+
+    /// Planes of the result buffer: a 32-bit partial sum is 4 byte planes (int8) or 2 half-word
+    /// planes (bf16) when the reduction is cut into `ic_t` chunks.
+    fn result_planes(&self, ic_t: u32) -> u32 {
+        if ic_t < self.ic {
+            4 / self.esz()
+        } else {
+            1
         }
     }
 
@@ -87,14 +110,15 @@ impl Geom {
         }
     }
 
-    pub(super) fn lmem(&self, lanes: u32, oc_t: u32, oh_t: u32) -> [u32; 4] {
-        let in_c = if self.depthwise { oc_t } else { self.ic };
+    /// Per-lane bytes of weights, parameters, input and result of one tile.
+    fn lmem(&self, lanes: u32, oc_t: u32, oh_t: u32, ic_t: u32) -> [u32; 4] {
+        let in_c = if self.depthwise { oc_t } else { ic_t };
         let e = self.esz();
         [
-            self.weight_bytes_per_lane(lanes, oc_t),
+            self.weight_bytes_per_lane(lanes, oc_t, ic_t),
             self.param_bytes_per_lane(lanes, oc_t),
             eu_bytes(lanes, self.n, in_c, self.rows_for(oh_t), self.iw * e),
-            eu_bytes(lanes, self.n, oc_t, oh_t, self.ow * e),
+            self.result_planes(ic_t) * eu_bytes(lanes, self.n, oc_t, oh_t, self.ow * e),
         ]
     }
 
@@ -109,20 +133,34 @@ impl Geom {
 }
 
 /// The channel and row tile sizes with the least estimated traffic, when `bufs` copies of every
-/// tile buffer and `extra` bytes must fit a lane.
-fn choose_tiles(g: &Geom, lanes: u32, size: u32, bufs: u32, extra: u32, max_oh: u32) -> Option<(u32, u32)> {
+/// tile buffer and `extra` bytes must fit a lane and the reduction is cut into chunks of `ic_t`
+/// input channels; with the estimate.
+#[allow(clippy::too_many_arguments)]
+fn choose_tiles(
+    g: &Geom,
+    lanes: u32,
+    size: u32,
+    bufs: u32,
+    extra: u32,
+    max_oh: u32,
+    ic_t: u32,
+) -> Option<(u64, u32, u32)> {
     let per_lane = g.oc.div_ceil(lanes);
+    let split = ic_t < g.ic;
+    if !g.depthwise && ic_t > MAX_C {
+        return None;
+    }
     let fits = |oc_t: u32, oh_t| {
-        let b = g.lmem(lanes, oc_t, oh_t).map(|b| b.div_ceil(16) * 16);
-        // Weights are double-buffered only when there is more than one channel tile.
-        let wbufs = if oc_t < g.oc { bufs } else { 1 };
+        let b = g.lmem(lanes, oc_t, oh_t, ic_t).map(|b| b.div_ceil(16) * 16);
+        // Weights are double-buffered only when there is more than one channel or reduction tile.
+        let wbufs = if oc_t < g.oc || split { bufs } else { 1 };
         extra + wbufs * (b[0] + b[1]) + bufs * (b[2] + b[3]) <= size && g.rows_for(oh_t) <= 4063
     };
     let mut best: Option<(u64, u32, u32)> = None;
     let mut last_oc_t = 0;
     for pl in (1..=per_lane).rev() {
         let oc_t = g.oc.min(pl * lanes);
-        if oc_t == last_oc_t {
+        if oc_t == last_oc_t || oc_t > MAX_C {
             continue;
         }
         last_oc_t = oc_t;
@@ -131,22 +169,93 @@ fn choose_tiles(g: &Geom, lanes: u32, size: u32, bufs: u32, extra: u32, max_oh: 
         };
         let oc_tiles = g.oc.div_ceil(oc_t) as u64;
         let h_tiles = g.oh.div_ceil(oh_t) as u64;
+        let ic_tiles = g.ic.div_ceil(ic_t) as u64;
         let input = (g.n * g.ic * g.rows_for(oh_t) * g.iw) as u64 * h_tiles;
         let weights = (g.kh * g.kw * if g.depthwise { 1 } else { g.ic } * g.oc) as u64;
+        // With a cut reduction every row tile loads its weight chunks again.
+        let weights = if split { weights * h_tiles } else { weights };
         let traffic = if g.depthwise { input + weights } else { input * oc_tiles + weights };
         // A tile costs a few descriptors' worth of fixed overhead.
-        let cost = traffic + 4096 * oc_tiles * h_tiles;
+        let cost = traffic + 4096 * oc_tiles * h_tiles * ic_tiles;
         if best.is_none_or(|b| cost < b.0) {
             best = Some((cost, oc_t, oh_t));
         }
     }
-    best.map(|b| (b.1, b.2))
+    best
+}
+
+/// How a convolution is cut: buffer copies, output channels, output rows and input channels
+/// per tile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Plan {
+    bufs: u32,
+    oc_t: u32,
+    oh_t: u32,
+    ic_t: u32,
+}
+
+/// Input plus output bytes a layer moves.
+fn moved_bytes(g: &Geom) -> u32 {
+    (g.n * g.ic * g.ih * g.iw + g.n * g.oc * g.oh * g.ow) * g.esz()
+}
+
+/// The tiles of a layer: one tile with single buffers if the whole layer fits; otherwise double
+/// buffers, so the next tile's loads overlap this tile's convolution; and only when no tile with
+/// every input channel fits, the reduction cut into chunks of whole lane rows, the chunk size
+/// with the least estimated traffic.
+fn plan(g: &Geom, lanes: u32, size: u32, extra: u32) -> Option<Plan> {
+    let whole = |bufs, (_, oc_t, oh_t): (u64, u32, u32)| Plan { bufs, oc_t, oh_t, ic_t: g.ic };
+    match choose_tiles(g, lanes, size, 1, extra, g.oh, g.ic) {
+        Some((c, o, h)) if o == g.oc && h == g.oh => {
+            // A layer that fits whole but moves much data is still cut into row tiles, so that
+            // loads, convolution and stores of neighbouring tiles overlap.
+            let split = if moved_bytes(g) >= OVERLAP_BYTES && g.oh >= 4 {
+                choose_tiles(g, lanes, size, 2, extra, g.oh.div_ceil(4), g.ic)
+            } else {
+                None
+            };
+            return Some(match split {
+                Some(t) if t.1 == g.oc => whole(2, t),
+                _ => whole(1, (c, o, h)),
+            });
+        }
+        _ => {}
+    }
+    if let Some(t) = choose_tiles(g, lanes, size, 2, extra, g.oh, g.ic) {
+        return Some(whole(2, t));
+    }
+    if g.depthwise {
+        return None;
+    }
+    // Smaller chunks leave room for taller and wider tiles but add passes: look a little beyond
+    // the fewest chunks that fit.
+    let mut best: Option<(u64, Plan)> = None;
+    let mut last = 0;
+    let mut first_fit = None;
+    for chunks in 2..=g.ic.div_ceil(lanes) {
+        if first_fit.is_some_and(|f: u32| chunks > 4 * f) {
+            break;
+        }
+        let ic_t = (g.ic.div_ceil(chunks).div_ceil(lanes) * lanes).min(g.ic);
+        if ic_t == last || ic_t == g.ic {
+            continue;
+        }
+        last = ic_t;
+        if let Some((cost, oc_t, oh_t)) = choose_tiles(g, lanes, size, 2, extra, g.oh, ic_t) {
+            first_fit.get_or_insert(chunks);
+            if best.is_none_or(|b| cost < b.0) {
+                best = Some((cost, Plan { bufs: 2, oc_t, oh_t, ic_t }));
+            }
+        }
+    }
+    best.map(|b| b.1)
 }
 
 /// An activation table applied to the convolution's result in local memory before it is
 /// stored (a `Lut` layer fused into the convolution): the table and the tensor it writes.
 pub type FusedLut<'a> = Option<(&'a [i8; 256], TensorRef)>;
 
+/// One pass of the convolution: an output tile (the `j`th) and one chunk of its reduction.
 #[derive(Clone, Copy)]
 struct Tile {
     oc_i: usize,
@@ -154,6 +263,11 @@ struct Tile {
     oc_t: u32,
     oh0: u32,
     oh_t: u32,
+    j: usize,
+    ic0: u32,
+    ic_t: u32,
+    /// `ps32_md`: 0 for a whole reduction, else 2 first, 3 middle, 1 last chunk.
+    ps: u32,
 }
 
 /// A convolution ready for tiling: geometry, weights in the TIU's order and the per-channel
@@ -180,9 +294,27 @@ fn geom(
     depthwise: bool,
     bf16: bool,
 ) -> Result<Geom, CompileError> {
-    let [n, ic, ih, iw] = cx.shape(input);
-    let [_, oc, oh, ow] = cx.shape(output);
-    let g = Geom {
+    let g = geom_of(cx.shape(input), cx.shape(output), kernel, stride, pads, dilation, depthwise, bf16);
+    let Geom { n, ic, ih, iw, oc, ow, .. } = g;
+    // Channels are cut into tiles that fit the fields; the batch and the row width are not.
+    if n > MAX_C || ow > 4063 || iw > 4063 {
+        return Err(cx.error(format!("{n}×{ic}×{ih}×{iw} → {oc} channels exceeds the TIU's 12-bit shape fields")));
+    }
+    Ok(g)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn geom_of(
+    [n, ic, ih, iw]: [u32; 4],
+    [_, oc, oh, ow]: [u32; 4],
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    pads: Pads,
+    dilation: [usize; 2],
+    depthwise: bool,
+    bf16: bool,
+) -> Geom {
+    Geom {
         n,
         ic,
         ih,
@@ -199,11 +331,30 @@ fn geom(
         pads,
         depthwise,
         bf16,
-    };
-    if (n.max(ic).max(oc)) > 4095 || ow > 4063 || iw > 4063 {
-        return Err(cx.error(format!("{n}×{ic}×{ih}×{iw} → {oc} channels exceeds the TIU's 12-bit shape fields")));
     }
-    Ok(g)
+}
+
+/// The input-channel chunks the reduction of a convolution from `input` to `output` (NCHW
+/// shapes, no fused table) is cut into on `chip`, in order: one chunk when it is not cut, None
+/// when no tile fits. A bf16 sum runs kh → kw → ic over one chunk after the other, so a
+/// bit-exact reference needs the boundaries.
+#[allow(clippy::too_many_arguments)]
+pub fn reduction_chunks(
+    chip: Chip,
+    input: [usize; 4],
+    output: [usize; 4],
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    pads: Pads,
+    dilation: [usize; 2],
+    group: usize,
+    bf16: bool,
+) -> Option<Vec<std::ops::Range<usize>>> {
+    let depthwise = group > 1 && group == input[1];
+    let g = geom_of(input.map(|d| d as u32), output.map(|d| d as u32), kernel, stride, pads, dilation, depthwise, bf16);
+    let p = chip.params();
+    let ic_t = plan(&g, p.lanes, p.lmem_per_lane, 0)?.ic_t as usize;
+    Some((0..input[1]).step_by(ic_t).map(|c0| c0..(c0 + ic_t).min(input[1])).collect())
 }
 
 /// `[oc][icg][kh][kw]` → the TIU's order: conv `[oc][kh][kw][icg]`, depthwise unchanged.
@@ -266,33 +417,12 @@ fn tiled(cx: &mut LayerCx, sp: Spec) -> Result<(), CompileError> {
     let Spec { input, output, g, relu, w_off, p_off, act } = sp;
     let (n, ic, ih, iw, oc, oh, ow) = (g.n, g.ic, g.ih, g.iw, g.oc, g.oh, g.ow);
     let e = g.esz();
-    // One tile with single buffers if the whole layer fits; otherwise double buffers, so the
-    // next tile's loads overlap this tile's convolution.
     let extra = if act.is_some() { 256 } else { 0 };
     let lanes = cx.lanes;
-    // A layer that fits whole but moves much data is still cut into row tiles, so that loads,
-    // convolution and stores of neighbouring tiles overlap.
-    let moved = (n * ic * ih * iw + n * oc * oh * ow) * e;
-    let (bufs, (oc_t_max, oh_t_max)) = match choose_tiles(&g, lanes, cx.lmem, 1, extra, oh) {
-        Some((o, h)) if o == oc && h == oh => {
-            let split = if moved >= OVERLAP_BYTES && oh >= 4 {
-                choose_tiles(&g, lanes, cx.lmem, 2, extra, oh.div_ceil(4))
-            } else {
-                None
-            };
-            match split {
-                Some(t) if t.0 == oc => (2, t),
-                _ => (1, (o, h)),
-            }
-        }
-        _ => (
-            2,
-            choose_tiles(&g, lanes, cx.lmem, 2, extra, oh).ok_or_else(|| {
-                cx.error(format!("no tile of {:?} fits {} bytes of local memory per lane", g, cx.lmem))
-            })?,
-        ),
-    };
-    let sizes = g.lmem(lanes, oc_t_max, oh_t_max);
+    let Plan { bufs, oc_t: oc_t_max, oh_t: oh_t_max, ic_t: ic_t_max } = plan(&g, lanes, cx.lmem, extra)
+        .ok_or_else(|| cx.error(format!("no tile of {:?} fits {} bytes of local memory per lane", g, cx.lmem)))?;
+    let split = ic_t_max < ic;
+    let sizes = g.lmem(lanes, oc_t_max, oh_t_max, ic_t_max);
     let mut arena = Arena::new(cx.lmem);
     let table = act.map(|(t, out)| {
         let bytes: Vec<u8> = t.iter().map(|&v| v as u8).collect();
@@ -301,7 +431,7 @@ fn tiled(cx: &mut LayerCx, sp: Spec) -> Result<(), CompileError> {
         (Local { addr: a, n: 1, c: lanes, h: 1, w: 256, n_str: 256, c_str: 256, h_str: 256, w_str: 1 }, off, out)
     });
     let mut alloc = |b| arena.alloc(b).expect("the tile was chosen to fit");
-    let shared_weights = (oc_t_max >= oc).then(|| (alloc(sizes[0]), alloc(sizes[1])));
+    let shared_weights = (oc_t_max >= oc && !split).then(|| (alloc(sizes[0]), alloc(sizes[1])));
     let bufs_at: Vec<[u32; 4]> = (0..bufs)
         .map(|_| {
             let (w, p) = shared_weights.unwrap_or_else(|| (alloc(sizes[0]), alloc(sizes[1])));
@@ -316,21 +446,37 @@ fn tiled(cx: &mut LayerCx, sp: Spec) -> Result<(), CompileError> {
         cx.load(g2l_tensor(cx.chip, &tg, &tl, true), &tl);
     }
     let mut tiles = Vec::new();
+    let mut j = 0;
     for (oc_i, oc0) in (0..oc).step_by(oc_t_max as usize).enumerate() {
         for oh0 in (0..oh).step_by(oh_t_max as usize) {
-            tiles.push(Tile { oc_i, oc0, oc_t: oc_t_max.min(oc - oc0), oh0, oh_t: oh_t_max.min(oh - oh0) });
+            for ic0 in (0..ic).step_by(ic_t_max as usize) {
+                let ps = match (split, ic0 == 0, ic0 + ic_t_max >= ic) {
+                    (false, _, _) => 0,
+                    (true, true, _) => 2,
+                    (true, false, false) => 3,
+                    (true, false, true) => 1,
+                };
+                let (oc_t, oh_t, ic_t) = (oc_t_max.min(oc - oc0), oh_t_max.min(oh - oh0), ic_t_max.min(ic - ic0));
+                tiles.push(Tile { oc_i, oc0, oc_t, oh0, oh_t, j, ic0, ic_t, ps });
+            }
+            j += 1;
         }
     }
     let per_oc = if g.depthwise { g.kh * g.kw } else { g.kh * g.kw * ic } * e;
-    let weights_of = |t: &Tile| {
-        let [a_w, a_q, _, _] = bufs_at[t.oc_i % bufs as usize];
+    // With a cut reduction the weights change every pass; else with the channel tile.
+    let weights_of = |k: usize, t: &Tile| {
+        let a_w = bufs_at[if split { k } else { t.oc_i } % bufs as usize][0];
+        let a_q = bufs_at[t.oc_i % bufs as usize][1];
         let wl = match (g.depthwise, g.bf16) {
             (true, false) => Local::eu_aligned(a_w, lanes, 1, t.oc_t, g.kh, g.kw),
             (true, true) => Local::eu_aligned_bf16(a_w, lanes, 1, t.oc_t, g.kh, g.kw),
-            (false, false) => Local::compact(a_w, lanes, 1, t.oc_t, g.kh * g.kw, ic),
-            (false, true) => {
-                Local { w: ic, h_str: 2 * ic, w_str: 2, ..Local::compact(a_w, lanes, 1, t.oc_t, g.kh * g.kw, 2 * ic) }
-            }
+            (false, false) => Local::compact(a_w, lanes, 1, t.oc_t, g.kh * g.kw, t.ic_t),
+            (false, true) => Local {
+                w: t.ic_t,
+                h_str: 2 * t.ic_t,
+                w_str: 2,
+                ..Local::compact(a_w, lanes, 1, t.oc_t, g.kh * g.kw, 2 * t.ic_t)
+            },
         };
         let pl = if g.bf16 {
             // (2, oc, 1, 1): the per-channel layout, one plane after the other.
@@ -349,7 +495,7 @@ fn tiled(cx: &mut LayerCx, sp: Spec) -> Result<(), CompileError> {
     };
     let input_of = |k: usize, t: &Tile| {
         let (r0, r1, _, _) = rows(t);
-        let in_c = if g.depthwise { t.oc_t } else { ic };
+        let in_c = if g.depthwise { t.oc_t } else { t.ic_t };
         g.act(bufs_at[k % bufs as usize][2], lanes, n, in_c, r1 - r0, iw)
     };
     for t in &tiles {
@@ -360,28 +506,46 @@ fn tiled(cx: &mut LayerCx, sp: Spec) -> Result<(), CompileError> {
     }
     let load = |cx: &mut LayerCx, k: usize| {
         let t = &tiles[k];
-        if k == 0 || tiles[k - 1].oc_i != t.oc_i {
-            let (wl, ql) = weights_of(t);
-            let wg = Global::dense(REGION_WEIGHT, w_off + (t.oc0 * per_oc) as u64, oc, wl.h, wl.w * e);
+        let new_channels = k == 0 || tiles[k - 1].oc_i != t.oc_i;
+        if split || new_channels {
+            let (wl, ql) = weights_of(k, t);
+            // Output channel c's weights are [kh·kw][ic]; a chunk takes ic_t of each row.
+            let wg = Global {
+                region: REGION_WEIGHT,
+                offset: w_off + t.oc0 as u64 * per_oc as u64 + (t.ic0 * e) as u64,
+                n_str: oc * per_oc,
+                c_str: per_oc,
+                h_str: if g.depthwise { wl.w * e } else { ic * e },
+            };
             if g.bf16 {
                 cx.load(g2l_bf16(cx.chip, &wg, &wl), &wl);
-                let pg = Global {
-                    region: REGION_WEIGHT,
-                    offset: p_off + (t.oc0 * 2) as u64,
-                    n_str: oc * 2,
-                    c_str: 2,
-                    h_str: 2,
-                };
-                cx.load(g2l_bf16(cx.chip, &pg, &ql), &ql);
             } else {
                 cx.load(g2l_tensor(cx.chip, &wg, &wl, true), &wl);
-                let qg =
-                    Global::dense(REGION_WEIGHT, p_off + (t.oc0 as u64) * QM_RECORD as u64, oc, 1, QM_RECORD as u32);
-                cx.load(g2l_tensor(cx.chip, &qg, &ql, false), &ql);
+            }
+            if new_channels {
+                if g.bf16 {
+                    let pg = Global {
+                        region: REGION_WEIGHT,
+                        offset: p_off + (t.oc0 * 2) as u64,
+                        n_str: oc * 2,
+                        c_str: 2,
+                        h_str: 2,
+                    };
+                    cx.load(g2l_bf16(cx.chip, &pg, &ql), &ql);
+                } else {
+                    let qg = Global::dense(
+                        REGION_WEIGHT,
+                        p_off + (t.oc0 as u64) * QM_RECORD as u64,
+                        oc,
+                        1,
+                        QM_RECORD as u32,
+                    );
+                    cx.load(g2l_tensor(cx.chip, &qg, &ql, false), &ql);
+                }
             }
         }
         let (r0, _, _, _) = rows(t);
-        let c_first = if g.depthwise { t.oc0 } else { 0 };
+        let c_first = if g.depthwise { t.oc0 } else { t.ic0 };
         let xl = input_of(k, t);
         let at = src.at(((c_first * ih * iw + r0 * iw) * e) as u64);
         if g.bf16 {
@@ -397,15 +561,32 @@ fn tiled(cx: &mut LayerCx, sp: Spec) -> Result<(), CompileError> {
         }
         let t = &tiles[k];
         let (_, _, pt, pb) = rows(t);
-        let (wl, ql) = weights_of(t);
+        let (wl, ql) = weights_of(k, t);
         let xl = input_of(k, t);
-        let yl = g.act(bufs_at[k % bufs as usize][3], lanes, n, t.oc_t, t.oh_t, ow);
-        let d = if g.depthwise {
-            depthwise_desc(cx, &g, relu, &xl, &wl, &ql, &yl, pt, pb)
+        let yl = g.act(bufs_at[t.j % bufs as usize][3], lanes, n, t.oc_t, t.oh_t, ow);
+        if t.ps != 0 {
+            // The partial sum's planes lie `n · n_str` apart after the result (isa.md §3.6.1).
+            let sums = Local { n: n * 4 / e, ..yl };
+            let d = conv_desc(cx, &g, relu, &xl, &wl, &ql, &yl, pt, pb, t.ps);
+            let mut reads = vec![&xl, &wl];
+            if t.ps == 1 {
+                reads.push(&ql);
+            }
+            if t.ps != 2 {
+                reads.push(&sums);
+            }
+            cx.tiu(d, &reads, &[&sums]);
+            if t.ps != 1 {
+                continue;
+            }
         } else {
-            conv_desc(cx, &g, relu, &xl, &wl, &ql, &yl, pt, pb)
-        };
-        cx.tiu(d, &[&xl, &wl, &ql], &[&yl]);
+            let d = if g.depthwise {
+                depthwise_desc(cx, &g, relu, &xl, &wl, &ql, &yl, pt, pb)
+            } else {
+                conv_desc(cx, &g, relu, &xl, &wl, &ql, &yl, pt, pb, 0)
+            };
+            cx.tiu(d, &[&xl, &wl, &ql], &[&yl]);
+        }
         if let Some((tl, _, _)) = table {
             cx.tiu(super::eltwise::lut_desc(cx, &yl, &yl, &tl), &[&yl, &tl], &[&yl]);
         }
@@ -430,24 +611,35 @@ pub(super) fn conv_desc(
     y: &Local,
     pt: u32,
     pb: u32,
+    ps32: u32,
 ) -> TiuDesc {
+    // A pass that writes a partial sum takes no bias, requantisation or ReLU; the vendor's
+    // kernels set per-channel quantisation only on the last pass.
+    let partial = matches!(ps32, 2 | 3);
     let mut d = TiuDesc::reset(cx.chip);
     d.tsk_typ = 0;
     d.tsk_eu_typ = 0;
-    d.tsk_opd_num = 3; // records (or the bias planes) carry the bias
+    d.tsk_opd_num = if partial { 2 } else { 3 }; // records (or the bias planes) carry the bias
     d.opt_res_shift = 0;
-    d.opt_relu_typ = relu as u32;
+    d.opt_relu_typ = (relu && !partial) as u32;
+    d.ps32_md = ps32;
+    if ps32 != 0 {
+        d.res0_b_str = y.n * y.n_str;
+    }
+    let ic = x.c;
     if g.bf16 {
         d.opd_typ = 1;
         d.opt_shift_typ = 0;
         (d.opt_res0_sign, d.opt_opd0_sign, d.opt_opd1_sign, d.opt_opd2_sign) = (0, 0, 0, 0);
     } else {
-        d.opt_chl_quan = 1;
-        d.opt_opd2_seg = 1; // forced for QM records
+        if !partial {
+            d.opt_chl_quan = 1;
+            d.opt_opd2_seg = 1; // forced for QM records
+        }
         (d.opt_res0_sign, d.opt_opd0_sign, d.opt_opd1_sign, d.opt_opd2_sign) = (1, 1, 1, 1);
         // cvikernel enables it for even ifmap/weight addresses and an even IC >= 4 (int8 only);
         // no numeric effect.
-        d.double_conv = (x.addr & 1 == 0 && w.addr & 1 == 0 && g.ic & 1 == 0 && g.ic >= 4) as u32;
+        d.double_conv = (x.addr & 1 == 0 && w.addr & 1 == 0 && ic & 1 == 0 && ic >= 4) as u32;
     }
     (d.conv_opd0_up_pad, d.conv_opd0_dn_pad, d.conv_opd0_lf_pad, d.conv_opd0_rt_pad) =
         (pt, pb, g.pads.left as u32, g.pads.right as u32);
@@ -460,7 +652,7 @@ pub(super) fn conv_desc(
     res0_strides(&mut d, y);
     opd0_shape(&mut d, x);
     // The weight operand is (n = ic, c = oc, h = kh, w = kw) in the weight layout (code 1).
-    (d.opd1_n, d.opd1_c, d.opd1_h, d.opd1_w) = (g.ic, y.c, g.kh, g.kw);
+    (d.opd1_n, d.opd1_c, d.opd1_h, d.opd1_w) = (ic, y.c, g.kh, g.kw);
     // The records' shape is (1, oc, 1, 1); their stride and b_str are unused in QM mode. The bf16
     // bias's second plane is b_str further on.
     (d.opd2_n, d.opd2_c, d.opd2_h, d.opd2_w) = (1, y.c, 1, 1);

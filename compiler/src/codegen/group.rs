@@ -467,7 +467,7 @@ pub fn lower(cx: &mut LayerCx, g: &Group) -> Result<(), CompileError> {
             let d = if c.shape.depthwise {
                 conv::depthwise_desc(cx, &c.sp.g, c.sp.relu, &x, wl, ql, &y, r.pt, r.pb)
             } else {
-                conv::conv_desc(cx, &c.sp.g, c.sp.relu, &x, wl, ql, &y, r.pt, r.pb)
+                conv::conv_desc(cx, &c.sp.g, c.sp.relu, &x, wl, ql, &y, r.pt, r.pb, 0)
             };
             cx.tiu(d, &[&x, wl, ql], &[&y]);
             if let (Some(tl), Some((l, _, _))) = (tl, c.table) {

@@ -7,6 +7,7 @@
 
 mod reference;
 
+use cvsim_compiler::codegen::conv;
 use cvsim_compiler::example::SplitMix64;
 use cvsim_compiler::lower::*;
 use cvsim_compiler::package;
@@ -633,6 +634,27 @@ fn bf16_convolutions() {
     bf16_case(Chip::Cv181x, "bf16_conv_tiled", [1, 64, 40, 40], |b, x| {
         b.conv_bf16(x, "conv", 96, 3, 1, Pads::same(1), 1, true)
     });
+}
+
+/// Convolutions whose output channels, with every input channel, do not fit cv180x's local
+/// memory even one lane row at a time: the reduction is cut into chunks summed into 32-bit
+/// partial sums (int8: wrapping, the same bytes as one pass; bf16: each chunk from zero, added
+/// to the previous fp32 sum, the reference following the same chunks). The other chips fit them
+/// whole.
+#[test]
+fn conv_reduction_cut_into_partial_sums() {
+    let chunks = |chip, input: [usize; 4], oc, bf16| {
+        let out = [1, oc, input[2], input[3]];
+        conv::reduction_chunks(chip, input, out, [3, 3], [1, 1], Pads::same(1), [1, 1], 1, bf16).unwrap().len()
+    };
+    let (i8_in, bf16_in) = ([1, 1024, 14, 14], [1, 256, 14, 14]);
+    assert!(chunks(Chip::Cv180x, i8_in, 8, false) > 1);
+    assert!(chunks(Chip::Cv180x, bf16_in, 256, true) > 1);
+    assert_eq!(chunks(Chip::Cv183x, bf16_in, 256, true), 1);
+    for chip in Chip::ALL {
+        conv_case(chip, "conv_ps32", 5, i8_in, 8, 3, 1, Pads::same(1), 1, true);
+        bf16_case(chip, "bf16_conv_ps32", bf16_in, |b, x| b.conv_bf16(x, "conv", 256, 3, 1, Pads::same(1), 1, true));
+    }
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! A plain integer reference of every layer kind (isa.md §3.6, §3.7), written independently of
 //! the code generator: NCHW loops, no tiling.
 
-use cvsim_compiler::codegen::softmax;
+use cvsim_compiler::codegen::{conv, softmax};
 use cvsim_compiler::lower::{ActBf16, ChannelQuant, Conv, ConvBf16, DType, Layer, Network, PoolKind, Rescale};
 use cvsim_sim::arith::{f32_add_toward_zero, f32_mac};
 use cvsim_sim::bf16::{bf16_operand, bf16_result};
@@ -30,8 +30,15 @@ fn konst(v: f32) -> f32 {
 }
 
 /// bf16 convolution: fp32 sums kh → kw → ic with the TIU's truncating MAC, padding as 0, then
-/// the bias, ReLU and one rounding.
-fn conv_bf16(c: &ConvBf16, x: &[u16], [n, ic, ih, iw]: [usize; 4], [_, oc, oh, ow]: [usize; 4]) -> Vec<u16> {
+/// the bias, ReLU and one rounding. With the reduction cut into `chunks` of input channels, the
+/// sum runs kh → kw → ic over each chunk in turn, continuing from the chunks before it.
+fn conv_bf16(
+    c: &ConvBf16,
+    x: &[u16],
+    [n, ic, ih, iw]: [usize; 4],
+    [_, oc, oh, ow]: [usize; 4],
+    chunks: &[std::ops::Range<usize>],
+) -> Vec<u16> {
     let icg = ic / c.group;
     let ocg = oc / c.group;
     let [kh, kw] = c.kernel;
@@ -42,19 +49,21 @@ fn conv_bf16(c: &ConvBf16, x: &[u16], [n, ic, ih, iw]: [usize; 4], [_, oc, oh, o
             for yy in 0..oh {
                 for xo in 0..ow {
                     let mut acc = 0f32;
-                    for ky in 0..kh {
-                        for kx in 0..kw {
-                            for i in 0..icg {
-                                let ci = grp * icg + i;
-                                let iy = (yy * c.stride[0] + ky * c.dilation[0]) as i64 - c.pads.top as i64;
-                                let ix = (xo * c.stride[1] + kx * c.dilation[1]) as i64 - c.pads.left as i64;
-                                let xv = if iy < 0 || ix < 0 || iy >= ih as i64 || ix >= iw as i64 {
-                                    0.0
-                                } else {
-                                    bf16_operand(x[((b * ic + ci) * ih + iy as usize) * iw + ix as usize])
-                                };
-                                let wv = bf16_operand(c.weight[((o * icg + i) * kh + ky) * kw + kx]);
-                                acc = f32_mac(acc, xv, wv);
+                    for chunk in chunks {
+                        for ky in 0..kh {
+                            for kx in 0..kw {
+                                for i in chunk.clone() {
+                                    let ci = grp * icg + i;
+                                    let iy = (yy * c.stride[0] + ky * c.dilation[0]) as i64 - c.pads.top as i64;
+                                    let ix = (xo * c.stride[1] + kx * c.dilation[1]) as i64 - c.pads.left as i64;
+                                    let xv = if iy < 0 || ix < 0 || iy >= ih as i64 || ix >= iw as i64 {
+                                        0.0
+                                    } else {
+                                        bf16_operand(x[((b * ic + ci) * ih + iy as usize) * iw + ix as usize])
+                                    };
+                                    let wv = bf16_operand(c.weight[((o * icg + i) * kh + ky) * kw + kx]);
+                                    acc = f32_mac(acc, xv, wv);
+                                }
                             }
                         }
                     }
@@ -345,7 +354,14 @@ pub fn run(net: &Network, inputs: &[(usize, Vec<u8>)]) -> Vec<Option<Vec<u8>>> {
                 y
             }
             Layer::ConvBf16(c) => {
-                bytes16(&conv_bf16(c, &u16s(v[c.input].as_ref().unwrap()), shape(c.input), shape(c.output)))
+                let (si, so) = (shape(c.input), shape(c.output));
+                let chunks = if c.group == 1 {
+                    conv::reduction_chunks(net.chip, si, so, c.kernel, c.stride, c.pads, c.dilation, 1, true)
+                        .expect("the layer compiled")
+                } else {
+                    vec![0..si[1] / c.group]
+                };
+                bytes16(&conv_bf16(c, &u16s(v[c.input].as_ref().unwrap()), si, so, &chunks))
             }
             Layer::FullyConnectedBf16 { input, output, weight, bias, relu } => {
                 let c = ConvBf16 {
@@ -360,7 +376,10 @@ pub fn run(net: &Network, inputs: &[(usize, Vec<u8>)]) -> Vec<Option<Vec<u8>>> {
                     group: 1,
                     relu: *relu,
                 };
-                bytes16(&conv_bf16(&c, &u16s(v[*input].as_ref().unwrap()), shape(*input), shape(*output)))
+                let (si, so) = (shape(*input), shape(*output));
+                let chunks = conv::reduction_chunks(net.chip, si, so, [1, 1], [1, 1], c.pads, [1, 1], 1, true)
+                    .expect("the layer compiled");
+                bytes16(&conv_bf16(&c, &u16s(v[*input].as_ref().unwrap()), si, so, &chunks))
             }
             Layer::AddBf16 { a, b, relu, .. } => {
                 let (x, y) = (u16s(v[*a].as_ref().unwrap()), u16s(v[*b].as_ref().unwrap()));
