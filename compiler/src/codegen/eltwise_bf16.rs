@@ -96,6 +96,9 @@ fn run(
     let per_tile = if broadcast { 2 } else { 3 };
     // HardSigmoid's affine step runs as a 1×1 depthwise convolution whose per-channel weight
     // (`alpha`, EU-aligned) and fp32 bias (`beta`, two planes) stay in local memory throughout.
+    // Every channel has the same values, so one copy serves every tile; but CV18[0-2]x find the
+    // bias's low plane `ceil(C/lanes)·2` bytes on from the tile's own C, so there is one bias
+    // copy per distinct tile width (the full width and a narrower last tile).
     let affine = match kind {
         Kind::Act(ActBf16::HardSigmoid { alpha, beta } | ActBf16::HardSwish { alpha, beta }) => Some((alpha, beta)),
         _ => None,
@@ -103,7 +106,7 @@ fn run(
     let per_lane = s[1].div_ceil(lanes);
     let affine_bytes = [16 * per_lane, (4 * per_lane).div_ceil(16) * 16];
     let fixed = if broadcast { bytes(lanes, [s[0], s[1], 1, 1]) * 2 } else { 0 }
-        + if affine.is_some() { affine_bytes[0] + affine_bytes[1] } else { 0 };
+        + if affine.is_some() { affine_bytes[0] + 2 * affine_bytes[1] } else { 0 };
     let (c_max, h_max) = match tile(cx, s, per_tile, fixed) {
         Ok((c, h)) if c == s[1] && h == s[2] => (c, h),
         _ => tile(cx, s, 2 * per_tile, fixed)?,
@@ -118,31 +121,37 @@ fn run(
     let buf = bytes(lanes, [s[0], c_max, h_max, s[3]]);
     let mut arena = Arena::new(cx.lmem);
     let scale = affine.map(|(alpha, beta)| {
-        let c = s[1];
         let name = cx.tensor_name(output);
-        let w: Vec<u8> = (0..c).flat_map(|_| bf16(alpha).to_le_bytes()).collect();
-        let w_off = cx.w.add(format!("{name}_scale_filter_bf16"), &w, [1, c as i64, 1, 1], DType::Bf16);
-        let hi = (beta.to_bits() >> 16) as u16;
-        let lo = beta.to_bits() as u16;
-        let planes: Vec<u8> =
-            (0..c).flat_map(|_| hi.to_le_bytes()).chain((0..c).flat_map(|_| lo.to_le_bytes())).collect();
-        let b_off = cx.w.add(format!("{name}_scale_bias_fp32_planes"), &planes, [2, c as i64, 1, 1], DType::Bf16);
-        let wl = Local::eu_aligned_bf16(arena.alloc(affine_bytes[0]).expect("fits"), lanes, 1, c, 1, 1);
-        let bl = Local {
-            addr: arena.alloc(affine_bytes[1]).expect("fits"),
-            n: 2,
-            c,
-            h: 1,
-            w: 1,
-            n_str: 2 * per_lane,
-            c_str: 2,
-            h_str: 2,
-            w_str: 2,
-        };
-        cx.load(g2l_bf16(cx.chip, &Global::dense(REGION_WEIGHT, w_off, c, 1, 2), &wl), &wl);
-        let bg = Global { region: REGION_WEIGHT, offset: b_off, n_str: c * 2, c_str: 2, h_str: 2 };
-        cx.load(g2l_bf16(cx.chip, &bg, &bl), &bl);
-        (wl, bl)
+        let w: Vec<u8> = (0..c_max).flat_map(|_| bf16(alpha).to_le_bytes()).collect();
+        let w_off = cx.w.add(format!("{name}_scale_filter_bf16"), &w, [1, c_max as i64, 1, 1], DType::Bf16);
+        let wl = Local::eu_aligned_bf16(arena.alloc(affine_bytes[0]).expect("fits"), lanes, 1, c_max, 1, 1);
+        cx.load(g2l_bf16(cx.chip, &Global::dense(REGION_WEIGHT, w_off, c_max, 1, 2), &wl), &wl);
+        let (hi, lo) = ((beta.to_bits() >> 16) as u16, beta.to_bits() as u16);
+        let mut biases: Vec<Local> = Vec::new();
+        for c in [c_max, s[1] % c_max] {
+            if c == 0 || biases.iter().any(|b| b.c == c) {
+                continue;
+            }
+            let planes: Vec<u8> =
+                (0..c).flat_map(|_| hi.to_le_bytes()).chain((0..c).flat_map(|_| lo.to_le_bytes())).collect();
+            let b_off =
+                cx.w.add(format!("{name}_scale_bias_fp32_planes_{c}"), &planes, [2, c as i64, 1, 1], DType::Bf16);
+            let bl = Local {
+                addr: arena.alloc(affine_bytes[1]).expect("fits"),
+                n: 2,
+                c,
+                h: 1,
+                w: 1,
+                n_str: 2 * c.div_ceil(lanes),
+                c_str: 2,
+                h_str: 2,
+                w_str: 2,
+            };
+            let bg = Global { region: REGION_WEIGHT, offset: b_off, n_str: c * 2, c_str: 2, h_str: 2 };
+            cx.load(g2l_bf16(cx.chip, &bg, &bl), &bl);
+            biases.push(bl);
+        }
+        (wl, biases)
     });
     let at: Vec<[u32; 3]> = (0..bufs)
         .map(|_| {
@@ -192,13 +201,9 @@ fn run(
                 cx.tiu(op(cx, MUL, &y, &la, Ok(&lb), false), &[&la, &lb], &[&y]);
             }
             Kind::Act(act) => {
-                // Channel tiles start at multiples of the lane count, so in lane 0.
-                let params = scale.map(|(wl, bl)| {
-                    let row = c0 / lanes;
-                    (
-                        Local { addr: wl.addr + row * wl.c_str, c: c_t, ..wl },
-                        Local { addr: bl.addr + row * bl.c_str, c: c_t, ..bl },
-                    )
+                let params = scale.as_ref().map(|(wl, biases)| {
+                    let bl = biases.iter().find(|b| b.c == c_t).expect("a bias copy for every tile width");
+                    (Local { c: c_t, ..*wl }, *bl)
                 });
                 act_ops(cx, *act, &la, &y, params)
             }

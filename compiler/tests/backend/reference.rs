@@ -83,8 +83,9 @@ fn act_bf16(a: ActBf16, x: f32) -> u16 {
         ActBf16::Relu => bf16_result(x.max(0.0)),
         ActBf16::Clip { lo, hi } => bf16_result(min(max(x, konst(lo)), konst(hi))),
         ActBf16::HardSigmoid { alpha, beta } | ActBf16::HardSwish { alpha, beta } => {
-            let t = r(x * konst(alpha));
-            let t = r(t + konst(beta));
+            // The affine step is a 1×1 depthwise convolution: product and fp32 bias summed, one
+            // rounding.
+            let t = r(f32_mac(beta, x, konst(alpha)));
             let t = min(max(t, 0.0), 1.0);
             if matches!(a, ActBf16::HardSwish { .. }) {
                 bf16_result(t * x)
