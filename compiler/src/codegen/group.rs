@@ -275,8 +275,7 @@ fn chain_at(net: &Network, i: usize) -> (Vec<Stage>, Option<usize>) {
     }
     let x = c0.input;
     let mut at = i;
-    loop {
-        let Some(Layer::Conv(c)) = net.layers.get(at) else { break };
+    while let Some(Layer::Conv(c)) = net.layers.get(at) {
         let mut stage = Stage { conv: at, lut: None };
         let mut out = c.output;
         at += 1;
@@ -296,10 +295,8 @@ fn chain_at(net: &Network, i: usize) -> (Vec<Stage>, Option<usize>) {
             Some(Layer::Add { a, b, .. }) if (*a == out && *b == x) || (*b == out && *a == x) => {
                 return (stages, Some(at));
             }
-            _ => {
-                // The last stage's result is read elsewhere: it is stored, not kept.
-                return (stages, None);
-            }
+            // The chain ends here; its last result is stored.
+            _ => return (stages, None),
         }
     }
     (stages, None)
@@ -327,7 +324,14 @@ struct Layout {
     sums: Option<[u32; 3]>,
 }
 
-fn layout(code: &[StageCode], shapes: &[Shape], max_rows: &[(u32, u32)], add: bool, lanes: u32, size: u32) -> Option<Layout> {
+fn layout(
+    code: &[StageCode],
+    shapes: &[Shape],
+    max_rows: &[(u32, u32)],
+    add: bool,
+    lanes: u32,
+    size: u32,
+) -> Option<Layout> {
     let mut arena = Arena::new(size);
     let mut resident = Vec::new();
     for c in code {
@@ -404,8 +408,17 @@ pub fn lower(cx: &mut LayerCx, g: &Group) -> Result<(), CompileError> {
                 Local::compact(w, lanes, 1, s.oc, c.sp.g.kh * c.sp.g.kw, s.ic)
             };
             let ql = Local::compact(q, lanes, 1, s.oc, 1, QM_RECORD as u32);
-            let tl =
-                t.map(|t| Local { addr: t, n: 1, c: lanes, h: 1, w: 256, n_str: 256, c_str: 256, h_str: 256, w_str: 1 });
+            let tl = t.map(|t| Local {
+                addr: t,
+                n: 1,
+                c: lanes,
+                h: 1,
+                w: 256,
+                n_str: 256,
+                c_str: 256,
+                h_str: 256,
+                w_str: 1,
+            });
             (wl, ql, tl)
         })
         .collect();
