@@ -1,7 +1,8 @@
 //! Device memory for every tensor: network inputs and outputs in their own IO regions (3, 4, …,
 //! one per tensor, as tpu-mlir lays them out), CPU-quantised inputs in private memory (region 2),
 //! activations in shared memory (region 0) placed by lifetime so that dead tensors' bytes are
-//! reused, and reshapes as aliases of what they reshape.
+//! reused, reshapes and channel slices as aliases of what they read, concat inputs stored in
+//! place in the concat's output.
 
 use crate::lower::{Layer, Network, TensorRef};
 
@@ -40,18 +41,35 @@ pub enum MemoryError {
     ReshapedOutput(String),
 }
 
+/// Channel slices read in place: the layer index of each `Slice` whose output is simply its
+/// channel range of the input (batch 1, so the range is contiguous), not a network input or output.
+pub fn slice_views(net: &Network) -> Vec<usize> {
+    let io = |t: TensorRef| net.inputs.contains(&t) || net.outputs.contains(&t);
+    let mut v = Vec::new();
+    for (li, l) in net.layers.iter().enumerate() {
+        let Layer::Slice { input, output, .. } = l else { continue };
+        let writers = net.layers.iter().filter(|l| l.output() == *output).count();
+        if net.tensors[*input].shape[0] == 1 && !io(*output) && writers == 1 {
+            v.push(li);
+        }
+    }
+    v
+}
+
 /// Concat inputs stored straight into their channel range of the concat's output, so the concat
 /// moves nothing for them: (input, concat layer) for each input with no rescale, batch 1, written
-/// by a TPU layer and read by nothing else.
+/// by a TPU layer that computes it (not a slice read in place) and read by nothing else.
 pub fn concat_aliases(net: &Network) -> Vec<(TensorRef, usize)> {
     let io = |t: TensorRef| net.inputs.contains(&t) || net.outputs.contains(&t);
+    let views = slice_views(net);
     let mut v = Vec::new();
     for (li, l) in net.layers.iter().enumerate() {
         let Layer::Concat { inputs, rescale, .. } = l else { continue };
         for (&t, r) in inputs.iter().zip(rescale) {
             let readers = net.layers.iter().filter(|l| l.inputs().contains(&t)).count();
-            let producer = net.layers.iter().find(|l| l.output() == t);
-            let tpu = matches!(producer, Some(p) if !matches!(p, Layer::Quantize { .. } | Layer::Dequantize { .. } | Layer::Reshape { .. }));
+            let producer = net.layers.iter().position(|l| l.output() == t);
+            let tpu = matches!(producer, Some(p) if !views.contains(&p)
+                && !matches!(net.layers[p], Layer::Quantize { .. } | Layer::Dequantize { .. } | Layer::Reshape { .. }));
             let repeated = inputs.iter().filter(|&&x| x == t).count() > 1;
             if r.is_none() && net.tensors[t].shape[0] == 1 && tpu && readers == 1 && !io(t) && !repeated {
                 v.push((t, li));
@@ -62,7 +80,8 @@ pub fn concat_aliases(net: &Network) -> Vec<(TensorRef, usize)> {
 }
 
 /// The tensor that owns each tensor's bytes and the byte offset into it: reshapes alias what
-/// they reshape, aliased concat inputs their channel range of the output.
+/// they reshape, slices read in place their channel range of the input, aliased concat inputs
+/// their channel range of the output.
 fn roots(net: &Network) -> (Vec<TensorRef>, Vec<u64>) {
     let n = net.tensors.len();
     let mut parent: Vec<Option<(TensorRef, u64)>> = vec![None; n];
@@ -70,6 +89,11 @@ fn roots(net: &Network) -> (Vec<TensorRef>, Vec<u64>) {
         if let Layer::Reshape { input, output } = l {
             parent[*output] = Some((*input, 0));
         }
+    }
+    for li in slice_views(net) {
+        let Layer::Slice { input, output, c0 } = &net.layers[li] else { continue };
+        let [_, _, h, w] = net.tensors[*input].shape;
+        parent[*output] = Some((*input, (c0 * h * w * net.tensors[*input].dtype.size()) as u64));
     }
     for (t, li) in concat_aliases(net) {
         let Layer::Concat { inputs, output, .. } = &net.layers[li] else { continue };
@@ -101,6 +125,7 @@ fn roots(net: &Network) -> (Vec<TensorRef>, Vec<u64>) {
 pub fn plan(net: &Network, fused: &[(usize, usize)]) -> Result<MemoryPlan, MemoryError> {
     let n = net.tensors.len();
     let (root, alias_off) = roots(net);
+    let views = slice_views(net);
     let mut places: Vec<Option<Placement>> = vec![None; n];
     let io: Vec<TensorRef> = net.inputs.iter().chain(&net.outputs).copied().collect();
     if io.len() > (REGION_IO_LAST - REGION_IO_FIRST + 1) as usize {
@@ -118,7 +143,7 @@ pub fn plan(net: &Network, fused: &[(usize, usize)]) -> Result<MemoryPlan, Memor
     let mut last = vec![0usize; n];
     let mut private = vec![false; n];
     for (i, l) in net.layers.iter().enumerate() {
-        if matches!(l, Layer::Reshape { .. }) || fused.iter().any(|f| f.1 == i) {
+        if matches!(l, Layer::Reshape { .. }) || fused.iter().any(|f| f.1 == i) || views.contains(&i) {
             continue;
         }
         let o = match fused.iter().find(|f| f.0 == i) {

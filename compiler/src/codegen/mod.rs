@@ -202,6 +202,7 @@ pub fn compile(net: &Network) -> Result<Compiled, CompileError> {
     net.check()?;
     let fused = fusions(net);
     let memory = memory::plan(net, &fused)?;
+    let views = memory::slice_views(net);
     let mut weights = Weights::default();
     let mut routines = Vec::new();
     let params = net.chip.params();
@@ -227,7 +228,7 @@ pub fn compile(net: &Network) -> Result<Compiled, CompileError> {
             e,
             w: &mut weights,
         };
-        if fused.iter().any(|f| f.1 == index) {
+        if fused.iter().any(|f| f.1 == index) || views.contains(&index) {
             continue;
         }
         let act = fused.iter().find(|f| f.0 == index).and_then(|f| match &net.layers[f.1] {
