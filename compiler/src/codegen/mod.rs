@@ -19,7 +19,7 @@ pub mod tdma;
 pub mod tiu;
 pub mod weights;
 
-use crate::lower::{Layer, Network, NetworkError, TensorRef};
+use crate::lower::{Layer, Network, NetworkError, Pool, PoolKind, TensorRef};
 use cvsim_isa::{Chip, TdmaDesc, TiuDesc};
 use emitter::{Emitter, Span, Step};
 use local::Local;
@@ -122,10 +122,10 @@ impl LayerCx<'_> {
     }
 }
 
-fn lower_layer(cx: &mut LayerCx, l: &Layer, act: conv::FusedLut) -> Result<(), CompileError> {
+fn lower_layer(cx: &mut LayerCx, l: &Layer, act: conv::FusedLut, pool: Option<&Pool>) -> Result<(), CompileError> {
     match l {
         Layer::Quantize { .. } | Layer::Dequantize { .. } | Layer::Reshape { .. } => Ok(()),
-        Layer::Conv(c) => conv::conv(cx, c, act),
+        Layer::Conv(c) => conv::conv(cx, c, act, pool),
         Layer::FullyConnected(f) => conv::fully_connected(cx, f, act),
         Layer::Lut { input, output, table } => eltwise::lut(cx, *input, *output, table),
         Layer::Add { a, b, output, ma, mb, rshift, relu } => {
@@ -168,7 +168,7 @@ fn lower_layer(cx: &mut LayerCx, l: &Layer, act: conv::FusedLut) -> Result<(), C
             softmax::softmax_bf16(cx, *input, *output)
         }
         Layer::Softmax { input, output, scale } => softmax::softmax(cx, *input, *output, *scale),
-        Layer::ConvBf16(c) => conv::conv_bf16(cx, c),
+        Layer::ConvBf16(c) => conv::conv_bf16(cx, c, pool),
         Layer::FullyConnectedBf16 { input, output, weight, bias, relu } => {
             conv::fully_connected_bf16(cx, *input, *output, weight, bias, *relu)
         }
@@ -178,19 +178,34 @@ fn lower_layer(cx: &mut LayerCx, l: &Layer, act: conv::FusedLut) -> Result<(), C
     }
 }
 
-/// Layer pairs (convolution or FC, the `Lut` right after it) whose table is applied in local
-/// memory before the store: the convolution's own output then never reaches device memory.
+/// Layer pairs lowered as one, applied in local memory before the store so that the first
+/// one's output never reaches device memory: a convolution or FC and the `Lut` right after it,
+/// or a convolution and the max pooling right after it (same scale: max pooling does not
+/// requantise).
 pub fn fusions(net: &Network) -> Vec<(usize, usize)> {
     let mut v = Vec::new();
     for (i, w) in net.layers.windows(2).enumerate() {
-        let out = match &w[0] {
-            Layer::Conv(c) => c.output,
-            Layer::FullyConnected(f) => f.output,
+        let (out, conv) = match &w[0] {
+            Layer::Conv(c) => (c.output, true),
+            Layer::ConvBf16(c) => (c.output, true),
+            Layer::FullyConnected(f) => (f.output, false),
             _ => continue,
         };
-        let Layer::Lut { input, .. } = &w[1] else { continue };
         let readers = net.layers.iter().filter(|l| l.inputs().contains(&out)).count();
-        if *input == out && readers == 1 && !net.outputs.contains(&out) {
+        if readers != 1 || net.outputs.contains(&out) {
+            continue;
+        }
+        let fuses = match &w[1] {
+            Layer::Lut { input, .. } => *input == out && !matches!(w[0], Layer::ConvBf16(_)),
+            Layer::Pool(p) => {
+                conv && p.input == out
+                    && matches!(p.kind, PoolKind::Max)
+                    && net.tensors[p.input].qscale == net.tensors[p.output].qscale
+                    && net.tensors[p.input].shape[0] == 1
+            }
+            _ => false,
+        };
+        if fuses {
             v.push((i, i + 1));
         }
     }
@@ -231,11 +246,16 @@ pub fn compile(net: &Network) -> Result<Compiled, CompileError> {
         if fused.iter().any(|f| f.1 == index) || views.contains(&index) {
             continue;
         }
-        let act = fused.iter().find(|f| f.0 == index).and_then(|f| match &net.layers[f.1] {
-            Layer::Lut { output, table, .. } => Some((&**table, *output)),
+        let partner = fused.iter().find(|f| f.0 == index).map(|f| &net.layers[f.1]);
+        let act = match partner {
+            Some(Layer::Lut { output, table, .. }) => Some((&**table, *output)),
             _ => None,
-        });
-        lower_layer(&mut cx, l, act)?;
+        };
+        let pool = match partner {
+            Some(Layer::Pool(p)) => Some(p),
+            _ => None,
+        };
+        lower_layer(&mut cx, l, act, pool)?;
     }
     if let Some((layers, e)) = tpu.take() {
         routines.push(Routine::Tpu { layers, steps: e.steps });
