@@ -470,16 +470,18 @@ fn tiled(cx: &mut LayerCx, sp: Spec) -> Result<(), CompileError> {
         if let Some((tl, _, _)) = table {
             cx.tiu(super::eltwise::lut_desc(cx, &yl, &yl, &tl), &[&yl, &tl], &[&yl]);
         }
-        let (yl, oh, ow) = match (pool, pr) {
+        let (yl, ow) = match (pool, pr) {
             (Some(p), Some(r)) => {
                 let pl = g.act(bufs_at[k % bufs as usize][4], lanes, n, t.oc_t, t.qt, r.ow);
                 let d = super::pool::pool_desc(cx, p, g.bf16, &yl, &pl, t.pad_top, t.pad_bottom);
                 cx.tiu(d, &[&yl], &[&pl]);
-                (pl, r.oh, r.ow)
+                (pl, r.ow)
             }
-            _ => (yl, oh, ow),
+            _ => (yl, ow),
         };
-        let at = dst.at(((t.oc0 * oh * ow + t.q0 * ow) * e) as u64);
+        // The destination's own channel stride: a concat input may be stored to every
+        // `groups`-th channel of a shuffle's output.
+        let at = dst.at(t.oc0 as u64 * dst.c_str as u64 + (t.q0 * ow * e) as u64);
         if g.bf16 {
             cx.store(l2g_bf16(cx.chip, &yl, &at), &yl);
         } else {

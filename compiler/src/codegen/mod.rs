@@ -19,7 +19,7 @@ pub mod tdma;
 pub mod tiu;
 pub mod weights;
 
-use crate::lower::{Layer, Network, NetworkError, Pool, PoolKind, TensorRef};
+use crate::lower::{Layer, Network, NetworkError, PoolKind, TensorRef};
 use cvsim_isa::{Chip, TdmaDesc, TiuDesc};
 use emitter::{Emitter, Span, Step};
 use local::Local;
@@ -108,13 +108,15 @@ impl LayerCx<'_> {
         self.net.tensors[t].name.clone()
     }
 
-    /// The tensor in device memory, dense NCHW; strides in bytes.
+    /// The tensor in device memory, NCHW, dense but for the channel step of a concat input
+    /// stored into a shuffle's output; strides in bytes.
     pub fn global(&self, t: TensorRef) -> Global {
         let p = self.mem.places[t].expect("every tensor a layer touches is placed");
         let [_, c, h, w] = self.shape(t);
         let esz = self.net.tensors[t].dtype.size() as u32;
-        let g = Global::dense(p.region, p.offset, c, h, w * esz);
-        Global { h_str: w * esz, ..g }
+        let step = self.mem.channel_steps[t];
+        let g = Global::dense(p.region, p.offset, c * step, h, w * esz);
+        Global { h_str: w * esz, c_str: step * h * w * esz, ..g }
     }
 
     pub fn error(&self, what: String) -> CompileError {
@@ -122,7 +124,16 @@ impl LayerCx<'_> {
     }
 }
 
-fn lower_layer(cx: &mut LayerCx, l: &Layer, act: conv::FusedLut, pool: Option<&Pool>) -> Result<(), CompileError> {
+/// `partner`: the layer lowered together with `l` (see [`fusions`]).
+fn lower_layer(cx: &mut LayerCx, l: &Layer, partner: Option<&Layer>) -> Result<(), CompileError> {
+    let act = match partner {
+        Some(Layer::Lut { output, table, .. }) => Some((&**table, *output)),
+        _ => None,
+    };
+    let pool = match partner {
+        Some(Layer::Pool(p)) => Some(p),
+        _ => None,
+    };
     match l {
         Layer::Quantize { .. } | Layer::Dequantize { .. } | Layer::Reshape { .. } => Ok(()),
         Layer::Conv(c) => conv::conv(cx, c, act, pool),
@@ -138,18 +149,29 @@ fn lower_layer(cx: &mut LayerCx, l: &Layer, act: conv::FusedLut, pool: Option<&P
             let aliased = memory::concat_aliases(cx.net);
             let in_place: Vec<bool> =
                 inputs.iter().map(|t| aliased.iter().any(|a| a.0 == *t && a.1 == cx.index)).collect();
-            if cx.net.tensors[*output].dtype == crate::lower::DType::Bf16 {
-                let mut c0 = 0;
-                for (&t, &done) in inputs.iter().zip(&in_place) {
-                    let c = cx.shape(t)[1];
-                    if !done {
-                        movement::copy_channels(cx, t, 0, c, *output, c0, 1)?;
+            // Each input's destination: its channel range of the output, or its strided
+            // channels of the shuffle's output when the shuffle is lowered with the concat.
+            let mut dests = Vec::with_capacity(inputs.len());
+            let mut c0 = 0;
+            for (k, &t) in inputs.iter().enumerate() {
+                dests.push(match partner {
+                    Some(Layer::ChannelShuffle { output: s, groups, .. }) => {
+                        let (first, step) = memory::shuffled_place(cx.net, cx.index, k, *groups as u32);
+                        (*s, first, step)
                     }
-                    c0 += c;
+                    _ => (*output, c0, 1),
+                });
+                c0 += cx.shape(t)[1];
+            }
+            if cx.net.tensors[*output].dtype == crate::lower::DType::Bf16 {
+                for ((&t, &done), &(dst, first, step)) in inputs.iter().zip(&in_place).zip(&dests) {
+                    if !done {
+                        movement::copy_channels(cx, t, 0, cx.shape(t)[1], dst, first, step)?;
+                    }
                 }
                 Ok(())
             } else {
-                eltwise::concat(cx, inputs, *output, rescale, &in_place)
+                eltwise::concat(cx, inputs, &dests, rescale, &in_place)
             }
         }
         Layer::Slice { input, output, c0 } => {
@@ -178,13 +200,18 @@ fn lower_layer(cx: &mut LayerCx, l: &Layer, act: conv::FusedLut, pool: Option<&P
     }
 }
 
-/// Layer pairs lowered as one, applied in local memory before the store so that the first
-/// one's output never reaches device memory: a convolution or FC and the `Lut` right after it,
-/// or a convolution and the max pooling right after it (same scale: max pooling does not
-/// requantise).
+/// Layer pairs lowered as one, so that the first one's output never reaches device memory: a
+/// convolution or FC and the `Lut` right after it, or a convolution and the max pooling right
+/// after it (same scale: max pooling does not requantise), applied in local memory before the
+/// store; a concat and the channel shuffle right after it, its inputs stored to their shuffled
+/// channels ([`memory::shuffled_concat`]).
 pub fn fusions(net: &Network) -> Vec<(usize, usize)> {
     let mut v = Vec::new();
     for (i, w) in net.layers.windows(2).enumerate() {
+        if let Some((s, _, _)) = memory::shuffled_concat(net, i) {
+            v.push((i, s));
+            continue;
+        }
         let (out, conv) = match &w[0] {
             Layer::Conv(c) => (c.output, true),
             Layer::ConvBf16(c) => (c.output, true),
@@ -247,15 +274,7 @@ pub fn compile(net: &Network) -> Result<Compiled, CompileError> {
             continue;
         }
         let partner = fused.iter().find(|f| f.0 == index).map(|f| &net.layers[f.1]);
-        let act = match partner {
-            Some(Layer::Lut { output, table, .. }) => Some((&**table, *output)),
-            _ => None,
-        };
-        let pool = match partner {
-            Some(Layer::Pool(p)) => Some(p),
-            _ => None,
-        };
-        lower_layer(&mut cx, l, act, pool)?;
+        lower_layer(&mut cx, l, partner)?;
     }
     if let Some((layers, e)) = tpu.take() {
         routines.push(Routine::Tpu { layers, steps: e.steps });
