@@ -20,7 +20,9 @@ pub mod tiu;
 pub mod weights;
 
 use crate::lower::{Layer, Network, NetworkError, PoolKind, TensorRef};
+use cvsim_isa::cmdbuf::Command;
 use cvsim_isa::{Chip, TdmaDesc, TiuDesc};
+use cvsim_sim::timing::TimingConfig;
 use emitter::{Emitter, Span, Step};
 use local::Local;
 use memory::{MemoryError, MemoryPlan};
@@ -229,6 +231,7 @@ pub fn fusions(net: &Network) -> Vec<(usize, usize)> {
                     && matches!(p.kind, PoolKind::Max)
                     && net.tensors[p.input].qscale == net.tensors[p.output].qscale
                     && net.tensors[p.input].shape[0] == 1
+                    && pool_fusion_pays(net, i)
             }
             _ => false,
         };
@@ -237,6 +240,43 @@ pub fn fusions(net: &Network) -> Vec<(usize, usize)> {
         }
     }
     v
+}
+
+/// Whether the convolution at layer `i` and the max pooling after it run faster as one, by the
+/// timing model's schedule of both lowerings: fused, the convolution rows two pooling tiles
+/// share are computed twice, which costs more than the store and load it saves where the
+/// convolution is compute-bound (the first layer on the chips with fewer lanes).
+fn pool_fusion_pays(net: &Network, i: usize) -> bool {
+    let cost = |fused: &[(usize, usize)]| -> Option<u64> {
+        let mem = memory::plan(net, fused).ok()?;
+        let params = net.chip.params();
+        let mut e = Emitter::new(net.chip);
+        let mut w = Weights::default();
+        for index in [i, i + 1] {
+            if fused.iter().any(|f| f.1 == index) {
+                continue;
+            }
+            let l = &net.layers[index];
+            let mut cx = LayerCx {
+                chip: net.chip,
+                lanes: params.lanes,
+                lmem: params.lmem_per_lane,
+                index,
+                kind: l.kind(),
+                net,
+                mem: &mem,
+                e: &mut e,
+                w: &mut w,
+            };
+            let partner = fused.iter().find(|f| f.0 == index).map(|f| &net.layers[f.1]);
+            lower_layer(&mut cx, l, partner).ok()?;
+        }
+        let cmds: Vec<Command> =
+            e.steps.into_iter().map(|s| Command { offset: 0, header: None, desc: s.desc }).collect();
+        let timed = cvsim_sim::timing::schedule(net.chip, &cmds, &TimingConfig::default()).ok()?;
+        Some(timed.totals.cycles)
+    };
+    matches!((cost(&[]), cost(&[(i, i + 1)])), (Some(apart), Some(fused)) if fused < apart)
 }
 
 /// Check and lower the network.
