@@ -668,3 +668,37 @@ fn activation_fused_into_fully_connected_and_conv_bias_add_folded() {
     assert_eq!(ops_of(&g), ["Conv", "Reshape", "FullyConnected"], "{g}");
     assert_eq!(g.to_string().matches("act=").count(), 2, "{g}");
 }
+
+#[test]
+fn pointwise_convolutions_in_a_row_merge_into_one() {
+    // A padded, strided 1×1 projection without activation, then a 1×1 expansion with ReLU: one
+    // convolution with the first one's geometry. A 1×1 convolution whose output a second reader
+    // also reads stays.
+    let c = case(
+        vec![
+            node(
+                "Conv",
+                &["x", "w1", "b1"],
+                &["p"],
+                vec![("pads", A::Is(vec![1, 0, 1, 0])), ("strides", A::Is(vec![2, 2]))],
+            ),
+            node("Conv", &["p", "w2", "b2"], &["e"], vec![]),
+            node("Relu", &["e"], &["y"], vec![]),
+            node("Conv", &["x", "w3"], &["q"], vec![]),
+            node("Conv", &["q", "w4"], &["z"], vec![]),
+            node("Add", &["q", "q"], &["z2"], vec![]),
+        ],
+        &[("x", &[1, 6, 7, 7])],
+        &["y", "z", "z2"],
+        vec![
+            rand_init("w1", &[4, 6, 1, 1], 40),
+            rand_init("b1", &[4], 41),
+            rand_init("w2", &[9, 4, 1, 1], 42),
+            rand_init("b2", &[9], 43),
+            rand_init("w3", &[4, 6, 1, 1], 44),
+            rand_init("w4", &[5, 4, 1, 1], 45),
+        ],
+    );
+    let g = c.check(SUM);
+    assert_eq!(ops_of(&g), ["Conv", "Conv", "Conv", "Add"], "{g}");
+}

@@ -110,6 +110,11 @@ pub struct Quirks {
     pub bf16_min_pool_unreproducible: bool,
     /// The TIU has the mdsum task.
     pub mdsum: bool,
+    /// A bf16 convolution's fp32 bias has its low-half plane `ceil(C / lanes) · 2` bytes after the
+    /// high halves, C being the result's channels, whatever `opd2_b_str` says (oracle runs of a
+    /// 1×1 depthwise convolution whose bias planes were laid out for more channels than the
+    /// descriptor's C; cvikernel always sets the two equal).
+    pub bf16_bias_plane_stride_from_channels: bool,
 }
 
 /// Bits of a local-memory address below the lane index (`lane << 15 | offset`).
@@ -149,6 +154,7 @@ const fn entry(
             bf16_ge_writes_low_byte: false,
             bf16_min_pool_unreproducible: false,
             mdsum: false,
+            bf16_bias_plane_stride_from_channels: true,
         },
     }
 }
@@ -185,6 +191,7 @@ pub static CHIPS: [ChipParams; 4] = [
         p.quirks.bf16_to_int8_huge_is_zero = true;
         p.quirks.depthwise_qm_ignores_dilation = false;
         p.quirks.mdsum = true;
+        p.quirks.bf16_bias_plane_stride_from_channels = false;
         p
     },
 ];

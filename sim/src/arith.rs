@@ -338,8 +338,9 @@ const EXP_BITS: u32 = 0x7F80_0000;
 /// chips is reproduced by truncating accumulation, while round-to-nearest-even misses one element
 /// in each of `cv182x-tiu_conv_bf16-000` and `-027` and 7 average-pooling vectors (3 on CV181x,
 /// 1 on CV182x, 3 on CV183x). On those two conv elements round-half-away and round-toward-−∞
-/// miss both and round-toward-+∞ one. Which rounding the bias addition uses is not distinguished
-/// by any vector; the same adder is assumed. Overflow and subnormal sums are not exercised.
+/// miss both and round-toward-+∞ one. The bias is added by the same truncating adder
+/// (`sim/tests/bf16_bias_planes.rs`: a tiny normal negative bias takes a product on a bf16 tie
+/// below it). Overflow and subnormal sums are not exercised.
 #[inline]
 pub fn f32_add_toward_zero(a: f32, b: f32) -> f32 {
     let s = a + b;

@@ -350,7 +350,7 @@ proptest! {
             for oc in 0..cv.oc {
                 for oh in 0..g.oh {
                     for ow in 0..g.ow {
-                        let mut acc = acc_bf16(&cv, n, oc, oh, ow, bf(pad));
+                        let mut acc = acc_bf16(&cv, n, oc, oh, ow, pad_ref(chip, pad));
                         if let Some(b) = &bias {
                             acc = trunc_add(acc, b[oc as usize]);
                         }
@@ -510,9 +510,9 @@ proptest! {
             tiu::exec(chip, &mut l, &d).unwrap_or_else(|e| panic!("pass {k}: {e}"));
         }
         for n in 0..g.n { for oc in 0..cv.oc { for oh in 0..g.oh { for ow in 0..g.ow {
-            let mut acc = acc_bf16(&parts[0], n, oc, oh, ow, bf(pad));
+            let mut acc = acc_bf16(&parts[0], n, oc, oh, ow, pad_ref(chip, pad));
             for part in &parts[1..] {
-                acc = trunc_add(acc_bf16(part, n, oc, oh, ow, bf(pad)), acc);
+                acc = trunc_add(acc_bf16(part, n, oc, oh, ow, pad_ref(chip, pad)), acc);
             }
             if let Some(bv) = &bias {
                 acc = trunc_add(acc, bv[oc as usize]);

@@ -652,10 +652,13 @@ fn check_half(k: &HalfCase) -> Result<(), TestCaseError> {
                         Op::Sub => bf16_write(fx - fy),
                         Op::Mul => bf16_write(fx * fy),
                         Op::Mac => {
-                            // The accumulator is read exactly (subnormals kept).
+                            // The accumulator is read exactly (subnormals kept); a subnormal
+                            // product counts as zero.
                             let old = rd(ri);
                             let fo = if old & 0x7F80 == 0x7F80 { f32::NAN } else { f32::from_bits((old as u32) << 16) };
-                            bf16_write(sum_toward_zero(fx * fy, fo))
+                            let p = fx * fy;
+                            let p = if p.is_subnormal() { f32::from_bits(p.to_bits() & 0x8000_0000) } else { p };
+                            bf16_write(sum_toward_zero(p, fo))
                         }
                         Op::Max if either_nan => 0x7F7F,
                         Op::Max => bf16_write(fx.max(fy)),

@@ -584,6 +584,31 @@ fn depthwise_desc(
     d
 }
 
+/// A bf16 per-channel `x · w + b` as a 1×1 depthwise convolution: the product and the fp32 bias
+/// are summed before the one rounding to bf16, as the vendor's Scale layer does (an element-wise
+/// multiply followed by an add would round twice).
+pub(super) fn scale_bf16_desc(cx: &LayerCx, x: &Local, w: &Local, b: &Local, y: &Local) -> TiuDesc {
+    let g = Geom {
+        n: x.n,
+        ic: x.c,
+        ih: x.h,
+        iw: x.w,
+        oc: y.c,
+        oh: y.h,
+        ow: y.w,
+        kh: 1,
+        kw: 1,
+        sh: 1,
+        sw: 1,
+        dh: 1,
+        dw: 1,
+        pads: Pads::ZERO,
+        depthwise: true,
+        bf16: true,
+    };
+    depthwise_desc(cx, &g, false, x, w, b, y, 0, 0)
+}
+
 /// An FC is a 1×1 convolution of `[M, K, 1, 1]`: the TIU's convolution path gives it per-channel
 /// requantisation with the same records.
 pub fn fully_connected(cx: &mut LayerCx, f: &FullyConnected, act: FusedLut) -> Result<(), CompileError> {

@@ -3,13 +3,16 @@
 //! Tiles: channels in multiples of the lane count, then rows; double-buffered when there is
 //! more than one tile.
 
+use super::conv::scale_bf16_desc;
 use super::local::{Arena, Local};
+use super::memory::REGION_WEIGHT;
 use super::softmax::bf16;
 use super::tdma::{g2l_bf16, l2g_bf16, Global};
 use super::tiu::{opd0_shape, opd0_strides, opd1_strides, res0_shape, res0_strides};
 use super::{CompileError, LayerCx};
 use crate::lower::{ActBf16, TensorRef};
 use cvsim_isa::TiuDesc;
+use cvsim_runtime::cvimodel::DType;
 
 /// Element-wise op codes (`tsk_eu_typ`, isa.md §3.4).
 const MUL: u32 = 0;
@@ -91,7 +94,16 @@ fn run(
     let broadcast = matches!(kind, Kind::Mul { broadcast: true });
     // Buffers per tile: a, y and (b, or a scratch for the activations' intermediate).
     let per_tile = if broadcast { 2 } else { 3 };
-    let fixed = if broadcast { bytes(lanes, [s[0], s[1], 1, 1]) * 2 } else { 0 };
+    // HardSigmoid's affine step runs as a 1×1 depthwise convolution whose per-channel weight
+    // (`alpha`, EU-aligned) and fp32 bias (`beta`, two planes) stay in local memory throughout.
+    let affine = match kind {
+        Kind::Act(ActBf16::HardSigmoid { alpha, beta } | ActBf16::HardSwish { alpha, beta }) => Some((alpha, beta)),
+        _ => None,
+    };
+    let per_lane = s[1].div_ceil(lanes);
+    let affine_bytes = [16 * per_lane, (4 * per_lane).div_ceil(16) * 16];
+    let fixed = if broadcast { bytes(lanes, [s[0], s[1], 1, 1]) * 2 } else { 0 }
+        + if affine.is_some() { affine_bytes[0] + affine_bytes[1] } else { 0 };
     let (c_max, h_max) = match tile(cx, s, per_tile, fixed) {
         Ok((c, h)) if c == s[1] && h == s[2] => (c, h),
         _ => tile(cx, s, 2 * per_tile, fixed)?,
@@ -105,6 +117,33 @@ fn run(
     let bufs = if tiles.len() > 1 { 2 } else { 1 };
     let buf = bytes(lanes, [s[0], c_max, h_max, s[3]]);
     let mut arena = Arena::new(cx.lmem);
+    let scale = affine.map(|(alpha, beta)| {
+        let c = s[1];
+        let name = cx.tensor_name(output);
+        let w: Vec<u8> = (0..c).flat_map(|_| bf16(alpha).to_le_bytes()).collect();
+        let w_off = cx.w.add(format!("{name}_scale_filter_bf16"), &w, [1, c as i64, 1, 1], DType::Bf16);
+        let hi = (beta.to_bits() >> 16) as u16;
+        let lo = beta.to_bits() as u16;
+        let planes: Vec<u8> =
+            (0..c).flat_map(|_| hi.to_le_bytes()).chain((0..c).flat_map(|_| lo.to_le_bytes())).collect();
+        let b_off = cx.w.add(format!("{name}_scale_bias_fp32_planes"), &planes, [2, c as i64, 1, 1], DType::Bf16);
+        let wl = Local::eu_aligned_bf16(arena.alloc(affine_bytes[0]).expect("fits"), lanes, 1, c, 1, 1);
+        let bl = Local {
+            addr: arena.alloc(affine_bytes[1]).expect("fits"),
+            n: 2,
+            c,
+            h: 1,
+            w: 1,
+            n_str: 2 * per_lane,
+            c_str: 2,
+            h_str: 2,
+            w_str: 2,
+        };
+        cx.load(g2l_bf16(cx.chip, &Global::dense(REGION_WEIGHT, w_off, c, 1, 2), &wl), &wl);
+        let bg = Global { region: REGION_WEIGHT, offset: b_off, n_str: c * 2, c_str: 2, h_str: 2 };
+        cx.load(g2l_bf16(cx.chip, &bg, &bl), &bl);
+        (wl, bl)
+    });
     let at: Vec<[u32; 3]> = (0..bufs)
         .map(|_| {
             let bb = if broadcast { bytes(lanes, [s[0], c_max, 1, 1]) } else { buf };
@@ -152,15 +191,26 @@ fn run(
                 };
                 cx.tiu(op(cx, MUL, &y, &la, Ok(&lb), false), &[&la, &lb], &[&y]);
             }
-            Kind::Act(act) => act_ops(cx, *act, &la, &y),
+            Kind::Act(act) => {
+                // Channel tiles start at multiples of the lane count, so in lane 0.
+                let params = scale.map(|(wl, bl)| {
+                    let row = c0 / lanes;
+                    (
+                        Local { addr: wl.addr + row * wl.c_str, c: c_t, ..wl },
+                        Local { addr: bl.addr + row * bl.c_str, c: c_t, ..bl },
+                    )
+                });
+                act_ops(cx, *act, &la, &y, params)
+            }
         }
         cx.store(l2g_bf16(cx.chip, &y, &gy.at(off(c0, h0))), &y);
     }
     Ok(())
 }
 
-/// An activation of `x` into `y`, each step in place on `y`.
-fn act_ops(cx: &mut LayerCx, act: ActBf16, x: &Local, y: &Local) {
+/// An activation of `x` into `y`, each step in place on `y`; `scale` holds the per-channel
+/// weight and bias of HardSigmoid's affine step for this tile.
+fn act_ops(cx: &mut LayerCx, act: ActBf16, x: &Local, y: &Local, scale: Option<(Local, Local)>) {
     let step = |cx: &mut LayerCx, eu: u32, src: &Local, v: Result<&Local, f32>| {
         let mut reads = vec![src];
         if let Ok(t) = v {
@@ -174,11 +224,11 @@ fn act_ops(cx: &mut LayerCx, act: ActBf16, x: &Local, y: &Local) {
             step(cx, MAX, x, Err(lo));
             step(cx, MIN, y, Err(hi));
         }
-        ActBf16::HardSigmoid { alpha, beta } | ActBf16::HardSwish { alpha, beta } => {
-            step(cx, MUL, x, Err(alpha));
-            step(cx, ADD, y, Err(beta));
-            step(cx, MAX, y, Err(0.0));
+        ActBf16::HardSigmoid { .. } | ActBf16::HardSwish { .. } => {
+            let (w, b) = scale.expect("HardSigmoid tiles carry their scale");
+            cx.tiu(scale_bf16_desc(cx, x, &w, &b, y), &[x, &w, &b], &[y]);
             step(cx, MIN, y, Err(1.0));
+            step(cx, MAX, y, Err(0.0));
             if matches!(act, ActBf16::HardSwish { .. }) {
                 step(cx, MUL, y, Ok(x));
             }

@@ -9,6 +9,7 @@ mod cleanup;
 mod const_fold;
 mod hardswish;
 mod pad;
+mod pointwise;
 mod reshape;
 
 use crate::ir::{Graph, TensorId};
@@ -28,6 +29,7 @@ pub fn run(graph: &mut Graph) {
         changed |= channel::into_following_fc(graph);
         changed |= pad::fold(graph);
         changed |= activation::fuse(graph);
+        changed |= pointwise::merge(graph);
         graph.remove_dead();
         if !changed {
             break;

@@ -4,7 +4,9 @@
 //! Each channel is one plane: the padded input plane is gathered once, and every output row is
 //! accumulated tap by tap with [`Window::fold_row`].
 
-use super::conv::{bf16_bias, bf16_result, check_common, int8_requant, load_i8, load_u16, nonzero_input, pad_i8, relu};
+use super::conv::{
+    bf16_bias, bf16_pad, bf16_result, check_common, int8_requant, load_i8, load_u16, nonzero_input, pad_i8, relu,
+};
 use super::operand::{anchored_to_result, same_batch_and_channels, view, Opd};
 use super::window::{Dilation, InputPlanes, Kernel, Window};
 use crate::arith;
@@ -151,7 +153,7 @@ fn exec_bf16(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, win: &Window) -> ExecResu
     let weights = gather_weights(chip, lmem, d, 2, bf16::bf16_operand(d.opd1_addr as u16), |i| {
         bf16::bf16_operand(load_u16(lmem, i))
     })?;
-    let pad = bf16::bf16_operand(d.pad_value(chip) as u16);
+    let pad = bf16_pad(chip, d);
     let input = InputPlanes::new(win, &x, &xb, &res, lmem.lanes, pad, |i| bf16::bf16_operand(load_u16(lmem, i)));
 
     let (kh, kw) = (win.h.kernel as usize, win.w.kernel as usize);

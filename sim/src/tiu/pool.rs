@@ -4,7 +4,7 @@
 //! Each channel plane is gathered once with its padding materialised, then every output row is
 //! folded tap by tap with [`Window::fold_row`].
 
-use super::conv::{check_common, load_i8, load_u16, nonzero_input, pad_i8, Int8Out, Requant};
+use super::conv::{bf16_pad, check_common, load_i8, load_u16, nonzero_input, pad_i8, Int8Out, Requant};
 use super::operand::{same_batch_and_channels, view, Opd};
 use super::window::{Dilation, InputPlanes, Kernel, Window};
 use crate::arith;
@@ -144,7 +144,12 @@ fn exec_bf16(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, win: &Window, kind: Kind)
     let xb = x.channel_bases(lmem, Label::new(Operand::Opd0, "pooling input (opd0)"))?;
     let res = view(chip, d, Opd::Res0, 2);
     let rb = res.channel_bases(lmem, Label::new(Operand::Res0, "pooling result (res0)"))?;
-    let pad = bf16::bf16_operand(d.pad_value(chip) as u16);
+    // Average pooling pads as convolutions do; max and min pooling read the field as a bf16
+    // pattern (fuzzing: every max/min pool with padding is identical so).
+    let pad = match kind {
+        Kind::Avg => bf16_pad(chip, d),
+        Kind::Max | Kind::Min => bf16::bf16_operand(d.pad_value(chip) as u16),
+    };
     let mut input = InputPlanes::new(win, &x, &xb, &res, lmem.lanes, pad, |i| bf16::bf16_operand(load_u16(lmem, i)));
     let ow = d.res0_w as usize;
     let mut acc = vec![0f32; ow];

@@ -340,6 +340,16 @@ pub fn bf(b: u16) -> f32 {
     f32::from_bits((b as u32) << 16)
 }
 
+/// The value a bf16 convolution pads with, from the pad field: a bf16 pattern on CV183x's own
+/// field; elsewhere the 16-bit integer itself.
+pub fn pad_ref(chip: cvsim_isa::Chip, pad: u16) -> f32 {
+    if chip.layout().bf16_pad_field() {
+        bf(pad)
+    } else {
+        pad as f32
+    }
+}
+
 /// Random bf16 normals in ±[2^-8, 2^8): products span enough binades that fp32 sums round (so
 /// truncation differs from round-to-nearest), yet every sum of a few hundred products is exact
 /// in f64, which `trunc_add` relies on.

@@ -94,9 +94,11 @@ pub(super) fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, op: TiuOp, shape: [
 /// direction matters only when the f32 sum lands on a bf16 tie: a plain f32 sum would round the
 /// tie to even. Found with the oracle on a bf16 softmax whose exponent products hit such ties;
 /// pinned by `sim/tests/bf16_mac.rs` and the corpus mac vectors (subnormal addends included).
+/// A subnormal product counts as zero (oracle: −0.18 · 2^-126 + 2^-126 gives 2^-126, where the
+/// exact sum, a subnormal, would flush to 0), as in the convolutions' MAC.
 #[inline]
 fn mac(x: f32, y: f32, acc: f32) -> f32 {
-    let p = x * y;
+    let p = crate::arith::f32_mul_ftz(x, y);
     let s = p + acc;
     if !s.is_finite() || s == 0.0 {
         return s;
