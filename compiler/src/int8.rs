@@ -3,7 +3,8 @@
 //! int8 lowering decides them (`crate::quantize` holds that arithmetic).
 //!
 //! Activations are symmetric int8 with the scale `threshold / 127`. An op whose hardware form
-//! cannot requantise (max pooling, reshapes) gives its output its input's threshold. Any
+//! cannot requantise (max pooling, reshapes) gives its output its input's threshold; the inputs of
+//! a concat take the concat's (`calibration::propagate`), so it only merges channels. Any
 //! element-wise function of one input (activations, a multiplication by a scalar) becomes a
 //! 256-entry table; a per-channel affine map by constants becomes a 1×1 depthwise convolution.
 
@@ -44,6 +45,7 @@ pub fn quantize(graph: &Graph, chip: Chip, name: &str) -> Result<Network, Quanti
         map: vec![None; graph.tensors.len()],
         thresholds: vec![None; graph.tensors.len()],
         fused: vec![false; graph.nodes.len()],
+        cali: crate::calibration::propagate::concat_thresholds(graph),
     };
     for &input in &graph.inputs {
         let t = &graph.tensors[input];
@@ -82,6 +84,9 @@ struct Quantizer<'a> {
     thresholds: Vec<Option<f32>>,
     /// Nodes already lowered as part of the one before (a ReLU after an element-wise add).
     fused: Vec<bool>,
+    /// Each tensor's calibration after the vendor's moves across ops (concat inputs on the
+    /// concat's threshold).
+    cali: Vec<Option<crate::ir::Calibration>>,
 }
 
 pub(crate) fn shape4(name: &str, shape: &[usize]) -> Result<[usize; 4], QuantizeError> {
@@ -110,7 +115,7 @@ impl Quantizer<'_> {
     /// tell apart (see [`saturation_bound`]).
     fn calibrated(&self, t: TensorId) -> Result<f32, QuantizeError> {
         let tensor = &self.g.tensors[t];
-        match tensor.calibration {
+        match self.cali[t] {
             Some(c) if c.threshold > 0.0 && c.threshold.is_finite() => {
                 let bound = saturation_bound(self.g, t, c.max);
                 Ok(bound.map_or(c.threshold, |b| c.threshold.min(b)))

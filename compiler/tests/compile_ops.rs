@@ -8,8 +8,9 @@
 //! significant bits: a single rounding is within 2^-9 relative).
 
 use cvsim_compiler::calibration::{self, Sample, TuneOptions};
+use cvsim_compiler::codegen::Routine;
 use cvsim_compiler::driver::{self, Precision};
-use cvsim_compiler::lower::Chip;
+use cvsim_compiler::lower::{Chip, Layer};
 use cvsim_compiler::onnx::write::{Attr, ModelWriter};
 use cvsim_runtime::session::{Instance, LoadedModel};
 use cvsim_runtime::Model;
@@ -491,4 +492,63 @@ fn an_unsupported_op_names_the_node() {
     let g = driver::frontend(&m.to_bytes(13), None).unwrap();
     let e = driver::build(&g, Chip::Cv181x, Precision::Bf16, "u").unwrap_err().to_string();
     assert!(e.contains("the_sqrt") && e.contains("Sqrt") && e.contains("supported: Conv"), "{e}");
+}
+
+/// A squeezenet fire module's concat of two convolutions (each with its own calibrated range):
+/// the int8 quantiser gives both the concat's threshold, so the concat needs no rescale, both
+/// convolutions store into their channel ranges of its output and the concat emits no
+/// descriptor; the result stays close to tract on every chip.
+#[test]
+fn concat_of_two_convs_moves_nothing() {
+    let case = Case {
+        name: "fire_concat",
+        input: vec![1, 16, 12, 12],
+        int8_bound: Some(INT8),
+        bf16: true,
+        build: |m, r| {
+            conv(m, r, "e1", "x", 24, 16, 1, &[("kernel_shape", ks(&[1, 1]))], "a");
+            m.node("Relu", "r1", &["a"], &["ra"], &[]);
+            conv(m, r, "e3", "x", 24, 16, 3, &[("kernel_shape", ks(&[3, 3])), ("pads", ks(&[1, 1, 1, 1]))], "b");
+            m.constant("k", &[], &[3.0]);
+            m.node("Mul", "big", &["b", "k"], &["bb"], &[]);
+            m.node("Relu", "r3", &["bb"], &["rb"], &[]);
+            m.node("Concat", "cat", &["ra", "rb"], &["c"], &[("axis", Attr::Int(1))]);
+            conv(m, r, "next", "c", 8, 48, 1, &[("kernel_shape", ks(&[1, 1]))], "y");
+        },
+    };
+    let opts = calibration::Options { progress: false, threads: 1, ..calibration::Options::default() };
+    let tune = TuneOptions { samples: 2, ..TuneOptions::default() };
+    let bytes = onnx_bytes(&case);
+    let test = samples(&case, 0x7E57, 1).remove(0).inputs.remove(0).1;
+    let want = tract_output(&bytes, &test);
+    let (table, _) = driver::calibration_table(&bytes, None, case.name, &samples(&case, 1, 6), &opts, &tune).unwrap();
+    let mut g = driver::frontend(&bytes, None).unwrap();
+    driver::apply_table(&table, &mut g, &bytes, None).unwrap();
+    let th = |name: &str| g.tensors[g.tensor_by_name(name).unwrap()].calibration.unwrap().threshold;
+    // Calibrated apart, so at least one input's own scale differs from the concat's.
+    assert!(th("ra") != th("rb"), "the inputs are calibrated apart");
+    for chip in [Chip::Cv180x, Chip::Cv181x, Chip::Cv182x, Chip::Cv183x] {
+        for precision in [Precision::Int8, Precision::Bf16] {
+            let (net, model) = driver::build(&g, chip, precision, case.name).unwrap();
+            let concat = net.layers.iter().position(|l| matches!(l, Layer::Concat { .. })).unwrap();
+            let Layer::Concat { inputs, rescale, .. } = &net.layers[concat] else { unreachable!() };
+            assert!(rescale.iter().all(Option::is_none), "{chip} {precision:?}: {rescale:?}");
+            let aliased = cvsim_compiler::codegen::memory::concat_aliases(&net);
+            assert_eq!(aliased.len(), inputs.len(), "{chip} {precision:?}: every input stored in place");
+            let compiled = cvsim_compiler::codegen::compile(&net).unwrap();
+            let concat_id = concat as u32 + 1;
+            let emitted = compiled
+                .routines
+                .iter()
+                .filter_map(|r| match r {
+                    Routine::Tpu { steps, .. } => Some(steps.iter().filter(|s| s.layer == concat_id).count()),
+                    _ => None,
+                })
+                .sum::<usize>();
+            assert_eq!(emitted, 0, "{chip} {precision:?}: the concat emitted descriptors");
+            let c = cosine(&run_model(&model, &test), &want);
+            let bound = if precision == Precision::Int8 { INT8 } else { BF16 };
+            assert!(c >= bound, "{chip} {precision:?}: cosine {c:.6} < {bound}");
+        }
+    }
 }

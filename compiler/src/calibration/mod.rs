@@ -6,6 +6,7 @@ pub mod dataset;
 pub mod histogram;
 pub mod kld;
 pub mod order;
+pub mod propagate;
 mod reference_run;
 pub mod table;
 pub mod tune;

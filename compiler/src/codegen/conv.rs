@@ -4,7 +4,9 @@
 //! Tiles: output channels in multiples of the lane count, output rows with the input rows they
 //! need (the halo) and the padding that falls inside the tile. For each channel tile the weights
 //! and QM records are loaded once; for each row tile the input rows are loaded, convolved and the
-//! result stored.
+//! result stored. A max pooling that alone reads the convolution's output can run on each tile
+//! before the store (tiles then cover pooling output rows, the convolution rows they read
+//! computed again at tile edges), so the convolution's output never reaches device memory.
 //!
 //! When not even one lane's worth of output channels with every input channel fits (weights and
 //! input rows double-buffered), the reduction is cut too: the input channels in chunks, each
@@ -20,7 +22,7 @@ use super::memory::REGION_WEIGHT;
 use super::tdma::{g2l_bf16, g2l_tensor, l2g_bf16, l2g_tensor, Global};
 use super::tiu::{opd0_shape, opd0_strides, res0_shape, res0_strides};
 use super::{CompileError, LayerCx};
-use crate::lower::{ChannelQuant, Conv, ConvBf16, FullyConnected, Pads, TensorRef};
+use crate::lower::{ChannelQuant, Conv, ConvBf16, FullyConnected, Pads, Pool, TensorRef};
 use cvsim_isa::{Chip, TiuDesc};
 use cvsim_runtime::cvimodel::DType;
 
@@ -132,9 +134,35 @@ impl Geom {
     }
 }
 
+/// The rows of a max pooling fused into the convolution.
+#[derive(Clone, Copy, Debug)]
+struct PoolRows {
+    kh: u32,
+    sh: u32,
+    top: u32,
+    /// The pooling's output height and width.
+    oh: u32,
+    ow: u32,
+}
+
+impl PoolRows {
+    /// Convolution output rows (at most `conv_oh`) that pooling rows `q0 .. q0 + qt` read:
+    /// `(first, end, padding rows above, padding rows below)`.
+    fn span(&self, conv_oh: u32, q0: u32, qt: u32) -> (u32, u32, u32, u32) {
+        let lo = (q0 * self.sh) as i64 - self.top as i64;
+        let hi = ((q0 + qt - 1) * self.sh + self.kh) as i64 - self.top as i64;
+        (lo.max(0) as u32, hi.min(conv_oh as i64) as u32, (-lo).max(0) as u32, (hi - conv_oh as i64).max(0) as u32)
+    }
+
+    /// Convolution rows a tile of `qt` pooling rows holds at most.
+    fn conv_rows(&self, conv_oh: u32, qt: u32) -> u32 {
+        ((qt - 1) * self.sh + self.kh).min(conv_oh)
+    }
+}
+
 /// The channel and row tile sizes with the least estimated traffic, when `bufs` copies of every
 /// tile buffer and `extra` bytes must fit a lane and the reduction is cut into chunks of `ic_t`
-/// input channels; with the estimate.
+/// input channels; with the estimate. Rows are output rows: the fused pooling's when there is one.
 #[allow(clippy::too_many_arguments)]
 fn choose_tiles(
     g: &Geom,
@@ -144,17 +172,22 @@ fn choose_tiles(
     extra: u32,
     max_oh: u32,
     ic_t: u32,
+    pool: Option<PoolRows>,
 ) -> Option<(u64, u32, u32)> {
     let per_lane = g.oc.div_ceil(lanes);
     let split = ic_t < g.ic;
     if !g.depthwise && ic_t > MAX_C {
         return None;
     }
-    let fits = |oc_t: u32, oh_t| {
+    let total = pool.map_or(g.oh, |p| p.oh);
+    let conv_rows = |qt: u32| pool.map_or(qt, |p| p.conv_rows(g.oh, qt));
+    let fits = |oc_t: u32, qt: u32| {
+        let oh_t = conv_rows(qt);
         let b = g.lmem(lanes, oc_t, oh_t, ic_t).map(|b| b.div_ceil(16) * 16);
+        let pooled = pool.map_or(0, |p| eu_bytes(lanes, g.n, oc_t, qt, p.ow * g.esz()).div_ceil(16) * 16);
         // Weights are double-buffered only when there is more than one channel or reduction tile.
         let wbufs = if oc_t < g.oc || split { bufs } else { 1 };
-        extra + wbufs * (b[0] + b[1]) + bufs * (b[2] + b[3]) <= size && g.rows_for(oh_t) <= 4063
+        extra + wbufs * (b[0] + b[1]) + bufs * (b[2] + b[3] + pooled) <= size && g.rows_for(oh_t) <= 4063
     };
     let mut best: Option<(u64, u32, u32)> = None;
     let mut last_oc_t = 0;
@@ -164,13 +197,13 @@ fn choose_tiles(
             continue;
         }
         last_oc_t = oc_t;
-        let Some(oh_t) = (1..=g.oh.min(max_oh)).rev().find(|&oh_t| fits(oc_t, oh_t)) else {
+        let Some(qt) = (1..=total.min(max_oh)).rev().find(|&qt| fits(oc_t, qt)) else {
             continue;
         };
         let oc_tiles = g.oc.div_ceil(oc_t) as u64;
-        let h_tiles = g.oh.div_ceil(oh_t) as u64;
+        let h_tiles = total.div_ceil(qt) as u64;
         let ic_tiles = g.ic.div_ceil(ic_t) as u64;
-        let input = (g.n * g.ic * g.rows_for(oh_t) * g.iw) as u64 * h_tiles;
+        let input = (g.n * g.ic * g.rows_for(conv_rows(qt)) * g.iw) as u64 * h_tiles;
         let weights = (g.kh * g.kw * if g.depthwise { 1 } else { g.ic } * g.oc) as u64;
         // With a cut reduction every row tile loads its weight chunks again.
         let weights = if split { weights * h_tiles } else { weights };
@@ -178,7 +211,7 @@ fn choose_tiles(
         // A tile costs a few descriptors' worth of fixed overhead.
         let cost = traffic + 4096 * oc_tiles * h_tiles * ic_tiles;
         if best.is_none_or(|b| cost < b.0) {
-            best = Some((cost, oc_t, oh_t));
+            best = Some((cost, oc_t, qt));
         }
     }
     best
@@ -203,14 +236,15 @@ fn moved_bytes(g: &Geom) -> u32 {
 /// buffers, so the next tile's loads overlap this tile's convolution; and only when no tile with
 /// every input channel fits, the reduction cut into chunks of whole lane rows, the chunk size
 /// with the least estimated traffic.
-fn plan(g: &Geom, lanes: u32, size: u32, extra: u32) -> Option<Plan> {
+fn plan(g: &Geom, lanes: u32, size: u32, extra: u32, pool: Option<PoolRows>) -> Option<Plan> {
     let whole = |bufs, (_, oc_t, oh_t): (u64, u32, u32)| Plan { bufs, oc_t, oh_t, ic_t: g.ic };
-    match choose_tiles(g, lanes, size, 1, extra, g.oh, g.ic) {
-        Some((c, o, h)) if o == g.oc && h == g.oh => {
+    let total = pool.map_or(g.oh, |p| p.oh);
+    match choose_tiles(g, lanes, size, 1, extra, total, g.ic, pool) {
+        Some((c, o, h)) if o == g.oc && h == total => {
             // A layer that fits whole but moves much data is still cut into row tiles, so that
             // loads, convolution and stores of neighbouring tiles overlap.
-            let split = if moved_bytes(g) >= OVERLAP_BYTES && g.oh >= 4 {
-                choose_tiles(g, lanes, size, 2, extra, g.oh.div_ceil(4), g.ic)
+            let split = if moved_bytes(g) >= OVERLAP_BYTES && total >= 4 {
+                choose_tiles(g, lanes, size, 2, extra, total.div_ceil(4), g.ic, pool)
             } else {
                 None
             };
@@ -221,7 +255,7 @@ fn plan(g: &Geom, lanes: u32, size: u32, extra: u32) -> Option<Plan> {
         }
         _ => {}
     }
-    if let Some(t) = choose_tiles(g, lanes, size, 2, extra, g.oh, g.ic) {
+    if let Some(t) = choose_tiles(g, lanes, size, 2, extra, total, g.ic, pool) {
         return Some(whole(2, t));
     }
     if g.depthwise {
@@ -241,7 +275,7 @@ fn plan(g: &Geom, lanes: u32, size: u32, extra: u32) -> Option<Plan> {
             continue;
         }
         last = ic_t;
-        if let Some((cost, oc_t, oh_t)) = choose_tiles(g, lanes, size, 2, extra, g.oh, ic_t) {
+        if let Some((cost, oc_t, oh_t)) = choose_tiles(g, lanes, size, 2, extra, total, ic_t, pool) {
             first_fit.get_or_insert(chunks);
             if best.is_none_or(|b| cost < b.0) {
                 best = Some((cost, Plan { bufs: 2, oc_t, oh_t, ic_t }));
@@ -261,6 +295,7 @@ struct Tile {
     oc_i: usize,
     oc0: u32,
     oc_t: u32,
+    /// Convolution output rows.
     oh0: u32,
     oh_t: u32,
     j: usize,
@@ -268,6 +303,12 @@ struct Tile {
     ic_t: u32,
     /// `ps32_md`: 0 for a whole reduction, else 2 first, 3 middle, 1 last chunk.
     ps: u32,
+    /// Stored rows (the pooling's output when one is fused) and the pooling's padding rows
+    /// above and below inside the tile.
+    q0: u32,
+    qt: u32,
+    pad_top: u32,
+    pad_bottom: u32,
 }
 
 /// A convolution ready for tiling: geometry, weights in the TIU's order and the per-channel
@@ -280,6 +321,7 @@ pub(super) struct Spec<'a> {
     pub(super) w_off: u64,
     pub(super) p_off: u64,
     pub(super) act: FusedLut<'a>,
+    pub(super) pool: Option<&'a Pool>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -353,7 +395,7 @@ pub fn reduction_chunks(
     let depthwise = group > 1 && group == input[1];
     let g = geom_of(input.map(|d| d as u32), output.map(|d| d as u32), kernel, stride, pads, dilation, depthwise, bf16);
     let p = chip.params();
-    let ic_t = plan(&g, p.lanes, p.lmem_per_lane, 0)?.ic_t as usize;
+    let ic_t = plan(&g, p.lanes, p.lmem_per_lane, 0, None)?.ic_t as usize;
     Some((0..input[1]).step_by(ic_t).map(|c0| c0..(c0 + ic_t).min(input[1])).collect())
 }
 
@@ -375,9 +417,10 @@ fn reorder<T: Copy + Default>(w: &[T], oc: usize, icg: usize, kh: usize, kw: usi
     out
 }
 
-pub fn conv(cx: &mut LayerCx, c: &Conv, act: FusedLut) -> Result<(), CompileError> {
+/// `pool`: a max pooling applied to each tile before the store (it alone reads the output).
+pub fn conv<'a>(cx: &mut LayerCx, c: &Conv, act: FusedLut<'a>, pool: Option<&'a Pool>) -> Result<(), CompileError> {
     let sp = spec(cx, c, act)?;
-    tiled(cx, sp)
+    tiled(cx, Spec { pool, ..sp })
 }
 
 /// An int8 convolution's geometry, with its weights and QM records added to the weight section.
@@ -392,11 +435,11 @@ pub(super) fn spec<'a>(cx: &mut LayerCx, c: &Conv, act: FusedLut<'a>) -> Result<
     let w_off = cx.w.add(format!("{name}_filter_reordered"), &wt, w_shape, DType::I8);
     let p_off =
         cx.w.add(format!("{name}_bias_packed"), &qm_records(&c.quant), [1, oc as i64, 1, QM_RECORD as i64], DType::I8);
-    Ok(Spec { input: c.input, output: c.output, g, relu: c.relu, w_off, p_off, act })
+    Ok(Spec { input: c.input, output: c.output, g, relu: c.relu, w_off, p_off, act, pool: None })
 }
 
 /// A bf16 convolution: bf16 weights, the fp32 bias as two planes (high halves, then low halves).
-pub fn conv_bf16(cx: &mut LayerCx, c: &ConvBf16) -> Result<(), CompileError> {
+pub fn conv_bf16(cx: &mut LayerCx, c: &ConvBf16, pool: Option<&Pool>) -> Result<(), CompileError> {
     let ic = cx.shape(c.input)[1];
     let depthwise = c.group > 1 && c.group == ic as usize;
     let g = geom(cx, c.input, c.output, c.kernel, c.stride, c.pads, c.dilation, depthwise, true)?;
@@ -410,19 +453,26 @@ pub fn conv_bf16(cx: &mut LayerCx, c: &ConvBf16) -> Result<(), CompileError> {
     let mut planes: Vec<u8> = c.bias.iter().flat_map(|b| ((b.to_bits() >> 16) as u16).to_le_bytes()).collect();
     planes.extend(c.bias.iter().flat_map(|b| (b.to_bits() as u16).to_le_bytes()));
     let p_off = cx.w.add(format!("{name}_bias_fp32_planes"), &planes, [2, oc as i64, 1, 1], DType::Bf16);
-    tiled(cx, Spec { input: c.input, output: c.output, g, relu: c.relu, w_off, p_off, act: None })
+    tiled(cx, Spec { input: c.input, output: c.output, g, relu: c.relu, w_off, p_off, act: None, pool })
 }
 
 fn tiled(cx: &mut LayerCx, sp: Spec) -> Result<(), CompileError> {
-    let Spec { input, output, g, relu, w_off, p_off, act } = sp;
+    let Spec { input, output, g, relu, w_off, p_off, act, pool } = sp;
     let (n, ic, ih, iw, oc, oh, ow) = (g.n, g.ic, g.ih, g.iw, g.oc, g.oh, g.ow);
     let e = g.esz();
     let extra = if act.is_some() { 256 } else { 0 };
     let lanes = cx.lanes;
-    let Plan { bufs, oc_t: oc_t_max, oh_t: oh_t_max, ic_t: ic_t_max } = plan(&g, lanes, cx.lmem, extra)
+    let pr = pool.map(|p| {
+        let [_, _, poh, pow] = cx.shape(p.output);
+        PoolRows { kh: p.kernel[0] as u32, sh: p.stride[0] as u32, top: p.pads.top as u32, oh: poh, ow: pow }
+    });
+    let total = pr.map_or(oh, |p| p.oh);
+    let Plan { bufs, oc_t: oc_t_max, oh_t: q_t_max, ic_t: ic_t_max } = plan(&g, lanes, cx.lmem, extra, pr)
         .ok_or_else(|| cx.error(format!("no tile of {:?} fits {} bytes of local memory per lane", g, cx.lmem)))?;
     let split = ic_t_max < ic;
+    let oh_t_max = pr.map_or(q_t_max, |p| p.conv_rows(oh, q_t_max));
     let sizes = g.lmem(lanes, oc_t_max, oh_t_max, ic_t_max);
+    let pooled_bytes = pr.map_or(0, |p| eu_bytes(lanes, n, oc_t_max, q_t_max, p.ow * e));
     let mut arena = Arena::new(cx.lmem);
     let table = act.map(|(t, out)| {
         let bytes: Vec<u8> = t.iter().map(|&v| v as u8).collect();
@@ -432,15 +482,16 @@ fn tiled(cx: &mut LayerCx, sp: Spec) -> Result<(), CompileError> {
     });
     let mut alloc = |b| arena.alloc(b).expect("the tile was chosen to fit");
     let shared_weights = (oc_t_max >= oc && !split).then(|| (alloc(sizes[0]), alloc(sizes[1])));
-    let bufs_at: Vec<[u32; 4]> = (0..bufs)
+    let bufs_at: Vec<[u32; 5]> = (0..bufs)
         .map(|_| {
             let (w, p) = shared_weights.unwrap_or_else(|| (alloc(sizes[0]), alloc(sizes[1])));
-            [w, p, alloc(sizes[2]), alloc(sizes[3])]
+            let pooled = if pr.is_some() { alloc(pooled_bytes) } else { 0 };
+            [w, p, alloc(sizes[2]), alloc(sizes[3]), pooled]
         })
         .collect();
 
     let src = cx.global(input);
-    let dst = cx.global(table.map_or(output, |t| t.2));
+    let dst = cx.global(pool.map_or(table.map_or(output, |t| t.2), |p| p.output));
     if let Some((tl, off, _)) = table {
         let tg = Global { region: REGION_WEIGHT, offset: off, n_str: 0, c_str: 0, h_str: 256 };
         cx.load(g2l_tensor(cx.chip, &tg, &tl, true), &tl);
@@ -448,7 +499,15 @@ fn tiled(cx: &mut LayerCx, sp: Spec) -> Result<(), CompileError> {
     let mut tiles = Vec::new();
     let mut j = 0;
     for (oc_i, oc0) in (0..oc).step_by(oc_t_max as usize).enumerate() {
-        for oh0 in (0..oh).step_by(oh_t_max as usize) {
+        for q0 in (0..total).step_by(q_t_max as usize) {
+            let qt = q_t_max.min(total - q0);
+            let (oh0, oh1, pad_top, pad_bottom) = match pr {
+                Some(p) => p.span(oh, q0, qt),
+                None => (q0, q0 + qt, 0, 0),
+            };
+            if oh1 <= oh0 {
+                return Err(cx.error(format!("pooling rows {q0}..{} read only padding", q0 + qt)));
+            }
             for ic0 in (0..ic).step_by(ic_t_max as usize) {
                 let ps = match (split, ic0 == 0, ic0 + ic_t_max >= ic) {
                     (false, _, _) => 0,
@@ -456,8 +515,22 @@ fn tiled(cx: &mut LayerCx, sp: Spec) -> Result<(), CompileError> {
                     (true, false, false) => 3,
                     (true, false, true) => 1,
                 };
-                let (oc_t, oh_t, ic_t) = (oc_t_max.min(oc - oc0), oh_t_max.min(oh - oh0), ic_t_max.min(ic - ic0));
-                tiles.push(Tile { oc_i, oc0, oc_t, oh0, oh_t, j, ic0, ic_t, ps });
+                let (oc_t, ic_t) = (oc_t_max.min(oc - oc0), ic_t_max.min(ic - ic0));
+                tiles.push(Tile {
+                    oc_i,
+                    oc0,
+                    oc_t,
+                    oh0,
+                    oh_t: oh1 - oh0,
+                    j,
+                    ic0,
+                    ic_t,
+                    ps,
+                    q0,
+                    qt,
+                    pad_top,
+                    pad_bottom,
+                });
             }
             j += 1;
         }
@@ -590,7 +663,18 @@ fn tiled(cx: &mut LayerCx, sp: Spec) -> Result<(), CompileError> {
         if let Some((tl, _, _)) = table {
             cx.tiu(super::eltwise::lut_desc(cx, &yl, &yl, &tl), &[&yl, &tl], &[&yl]);
         }
-        let at = dst.at(((t.oc0 * oh * ow + t.oh0 * ow) * e) as u64);
+        let (yl, ow) = match (pool, pr) {
+            (Some(p), Some(r)) => {
+                let pl = g.act(bufs_at[t.j % bufs as usize][4], lanes, n, t.oc_t, t.qt, r.ow);
+                let d = super::pool::pool_desc(cx, p, g.bf16, &yl, &pl, t.pad_top, t.pad_bottom);
+                cx.tiu(d, &[&yl], &[&pl]);
+                (pl, r.ow)
+            }
+            _ => (yl, ow),
+        };
+        // The destination's own channel stride: a concat input may be stored to every
+        // `groups`-th channel of a shuffle's output.
+        let at = dst.at(t.oc0 as u64 * dst.c_str as u64 + (t.q0 * ow * e) as u64);
         if g.bf16 {
             cx.store(l2g_bf16(cx.chip, &yl, &at), &yl);
         } else {
@@ -744,7 +828,7 @@ pub fn fully_connected(cx: &mut LayerCx, f: &FullyConnected, act: FusedLut) -> R
         group: 1,
         relu: f.relu,
     };
-    conv(cx, &c, act)
+    conv(cx, &c, act, None)
 }
 
 /// A bf16 FC as a 1×1 bf16 convolution of `[M, K, 1, 1]`.
@@ -768,5 +852,5 @@ pub fn fully_connected_bf16(
         group: 1,
         relu,
     };
-    conv_bf16(cx, &c)
+    conv_bf16(cx, &c, None)
 }

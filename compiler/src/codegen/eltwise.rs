@@ -231,25 +231,24 @@ pub fn mul(
     Ok(())
 }
 
-/// Channel-wise concat: each input copied into its channel range of the output, rescaled by a
-/// `mul` with a rounding shift when its scale differs.
+/// Channel-wise concat: each input copied to its destination `(tensor, first channel, channel
+/// step)`, rescaled by a `mul` with a rounding shift when its scale differs.
 pub fn concat(
     cx: &mut LayerCx,
     inputs: &[TensorRef],
-    output: TensorRef,
+    dests: &[(TensorRef, u32, u32)],
     rescale: &[Option<Rescale>],
     in_place: &[bool],
 ) -> Result<(), CompileError> {
-    let so = cx.shape(output);
-    let gy = cx.global(output);
     let lanes = cx.lanes;
-    let mut c_base = 0u32;
-    for ((&t, r), &done) in inputs.iter().zip(rescale).zip(in_place) {
+    for (((&t, r), &done), &(dst, first, step)) in inputs.iter().zip(rescale).zip(in_place).zip(dests) {
         let s = cx.shape(t);
         if done {
-            c_base += s[1];
             continue;
         }
+        let w = cx.shape(dst)[3];
+        let gd = cx.global(dst);
+        let gy = Global { c_str: gd.c_str * step, ..gd.at(first as u64 * gd.c_str as u64) };
         let (c_max, h_max) = tile(cx, s, 2, 0)?;
         let buf = eu_bytes(lanes, s[0], c_max, h_max, s[3]);
         let mut arena = Arena::new(cx.lmem);
@@ -271,9 +270,9 @@ pub fn concat(
                     y
                 }
             };
-            cx.store(l2g_tensor(cx.chip, &y, &gy.at(at(so, c_base + c0, h0)), true), &y);
+            let to = gy.at(c0 as u64 * gy.c_str as u64 + (h0 * w) as u64);
+            cx.store(l2g_tensor(cx.chip, &y, &to, true), &y);
         }
-        c_base += s[1];
     }
     Ok(())
 }

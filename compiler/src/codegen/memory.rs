@@ -1,7 +1,8 @@
 //! Device memory for every tensor: network inputs and outputs in their own IO regions (3, 4, …,
 //! one per tensor, as tpu-mlir lays them out), CPU-quantised inputs in private memory (region 2),
 //! activations in shared memory (region 0) placed by lifetime so that dead tensors' bytes are
-//! reused, and reshapes as aliases of what they reshape.
+//! reused, reshapes and channel slices as aliases of what they read, concat inputs stored in
+//! place in the concat's output.
 
 use crate::lower::{Layer, Network, TensorRef};
 
@@ -28,6 +29,9 @@ pub struct Placement {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemoryPlan {
     pub places: Vec<Option<Placement>>,
+    /// Each tensor's channel stride in units of its dense channel size: 1, or the groups of the
+    /// channel shuffle whose output a concat input is stored into (every `groups`-th channel).
+    pub channel_steps: Vec<u32>,
     pub shared_bytes: u64,
     pub private_bytes: u64,
 }
@@ -40,18 +44,77 @@ pub enum MemoryError {
     ReshapedOutput(String),
 }
 
-/// Concat inputs stored straight into their channel range of the concat's output, so the concat
-/// moves nothing for them: (input, concat layer) for each input with no rescale, batch 1, written
-/// by a TPU layer and read by nothing else.
-pub fn concat_aliases(net: &Network) -> Vec<(TensorRef, usize)> {
+/// Channel slices read in place: the layer index of each `Slice` whose output is simply its
+/// channel range of the input (batch 1, so the range is contiguous), not a network input or output.
+pub fn slice_views(net: &Network) -> Vec<usize> {
     let io = |t: TensorRef| net.inputs.contains(&t) || net.outputs.contains(&t);
     let mut v = Vec::new();
     for (li, l) in net.layers.iter().enumerate() {
+        let Layer::Slice { input, output, .. } = l else { continue };
+        let writers = net.layers.iter().filter(|l| l.output() == *output).count();
+        if net.tensors[*input].shape[0] == 1 && !io(*output) && writers == 1 {
+            v.push(li);
+        }
+    }
+    v
+}
+
+/// A concat whose output only the channel shuffle right after it reads, each input within one
+/// shuffle group: the inputs go straight to their channels of the shuffle's output, so neither
+/// the concat's output nor a shuffle pass exists. The shuffle's layer index, output and groups.
+pub fn shuffled_concat(net: &Network, li: usize) -> Option<(usize, TensorRef, u32)> {
+    let io = |t: TensorRef| net.inputs.contains(&t) || net.outputs.contains(&t);
+    let Layer::Concat { inputs, output, .. } = net.layers.get(li)? else { return None };
+    let Layer::ChannelShuffle { input, output: s, groups } = net.layers.get(li + 1)? else { return None };
+    let readers = |t: TensorRef| net.layers.iter().filter(|l| l.inputs().contains(&t)).collect::<Vec<_>>();
+    let c = net.tensors[*output].shape[1];
+    if input != output || readers(*output).len() != 1 || io(*output) || io(*s) || net.tensors[*output].shape[0] != 1 {
+        return None;
+    }
+    // The shuffle's output keeps its own bytes (it is not stored into another concat).
+    if readers(*s).iter().any(|l| matches!(l, Layer::Concat { .. })) || *groups == 0 || c % groups != 0 {
+        return None;
+    }
+    let per = c / groups;
+    let mut b = 0;
+    for &t in inputs {
+        let ck = net.tensors[t].shape[1];
+        if ck == 0 || b / per != (b + ck - 1) / per {
+            return None;
+        }
+        b += ck;
+    }
+    Some((li + 1, *s, *groups as u32))
+}
+
+/// Where input `k` of the shuffled concat at layer `li` lands in the shuffle's output: its first
+/// channel there and the channel step (the groups).
+pub fn shuffled_place(net: &Network, li: usize, k: usize, groups: u32) -> (u32, u32) {
+    let Layer::Concat { inputs, output, .. } = &net.layers[li] else { unreachable!("a concat layer") };
+    let per = net.tensors[*output].shape[1] as u32 / groups;
+    let b: u32 = inputs[..k].iter().map(|&x| net.tensors[x].shape[1] as u32).sum();
+    // Concat channel i·per + j is shuffle channel j·groups + i.
+    ((b % per) * groups + b / per, groups)
+}
+
+/// Concat inputs stored straight into their channel range of the concat's output (or, for a
+/// shuffled concat, their channels of the shuffle's output), so the concat moves nothing for
+/// them: (input, concat layer) for each input with no rescale, batch 1, written by a TPU layer
+/// that computes it (not a slice read in place; a convolution when the channels are strided)
+/// and read by nothing else.
+pub fn concat_aliases(net: &Network) -> Vec<(TensorRef, usize)> {
+    let io = |t: TensorRef| net.inputs.contains(&t) || net.outputs.contains(&t);
+    let views = slice_views(net);
+    let mut v = Vec::new();
+    for (li, l) in net.layers.iter().enumerate() {
         let Layer::Concat { inputs, rescale, .. } = l else { continue };
+        let shuffled = shuffled_concat(net, li).is_some();
         for (&t, r) in inputs.iter().zip(rescale) {
             let readers = net.layers.iter().filter(|l| l.inputs().contains(&t)).count();
-            let producer = net.layers.iter().find(|l| l.output() == t);
-            let tpu = matches!(producer, Some(p) if !matches!(p, Layer::Quantize { .. } | Layer::Dequantize { .. } | Layer::Reshape { .. }));
+            let producer = net.layers.iter().position(|l| l.output() == t);
+            let tpu = matches!(producer, Some(p) if !views.contains(&p)
+                && !matches!(net.layers[p], Layer::Quantize { .. } | Layer::Dequantize { .. } | Layer::Reshape { .. })
+                && (!shuffled || matches!(net.layers[p], Layer::Conv(_) | Layer::ConvBf16(_))));
             let repeated = inputs.iter().filter(|&&x| x == t).count() > 1;
             if r.is_none() && net.tensors[t].shape[0] == 1 && tpu && readers == 1 && !io(t) && !repeated {
                 v.push((t, li));
@@ -61,31 +124,51 @@ pub fn concat_aliases(net: &Network) -> Vec<(TensorRef, usize)> {
     v
 }
 
-/// The tensor that owns each tensor's bytes and the byte offset into it: reshapes alias what
-/// they reshape, aliased concat inputs their channel range of the output.
-fn roots(net: &Network) -> (Vec<TensorRef>, Vec<u64>) {
+/// The tensor that owns each tensor's bytes, the byte offset into it and the channel step:
+/// reshapes alias what they reshape, slices read in place their channel range of the input,
+/// aliased concat inputs their channel range of the output (or their strided channels of a
+/// shuffled concat's shuffle output; such an input is read by the concat alone, so it never
+/// heads a chain).
+fn roots(net: &Network) -> (Vec<TensorRef>, Vec<u64>, Vec<u32>) {
     let n = net.tensors.len();
-    let mut parent: Vec<Option<(TensorRef, u64)>> = vec![None; n];
+    let mut parent: Vec<Option<(TensorRef, u64, u32)>> = vec![None; n];
     for l in &net.layers {
         if let Layer::Reshape { input, output } = l {
-            parent[*output] = Some((*input, 0));
+            parent[*output] = Some((*input, 0, 1));
         }
+    }
+    for li in slice_views(net) {
+        let Layer::Slice { input, output, c0 } = &net.layers[li] else { continue };
+        let [_, _, h, w] = net.tensors[*input].shape;
+        parent[*output] = Some((*input, (c0 * h * w * net.tensors[*input].dtype.size()) as u64, 1));
     }
     for (t, li) in concat_aliases(net) {
         let Layer::Concat { inputs, output, .. } = &net.layers[li] else { continue };
-        let before: usize = inputs.iter().take_while(|&&x| x != t).map(|&x| net.tensors[x].shape[1]).sum();
         let [_, _, h, w] = net.tensors[*output].shape;
-        parent[t] = Some((*output, (before * h * w * net.tensors[t].dtype.size()) as u64));
+        let plane = (h * w * net.tensors[t].dtype.size()) as u64;
+        let k = inputs.iter().position(|&x| x == t).expect("an input of its concat");
+        parent[t] = Some(match shuffled_concat(net, li) {
+            Some((_, s, groups)) => {
+                let (first, step) = shuffled_place(net, li, k, groups);
+                (s, first as u64 * plane, step)
+            }
+            None => {
+                let before: usize = inputs[..k].iter().map(|&x| net.tensors[x].shape[1]).sum();
+                (*output, before as u64 * plane, 1)
+            }
+        });
     }
     let mut root: Vec<TensorRef> = (0..n).collect();
     let mut off = vec![0u64; n];
+    let mut step = vec![1u32; n];
     for t in 0..n {
-        let (mut r, mut o) = (t, 0u64);
+        let (mut r, mut o, mut st) = (t, 0u64, 1u32);
         // Chains are short and acyclic: every parent is written after its child is read.
         let mut steps = 0;
-        while let Some((p, po)) = parent[r] {
+        while let Some((p, po, ps)) = parent[r] {
             r = p;
             o += po;
+            st *= ps;
             steps += 1;
             if steps > n {
                 break;
@@ -93,15 +176,17 @@ fn roots(net: &Network) -> (Vec<TensorRef>, Vec<u64>) {
         }
         root[t] = r;
         off[t] = o;
+        step[t] = st;
     }
-    (root, off)
+    (root, off, step)
 }
 
 /// `fused`: (first, later) layer pairs lowered as one at the first layer, whose intermediate
 /// tensors are not stored; a first layer's first pair names the layer whose output it stores.
 pub fn plan(net: &Network, fused: &[(usize, usize)]) -> Result<MemoryPlan, MemoryError> {
     let n = net.tensors.len();
-    let (root, alias_off) = roots(net);
+    let (root, alias_off, channel_steps) = roots(net);
+    let views = slice_views(net);
     let mut places: Vec<Option<Placement>> = vec![None; n];
     let io: Vec<TensorRef> = net.inputs.iter().chain(&net.outputs).copied().collect();
     if io.len() > (REGION_IO_LAST - REGION_IO_FIRST + 1) as usize {
@@ -119,7 +204,7 @@ pub fn plan(net: &Network, fused: &[(usize, usize)]) -> Result<MemoryPlan, Memor
     let mut last = vec![0usize; n];
     let mut private = vec![false; n];
     for (i, l) in net.layers.iter().enumerate() {
-        if matches!(l, Layer::Reshape { .. }) || fused.iter().any(|f| f.1 == i) {
+        if matches!(l, Layer::Reshape { .. }) || fused.iter().any(|f| f.1 == i) || views.contains(&i) {
             continue;
         }
         let o = match fused.iter().find(|f| f.0 == i) {
@@ -175,8 +260,14 @@ pub fn plan(net: &Network, fused: &[(usize, usize)]) -> Result<MemoryPlan, Memor
     let shared_bytes = shared.iter().map(|a| a.1).max().unwrap_or(0).div_ceil(ALIGN) * ALIGN;
     for t in 0..n {
         if root[t] != t {
-            places[t] = places[root[t]].map(|p| Placement { offset: p.offset + alias_off[t], ..p });
+            // A strided tensor's bytes are not where a dense reader of the tensor map would look.
+            let strided = channel_steps[t] != 1;
+            places[t] = places[root[t]].map(|p| Placement {
+                offset: p.offset + alias_off[t],
+                overwrote: p.overwrote || strided,
+                ..p
+            });
         }
     }
-    Ok(MemoryPlan { places, shared_bytes, private_bytes })
+    Ok(MemoryPlan { places, channel_steps, shared_bytes, private_bytes })
 }

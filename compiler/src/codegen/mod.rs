@@ -22,8 +22,10 @@ pub mod tdma;
 pub mod tiu;
 pub mod weights;
 
-use crate::lower::{Layer, Network, NetworkError, TensorRef};
+use crate::lower::{Layer, Network, NetworkError, PoolKind, TensorRef};
+use cvsim_isa::cmdbuf::Command;
 use cvsim_isa::{Chip, TdmaDesc, TiuDesc};
+use cvsim_sim::timing::TimingConfig;
 use emitter::{Emitter, Span, Step};
 use local::Local;
 use memory::{MemoryError, MemoryPlan};
@@ -111,13 +113,15 @@ impl LayerCx<'_> {
         self.net.tensors[t].name.clone()
     }
 
-    /// The tensor in device memory, dense NCHW; strides in bytes.
+    /// The tensor in device memory, NCHW, dense but for the channel step of a concat input
+    /// stored into a shuffle's output; strides in bytes.
     pub fn global(&self, t: TensorRef) -> Global {
         let p = self.mem.places[t].expect("every tensor a layer touches is placed");
         let [_, c, h, w] = self.shape(t);
         let esz = self.net.tensors[t].dtype.size() as u32;
-        let g = Global::dense(p.region, p.offset, c, h, w * esz);
-        Global { h_str: w * esz, ..g }
+        let step = self.mem.channel_steps[t];
+        let g = Global::dense(p.region, p.offset, c * step, h, w * esz);
+        Global { h_str: w * esz, c_str: step * h * w * esz, ..g }
     }
 
     pub fn error(&self, what: String) -> CompileError {
@@ -125,10 +129,19 @@ impl LayerCx<'_> {
     }
 }
 
-fn lower_layer(cx: &mut LayerCx, l: &Layer, act: conv::FusedLut) -> Result<(), CompileError> {
+/// `partner`: the layer lowered together with `l` (see [`fusions`]).
+fn lower_layer(cx: &mut LayerCx, l: &Layer, partner: Option<&Layer>) -> Result<(), CompileError> {
+    let act = match partner {
+        Some(Layer::Lut { output, table, .. }) => Some((&**table, *output)),
+        _ => None,
+    };
+    let pool = match partner {
+        Some(Layer::Pool(p)) => Some(p),
+        _ => None,
+    };
     match l {
         Layer::Quantize { .. } | Layer::Dequantize { .. } | Layer::Reshape { .. } => Ok(()),
-        Layer::Conv(c) => conv::conv(cx, c, act),
+        Layer::Conv(c) => conv::conv(cx, c, act, pool),
         Layer::FullyConnected(f) => conv::fully_connected(cx, f, act),
         Layer::Lut { input, output, table } => eltwise::lut(cx, *input, *output, table),
         Layer::Add { a, b, output, ma, mb, rshift, relu } => {
@@ -141,18 +154,29 @@ fn lower_layer(cx: &mut LayerCx, l: &Layer, act: conv::FusedLut) -> Result<(), C
             let aliased = memory::concat_aliases(cx.net);
             let in_place: Vec<bool> =
                 inputs.iter().map(|t| aliased.iter().any(|a| a.0 == *t && a.1 == cx.index)).collect();
-            if cx.net.tensors[*output].dtype == crate::lower::DType::Bf16 {
-                let mut c0 = 0;
-                for (&t, &done) in inputs.iter().zip(&in_place) {
-                    let c = cx.shape(t)[1];
-                    if !done {
-                        movement::copy_channels(cx, t, 0, c, *output, c0, 1)?;
+            // Each input's destination: its channel range of the output, or its strided
+            // channels of the shuffle's output when the shuffle is lowered with the concat.
+            let mut dests = Vec::with_capacity(inputs.len());
+            let mut c0 = 0;
+            for (k, &t) in inputs.iter().enumerate() {
+                dests.push(match partner {
+                    Some(Layer::ChannelShuffle { output: s, groups, .. }) => {
+                        let (first, step) = memory::shuffled_place(cx.net, cx.index, k, *groups as u32);
+                        (*s, first, step)
                     }
-                    c0 += c;
+                    _ => (*output, c0, 1),
+                });
+                c0 += cx.shape(t)[1];
+            }
+            if cx.net.tensors[*output].dtype == crate::lower::DType::Bf16 {
+                for ((&t, &done), &(dst, first, step)) in inputs.iter().zip(&in_place).zip(&dests) {
+                    if !done {
+                        movement::copy_channels(cx, t, 0, cx.shape(t)[1], dst, first, step)?;
+                    }
                 }
                 Ok(())
             } else {
-                eltwise::concat(cx, inputs, *output, rescale, &in_place)
+                eltwise::concat(cx, inputs, &dests, rescale, &in_place)
             }
         }
         Layer::Slice { input, output, c0 } => {
@@ -171,7 +195,7 @@ fn lower_layer(cx: &mut LayerCx, l: &Layer, act: conv::FusedLut) -> Result<(), C
             softmax::softmax_bf16(cx, *input, *output)
         }
         Layer::Softmax { input, output, scale } => softmax::softmax(cx, *input, *output, *scale),
-        Layer::ConvBf16(c) => conv::conv_bf16(cx, c),
+        Layer::ConvBf16(c) => conv::conv_bf16(cx, c, pool),
         Layer::FullyConnectedBf16 { input, output, weight, bias, relu } => {
             conv::fully_connected_bf16(cx, *input, *output, weight, bias, *relu)
         }
@@ -181,19 +205,40 @@ fn lower_layer(cx: &mut LayerCx, l: &Layer, act: conv::FusedLut) -> Result<(), C
     }
 }
 
-/// Layer pairs (convolution or FC, the `Lut` right after it) whose table is applied in local
-/// memory before the store: the convolution's own output then never reaches device memory.
+/// Layer pairs lowered as one, so that the first one's output never reaches device memory: a
+/// convolution or FC and the `Lut` right after it, or a convolution and the max pooling right
+/// after it (same scale: max pooling does not requantise), applied in local memory before the
+/// store; a concat and the channel shuffle right after it, its inputs stored to their shuffled
+/// channels ([`memory::shuffled_concat`]).
 pub fn fusions(net: &Network) -> Vec<(usize, usize)> {
     let mut v = Vec::new();
     for (i, w) in net.layers.windows(2).enumerate() {
-        let out = match &w[0] {
-            Layer::Conv(c) => c.output,
-            Layer::FullyConnected(f) => f.output,
+        if let Some((s, _, _)) = memory::shuffled_concat(net, i) {
+            v.push((i, s));
+            continue;
+        }
+        let (out, conv) = match &w[0] {
+            Layer::Conv(c) => (c.output, true),
+            Layer::ConvBf16(c) => (c.output, true),
+            Layer::FullyConnected(f) => (f.output, false),
             _ => continue,
         };
-        let Layer::Lut { input, .. } = &w[1] else { continue };
         let readers = net.layers.iter().filter(|l| l.inputs().contains(&out)).count();
-        if *input == out && readers == 1 && !net.outputs.contains(&out) {
+        if readers != 1 || net.outputs.contains(&out) {
+            continue;
+        }
+        let fuses = match &w[1] {
+            Layer::Lut { input, .. } => *input == out && !matches!(w[0], Layer::ConvBf16(_)),
+            Layer::Pool(p) => {
+                conv && p.input == out
+                    && matches!(p.kind, PoolKind::Max)
+                    && net.tensors[p.input].qscale == net.tensors[p.output].qscale
+                    && net.tensors[p.input].shape[0] == 1
+                    && pool_fusion_pays(net, i)
+            }
+            _ => false,
+        };
+        if fuses {
             v.push((i, i + 1));
         }
     }
@@ -211,6 +256,43 @@ impl Default for Options {
     fn default() -> Options {
         Options { groups: true }
     }
+}
+
+/// Whether the convolution at layer `i` and the max pooling after it run faster as one, by the
+/// timing model's schedule of both lowerings: fused, the convolution rows two pooling tiles
+/// share are computed twice, which costs more than the store and load it saves where the
+/// convolution is compute-bound (the first layer on the chips with fewer lanes).
+fn pool_fusion_pays(net: &Network, i: usize) -> bool {
+    let cost = |fused: &[(usize, usize)]| -> Option<u64> {
+        let mem = memory::plan(net, fused).ok()?;
+        let params = net.chip.params();
+        let mut e = Emitter::new(net.chip);
+        let mut w = Weights::default();
+        for index in [i, i + 1] {
+            if fused.iter().any(|f| f.1 == index) {
+                continue;
+            }
+            let l = &net.layers[index];
+            let mut cx = LayerCx {
+                chip: net.chip,
+                lanes: params.lanes,
+                lmem: params.lmem_per_lane,
+                index,
+                kind: l.kind(),
+                net,
+                mem: &mem,
+                e: &mut e,
+                w: &mut w,
+            };
+            let partner = fused.iter().find(|f| f.0 == index).map(|f| &net.layers[f.1]);
+            lower_layer(&mut cx, l, partner).ok()?;
+        }
+        let cmds: Vec<Command> =
+            e.steps.into_iter().map(|s| Command { offset: 0, header: None, desc: s.desc }).collect();
+        let timed = cvsim_sim::timing::schedule(net.chip, &cmds, &TimingConfig::default()).ok()?;
+        Some(timed.totals.cycles)
+    };
+    matches!((cost(&[]), cost(&[(i, i + 1)])), (Some(apart), Some(fused)) if fused < apart)
 }
 
 /// Check and lower the network.
@@ -234,6 +316,7 @@ pub fn compile_with(net: &Network, opts: Options) -> Result<Compiled, CompileErr
         units.extend(layers[1..layers.len() - 1].iter().map(|&l| (g.first(), l)));
     }
     let memory = memory::plan(net, &units)?;
+    let views = memory::slice_views(net);
     let mut weights = Weights::default();
     let mut routines = Vec::new();
     let params = net.chip.params();
@@ -259,7 +342,7 @@ pub fn compile_with(net: &Network, opts: Options) -> Result<Compiled, CompileErr
             e,
             w: &mut weights,
         };
-        if fused.iter().any(|f| f.1 == index) {
+        if fused.iter().any(|f| f.1 == index) || views.contains(&index) {
             continue;
         }
         if let Some(g) = groups.iter().find(|g| g.layers().contains(&index)) {
@@ -268,11 +351,8 @@ pub fn compile_with(net: &Network, opts: Options) -> Result<Compiled, CompileErr
             }
             continue;
         }
-        let act = fused.iter().find(|f| f.0 == index).and_then(|f| match &net.layers[f.1] {
-            Layer::Lut { output, table, .. } => Some((&**table, *output)),
-            _ => None,
-        });
-        lower_layer(&mut cx, l, act)?;
+        let partner = fused.iter().find(|f| f.0 == index).map(|f| &net.layers[f.1]);
+        lower_layer(&mut cx, l, partner)?;
     }
     if let Some((layers, e)) = tpu.take() {
         routines.push(Routine::Tpu { layers, steps: e.steps });

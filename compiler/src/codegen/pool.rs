@@ -12,8 +12,8 @@ use cvsim_isa::TiuDesc;
 pub fn pool(cx: &mut LayerCx, p: &Pool) -> Result<(), CompileError> {
     let [n, c, ih, iw] = cx.shape(p.input);
     let [_, _, oh, ow] = cx.shape(p.output);
-    let (kh, kw) = (p.kernel[0] as u32, p.kernel[1] as u32);
-    let (sh, sw) = (p.stride[0] as u32, p.stride[1] as u32);
+    let kh = p.kernel[0] as u32;
+    let sh = p.stride[0] as u32;
     let lanes = cx.lanes;
     let bf16 = cx.net.tensors[p.input].dtype == DType::Bf16;
     let e = if bf16 { 2 } else { 1 };
@@ -98,75 +98,82 @@ pub fn pool(cx: &mut LayerCx, p: &Pool) -> Result<(), CompileError> {
         let (r0, r1, pt, pb) = rows(oh0, oh_t);
         let (a_in, a_out) = at_buf[k % bufs];
         let x = local(a_in, c_t, r1 - r0, iw);
-        {
-            let y = local(a_out, c_t, oh_t, ow);
-            let mut d = TiuDesc::reset(cx.chip);
-            d.tsk_typ = 1;
-            // Pooling emitters force ReLU off (the CV183x reset value is on).
-            d.opt_relu_typ = 0;
-            d.opt_res_shift = 0;
-            (d.opt_res0_sign, d.opt_opd0_sign) = (1, 1);
-            let bf16_pad = |d: &mut TiuDesc, v: u16| {
-                if cx.chip.layout().bf16_pad_field() {
-                    d.opd0_ins_fp = v as u32;
-                } else {
-                    d.opd0_ins_val = v as u32;
-                }
-            };
-            match p.kind {
-                PoolKind::Max if bf16 => {
-                    d.tsk_eu_typ = 0;
-                    d.tsk_opd_num = 1;
-                    d.opd_typ = 1;
-                    d.opt_shift_typ = 0;
-                    (d.opt_res0_sign, d.opt_opd0_sign) = (0, 0);
-                    // The most negative finite bf16: padding never wins.
-                    bf16_pad(&mut d, 0xFF7F);
-                }
-                PoolKind::Mean => {
-                    d.tsk_eu_typ = 1;
-                    d.tsk_opd_num = 2;
-                    d.opd_typ = 1;
-                    d.opt_shift_typ = 0;
-                    (d.opt_res0_sign, d.opt_opd0_sign) = (0, 0);
-                    d.opt_opd1_sign = 0;
-                    d.opt_opd1_const = 1;
-                    // The hardware has no divider: the constant is 1/(kh·kw), made on the host.
-                    d.opd1_addr = to_bf16(1.0 / (kh * kw) as f32) as u32;
-                    bf16_pad(&mut d, 0);
-                }
-                PoolKind::Max => {
-                    d.tsk_eu_typ = 0;
-                    d.tsk_opd_num = 1;
-                    // cvikernel turns a pad value of 0 into -128 for signed input; CV183x
-                    // has an 8-bit int8 pad field beside its bf16 one.
-                    d.opd0_ins_val = if cx.chip.layout().bf16_pad_field() { 0x80 } else { 0xFF80 };
-                }
-                PoolKind::Avg { multiplier, rshift } => {
-                    d.tsk_eu_typ = 1;
-                    d.tsk_opd_num = 2;
-                    d.opt_res_shift = rshift as u32;
-                    d.opt_opd1_sign = 0;
-                    d.opt_opd1_const = 1;
-                    d.opd1_addr = multiplier as u32;
-                    d.opd0_ins_val = 0;
-                }
-            }
-            (d.conv_opd0_up_pad, d.conv_opd0_dn_pad, d.conv_opd0_lf_pad, d.conv_opd0_rt_pad) =
-                (pt, pb, p.pads.left as u32, p.pads.right as u32);
-            (d.opd1_h, d.opd1_w) = (kh, kw);
-            (d.conv_op_x_str, d.conv_op_y_str) = (sw, sh);
-            (d.res0_addr, d.opd0_addr) = (y.addr, x.addr);
-            res0_shape(&mut d, &y);
-            opd0_shape(&mut d, &x);
-            cx.tiu(d, &[&x], &[&y]);
-            let at = dst.at(((c0 * oh * ow + oh0 * ow) * e) as u64);
-            if bf16 {
-                cx.store(l2g_bf16(cx.chip, &y, &at), &y);
-            } else {
-                cx.store(l2g_tensor(cx.chip, &y, &at, true), &y);
-            }
+        let y = local(a_out, c_t, oh_t, ow);
+        let d = pool_desc(cx, p, bf16, &x, &y, pt, pb);
+        cx.tiu(d, &[&x], &[&y]);
+        let at = dst.at(((c0 * oh * ow + oh0 * ow) * e) as u64);
+        if bf16 {
+            cx.store(l2g_bf16(cx.chip, &y, &at), &y);
+        } else {
+            cx.store(l2g_tensor(cx.chip, &y, &at, true), &y);
         }
     }
     Ok(())
+}
+
+/// The pooling descriptor of `p` over the local tile `x` (rows `pt` and `pb` of padding inside
+/// it) into `y`; also the max pooling a convolution applies before its store.
+pub(super) fn pool_desc(cx: &LayerCx, p: &Pool, bf16: bool, x: &Local, y: &Local, pt: u32, pb: u32) -> TiuDesc {
+    let (kh, kw) = (p.kernel[0] as u32, p.kernel[1] as u32);
+    let (sh, sw) = (p.stride[0] as u32, p.stride[1] as u32);
+    let mut d = TiuDesc::reset(cx.chip);
+    d.tsk_typ = 1;
+    // Pooling emitters force ReLU off (the CV183x reset value is on).
+    d.opt_relu_typ = 0;
+    d.opt_res_shift = 0;
+    (d.opt_res0_sign, d.opt_opd0_sign) = (1, 1);
+    let bf16_pad = |d: &mut TiuDesc, v: u16| {
+        if cx.chip.layout().bf16_pad_field() {
+            d.opd0_ins_fp = v as u32;
+        } else {
+            d.opd0_ins_val = v as u32;
+        }
+    };
+    match p.kind {
+        PoolKind::Max if bf16 => {
+            d.tsk_eu_typ = 0;
+            d.tsk_opd_num = 1;
+            d.opd_typ = 1;
+            d.opt_shift_typ = 0;
+            (d.opt_res0_sign, d.opt_opd0_sign) = (0, 0);
+            // The most negative finite bf16: padding never wins.
+            bf16_pad(&mut d, 0xFF7F);
+        }
+        PoolKind::Mean => {
+            d.tsk_eu_typ = 1;
+            d.tsk_opd_num = 2;
+            d.opd_typ = 1;
+            d.opt_shift_typ = 0;
+            (d.opt_res0_sign, d.opt_opd0_sign) = (0, 0);
+            d.opt_opd1_sign = 0;
+            d.opt_opd1_const = 1;
+            // The hardware has no divider: the constant is 1/(kh·kw), made on the host.
+            d.opd1_addr = to_bf16(1.0 / (kh * kw) as f32) as u32;
+            bf16_pad(&mut d, 0);
+        }
+        PoolKind::Max => {
+            d.tsk_eu_typ = 0;
+            d.tsk_opd_num = 1;
+            // cvikernel turns a pad value of 0 into -128 for signed input; CV183x
+            // has an 8-bit int8 pad field beside its bf16 one.
+            d.opd0_ins_val = if cx.chip.layout().bf16_pad_field() { 0x80 } else { 0xFF80 };
+        }
+        PoolKind::Avg { multiplier, rshift } => {
+            d.tsk_eu_typ = 1;
+            d.tsk_opd_num = 2;
+            d.opt_res_shift = rshift as u32;
+            d.opt_opd1_sign = 0;
+            d.opt_opd1_const = 1;
+            d.opd1_addr = multiplier as u32;
+            d.opd0_ins_val = 0;
+        }
+    }
+    (d.conv_opd0_up_pad, d.conv_opd0_dn_pad, d.conv_opd0_lf_pad, d.conv_opd0_rt_pad) =
+        (pt, pb, p.pads.left as u32, p.pads.right as u32);
+    (d.opd1_h, d.opd1_w) = (kh, kw);
+    (d.conv_op_x_str, d.conv_op_y_str) = (sw, sh);
+    (d.res0_addr, d.opd0_addr) = (y.addr, x.addr);
+    res0_shape(&mut d, y);
+    opd0_shape(&mut d, x);
+    d
 }

@@ -955,3 +955,78 @@ fn layer_group_row_tiles() {
     assert!(groups.len() == 1 && groups[0].rows < 48, "{groups:?}");
     check("group_tiles", &b.net, 24);
 }
+
+/// A convolution whose output only a max pooling reads: the pooling runs on each conv tile in
+/// local memory, the conv's own output is never stored (where the timing model finds that
+/// faster). Row tiles (a large first layer, as in resnet and squeezenet) recompute the conv rows
+/// two pooling tiles share.
+#[test]
+fn conv_then_max_pool_fused() {
+    let mut fused = 0;
+    for chip in Chip::ALL {
+        for (case, shape, pads, k, s) in [
+            ("conv_maxpool_tiled", [1, 3, 112, 112], Pads::same(1), 3, 2),
+            ("conv_maxpool_unpadded", [1, 8, 29, 31], Pads::ZERO, 3, 2),
+            ("conv_maxpool2x2", [1, 16, 20, 20], Pads::ZERO, 2, 2),
+        ] {
+            let mut b = B::new(chip, 23);
+            let x = b.input(shape);
+            let c = b.conv(x, "conv", 32, [3, 3], [2, 2], Pads::same(1), [1, 1], 1, true);
+            let [n, oc, h, w] = b.net.tensors[c].shape;
+            let oh = window_out(h, pads.top, pads.bottom, k, s, 1).unwrap();
+            let ow = window_out(w, pads.left, pads.right, k, s, 1).unwrap();
+            let y = b.t("pool", [n, oc, oh, ow]);
+            let p = Pool { input: c, output: y, kind: PoolKind::Max, kernel: [k, k], stride: [s, s], pads };
+            b.net.layers.push(Layer::Pool(p));
+            b.output(y);
+            // Fused only where the timing model says it pays; either way the bytes are right.
+            if cvsim_compiler::codegen::fusions(&b.net) == vec![(0, 1)] {
+                let compiled = cvsim_compiler::codegen::compile(&b.net).unwrap();
+                assert_eq!(compiled.memory.places[c], None, "{case}: the conv output is never stored");
+                fused += 1;
+            }
+            check(&format!("{case}_{chip}"), &b.net, 23);
+        }
+        bf16_case(chip, "bf16_conv_maxpool", [1, 3, 64, 64], |b, x| {
+            let c = b.conv_bf16(x, "conv", 24, 3, 2, Pads::same(1), 1, true);
+            let y = b.tb("pool", [1, 24, 16, 16]);
+            let pads = Pads::same(1);
+            let p = Pool { input: c, output: y, kind: PoolKind::Max, kernel: [3, 3], stride: [2, 2], pads };
+            b.net.layers.push(Layer::Pool(p));
+            y
+        });
+    }
+    assert!(fused >= 4, "only {fused} of 12 int8 cases were fused");
+}
+
+/// A shufflenet unit's tail: a concat of two convolutions read only by a channel shuffle. The
+/// convolutions store to every second channel of the shuffle's output and nothing else moves.
+#[test]
+fn concat_of_convs_into_a_channel_shuffle() {
+    for chip in Chip::ALL {
+        let mut b = B::new(chip, 24);
+        let x = b.input([1, 24, 14, 14]);
+        let l = b.conv(x, "left", 40, [1, 1], [1, 1], Pads::ZERO, [1, 1], 1, true);
+        let r = b.conv(x, "right", 40, [3, 3], [1, 1], Pads::same(1), [1, 1], 1, true);
+        let c = b.t("concat", [1, 80, 14, 14]);
+        b.net.layers.push(Layer::Concat { inputs: vec![l, r], output: c, rescale: vec![None, None] });
+        let s = b.t("shuffle", [1, 80, 14, 14]);
+        b.net.layers.push(Layer::ChannelShuffle { input: c, output: s, groups: 2 });
+        let y = b.conv(s, "next", 16, [1, 1], [1, 1], Pads::ZERO, [1, 1], 1, false);
+        b.output(y);
+        assert_eq!(cvsim_compiler::codegen::memory::concat_aliases(&b.net).len(), 2);
+        let compiled = cvsim_compiler::codegen::compile(&b.net).unwrap();
+        assert_eq!(compiled.memory.channel_steps[l], 2);
+        // Layers 2 (concat) and 3 (shuffle) emit no descriptor.
+        let emitted: Vec<u32> = compiled
+            .routines
+            .iter()
+            .flat_map(|r| match r {
+                cvsim_compiler::codegen::Routine::Tpu { steps, .. } => steps.iter().map(|s| s.layer).collect(),
+                _ => Vec::new(),
+            })
+            .collect();
+        assert!(!emitted.contains(&3) && !emitted.contains(&4), "{emitted:?}");
+        check(&format!("concat_shuffle_{chip}"), &b.net, 24);
+    }
+}
