@@ -110,8 +110,9 @@ pub struct Quirks {
     pub bf16_min_pool_unreproducible: bool,
     /// The TIU has the mdsum task.
     pub mdsum: bool,
-    /// A bf16 convolution's fp32 bias has its low-half plane `ceil(C / lanes) · 2` bytes after the
-    /// high halves, C being the result's channels, whatever `opd2_b_str` says (oracle runs of a
+    /// A bf16 convolution's fp32 bias has its low-half plane `ceil((lane0 + C) / lanes) · 2` bytes
+    /// after the high halves, C being the result's channels and lane0 the bias's first lane,
+    /// whatever `opd2_b_str` says (oracle runs of a
     /// 1×1 depthwise convolution whose bias planes were laid out for more channels than the
     /// descriptor's C; cvikernel always sets the two equal).
     pub bf16_bias_plane_stride_from_channels: bool,

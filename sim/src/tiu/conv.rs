@@ -510,7 +510,9 @@ pub(crate) fn bf16_bias(
     let t = LTensor { n: 1, c: channels, h: 1, w: 1, ..view(chip, d, Opd::Opd2, 2) };
     let t = anchored_to_result(chip.lanes(), d, t, what)?;
     let b_str = if chip.quirks().bf16_bias_plane_stride_from_channels {
-        channels.div_ceil(chip.lanes()) * 2
+        // The rows the channels span from the operand's first lane.
+        let lane0 = (t.addr >> cvsim_isa::chip::LMEM_SHIFT) % chip.lanes();
+        (lane0 + channels).div_ceil(chip.lanes()) * 2
     } else {
         d.opd2_b_str
     };
