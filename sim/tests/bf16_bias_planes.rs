@@ -92,7 +92,6 @@ fn bf16(rng: &mut Rng) -> u16 {
 /// `extra` more lane-rows of bias than the convolution's C, so the planes lie further apart.
 fn vector(chip: Chip, seed: u64, extra: u32) -> Vector {
     let lanes = chip.lanes();
-    let base = chip.params().gmem_start;
     let c = 2 * lanes;
     let cb = c + extra * lanes;
     let b_str = cb.div_ceil(lanes) * 2;
@@ -101,39 +100,13 @@ fn vector(chip: Chip, seed: u64, extra: u32) -> Vector {
     let w: Vec<u8> = (0..c).flat_map(|_| bf16(&mut rng).to_le_bytes()).collect();
     // Every bias word random, low halves included, so reading the wrong plane shows.
     let b: Vec<u8> = (0..2 * cb).flat_map(|_| bf16(&mut rng).to_le_bytes()).collect();
-    let act = (c.div_ceil(lanes) * 16, 16, W * 2);
-    let mut descs = vec![
-        Desc::Tdma(Box::new(tdma(chip, true, G[0], L[0], (1, c, 1, W), act))),
-        Desc::Tdma(Box::new(tdma(chip, true, G[1], L[1], (1, c, 1, 1), (c.div_ceil(lanes) * 16, 16, 2)))),
-        Desc::Tdma(Box::new(tdma(chip, true, G[2], L[2], (2, cb, 1, 1), (b_str, 2, 2)))),
-    ];
-    let mut t = dwconv(chip, c, b_str);
-    (t.cmd_en, t.cmd_id_en, t.cmd_id_tpu, t.cmd_id_gdma) = (1, 1, 1, 3);
-    descs.push(Desc::Tiu(Box::new(t)));
-    let mut store = tdma(chip, false, G[3], L[3], (1, c, 1, W), act);
-    store.wait_id_tpu = 1;
-    descs.push(Desc::Tdma(Box::new(store)));
-    let mut id = 0;
-    for d in &mut descs {
-        if let Desc::Tdma(t) = d {
-            id += 1;
-            (t.vld, t.bar_en, t.cmd_id) = (1, 1, id);
-        }
-    }
-    let cmdbuf = encode_descs(chip, &descs).expect("the generated descriptors encode");
-    Vector {
-        id: format!("{}-bf16-bias-planes-extra{extra}-{seed:x}", chip.name()),
-        chip: chip.name().into(),
-        op: "dwconv".into(),
-        params: json!({"seed": seed, "channels": c, "bias_channels": cb, "opd2_b_str": b_str}),
-        cmdbuf_hex: hex::encode(cmdbuf),
-        gmem_init: [x, w, b]
-            .iter()
-            .zip(G)
-            .map(|(d, addr)| MemRegion { addr: addr + base, hex: hex::encode(d) })
-            .collect(),
-        gmem_expect: vec![MemRegion { addr: G[3] + base, hex: "00".repeat((c * W * 2) as usize) }],
-    }
+    assemble(
+        chip,
+        format!("{}-bf16-bias-planes-extra{extra}-{seed:x}", chip.name()),
+        json!({"seed": seed, "channels": c, "bias_channels": cb, "opd2_b_str": b_str}),
+        (c, cb),
+        [x, w, b],
+    )
 }
 
 /// The fp32 biases of the tie probes, one per channel (cycled): tiny normal and subnormal values
@@ -157,9 +130,7 @@ const TIE_BIASES: [u32; 12] = [
 /// [`TIE_BIASES`].
 fn tie_vector(chip: Chip, seed: u64) -> Vector {
     let lanes = chip.lanes();
-    let base = chip.params().gmem_start;
     let c = 2 * lanes;
-    let b_str = c.div_ceil(lanes) * 2;
     let x: Vec<u8> = (0..c * W).flat_map(|_| 0xBBE0u16.to_le_bytes()).collect();
     let w: Vec<u8> = (0..c).flat_map(|_| 0xBD94u16.to_le_bytes()).collect();
     let bias = |ch: u32| TIE_BIASES[ch as usize % TIE_BIASES.len()];
@@ -167,11 +138,26 @@ fn tie_vector(chip: Chip, seed: u64) -> Vector {
         .flat_map(|ch| ((bias(ch) >> 16) as u16).to_le_bytes())
         .chain((0..c).flat_map(|ch| (bias(ch) as u16).to_le_bytes()))
         .collect();
+    assemble(
+        chip,
+        format!("{}-bf16-bias-add-ties-{seed:x}", chip.name()),
+        json!({"channels": c, "biases": TIE_BIASES}),
+        (c, c),
+        [x, w, b],
+    )
+}
+
+/// Loads of the input `(1, c, 1, W)`, weights `(1, c, 1, 1)` and bias planes laid out for `cb`
+/// channels, the depthwise convolution, the store: one vector (expectations zeroed).
+fn assemble(chip: Chip, id: String, params: serde_json::Value, (c, cb): (u32, u32), data: [Vec<u8>; 3]) -> Vector {
+    let lanes = chip.lanes();
+    let base = chip.params().gmem_start;
+    let b_str = cb.div_ceil(lanes) * 2;
     let act = (c.div_ceil(lanes) * 16, 16, W * 2);
     let mut descs = vec![
         Desc::Tdma(Box::new(tdma(chip, true, G[0], L[0], (1, c, 1, W), act))),
         Desc::Tdma(Box::new(tdma(chip, true, G[1], L[1], (1, c, 1, 1), (c.div_ceil(lanes) * 16, 16, 2)))),
-        Desc::Tdma(Box::new(tdma(chip, true, G[2], L[2], (2, c, 1, 1), (b_str, 2, 2)))),
+        Desc::Tdma(Box::new(tdma(chip, true, G[2], L[2], (2, cb, 1, 1), (b_str, 2, 2)))),
     ];
     let mut t = dwconv(chip, c, b_str);
     (t.cmd_en, t.cmd_id_en, t.cmd_id_tpu, t.cmd_id_gdma) = (1, 1, 1, 3);
@@ -179,25 +165,21 @@ fn tie_vector(chip: Chip, seed: u64) -> Vector {
     let mut store = tdma(chip, false, G[3], L[3], (1, c, 1, W), act);
     store.wait_id_tpu = 1;
     descs.push(Desc::Tdma(Box::new(store)));
-    let mut id = 0;
+    let mut id_no = 0;
     for d in &mut descs {
         if let Desc::Tdma(t) = d {
-            id += 1;
-            (t.vld, t.bar_en, t.cmd_id) = (1, 1, id);
+            id_no += 1;
+            (t.vld, t.bar_en, t.cmd_id) = (1, 1, id_no);
         }
     }
     let cmdbuf = encode_descs(chip, &descs).expect("the generated descriptors encode");
     Vector {
-        id: format!("{}-bf16-bias-add-ties-{seed:x}", chip.name()),
+        id,
         chip: chip.name().into(),
         op: "dwconv".into(),
-        params: json!({"channels": c, "biases": TIE_BIASES}),
+        params,
         cmdbuf_hex: hex::encode(cmdbuf),
-        gmem_init: [x, w, b]
-            .iter()
-            .zip(G)
-            .map(|(d, addr)| MemRegion { addr: addr + base, hex: hex::encode(d) })
-            .collect(),
+        gmem_init: data.iter().zip(G).map(|(d, addr)| MemRegion { addr: addr + base, hex: hex::encode(d) }).collect(),
         gmem_expect: vec![MemRegion { addr: G[3] + base, hex: "00".repeat((c * W * 2) as usize) }],
     }
 }

@@ -8,8 +8,12 @@ use super::channel::foldable_producer;
 use crate::ir::{Graph, Op, Value};
 use ndarray::{ArrayD, IxDyn};
 
-fn pointwise(op: &Op) -> bool {
-    matches!(op, Op::Conv { kernel: [1, 1], dilations: [1, 1], group: 1, .. })
+/// The strides and pads of a 1×1, undilated, group-1 convolution.
+fn pointwise(op: &Op) -> Option<([usize; 2], [usize; 4])> {
+    match op {
+        Op::Conv { kernel: [1, 1], dilations: [1, 1], group: 1, strides, pads, .. } => Some((*strides, *pads)),
+        _ => None,
+    }
 }
 
 pub fn merge(g: &mut Graph) -> bool {
@@ -17,15 +21,15 @@ pub fn merge(g: &mut Graph) -> bool {
     let mut i = 0;
     while i < g.nodes.len() {
         let b_node = &g.nodes[i];
-        let second = matches!(b_node.op, Op::Conv { strides: [1, 1], pads: [0, 0, 0, 0], .. }) && pointwise(&b_node.op);
+        let second = pointwise(&b_node.op) == Some(([1, 1], [0, 0, 0, 0]));
         let Some(p) = second.then(|| foldable_producer(g, b_node.inputs[0], i)).flatten() else {
             i += 1;
             continue;
         };
-        if !pointwise(&g.nodes[p].op) {
+        let Some((strides, pads)) = pointwise(&g.nodes[p].op) else {
             i += 1;
             continue;
-        }
+        };
         let (a, b) = (&g.nodes[p], &g.nodes[i]);
         let (Some(w1), Some(w2)) = (g.value(a.inputs[1]), g.value(b.inputs[1])) else {
             i += 1;
@@ -50,7 +54,7 @@ pub fn merge(g: &mut Graph) -> bool {
                 b1.as_ref().map_or(0.0, |b1| (0..m).map(|j| w2[oc * m + j] as f64 * b1[j] as f64).sum::<f64>());
             bv[oc] = (from_b1 + b2.as_ref().map_or(0.0, |b2| b2[oc] as f64)) as f32;
         }
-        let (Op::Conv { strides, pads, .. }, x) = (a.op.clone(), a.inputs[0]) else { unreachable!("checked above") };
+        let x = a.inputs[0];
         let name = b.name.clone();
         let wid = g.add_const(
             g.fresh_name(&format!("{name}/merged_weight")),
