@@ -278,6 +278,52 @@ fn cases() -> Vec<Case> {
                 m.node("Div", "d", &["p", "six"], &["y"], &[]);
             },
         },
+        // bf16 stores these HardSwish/HardSigmoid outputs times 6 and the readers divide it out.
+        Case {
+            name: "hardswish_into_conv",
+            input: vec![1, 8, 9, 9],
+            int8_bound: Some(INT8_LUT),
+            bf16: true,
+            build: |m, r| {
+                conv(m, r, "c1", "x", 8, 8, 3, &[("kernel_shape", ks(&[3, 3])), ("pads", ks(&[1, 1, 1, 1]))], "a");
+                m.node("HardSwish", "hs", &["a"], &["h"], &[]);
+                conv(m, r, "c2", "h", 8, 8, 1, &[("kernel_shape", ks(&[1, 1]))], "y");
+            },
+        },
+        Case {
+            name: "squeeze_excite_scaled",
+            input: vec![1, 16, 8, 8],
+            int8_bound: Some(INT8_LUT),
+            bf16: true,
+            build: |m, r| {
+                m.node("HardSwish", "hs", &["x"], &["h"], &[]);
+                m.node("GlobalAveragePool", "gap", &["h"], &["p"], &[]);
+                conv(m, r, "c1", "p", 16, 16, 1, &[("kernel_shape", ks(&[1, 1]))], "c");
+                m.node("Relu", "relu", &["c"], &["cr"], &[]);
+                conv(m, r, "c2", "cr", 16, 16, 1, &[("kernel_shape", ks(&[1, 1]))], "d");
+                m.node(
+                    "HardSigmoid",
+                    "sig",
+                    &["d"],
+                    &["s"],
+                    &[("alpha", Attr::Float(1.0 / 6.0)), ("beta", Attr::Float(0.5))],
+                );
+                m.node("Mul", "mul", &["h", "s"], &["e"], &[]);
+                conv(m, r, "c3", "e", 8, 16, 1, &[("kernel_shape", ks(&[1, 1]))], "y");
+            },
+        },
+        // One reader (the Add) cannot divide a scale out: this HardSwish stays unscaled.
+        Case {
+            name: "hardswish_into_conv_and_add",
+            input: vec![1, 8, 9, 9],
+            int8_bound: Some(INT8_LUT),
+            bf16: true,
+            build: |m, r| {
+                m.node("HardSwish", "hs", &["x"], &["h"], &[]);
+                conv(m, r, "c", "h", 8, 8, 1, &[("kernel_shape", ks(&[1, 1]))], "c");
+                m.node("Add", "add", &["h", "c"], &["y"], &[]);
+            },
+        },
         Case {
             name: "sigmoid",
             input: vec![1, 8, 9, 9],
@@ -551,4 +597,23 @@ fn concat_of_two_convs_moves_nothing() {
             assert!(c >= bound, "{chip} {precision:?}: cosine {c:.6} < {bound}");
         }
     }
+}
+
+/// bf16 stores a HardSwish/HardSigmoid output times `1/alpha` exactly when every reader can
+/// divide it out (a convolution's weights, through pooling and products); the compile cases
+/// above check the values, this checks which tensors take the scaled form.
+#[test]
+fn bf16_scales_hard_activations_only_where_readers_absorb_it() {
+    let factors = |name: &'static str| {
+        let case = cases().into_iter().find(|c| c.name == name).unwrap();
+        let g = driver::frontend(&onnx_bytes(&case), None).unwrap();
+        let f = cvsim_compiler::bf16::scaled::factors(&g);
+        move |t: &str| f[g.tensor_by_name(t).unwrap_or_else(|| panic!("{name}: no tensor {t}"))]
+    };
+    let se = factors("squeeze_excite_scaled");
+    assert_eq!((se("h"), se("p"), se("cr"), se("s"), se("e"), se("y")), (6.0, 6.0, 1.0, 6.0, 36.0, 1.0));
+    assert_eq!(factors("hardswish_into_conv")("h"), 6.0);
+    assert_eq!(factors("hardswish_into_conv_and_add")("h"), 1.0);
+    // A graph output keeps its true value.
+    assert_eq!(factors("hardswish")("y"), 1.0);
 }

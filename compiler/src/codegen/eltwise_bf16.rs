@@ -238,6 +238,14 @@ fn act_ops(cx: &mut LayerCx, act: ActBf16, x: &Local, y: &Local, scale: Option<(
                 step(cx, MUL, y, Ok(x));
             }
         }
+        ActBf16::ShiftClip { shift, hi } | ActBf16::ShiftClipMul { shift, hi } => {
+            step(cx, ADD, x, Err(shift));
+            step(cx, MIN, y, Err(hi));
+            step(cx, MAX, y, Err(0.0));
+            if matches!(act, ActBf16::ShiftClipMul { .. }) {
+                step(cx, MUL, y, Ok(x));
+            }
+        }
     }
 }
 

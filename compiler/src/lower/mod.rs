@@ -234,6 +234,17 @@ pub enum ActBf16 {
         alpha: f32,
         beta: f32,
     },
+    /// `min(max(x + shift, 0), hi)`: HardSigmoid times `1/alpha` with `shift = beta/alpha` and
+    /// `hi = 1/alpha`, both exact in bf16 (see `crate::bf16::scaled`).
+    ShiftClip {
+        shift: f32,
+        hi: f32,
+    },
+    /// `x · ShiftClip(x)`: HardSwish times 6 with `shift` 3 and `hi` 6.
+    ShiftClipMul {
+        shift: f32,
+        hi: f32,
+    },
 }
 
 /// One layer, in execution order.

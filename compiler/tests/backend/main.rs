@@ -638,9 +638,9 @@ fn bf16_convolutions() {
 
 /// Convolutions whose output channels, with every input channel, do not fit cv180x's local
 /// memory even one lane row at a time: the reduction is cut into chunks summed into 32-bit
-/// partial sums (int8: wrapping, the same bytes as one pass; bf16: each chunk from zero, added
-/// to the previous fp32 sum, the reference following the same chunks). The other chips fit them
-/// whole.
+/// partial sums (int8: wrapping, the same bytes as one pass; bf16: each chunk continues the fp32
+/// sum of the chunks before it, the reference following the same chunks). The other chips fit
+/// them whole.
 #[test]
 fn conv_reduction_cut_into_partial_sums() {
     let chunks = |chip, input: [usize; 4], oc, bf16| {
@@ -722,7 +722,18 @@ fn bf16_elementwise_and_activations() {
             b.net.layers.push(Layer::MulBf16 { a, b: hsig, output: m });
             let m2 = b.tb("mul2", [1, 24, 20, 20]);
             b.net.layers.push(Layer::MulBf16 { a: m, b: x, output: m2 });
-            m2
+            // The scaled forms: HardSwish times 6 and HardSigmoid(0.2, 0.5) times 5.
+            let hs6 = b.tb("hswish6", [1, 24, 20, 20]);
+            let act = ActBf16::ShiftClipMul { shift: 3.0, hi: 6.0 };
+            b.net.layers.push(Layer::ActBf16 { input: x, output: hs6, act });
+            let hsig5 = b.tb("hsigmoid5", [1, 24, 1, 1]);
+            let act = ActBf16::ShiftClip { shift: 2.5, hi: 5.0 };
+            b.net.layers.push(Layer::ActBf16 { input: g, output: hsig5, act });
+            let a2 = b.tb("add2", [1, 24, 20, 20]);
+            b.net.layers.push(Layer::AddBf16 { a: m2, b: hs6, output: a2, relu: false });
+            let m3 = b.tb("mul3", [1, 24, 20, 20]);
+            b.net.layers.push(Layer::MulBf16 { a: a2, b: hsig5, output: m3 });
+            m3
         });
     }
 }

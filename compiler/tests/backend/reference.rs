@@ -93,6 +93,14 @@ fn act_bf16(a: ActBf16, x: f32) -> u16 {
                 bf16_result(t)
             }
         }
+        ActBf16::ShiftClip { shift, hi } | ActBf16::ShiftClipMul { shift, hi } => {
+            let t = min(max(r(x + konst(shift)), 0.0), konst(hi));
+            if matches!(a, ActBf16::ShiftClipMul { .. }) {
+                bf16_result(t * x)
+            } else {
+                bf16_result(t)
+            }
+        }
     }
 }
 

@@ -1,7 +1,10 @@
 //! bf16 quantisation of a graph: the back end's [`Network`] with bf16 weights (rounded as the
 //! vendor's compiler rounds them, `crate::quantize::f32_to_bf16`), fp32 biases and bf16
 //! activations. No calibration is needed. Per-channel affine maps by constants become 1×1
-//! depthwise convolutions, as in int8.
+//! depthwise convolutions, as in int8. HardSigmoid and HardSwish outputs may be stored scaled
+//! ([`scaled`]); the layers that read them divide the scale out of their weights.
+
+pub mod scaled;
 
 use crate::int8::{f32_value, op_name, per_channel, shape4, sole_relu_consumer, QuantizeError};
 use crate::ir::{Activation, Graph, Node, Op, TensorId};
@@ -22,6 +25,7 @@ pub fn quantize(graph: &Graph, chip: Chip, name: &str) -> Result<Network, Quanti
         net: Network::new(chip, name),
         map: vec![None; graph.tensors.len()],
         fused: vec![false; graph.nodes.len()],
+        factor: scaled::factors(graph),
     };
     for &input in &graph.inputs {
         let t = &graph.tensors[input];
@@ -52,6 +56,8 @@ struct Bf16<'a> {
     net: Network,
     map: Vec<Option<TensorRef>>,
     fused: Vec<bool>,
+    /// The scale each IR tensor is stored with ([`scaled::factors`]).
+    factor: Vec<f32>,
 }
 
 fn bf16s(v: &[f32]) -> Vec<u16> {
@@ -65,7 +71,8 @@ fn pads(p: &[usize; 4]) -> Pads {
 impl Bf16<'_> {
     fn activation(&mut self, t: TensorId, name: &str) -> Result<TensorRef, QuantizeError> {
         let tensor = &self.g.tensors[t];
-        let r = self.net.tensor(TensorDesc::new(name, shape4(&tensor.name, &tensor.shape)?, DType::Bf16, 1.0));
+        let qscale = 1.0 / self.factor[t];
+        let r = self.net.tensor(TensorDesc::new(name, shape4(&tensor.name, &tensor.shape)?, DType::Bf16, qscale));
         self.map[t] = Some(r);
         Ok(r)
     }
@@ -130,6 +137,9 @@ impl Bf16<'_> {
         };
         let out = node.outputs[0];
         let input0 = node.inputs[0];
+        if !scaled::reads_scaled(self.g, node) && node.inputs.iter().any(|&t| self.factor[t] != 1.0) {
+            return Err(err("reads a scaled activation it cannot unscale (bf16::scaled is inconsistent)".into()));
+        }
         match &node.op {
             Op::Conv { kernel, strides, pads: p, dilations, group, act } => {
                 let x = self.get(input0, &node.name)?;
@@ -145,7 +155,8 @@ impl Bf16<'_> {
                         "group {group} with {ic} input and {oc} output channels: only 1 or depthwise"
                     )));
                 }
-                let weight = bf16s(&w.iter().copied().collect::<Vec<f32>>());
+                let unscale = 1.0 / self.factor[input0];
+                let weight = bf16s(&w.iter().map(|v| v * unscale).collect::<Vec<f32>>());
                 let bias = self.constant_vec(node, 2).unwrap_or_else(|| vec![0.0; oc]);
                 let (relu, after) = Self::conv_act(act).ok_or_else(|| err(format!("fused activation {act:?}")))?;
                 let y = self.output(out)?;
@@ -174,7 +185,9 @@ impl Bf16<'_> {
                     return Err(err(format!("weight of rank {}", w.ndim())));
                 }
                 let (k, n) = (w.shape()[0], w.shape()[1]);
-                let wt: Vec<f32> = (0..n).flat_map(|j| (0..k).map(move |i| (i, j))).map(|(i, j)| w[[i, j]]).collect();
+                let unscale = 1.0 / self.factor[input0];
+                let wt: Vec<f32> =
+                    (0..n).flat_map(|j| (0..k).map(move |i| (i, j))).map(|(i, j)| w[[i, j]] * unscale).collect();
                 let bias = self.constant_vec(node, 2).unwrap_or_else(|| vec![0.0; n]);
                 let (relu, after) = Self::conv_act(act).ok_or_else(|| err(format!("fused activation {act:?}")))?;
                 let m: usize = self.g.tensors[input0].shape.iter().product::<usize>() / k;
@@ -199,8 +212,17 @@ impl Bf16<'_> {
             }
             Op::Relu => self.act(node, ActBf16::Relu)?,
             Op::Clip { min, max } => self.act(node, ActBf16::Clip { lo: *min, hi: *max })?,
-            Op::HardSigmoid { alpha, beta } => self.act(node, ActBf16::HardSigmoid { alpha: *alpha, beta: *beta })?,
-            Op::HardSwish => self.act(node, ActBf16::HardSwish { alpha: 1.0 / 6.0, beta: 0.5 })?,
+            Op::HardSigmoid { .. } | Op::HardSwish => {
+                let (alpha, beta) = scaled::alpha_beta(&node.op);
+                let swish = node.op == Op::HardSwish;
+                let act = match (self.factor[out] != 1.0, swish) {
+                    (false, false) => ActBf16::HardSigmoid { alpha, beta },
+                    (false, true) => ActBf16::HardSwish { alpha, beta },
+                    (true, false) => ActBf16::ShiftClip { shift: beta / alpha, hi: 1.0 / alpha },
+                    (true, true) => ActBf16::ShiftClipMul { shift: beta / alpha, hi: 1.0 / alpha },
+                };
+                self.act(node, act)?
+            }
             Op::Add | Op::Mul => self.binary(node)?,
             Op::Scale => {
                 let w = self.constant_vec(node, 1).ok_or_else(|| err("the scale is not a constant".into()))?;
@@ -418,11 +440,13 @@ impl Bf16<'_> {
                 what: format!("{} scales and {} biases for {ch} channels", w.len(), bias.len()),
             });
         }
+        let unscale = 1.0 / self.factor[input];
+        let w: Vec<f32> = w.iter().map(|v| v * unscale).collect();
         let y = self.output(node.outputs[0])?;
         self.net.layers.push(Layer::ConvBf16(ConvBf16 {
             input: x,
             output: y,
-            weight: bf16s(w),
+            weight: bf16s(&w),
             bias: bias.to_vec(),
             kernel: [1, 1],
             stride: [1, 1],
