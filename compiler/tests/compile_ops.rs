@@ -328,7 +328,7 @@ fn cases() -> Vec<Case> {
             name: "sigmoid",
             input: vec![1, 8, 9, 9],
             int8_bound: Some(INT8_LUT),
-            bf16: false,
+            bf16: true,
             build: |m, _| {
                 m.node("Sigmoid", "s", &["x"], &["y"], &[]);
             },
@@ -337,16 +337,28 @@ fn cases() -> Vec<Case> {
             name: "tanh",
             input: vec![1, 8, 9, 9],
             int8_bound: Some(INT8_LUT),
-            bf16: false,
+            bf16: true,
             build: |m, _| {
                 m.node("Tanh", "t", &["x"], &["y"], &[]);
+            },
+        },
+        // SiLU as exporters write it (YOLO): x · sigmoid(x), after a convolution.
+        Case {
+            name: "silu_after_conv",
+            input: vec![1, 8, 10, 10],
+            int8_bound: Some(INT8_LUT),
+            bf16: true,
+            build: |m, r| {
+                conv(m, r, "c", "x", 16, 8, 3, &[("kernel_shape", ks(&[3, 3])), ("pads", ks(&[1, 1, 1, 1]))], "c");
+                m.node("Sigmoid", "s", &["c"], &["s"], &[]);
+                m.node("Mul", "m", &["c", "s"], &["y"], &[]);
             },
         },
         Case {
             name: "leaky_relu",
             input: vec![1, 8, 9, 9],
             int8_bound: Some(INT8_LUT),
-            bf16: false,
+            bf16: true,
             build: |m, _| {
                 m.node("LeakyRelu", "l", &["x"], &["y"], &[("alpha", Attr::Float(0.1))]);
             },

@@ -8,13 +8,15 @@ pub mod scaled;
 
 use crate::int8::{f32_value, op_name, per_channel, shape4, sole_relu_consumer, QuantizeError};
 use crate::ir::{Activation, Graph, Node, Op, TensorId};
-use crate::lower::{ActBf16, Chip, ConvBf16, DType, Layer, Network, Pads, Pool, PoolKind, TensorDesc, TensorRef};
-use crate::quantize::f32_to_bf16;
+use crate::lower::{
+    ActBf16, Chip, ConvBf16, DType, Layer, Network, Pads, Pool, PoolKind, TableBf16, TensorDesc, TensorRef,
+};
+use crate::quantize::{f32_to_bf16, Bf16SlopeTables};
 use ndarray::ArrayD;
 
 /// What the bf16 quantiser lowers, for the error message.
 pub const SUPPORTED: &str = "Conv (group 1 or depthwise), FullyConnected, Add, Mul, Scale, BatchNormalization, \
-Relu, Clip, HardSigmoid, HardSwish, GlobalAveragePool, ReduceMean (over H, W), AveragePool, MaxPool, Concat (channels), Slice (channels), \
+Relu, LeakyRelu (slope in [0, 1]), Sigmoid, Tanh, Clip, HardSigmoid, HardSwish, GlobalAveragePool, ReduceMean (over H, W), AveragePool, MaxPool, Concat (channels), Slice (channels), \
 Split (channels), ChannelShuffle, Reshape, Softmax (over channels)";
 
 /// The bf16 network of `graph` for `chip`: inputs converted by the CPU `quant` routine, outputs
@@ -107,6 +109,9 @@ impl Bf16<'_> {
             Activation::None => Some((false, None)),
             Activation::Relu => Some((true, None)),
             Activation::Clip(lo, hi) => Some((false, Some(ActBf16::Clip { lo: *lo, hi: *hi }))),
+            Activation::LeakyRelu(a) if (0.0..=1.0).contains(a) => {
+                Some((false, Some(ActBf16::LeakyRelu { alpha: *a })))
+            }
             Activation::LeakyRelu(_) => None,
         }
     }
@@ -211,6 +216,11 @@ impl Bf16<'_> {
                 self.then_act(node, y, out, after)?;
             }
             Op::Relu => self.act(node, ActBf16::Relu)?,
+            Op::LeakyRelu { alpha } if (0.0..=1.0).contains(alpha) => {
+                self.act(node, ActBf16::LeakyRelu { alpha: *alpha })?
+            }
+            Op::Sigmoid => self.table(node, -8.0, 8.0, |x| 1.0 / (1.0 + (-x).exp()))?,
+            Op::Tanh => self.table(node, -4.0, 4.0, f64::tanh)?,
             Op::Clip { min, max } => self.act(node, ActBf16::Clip { lo: *min, hi: *max })?,
             Op::HardSigmoid { .. } | Op::HardSwish => {
                 let (alpha, beta) = scaled::alpha_beta(&node.op);
@@ -361,6 +371,17 @@ impl Bf16<'_> {
         let v = self.net.tensor(TensorDesc::new(name, shape, self.net.tensors[x].dtype, self.net.tensors[x].qscale));
         self.net.layers.push(Layer::Reshape { input: x, output: v });
         v
+    }
+
+    /// `f` from the vendor's base/slope tables over `[lo, hi]` (256 points, extrapolated beyond):
+    /// the range's width divides 256 into a bf16 scale.
+    fn table(&mut self, node: &Node, lo: f32, hi: f32, f: fn(f64) -> f64) -> Result<(), QuantizeError> {
+        let tables = Bf16SlopeTables::new(lo, hi, f);
+        let x = self.get(node.inputs[0], &node.name)?;
+        let y = self.output(node.outputs[0])?;
+        let table = Box::new(TableBf16 { scale: 256.0 / (hi - lo), base: tables.base, slope: tables.slope });
+        self.net.layers.push(Layer::LutBf16 { input: x, output: y, table });
+        Ok(())
     }
 
     fn act(&mut self, node: &Node, act: ActBf16) -> Result<(), QuantizeError> {

@@ -61,6 +61,7 @@ fn passes(op: &Op) -> bool {
             | Op::AveragePool { .. }
             | Op::MaxPool { .. }
             | Op::Relu
+            | Op::LeakyRelu { .. }
             | Op::Reshape { .. }
             | Op::Squeeze { .. }
             | Op::Unsqueeze { .. }

@@ -25,7 +25,7 @@ fn bytes(lanes: u32, [n, c, h, w]: [u32; 4]) -> u32 {
 }
 
 /// The largest (channels, rows) tile such that `bufs` buffers plus `fixed` bytes fit a lane.
-fn tile(cx: &LayerCx, [n, c, h, w]: [u32; 4], bufs: u32, fixed: u32) -> Result<(u32, u32), CompileError> {
+pub(super) fn tile(cx: &LayerCx, [n, c, h, w]: [u32; 4], bufs: u32, fixed: u32) -> Result<(u32, u32), CompileError> {
     if n > 4095 || w > 4063 {
         return Err(cx.error(format!("shape {:?} exceeds the TIU's 12-bit shape fields", [n, c, h, w])));
     }
@@ -237,6 +237,10 @@ fn act_ops(cx: &mut LayerCx, act: ActBf16, x: &Local, y: &Local, scale: Option<(
             if matches!(act, ActBf16::HardSwish { .. }) {
                 step(cx, MUL, y, Ok(x));
             }
+        }
+        ActBf16::LeakyRelu { alpha } => {
+            step(cx, MUL, x, Err(alpha));
+            step(cx, MAX, y, Ok(x));
         }
         ActBf16::ShiftClip { shift, hi } | ActBf16::ShiftClipMul { shift, hi } => {
             step(cx, ADD, x, Err(shift));

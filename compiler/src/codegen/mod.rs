@@ -18,6 +18,7 @@ pub mod memory;
 mod movement;
 mod pool;
 pub mod softmax;
+mod table_bf16;
 pub mod tdma;
 pub mod tiu;
 pub mod weights;
@@ -202,6 +203,7 @@ fn lower_layer(cx: &mut LayerCx, l: &Layer, partner: Option<&Layer>) -> Result<(
         Layer::AddBf16 { a, b, output, relu } => eltwise_bf16::add(cx, *a, *b, *output, *relu),
         Layer::MulBf16 { a, b, output } => eltwise_bf16::mul(cx, *a, *b, *output),
         Layer::ActBf16 { input, output, act } => eltwise_bf16::act(cx, *input, *output, *act),
+        Layer::LutBf16 { input, output, table } => table_bf16::lut_bf16_layer(cx, *input, *output, table),
     }
 }
 

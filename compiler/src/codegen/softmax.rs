@@ -70,12 +70,12 @@ pub fn exp_slope_table() -> [u16; 256] {
     })
 }
 
-fn table_bytes(t: &[u16; 256]) -> Vec<u8> {
+pub(super) fn table_bytes(t: &[u16; 256]) -> Vec<u8> {
     t.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
 /// The element-wise descriptor skeleton (explicit strides on all operands, one shape).
-fn eltwise(cx: &LayerCx, eu: u32, bf16: bool, res: &Local, opd0: &Local) -> TiuDesc {
+pub(super) fn eltwise(cx: &LayerCx, eu: u32, bf16: bool, res: &Local, opd0: &Local) -> TiuDesc {
     let mut d = TiuDesc::reset(cx.chip);
     d.tsk_typ = 3;
     d.tsk_eu_typ = eu;
@@ -97,7 +97,7 @@ fn eltwise(cx: &LayerCx, eu: u32, bf16: bool, res: &Local, opd0: &Local) -> TiuD
 }
 
 /// A bf16 lookup: `res = table[opd0's low byte]`, derived strides.
-fn lut_bf16(cx: &LayerCx, res: &Local, idx: &Local, table: &Local) -> TiuDesc {
+pub(super) fn lut_bf16(cx: &LayerCx, res: &Local, idx: &Local, table: &Local) -> TiuDesc {
     let mut d = TiuDesc::reset(cx.chip);
     d.tsk_typ = 3;
     d.tsk_eu_typ = 12;

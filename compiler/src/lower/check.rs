@@ -365,6 +365,15 @@ fn layer(cx: &Ctx, l: &Layer) -> Result<(), P> {
             cx.dtype(*output, DType::Bf16)?;
             cx.shape(*output, cx.s(*input))?;
         }
+        Layer::LutBf16 { input, output, table } => {
+            cx.dtype(*input, DType::Bf16)?;
+            cx.dtype(*output, DType::Bf16)?;
+            cx.shape(*output, cx.s(*input))?;
+            let bf16 = f32::from_bits((crate::quantize::f32_to_bf16(table.scale) as u32) << 16);
+            if !(table.scale > 0.0 && table.scale.is_finite() && bf16 == table.scale) {
+                return Err(P::Invalid(format!("table scale {} is not a positive bf16 value", table.scale)));
+            }
+        }
         Layer::Reshape { input, output } => {
             let (i, o) = (&cx.net.tensors[*input], &cx.net.tensors[*output]);
             if i.dtype != o.dtype || i.count() != o.count() {

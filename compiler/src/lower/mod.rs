@@ -30,7 +30,7 @@
 //!   [`crate::codegen::softmax`] for the exact bf16 steps); follow it with a `Dequantize` of the
 //!   bf16 tensor for an fp32 output.
 //! - bf16 layers ([`Layer::ConvBf16`], [`Layer::FullyConnectedBf16`], [`Layer::AddBf16`],
-//!   [`Layer::MulBf16`], [`Layer::ActBf16`], and [`Layer::Pool`] on bf16 tensors with `Max` or
+//!   [`Layer::MulBf16`], [`Layer::ActBf16`], [`Layer::LutBf16`], and [`Layer::Pool`] on bf16 tensors with `Max` or
 //!   `Mean`): fp32 arithmetic, each TIU result rounded to bf16 (nearest even; isa.md §3.7). A
 //!   convolution accumulates kh → kw → ic (ic innermost), then adds the bias.
 //!
@@ -245,6 +245,10 @@ pub enum ActBf16 {
         shift: f32,
         hi: f32,
     },
+    /// `max(x, alpha · x)` for `alpha` in [0, 1].
+    LeakyRelu {
+        alpha: f32,
+    },
 }
 
 /// One layer, in execution order.
@@ -351,6 +355,24 @@ pub enum Layer {
         output: TensorRef,
         act: ActBf16,
     },
+    /// A bf16 function of one input interpolated from a table ([`TableBf16`]).
+    LutBf16 {
+        input: TensorRef,
+        output: TensorRef,
+        table: Box<TableBf16>,
+    },
+}
+
+/// A function `F` of one bf16 input from the vendor's base/slope tables
+/// ([`crate::quantize::Bf16SlopeTables`]: 256 points of a range, extrapolated beyond it). Steps,
+/// each result rounded to bf16: `t = x · scale`, `i = trunc(t)` as int8 (saturating),
+/// `f = t − i`, `y = base[i] + slope[i] · f` (one multiply-add), the tables indexed by `i`'s byte.
+/// `scale` (256 over the range's width) must be a bf16 value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TableBf16 {
+    pub scale: f32,
+    pub base: [u16; 256],
+    pub slope: [u16; 256],
 }
 
 impl Layer {
@@ -378,6 +400,7 @@ impl Layer {
             Layer::AddBf16 { .. } => "AddBf16",
             Layer::MulBf16 { .. } => "MulBf16",
             Layer::ActBf16 { .. } => "ActBf16",
+            Layer::LutBf16 { .. } => "LutBf16",
         }
     }
 
@@ -392,7 +415,8 @@ impl Layer {
             | Layer::Slice { input, .. }
             | Layer::ChannelShuffle { input, .. }
             | Layer::FullyConnectedBf16 { input, .. }
-            | Layer::ActBf16 { input, .. } => vec![*input],
+            | Layer::ActBf16 { input, .. }
+            | Layer::LutBf16 { input, .. } => vec![*input],
             Layer::ConvBf16(c) => vec![c.input],
             Layer::AddBf16 { a, b, .. } | Layer::MulBf16 { a, b, .. } => vec![*a, *b],
             Layer::Conv(c) => vec![c.input],
@@ -419,7 +443,8 @@ impl Layer {
             | Layer::FullyConnectedBf16 { output, .. }
             | Layer::AddBf16 { output, .. }
             | Layer::MulBf16 { output, .. }
-            | Layer::ActBf16 { output, .. } => *output,
+            | Layer::ActBf16 { output, .. }
+            | Layer::LutBf16 { output, .. } => *output,
             Layer::ConvBf16(c) => c.output,
             Layer::Conv(c) => c.output,
             Layer::FullyConnected(f) => f.output,

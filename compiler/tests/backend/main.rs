@@ -11,6 +11,7 @@ use cvsim_compiler::codegen::conv;
 use cvsim_compiler::example::SplitMix64;
 use cvsim_compiler::lower::*;
 use cvsim_compiler::package;
+use cvsim_compiler::quantize::Bf16SlopeTables;
 use cvsim_runtime::session::{Instance, LoadedModel};
 use cvsim_runtime::Model;
 
@@ -734,6 +735,36 @@ fn bf16_elementwise_and_activations() {
             let m3 = b.tb("mul3", [1, 24, 20, 20]);
             b.net.layers.push(Layer::MulBf16 { a: a2, b: hsig5, output: m3 });
             m3
+        });
+    }
+}
+
+/// Sigmoid and tanh from the vendor's base/slope tables, in range, extrapolated beyond it and
+/// with a saturated index (x³ reaches ±64), and leaky ReLU.
+#[test]
+fn bf16_tables_and_leaky_relu() {
+    let table = |lo: f32, hi: f32, f: fn(f64) -> f64| {
+        let t = Bf16SlopeTables::new(lo, hi, f);
+        Box::new(TableBf16 { scale: 256.0 / (hi - lo), base: t.base, slope: t.slope })
+    };
+    for chip in Chip::ALL {
+        bf16_case(chip, "bf16_tables", [1, 40, 9, 11], |b, x| {
+            let x2 = b.tb("x2", [1, 40, 9, 11]);
+            b.net.layers.push(Layer::MulBf16 { a: x, b: x, output: x2 });
+            let x3 = b.tb("x3", [1, 40, 9, 11]);
+            b.net.layers.push(Layer::MulBf16 { a: x2, b: x, output: x3 });
+            let sig = b.tb("sigmoid", [1, 40, 9, 11]);
+            let sigmoid = table(-8.0, 8.0, |v| 1.0 / (1.0 + (-v).exp()));
+            b.net.layers.push(Layer::LutBf16 { input: x3, output: sig, table: sigmoid });
+            let th = b.tb("tanh", [1, 40, 9, 11]);
+            b.net.layers.push(Layer::LutBf16 { input: x, output: th, table: table(-4.0, 4.0, f64::tanh) });
+            let lr = b.tb("leaky", [1, 40, 9, 11]);
+            b.net.layers.push(Layer::ActBf16 { input: x3, output: lr, act: ActBf16::LeakyRelu { alpha: 0.1 } });
+            let a = b.tb("a", [1, 40, 9, 11]);
+            b.net.layers.push(Layer::AddBf16 { a: sig, b: th, output: a, relu: false });
+            let y = b.tb("y", [1, 40, 9, 11]);
+            b.net.layers.push(Layer::MulBf16 { a, b: lr, output: y });
+            y
         });
     }
 }

@@ -93,6 +93,7 @@ fn act_bf16(a: ActBf16, x: f32) -> u16 {
                 bf16_result(t)
             }
         }
+        ActBf16::LeakyRelu { alpha } => bf16_result(r(x * konst(alpha)).max(x)),
         ActBf16::ShiftClip { shift, hi } | ActBf16::ShiftClipMul { shift, hi } => {
             let t = min(max(r(x + konst(shift)), 0.0), konst(hi));
             if matches!(a, ActBf16::ShiftClipMul { .. }) {
@@ -471,6 +472,25 @@ pub fn run(net: &Network, inputs: &[(usize, Vec<u8>)]) -> Vec<Option<Vec<u8>>> {
                 to_bytes(y)
             }
             Layer::Reshape { input, .. } => v[*input].clone().unwrap(),
+            Layer::LutBf16 { input, table, .. } => {
+                let r = |v: f32| bf16_operand(bf16_result(v));
+                let y: Vec<u16> = u16s(v[*input].as_ref().unwrap())
+                    .iter()
+                    .map(|&xb| {
+                        let t = r(bf16_operand(xb) * konst(table.scale));
+                        let i = cvsim_sim::bf16::bf16_to_int8(
+                            bf16_result(t),
+                            true,
+                            cvsim_sim::bf16::Int8Rounding::TowardZero,
+                            net.chip,
+                        );
+                        let f = r(t - i as i8 as f32);
+                        let (b, s) = (bf16_operand(table.base[i as usize]), bf16_operand(table.slope[i as usize]));
+                        bf16_result(f32_add_toward_zero(b, s * f))
+                    })
+                    .collect();
+                bytes16(&y)
+            }
             Layer::Softmax { input, .. } if net.tensors[*input].dtype == DType::Bf16 => {
                 let [n, c, _, _] = shape(*input);
                 let x = u16s(v[*input].as_ref().unwrap());

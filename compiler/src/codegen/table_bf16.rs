@@ -1,0 +1,97 @@
+//! A bf16 function of one input from base/slope tables ([`crate::lower::TableBf16`]), per tile:
+//! `t = x · scale` in place, `i = trunc(t)` by a TDMA bf16 → int8 move and back, `f = t − i`, the
+//! index bytes in the low halves of zeroed 16-bit words, `e = BASE[i] + SLOPE[i] · f` (two bf16
+//! lookups and a mac), as the softmax of bf16 logits interpolates its exponential. Tiles:
+//! channels in multiples of the lane count, then rows; the two tables stay in every lane.
+
+use super::eltwise_bf16::tile;
+use super::local::{Arena, Local};
+use super::memory::REGION_WEIGHT;
+use super::softmax::{bf16, eltwise, lut_bf16, table_bytes};
+use super::tdma::{g2l_bf16, l2g_bf16, l2l_convert, Global};
+use super::tiu::opd1_strides;
+use super::{CompileError, LayerCx};
+use crate::lower::{TableBf16, TensorRef};
+use cvsim_runtime::cvimodel::DType;
+
+const MUL: u32 = 0;
+const MAC: u32 = 1;
+const SUB: u32 = 3;
+const XOR: u32 = 9;
+const COPY: u32 = 10;
+
+pub fn lut_bf16_layer(
+    cx: &mut LayerCx,
+    input: TensorRef,
+    output: TensorRef,
+    table: &TableBf16,
+) -> Result<(), CompileError> {
+    let s = cx.shape(input);
+    let lanes = cx.lanes;
+    let name = cx.tensor_name(output);
+    let offs: Vec<u64> = [(&table.base, "base"), (&table.slope, "slope")]
+        .into_iter()
+        .map(|(t, what)| cx.w.add(format!("{name}_{what}_table_bf16"), &table_bytes(t), [1, 1, 32, 8], DType::Bf16))
+        .collect();
+    // Per tile: t, f, index words, e, slope (bf16) and i (int8, at most a bf16 buffer's size).
+    let (c_max, h_max) = tile(cx, s, 6, 2 * 512)?;
+    let mut arena = Arena::new(cx.lmem);
+    let mut alloc = |b: u32| arena.alloc(b).expect("sized to fit");
+    let table_local = |addr| Local { addr, n: 1, c: lanes, h: 32, w: 8, n_str: 512, c_str: 512, h_str: 16, w_str: 2 };
+    let (l_base, l_slope) = (table_local(alloc(512)), table_local(alloc(512)));
+    for (l, off) in [&l_base, &l_slope].into_iter().zip(&offs) {
+        let g = Global { region: REGION_WEIGHT, offset: *off, n_str: 512, c_str: 0, h_str: 16 };
+        cx.load(g2l_bf16(cx.chip, &g, l), l);
+    }
+    let buf = Local::eu_aligned_bf16(0, lanes, s[0], c_max, h_max, s[3]).bytes_per_lane();
+    let [a_t, a_i, a_f, a_idx, a_e, a_s] = [0; 6].map(|_| alloc(buf));
+    let (gx, gy) = (cx.global(input), cx.global(output));
+    for c0 in (0..s[1]).step_by(c_max as usize) {
+        for h0 in (0..s[2]).step_by(h_max as usize) {
+            let (c_t, h_t) = (c_max.min(s[1] - c0), h_max.min(s[2] - h0));
+            let v = |addr| Local::eu_aligned_bf16(addr, lanes, s[0], c_t, h_t, s[3]);
+            let off = ((c0 * s[2] * s[3] + h0 * s[3]) * 2) as u64;
+            let t = v(a_t);
+            cx.load(g2l_bf16(cx.chip, &gx.at(off), &t), &t);
+            let mut d = eltwise(cx, MUL, true, &t, &t);
+            d.opt_opd1_const = 1;
+            d.opd1_addr = bf16(table.scale) as u32;
+            cx.tiu(d, &[&t], &[&t]);
+            // i = trunc(t) as int8, back to bf16; f = t − i.
+            let i8l = Local::eu_aligned(a_i, lanes, s[0], c_t, h_t, s[3]);
+            cx.l2l(l2l_convert(cx.chip, &t, &i8l, true, true), &t, &i8l);
+            let f = v(a_f);
+            cx.l2l(l2l_convert(cx.chip, &i8l, &f, false, false), &i8l, &f);
+            let mut d = eltwise(cx, SUB, true, &f, &t);
+            d.opt_res0_sign = 1;
+            (d.opd0_b_str, d.opd1_b_str) = (0, 0);
+            d.opd1_addr = f.addr;
+            opd1_strides(&mut d, &f);
+            cx.tiu(d, &[&t, &f], &[&f]);
+            // The index bytes in the low halves of 16-bit words.
+            let idx_bytes = Local::eu_aligned(a_idx, lanes, s[0], c_t, h_t, 2 * s[3]);
+            let mut d = eltwise(cx, XOR, false, &idx_bytes, &idx_bytes);
+            d.opd1_addr = idx_bytes.addr;
+            opd1_strides(&mut d, &idx_bytes);
+            cx.tiu(d, &[&idx_bytes], &[&idx_bytes]);
+            let idx_low = Local { w: s[3], w_str: 2, ..idx_bytes };
+            let mut d = eltwise(cx, COPY, false, &idx_low, &i8l);
+            d.tsk_opd_num = 1;
+            cx.tiu(d, &[&i8l, &idx_bytes], &[&idx_bytes]);
+            let idx = v(a_idx);
+            // e = BASE[i] + SLOPE[i]·f.
+            let (e, sl) = (v(a_e), v(a_s));
+            cx.tiu(lut_bf16(cx, &e, &idx, &l_base), &[&idx, &l_base], &[&e]);
+            cx.tiu(lut_bf16(cx, &sl, &idx, &l_slope), &[&idx, &l_slope], &[&sl]);
+            let mut d = eltwise(cx, MAC, true, &e, &sl);
+            d.opt_res_add = 1;
+            d.opt_left_shift = 0;
+            d.res0_b_str = 0;
+            d.opd1_addr = f.addr;
+            opd1_strides(&mut d, &f);
+            cx.tiu(d, &[&sl, &f, &e], &[&e]);
+            cx.store(l2g_bf16(cx.chip, &e, &gy.at(off)), &e);
+        }
+    }
+    Ok(())
+}
