@@ -355,6 +355,15 @@ fn cases() -> Vec<Case> {
             },
         },
         Case {
+            name: "exp",
+            input: vec![1, 8, 9, 9],
+            int8_bound: Some(INT8_LUT),
+            bf16: true,
+            build: |m, _| {
+                m.node("Exp", "e", &["x"], &["y"], &[]);
+            },
+        },
+        Case {
             name: "leaky_relu",
             input: vec![1, 8, 9, 9],
             int8_bound: Some(INT8_LUT),

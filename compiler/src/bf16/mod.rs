@@ -16,7 +16,7 @@ use ndarray::ArrayD;
 
 /// What the bf16 quantiser lowers, for the error message.
 pub const SUPPORTED: &str = "Conv (group 1 or depthwise), FullyConnected, Add, Mul, Scale, BatchNormalization, \
-Relu, LeakyRelu (slope in [0, 1]), Sigmoid, Tanh, Clip, HardSigmoid, HardSwish, GlobalAveragePool, ReduceMean (over H, W), AveragePool, MaxPool, Concat (channels), Slice (channels), \
+Relu, LeakyRelu (slope in [0, 1]), Sigmoid, Tanh, Exp, Clip, HardSigmoid, HardSwish, GlobalAveragePool, ReduceMean (over H, W), AveragePool, MaxPool, Concat (channels), Slice (channels), \
 Split (channels), ChannelShuffle, Reshape, Softmax (over channels)";
 
 /// The bf16 network of `graph` for `chip`: inputs converted by the CPU `quant` routine, outputs
@@ -221,6 +221,8 @@ impl Bf16<'_> {
             }
             Op::Sigmoid => self.table(node, -8.0, 8.0, |x| 1.0 / (1.0 + (-x).exp()))?,
             Op::Tanh => self.table(node, -4.0, 4.0, f64::tanh)?,
+            // Clamped: the table's end slopes would extrapolate exp far off beyond its range.
+            Op::Exp => self.table(node, -16.0, 16.0, f64::exp)?,
             Op::Clip { min, max } => self.act(node, ActBf16::Clip { lo: *min, hi: *max })?,
             Op::HardSigmoid { .. } | Op::HardSwish => {
                 let (alpha, beta) = scaled::alpha_beta(&node.op);
@@ -379,7 +381,9 @@ impl Bf16<'_> {
         let tables = Bf16SlopeTables::new(lo, hi, f);
         let x = self.get(node.inputs[0], &node.name)?;
         let y = self.output(node.outputs[0])?;
-        let table = Box::new(TableBf16 { scale: 256.0 / (hi - lo), base: tables.base, slope: tables.slope });
+        // exp is held inside the range (the last interval's top end stays below `hi`).
+        let clamp = (node.op == Op::Exp).then_some([lo, hi - (hi - lo) / 256.0]);
+        let table = Box::new(TableBf16 { scale: 256.0 / (hi - lo), clamp, base: tables.base, slope: tables.slope });
         self.net.layers.push(Layer::LutBf16 { input: x, output: y, table });
         Ok(())
     }

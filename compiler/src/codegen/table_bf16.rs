@@ -1,5 +1,5 @@
 //! A bf16 function of one input from base/slope tables ([`crate::lower::TableBf16`]), per tile:
-//! `t = x · scale` in place, `i = trunc(t)` by a TDMA bf16 → int8 move and back, `f = t − i`, the
+//! `t = x · scale` in place (after the clamp, if any), `i = trunc(t)` by a TDMA bf16 → int8 move and back, `f = t − i`, the
 //! index bytes in the low halves of zeroed 16-bit words, `e = BASE[i] + SLOPE[i] · f` (two bf16
 //! lookups and a mac), as the softmax of bf16 logits interpolates its exponential. Tiles:
 //! channels in multiples of the lane count, then rows; the two tables stay in every lane.
@@ -19,6 +19,8 @@ const MAC: u32 = 1;
 const SUB: u32 = 3;
 const XOR: u32 = 9;
 const COPY: u32 = 10;
+const MAX: u32 = 4;
+const MIN: u32 = 5;
 
 pub fn lut_bf16_layer(
     cx: &mut LayerCx,
@@ -53,6 +55,14 @@ pub fn lut_bf16_layer(
             let off = ((c0 * s[2] * s[3] + h0 * s[3]) * 2) as u64;
             let t = v(a_t);
             cx.load(g2l_bf16(cx.chip, &gx.at(off), &t), &t);
+            if let Some([lo, hi]) = table.clamp {
+                for (eu, v) in [(MAX, lo), (MIN, hi)] {
+                    let mut d = eltwise(cx, eu, true, &t, &t);
+                    d.opt_opd1_const = 1;
+                    d.opd1_addr = bf16(v) as u32;
+                    cx.tiu(d, &[&t], &[&t]);
+                }
+            }
             let mut d = eltwise(cx, MUL, true, &t, &t);
             d.opt_opd1_const = 1;
             d.opd1_addr = bf16(table.scale) as u32;

@@ -365,12 +365,16 @@ pub enum Layer {
 
 /// A function `F` of one bf16 input from the vendor's base/slope tables
 /// ([`crate::quantize::Bf16SlopeTables`]: 256 points of a range, extrapolated beyond it). Steps,
-/// each result rounded to bf16: `t = x · scale`, `i = trunc(t)` as int8 (saturating),
+/// each result rounded to bf16: `x` first clamped to `clamp` when given, `t = x · scale`,
+/// `i = trunc(t)` as int8 (saturating),
 /// `f = t − i`, `y = base[i] + slope[i] · f` (one multiply-add), the tables indexed by `i`'s byte.
-/// `scale` (256 over the range's width) must be a bf16 value.
+/// `scale` (256 over the range's width) must be a bf16 value. For −1 < t < 0 the index is 0 and
+/// the segment above 0 is extrapolated, as the vendor's tables assume (worst for exp, ~2%).
 #[derive(Clone, Debug, PartialEq)]
 pub struct TableBf16 {
     pub scale: f32,
+    /// `[lo, hi]` for a function whose extrapolation beyond the range would be wrong (exp).
+    pub clamp: Option<[f32; 2]>,
     pub base: [u16; 256],
     pub slope: [u16; 256],
 }

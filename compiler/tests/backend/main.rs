@@ -745,7 +745,7 @@ fn bf16_elementwise_and_activations() {
 fn bf16_tables_and_leaky_relu() {
     let table = |lo: f32, hi: f32, f: fn(f64) -> f64| {
         let t = Bf16SlopeTables::new(lo, hi, f);
-        Box::new(TableBf16 { scale: 256.0 / (hi - lo), base: t.base, slope: t.slope })
+        Box::new(TableBf16 { scale: 256.0 / (hi - lo), clamp: None, base: t.base, slope: t.slope })
     };
     for chip in Chip::ALL {
         bf16_case(chip, "bf16_tables", [1, 40, 9, 11], |b, x| {
@@ -762,8 +762,15 @@ fn bf16_tables_and_leaky_relu() {
             b.net.layers.push(Layer::ActBf16 { input: x3, output: lr, act: ActBf16::LeakyRelu { alpha: 0.1 } });
             let a = b.tb("a", [1, 40, 9, 11]);
             b.net.layers.push(Layer::AddBf16 { a: sig, b: th, output: a, relu: false });
+            let m = b.tb("m", [1, 40, 9, 11]);
+            b.net.layers.push(Layer::MulBf16 { a, b: lr, output: m });
+            // exp, clamped to its table's range: x³ goes well beyond ±16 both ways.
+            let e = b.tb("exp", [1, 40, 9, 11]);
+            let t = Bf16SlopeTables::new(-16.0, 16.0, f64::exp);
+            let table = Box::new(TableBf16 { scale: 8.0, clamp: Some([-16.0, 15.875]), base: t.base, slope: t.slope });
+            b.net.layers.push(Layer::LutBf16 { input: x3, output: e, table });
             let y = b.tb("y", [1, 40, 9, 11]);
-            b.net.layers.push(Layer::MulBf16 { a, b: lr, output: y });
+            b.net.layers.push(Layer::AddBf16 { a: m, b: e, output: y, relu: false });
             y
         });
     }

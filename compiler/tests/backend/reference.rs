@@ -477,7 +477,11 @@ pub fn run(net: &Network, inputs: &[(usize, Vec<u8>)]) -> Vec<Option<Vec<u8>>> {
                 let y: Vec<u16> = u16s(v[*input].as_ref().unwrap())
                     .iter()
                     .map(|&xb| {
-                        let t = r(bf16_operand(xb) * konst(table.scale));
+                        let x = match table.clamp {
+                            Some([lo, hi]) => bf16_operand(xb).max(konst(lo)).min(konst(hi)),
+                            None => bf16_operand(xb),
+                        };
+                        let t = r(x * konst(table.scale));
                         let i = cvsim_sim::bf16::bf16_to_int8(
                             bf16_result(t),
                             true,
