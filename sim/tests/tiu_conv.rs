@@ -354,7 +354,7 @@ proptest! {
             for oc in 0..cv.oc {
                 for oh in 0..g.oh {
                     for ow in 0..g.ow {
-                        let mut acc = acc_bf16(&cv, n, oc, oh, ow, pad_ref(chip, pad));
+                        let mut acc = acc_bf16(&cv, n, oc, oh, ow, pad_ref(pad));
                         if let Some(b) = &bias {
                             acc = trunc_add(acc, b[oc as usize]);
                         }
@@ -518,7 +518,7 @@ proptest! {
         for n in 0..g.n { for oc in 0..cv.oc { for oh in 0..g.oh { for ow in 0..g.ow {
             let mut acc = 0.0;
             for part in &parts {
-                acc = acc_bf16_from(acc, part, n, oc, oh, ow, pad_ref(chip, pad));
+                acc = acc_bf16_from(acc, part, n, oc, oh, ow, pad_ref(pad));
             }
             if let Some(bv) = &bias {
                 acc = trunc_add(acc, bv[oc as usize]);

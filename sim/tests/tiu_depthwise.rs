@@ -284,7 +284,7 @@ proptest! {
             let mut acc = 0f32;
             for ky in 0..g.kh {
                 for kx in 0..g.kw {
-                    let x = g.tap(oh, ow, ky, kx).map_or(pad_ref(chip, pad), |(h, w)| bf(p.x(n, c, h, w)));
+                    let x = g.tap(oh, ow, ky, kx).map_or(pad_ref(pad), |(h, w)| bf(p.x(n, c, h, w)));
                     acc = trunc_add(acc, x * bf(p.w(c, ky, kx)));
                 }
             }

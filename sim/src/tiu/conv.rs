@@ -215,19 +215,15 @@ pub(crate) fn pad_i8(chip: Chip, d: &TiuDesc) -> i16 {
     }
 }
 
-/// The bf16 pad/insert value of a convolution, depthwise convolution or average pooling. CV183x
-/// holds a bf16 pattern in `opd0_ins_fp`. CV18[0-2]x have only the 16-bit `opd0_ins_val`, which
-/// the vendor reads as an unsigned integer, its value exact in fp32 (not rounded to bf16): with
-/// that, 400 of 400 fuzzed depthwise convolutions with random pad values and padding agree on
-/// CV181x, where the bf16 pattern, or the integer rounded to bf16 either way, leave 16–27 apart.
-/// cvikernel puts 0 there, which every reading takes as 0.
+/// The bf16 pad/insert value of a convolution, depthwise convolution or average pooling: the
+/// 16-bit pad field (CV183x `opd0_ins_fp`, CV18[0-2]x `opd0_ins_val`) read by the vendor as an
+/// unsigned integer, its value exact in fp32 (not the bf16 pattern, nor the integer rounded to
+/// bf16). With that, fuzzed depthwise convolutions and average pools with random pad values and
+/// padding agree on every chip (CV181x 400 of 400; CV183x 30 of 30 that the bf16 reading left
+/// apart). cvikernel puts 0 there, which every reading takes as 0. Max and min pooling read the
+/// field as a bf16 pattern.
 pub(crate) fn bf16_pad(chip: Chip, d: &TiuDesc) -> f32 {
-    let v = d.pad_value(chip);
-    if chip.layout().bf16_pad_field() {
-        bf16::bf16_operand(v as u16)
-    } else {
-        v as u16 as f32
-    }
+    d.pad_value(chip) as u16 as f32
 }
 
 #[inline]

@@ -340,14 +340,10 @@ pub fn bf(b: u16) -> f32 {
     f32::from_bits((b as u32) << 16)
 }
 
-/// The value a bf16 convolution pads with, from the pad field: a bf16 pattern on CV183x's own
-/// field; elsewhere the 16-bit integer itself.
-pub fn pad_ref(chip: cvsim_isa::Chip, pad: u16) -> f32 {
-    if chip.layout().bf16_pad_field() {
-        bf(pad)
-    } else {
-        pad as f32
-    }
+/// The value a bf16 convolution pads with: the 16-bit pad field as an unsigned integer (every
+/// chip; CV183x holds it in its own field).
+pub fn pad_ref(pad: u16) -> f32 {
+    pad as f32
 }
 
 /// Random bf16 normals in ±[2^-8, 2^8): products span enough binades that fp32 sums round (so
