@@ -287,7 +287,11 @@ fn run_int8(cv: &Conv, o: &Int8Opts) -> Option<(Vec<u8>, Vec<u8>)> {
                         None => per_tensor_ref(acc, bias as i64, o.relu, o.rs, o.res_signed),
                         Some(q) => {
                             let (m, s) = q[oc as usize];
-                            qm_ref(acc, bias, m, record_shift(chip, s as u8), o.relu)
+                            if record_shift_adds_one(chip, s as u8) {
+                                qm_ref_adding_one(acc, bias, m, s as u8, o.relu)
+                            } else {
+                                qm_ref(acc, bias, m, record_shift(chip, s as u8), o.relu)
+                            }
                         }
                     });
                 }

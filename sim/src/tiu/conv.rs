@@ -318,7 +318,7 @@ pub(crate) enum Requant {
     /// `acc + bias16`, ReLU, rounding shift, saturate (`opt_chl_quan = 0`).
     PerTensor { bias: i32 },
     /// `acc + bias32` (wrapping), QM multiply and shift, clamp to int8 (`opt_chl_quan = 1`).
-    Qm { bias: i32, mult: i32, shift: i32 },
+    Qm { bias: i32, mult: i32, shift: i32, adds_one: bool },
 }
 
 /// The int8 epilogue parameters common to every channel.
@@ -386,10 +386,14 @@ impl Int8Out {
                     write(acc, dst, step, |a| arith::saturate8(arith::shr_u32(pre(a) as u32, rs) as i64, signed));
                 }
             }
-            Requant::Qm { bias, mult, shift } => {
+            Requant::Qm { bias, mult, shift, adds_one } => {
                 let chip = self.chip;
                 write(acc, dst, step, |a| {
-                    let v = arith::qm_requantize_i8(a, bias, mult, shift, chip);
+                    let v = if adds_one {
+                        arith::qm_requantize_i8_adding_one(a, bias, mult, shift as u32)
+                    } else {
+                        arith::qm_requantize_i8(a, bias, mult, shift, chip)
+                    };
                     // ReLU after the requantisation (§8 item 12); QM output is signed int8.
                     if relu {
                         v.max(0) as u8
@@ -469,7 +473,13 @@ pub(crate) fn int8_requant(
         .iter()
         .map(|&b| {
             let (bias, m) = if bias { (word(b), b + 4) } else { (0, b) };
-            Requant::Qm { bias, mult: word(m), shift: arith::qm_shift_from_byte(chip, lmem.data[m + 4]) }
+            let raw = lmem.data[m + 4];
+            Requant::Qm {
+                bias,
+                mult: word(m),
+                shift: arith::qm_shift_from_byte(chip, raw),
+                adds_one: arith::qm_shift_adds_one(chip, raw),
+            }
         })
         .collect();
     Ok((out, q))

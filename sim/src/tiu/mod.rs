@@ -117,7 +117,25 @@ fn check_signs_and_strides(chip: Chip, d: &TiuDesc, op: TiuOp) -> ExecResult {
             "a sum or product is signed exactly when an operand is (opt_opd0_sign or opt_opd1_sign)",
         );
     }
-    if !d.is_bf16() && d.opt_chl_quan != 0 && op == TiuOp::Conv && d.opt_opd0_sign == 0 && d.opt_opd1_sign == 0 {
+    // CV183x runs one with a signed result, except with ReLU (`assert_res0_sign(!res0_sign)`).
+    if !d.is_bf16()
+        && !cv18x
+        && d.opt_chl_quan != 0
+        && op == TiuOp::Conv
+        && d.opt_opd0_sign == 0
+        && d.opt_opd1_sign == 0
+        && d.opt_relu_typ != 0
+        && d.opt_res0_sign != 0
+    {
+        return illegal(
+            "opt_res0_sign",
+            1,
+            "a per-channel quantised convolution of unsigned operands with ReLU has an unsigned result",
+        );
+    }
+    // CV18[0-2]x only: the CV183x vendor simulator runs such a convolution.
+    if !d.is_bf16() && cv18x && d.opt_chl_quan != 0 && op == TiuOp::Conv && d.opt_opd0_sign == 0 && d.opt_opd1_sign == 0
+    {
         return illegal(
             "opt_opd0_sign",
             0,
