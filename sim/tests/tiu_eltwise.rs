@@ -304,8 +304,12 @@ fn int_case() -> impl Strategy<Value = IntCase> {
                 }
             }
             if matches!(op, Op::Mul | Op::Mac | Op::Add | Op::Sub) && k.rs != 0 {
-                // The vendor refuses a shift flavour that disagrees with the result sign.
+                // The vendor refuses a shift flavour that disagrees with the result sign; CV183x
+                // also an arithmetic shift of unsigned operands.
                 k.arith_shift = k.res_signed;
+                if !k.chip.layout().signed_shifts() && k.arith_shift && !k.a_signed && !k.b_signed {
+                    (k.arith_shift, k.res_signed) = (false, false);
+                }
             }
             // ReLU needs a signed, 8-bit result (the vendor simulator stops on the others).
             let relu_ok = matches!(op, Op::Mul | Op::MulQm | Op::Mac | Op::Add | Op::Max | Op::Min)

@@ -119,6 +119,9 @@ fn case() -> impl Strategy<Value = Case> {
                     c.signs[1] = true;
                 }
                 c.signs[3] = c.signs[0] || c.signs[1];
+            } else if kind != Kind::Qm && !c.signs[0] && !c.signs[1] {
+                // CV183x refuses an arithmetic shift (a signed result's) of unsigned operands.
+                c.signs[3] = false;
             }
             match kind {
                 // cvikernel forbids ReLU with add-result; the result of QM is signed int8.

@@ -44,8 +44,6 @@ fn check_int8_shift(chip: Chip, d: &TiuDesc, op: TiuOp) -> ExecResult {
     let rs = d.plain_res_shift();
     let illegal = |field, value: u32, why| Err(ExecErrorKind::Illegal { field, value: value as i64, why });
     let cv18x = chip.layout() == LayoutFamily::Cv18x;
-    // The right shift's flavour follows the result's sign: arithmetic for a signed result,
-    // logical for an unsigned one (CV183x also for mdsum).
     let shifting = matches!(
         op,
         TiuOp::Conv
@@ -57,7 +55,25 @@ fn check_int8_shift(chip: Chip, d: &TiuDesc, op: TiuOp) -> ExecResult {
             | TiuOp::Add
             | TiuOp::Sub
     ) || (op == TiuOp::MdSum && !cv18x);
-    if shifting && rs != 0 && (d.opt_shift_typ != 0) != (d.opt_res0_sign != 0) {
+    if !cv18x && shifting && rs != 0 {
+        // CV183x: an arithmetic shift needs a signed operand (`assert_shift_type(!arith_shift)`),
+        // a logical one an unsigned result (`assert_res0_sign(!res0_sign)`).
+        let one_operand = matches!(op, TiuOp::AvgPool | TiuOp::MdSum);
+        let signed_operand = d.opt_opd0_sign != 0 || (!one_operand && d.opt_opd1_sign != 0);
+        if d.opt_shift_typ != 0 && !signed_operand {
+            return illegal(
+                "opt_shift_typ",
+                1,
+                "an arithmetic right shift needs a signed operand (opt_opd0_sign or opt_opd1_sign)",
+            );
+        }
+        if d.opt_shift_typ == 0 && d.opt_res0_sign != 0 {
+            return illegal("opt_res0_sign", 1, "a logical right shift needs an unsigned result (opt_res0_sign = 0)");
+        }
+    }
+    // CV18[0-2]x: the right shift's flavour follows the result's sign, arithmetic for a signed
+    // result and logical for an unsigned one.
+    if cv18x && shifting && rs != 0 && (d.opt_shift_typ != 0) != (d.opt_res0_sign != 0) {
         return illegal(
             "opt_shift_typ",
             d.opt_shift_typ,
@@ -110,6 +126,8 @@ fn check_signs_and_strides(chip: Chip, d: &TiuDesc, op: TiuOp) -> ExecResult {
         && d.opt_chl_quan == 0
         && (matches!(op, TiuOp::Add | TiuOp::Sub) || op == TiuOp::Conv && !cv18x)
         && (d.opt_res0_sign != 0) != (d.opt_opd0_sign != 0 || d.opt_opd1_sign != 0)
+        // CV183x lets an add with ReLU write a signed sum as unsigned.
+        && !(!cv18x && op == TiuOp::Add && d.opt_relu_typ != 0 && d.opt_res0_sign == 0)
     {
         return illegal(
             "opt_res0_sign",
@@ -177,6 +195,14 @@ fn check_signs_and_strides(chip: Chip, d: &TiuDesc, op: TiuOp) -> ExecResult {
                 "max, min and ge keep the operands' signedness (opt_res0_sign)",
             );
         }
+    }
+    // Partial sums written for a later descriptor are raw: no ReLU yet (every chip).
+    if !d.is_bf16() && op == TiuOp::Matmul && matches!(d.ps32_md, 2 | 3) && d.opt_relu_typ != 0 {
+        return illegal(
+            "opt_relu_typ",
+            d.opt_relu_typ,
+            "a matrix multiply writing partial sums (ps32_md 2 or 3) takes no ReLU",
+        );
     }
     if !cv18x && !d.is_bf16() {
         return Ok(());

@@ -31,8 +31,10 @@ pub(super) fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, op: TiuOp, shape: [
     // The vendor simulator accepts ReLU on an 8-bit sub and ignores it (negative differences stay).
     let relu = relu_enabled(chip, d)? && op != TiuOp::Sub;
     let res_signed = d.opt_res0_sign != 0;
-    // The vendor simulator asserts `!relu` when the result is unsigned (errata §9.10).
-    if relu && !res_signed {
+    // The vendor simulator asserts `!relu` when the result is unsigned (errata §9.10), CV183x
+    // only when the operands are unsigned too.
+    let signed_operand = d.opt_opd0_sign != 0 || d.opt_opd1_sign != 0;
+    if relu && !res_signed && (chip.layout() == cvsim_isa::LayoutFamily::Cv18x || !signed_operand) {
         return Err(ExecErrorKind::Illegal {
             field: "opt_relu_typ",
             value: 1,
