@@ -3,7 +3,7 @@
 //! forward passes that run TPU routines on the simulator and CPU routines on the host.
 
 use crate::cpu;
-use crate::cvimodel::{AttrValue, DType, Model, ModelError, Program, Routine, RoutineKind, SectionType, Tensor};
+use crate::cvimodel::{Model, ModelError, Program, Routine, RoutineKind, SectionType, Tensor};
 use crate::memory::{tensor_mem_size, MemoryOptions, MemoryPlan};
 use cvsim_isa::CommandStream;
 use cvsim_sim::memory::RegionBytes;
@@ -36,6 +36,8 @@ pub enum RuntimeError {
     Tpu { routine: usize, section: String, source: ExecError },
     #[error("routine {routine} (CPU `{function}`): {why}")]
     Cpu { routine: usize, function: String, why: String },
+    #[error("routine {routine} (CPU `{function}`): CPU function `{function}` is not implemented")]
+    UnknownCpuFunction { routine: usize, function: String },
     #[error("device memory: {0}")]
     Device(String),
 }
@@ -358,9 +360,7 @@ impl Instance {
                         .ok_or_else(|| RuntimeError::Device(format!("section `{section}` not loaded")))?;
                     tpu(i, &mut self.machine, &cmds).map_err(|source| RuntimeError::Tpu { routine: i, section, source })?;
                 }
-                RoutineKind::Cpu { function, .. } => {
-                    self.run_cpu(r).map_err(|why| RuntimeError::Cpu { routine: i, function: function.clone(), why })?;
-                }
+                RoutineKind::Cpu { function, .. } => self.run_cpu(i, r, function)?,
             }
         }
         Ok(())
@@ -372,194 +372,38 @@ impl Instance {
         self.program().tensor_map.iter().filter(|t| !t.overwrote).map(|t| Ok((t.clone(), self.tensor_bytes(&t.name)?))).collect()
     }
 
-    fn run_cpu(&mut self, r: &Routine) -> Result<(), String> {
-        let function = r.cpu_function().unwrap_or_default();
-        let input = |i: usize| r.in_tensors.get(i).cloned().ok_or_else(|| format!("needs input {i}"));
-        let output = |i: usize| r.out_tensors.get(i).cloned().ok_or_else(|| format!("needs output {i}"));
-        let float_attr = |k: &str| match r.attr(k) {
-            Some(AttrValue::Float(v)) => Ok(Some(*v)),
-            Some(other) => Err(format!("attribute `{k}` is {other}, not a float")),
-            None => Ok(None),
-        };
-        let str_attr = |k: &str| match r.attr(k) {
-            Some(AttrValue::Str(v)) => Ok(v.clone()),
-            Some(other) => Err(format!("attribute `{k}` is {other}, not a string")),
-            None => Err(format!("missing mandatory attribute `{k}`")),
-        };
-        let int_attr = |k: &str| match r.attr(k) {
-            Some(AttrValue::Int(v)) => Ok(*v),
-            Some(other) => Err(format!("attribute `{k}` is {other}, not an int")),
-            None => Ok(0), // a zero int is left out of the buffer
-        };
-        let err = |e: RuntimeError| e.to_string();
-        match function {
-            "quant" => {
-                let (src, dst) = (input(0)?, output(0)?);
-                let _from = str_attr("from")?;
-                let to = str_attr("to")?;
-                let dequant = to == "NONE";
-                let scale = cpu::quant::effective_scale(float_attr("scale")?, float_attr("threshold")?, dequant);
-                let (st, dt) = (self.tensor(&src).map_err(err)?.clone(), self.tensor(&dst).map_err(err)?.clone());
-                let n = st.count().unwrap_or(0) as usize;
-                let (in_len, out_len) = (self.mem_size(&st).map_err(err)?, self.tensor_slice_mut(&dst).map_err(err)?.len());
-                if self.place(&st).map_err(err)? == Place::Host {
-                    // Unwritten host bytes read as zeros; made once, not per block.
-                    self.host.entry(src.clone()).or_insert_with(|| vec![0; in_len]);
-                }
-                if out_len < n * dt.dtype.size() || in_len < n * st.dtype.size() {
-                    return Err(format!("tensor sizes do not fit {n} elements"));
-                }
-                match (dequant, st.dtype, dt.dtype) {
-                    (false, DType::F32, DType::I8 | DType::Bf16) | (true, DType::I8 | DType::Bf16, DType::F32) => {}
-                    (false, DType::F32, d) => return Err(format!("cannot quantise to {}", d.name())),
-                    (false, s, _) => return Err(format!("quantises from {}, expected fp32", s.name())),
-                    (true, DType::I8 | DType::Bf16, d) => return Err(format!("dequantises to {}, expected fp32", d.name())),
-                    (true, s, _) => return Err(format!("cannot dequantise from {}", s.name())),
-                }
-                // A block of elements at a time: whole-tensor f32 and integer copies (the input
-                // image is the largest tensor of most models) would add to the peak memory.
-                const BLOCK: usize = 4096;
-                let (mut f, mut q8, mut q16) = (vec![0f32; BLOCK], vec![0i8; BLOCK], vec![0u16; BLOCK]);
-                for s in (0..n).step_by(BLOCK) {
-                    let len = BLOCK.min(n - s);
-                    let (f, q8, q16) = (&mut f[..len], &mut q8[..len], &mut q16[..len]);
-                    let inb = self.tensor_view(&src).map_err(err)?;
-                    let es = st.dtype.size();
-                    let inb = &inb[s * es..(s + len) * es];
-                    if !dequant {
-                        for (x, c) in f.iter_mut().zip(inb.chunks_exact(4)) {
-                            *x = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-                        }
-                        if dt.dtype == DType::I8 {
-                            cpu::quant::quantise_i8(f, scale, q8);
-                            let out = &mut self.tensor_slice_mut(&dst).map_err(err)?[s..s + len];
-                            for (o, &v) in out.iter_mut().zip(q8.iter()) {
-                                *o = v as u8;
-                            }
-                        } else {
-                            cpu::quant::quantise_bf16(f, q16);
-                            let out = &mut self.tensor_slice_mut(&dst).map_err(err)?[s * 2..(s + len) * 2];
-                            for (o, v) in out.chunks_exact_mut(2).zip(q16.iter()) {
-                                o.copy_from_slice(&v.to_le_bytes());
-                            }
-                        }
-                    } else {
-                        if st.dtype == DType::I8 {
-                            for (q, &b) in q8.iter_mut().zip(inb) {
-                                *q = b as i8;
-                            }
-                            cpu::quant::dequantise_i8(q8, scale, f);
-                        } else {
-                            for (q, c) in q16.iter_mut().zip(inb.chunks_exact(2)) {
-                                *q = u16::from_le_bytes([c[0], c[1]]);
-                            }
-                            cpu::quant::dequantise_bf16(q16, f);
-                        }
-                        let out = &mut self.tensor_slice_mut(&dst).map_err(err)?[s * 4..(s + len) * 4];
-                        for (o, v) in out.chunks_exact_mut(4).zip(f.iter()) {
-                            o.copy_from_slice(&v.to_le_bytes());
-                        }
-                    }
-                }
-                Ok(())
-            }
-            "argmax_v3" => {
-                let (data_n, map_n) = (input(0)?, input(1)?);
-                let axis = int_attr("axis")?;
-                let scale = float_attr("scale")?.unwrap_or(1.0);
-                let dt = self.tensor(&data_n).map_err(err)?.clone();
-                if !(0..4).contains(&axis) {
-                    return Err(format!("axis {axis} outside 0..4"));
-                }
-                let outer: i64 = dt.shape[..axis as usize].iter().product();
-                let inner = dt.shape[axis as usize];
-                let (outer, inner) = (outer.max(0) as usize, inner.max(0) as usize);
-                let data = self.tensor_bytes(&data_n).map_err(err)?;
-                let map = self.tensor_bytes(&map_n).map_err(err)?;
-                let tiles = inner.div_ceil(cpu::argmax::TILE).max(1);
-                let mut idx = vec![0f32; outer];
-                let mut val = vec![0f32; outer];
-                if dt.dtype == DType::I8 {
-                    let d: Vec<i8> = data.iter().map(|&b| b as i8).collect();
-                    let m: Vec<i8> = map.iter().map(|&b| b as i8).collect();
-                    if d.len() < outer * inner || m.len() < outer * tiles {
-                        return Err("data or map smaller than its shape".into());
-                    }
-                    cpu::argmax::argmax_v3(&d, &m, outer, inner, |i, x, mx| {
-                        idx[i] = x;
-                        val[i] = mx as i32 as f32 * scale;
-                    });
-                } else {
-                    let d: Vec<u16> = data.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
-                    let m: Vec<u16> = map.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
-                    if d.len() < outer * inner || m.len() < outer * tiles {
-                        return Err("data or map smaller than its shape".into());
-                    }
-                    cpu::argmax::argmax_v3(&d, &m, outer, inner, |i, x, mx| {
-                        idx[i] = x;
-                        val[i] = f32::from_bits((mx as u32) << 16);
-                    });
-                }
-                let write = |s: &mut Self, name: &str, v: &[f32]| -> Result<(), String> {
-                    let out = s.tensor_slice_mut(name).map_err(err)?;
-                    if out.len() < v.len() * 4 {
-                        return Err(format!("output `{name}` too small"));
-                    }
-                    for (o, x) in out.chunks_exact_mut(4).zip(v) {
-                        o.copy_from_slice(&x.to_le_bytes());
-                    }
-                    Ok(())
-                };
-                write(self, &output(0)?, &idx)?;
-                if let Some(vn) = r.out_tensors.get(1) {
-                    write(self, vn, &val)?;
-                }
-                Ok(())
-            }
-            "interp" => {
-                let (src, dst) = (input(0)?, output(0)?);
-                let p = cpu::interp::InterpParams {
-                    shrink_factor: int_attr("shrink_factor")?,
-                    zoom_factor: int_attr("zoom_factor")?,
-                    pad_beg: int_attr("pad_beg")?,
-                    pad_end: int_attr("pad_end")?,
-                    height: int_attr("height")?,
-                    width: int_attr("width")?,
-                    mode: str_attr("coordinate_transformation_mode")?,
-                };
-                let (st, dt) = (self.tensor(&src).map_err(err)?.clone(), self.tensor(&dst).map_err(err)?.clone());
-                let [n, c, ih, iw] = st.shape.map(|d| d.max(0) as usize);
-                let (oh, ow) = p.output_size(ih, iw, (dt.shape[2].max(0) as usize, dt.shape[3].max(0) as usize));
-                let planes = n * c;
-                if ih == 0 || iw == 0 || oh == 0 || ow == 0 {
-                    return Err("empty input or output".into());
-                }
-                let inb = self.tensor_bytes(&src).map_err(err)?;
-                let out = self.tensor_slice_mut(&dst).map_err(err)?;
-                if p.is_nearest() {
-                    let esz = match st.dtype {
-                        DType::I8 | DType::U8 => 1,
-                        DType::Bf16 => 2,
-                        _ => 4,
-                    };
-                    if inb.len() < planes * ih * iw * esz || out.len() < planes * oh * ow * esz {
-                        return Err("tensor smaller than the resize needs".into());
-                    }
-                    cpu::interp::nearest(&p, &inb, out, planes, esz, (ih, iw), (oh, ow));
-                } else {
-                    if inb.len() < planes * ih * iw * 4 || out.len() < planes * oh * ow * 4 {
-                        return Err("tensor smaller than the resize needs".into());
-                    }
-                    let x: Vec<f32> = inb.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
-                    let mut y = vec![0f32; planes * oh * ow];
-                    cpu::interp::bilinear(&p, &x, &mut y, planes, (ih, iw), (oh, ow));
-                    for (o, v) in out.chunks_exact_mut(4).zip(y) {
-                        o.copy_from_slice(&v.to_le_bytes());
-                    }
-                }
-                Ok(())
-            }
-            other => Err(format!("CPU function `{other}` is not implemented")),
+    fn run_cpu(&mut self, i: usize, r: &Routine, function: &str) -> Result<(), RuntimeError> {
+        let f = cpu::lookup(function)
+            .ok_or_else(|| RuntimeError::UnknownCpuFunction { routine: i, function: function.to_string() })?;
+        let mut cx = cpu::CpuContext { routine: r, tensors: self };
+        f.run(&mut cx).map_err(|why| RuntimeError::Cpu { routine: i, function: function.to_string(), why })
+    }
+}
+
+/// The instance's tensors as CPU functions see them.
+impl cpu::TensorStore for Instance {
+    fn desc(&self, name: &str) -> cpu::CpuResult<Tensor> {
+        self.tensor(name).cloned().map_err(|e| e.to_string())
+    }
+
+    fn mem_size(&self, t: &Tensor) -> cpu::CpuResult<usize> {
+        Instance::mem_size(self, t).map_err(|e| e.to_string())
+    }
+
+    fn bytes(&self, name: &str) -> cpu::CpuResult<std::borrow::Cow<'_, [u8]>> {
+        self.tensor_view(name).map_err(|e| e.to_string())
+    }
+
+    fn bytes_mut(&mut self, name: &str) -> cpu::CpuResult<&mut [u8]> {
+        self.tensor_slice_mut(name).map_err(|e| e.to_string())
+    }
+
+    fn materialise(&mut self, name: &str) -> cpu::CpuResult {
+        let t = self.tensor(name).map_err(|e| e.to_string())?;
+        if self.place(t).map_err(|e| e.to_string())? == Place::Host {
+            let size = self.mem_size(t).map_err(|e| e.to_string())?;
+            self.host.entry(name.to_string()).or_insert_with(|| vec![0; size]);
         }
+        Ok(())
     }
 }
