@@ -1,13 +1,11 @@
-//! Running a model: a loaded model (parsed file and decoded command buffers, shared by every
-//! instance) and instances of it (one program's device memory on an emulated TPU), with
-//! forward passes that run TPU routines on the simulator and CPU routines on the host.
+//! An instance of one program: its device memory (regions placed as the vendor runtime places
+//! them, the weights loaded), an emulated TPU, and access to its tensors by name.
 
-use crate::cpu;
-use crate::cvimodel::{Model, ModelError, Program, Routine, RoutineKind, SectionType, Tensor};
+use super::{LoadedModel, RuntimeError};
+use crate::cvimodel::{Model, Program, SectionType, Tensor};
 use crate::memory::{tensor_mem_size, MemoryOptions, MemoryPlan};
-use cvsim_isa::CommandStream;
 use cvsim_sim::memory::RegionBytes;
-use cvsim_sim::{ExecError, Machine};
+use cvsim_sim::Machine;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -20,62 +18,9 @@ pub const REGION_PRIVATE: usize = 2;
 const DEVICE_BASE: u64 = 0x0100_0000;
 const DEVICE_ALIGN: u64 = 0x10_0000;
 
-#[derive(Debug, thiserror::Error)]
-pub enum RuntimeError {
-    #[error(transparent)]
-    Model(#[from] ModelError),
-    #[error("program {program} does not exist (the model has {count})")]
-    NoProgram { program: usize, count: usize },
-    #[error("no tensor named `{name}` (the program has: {known})")]
-    NoTensor { name: String, known: String },
-    #[error("tensor `{name}`: {why}")]
-    BadTensor { name: String, why: String },
-    #[error("input `{name}`: {got} bytes given, the tensor holds {want} ({dtype} {shape:?})")]
-    InputSize { name: String, got: usize, want: usize, dtype: &'static str, shape: [i64; 4] },
-    #[error("routine {routine} (TPU, section `{section}`): {source}")]
-    Tpu { routine: usize, section: String, source: ExecError },
-    #[error("routine {routine} (CPU `{function}`): {why}")]
-    Cpu { routine: usize, function: String, why: String },
-    #[error("routine {routine} (CPU `{function}`): CPU function `{function}` is not implemented")]
-    UnknownCpuFunction { routine: usize, function: String },
-    #[error("device memory: {0}")]
-    Device(String),
-}
-
-/// A model ready to run: the parsed file and its command buffers, shared by clones.
-pub struct LoadedModel {
-    pub model: Model,
-    /// Command stream per TPU section name, kept encoded (in the file's bytes when the section is
-    /// stored uncompressed) and decoded descriptor by descriptor as it runs.
-    pub cmdbufs: HashMap<String, Arc<CommandStream>>,
-}
-
-impl LoadedModel {
-    pub fn new(model: Model) -> Result<Arc<LoadedModel>, RuntimeError> {
-        let mut cmdbufs = HashMap::new();
-        for p in &model.programs {
-            for r in &p.routines {
-                if let Some(name) = r.tpu_section() {
-                    if !cmdbufs.contains_key(name) {
-                        let sec =
-                            model.section(name).ok_or_else(|| RuntimeError::Device(format!("section `{name}` missing")))?.clone();
-                        let cmds = model.cmdbuf_stream(&sec)?;
-                        cmdbufs.insert(name.to_string(), Arc::new(cmds));
-                    }
-                }
-            }
-        }
-        Ok(Arc::new(LoadedModel { model, cmdbufs }))
-    }
-
-    pub fn from_file(path: impl AsRef<std::path::Path>) -> Result<Arc<LoadedModel>, RuntimeError> {
-        LoadedModel::new(Model::from_file(path)?)
-    }
-}
-
 /// Where a tensor's bytes live.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Place {
+pub(super) enum Place {
     /// In a device region: (gmem region index, byte offset).
     Device(usize, usize),
     /// No device memory (offset −1): host memory the CPU routines use.
@@ -89,8 +34,9 @@ pub struct Instance {
     pub program_index: usize,
     pub machine: Machine,
     /// gmem region index behind each base register, if allocated.
-    regions: [Option<usize>; 8],
-    host: HashMap<String, Vec<u8>>,
+    pub(super) regions: [Option<usize>; 8],
+    /// Bytes of the tensors without device memory, made when first written.
+    pub(super) host: HashMap<String, Vec<u8>>,
 }
 
 fn align(v: u64, a: u64) -> u64 {
@@ -196,7 +142,7 @@ impl Instance {
         &self.loaded.model.programs[self.program_index]
     }
 
-    fn tensor(&self, name: &str) -> Result<&Tensor, RuntimeError> {
+    pub(super) fn tensor(&self, name: &str) -> Result<&Tensor, RuntimeError> {
         self.program().tensor(name).ok_or_else(|| RuntimeError::NoTensor {
             name: name.to_string(),
             known: self.program().tensor_map.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", "),
@@ -210,7 +156,7 @@ impl Instance {
             .ok_or_else(|| RuntimeError::BadTensor { name: t.name.clone(), why: "has a dynamic dim".into() })
     }
 
-    fn place(&self, t: &Tensor) -> Result<Place, RuntimeError> {
+    pub(super) fn place(&self, t: &Tensor) -> Result<Place, RuntimeError> {
         match t.region {
             None => Ok(Place::Host),
             Some(r) => {
@@ -229,7 +175,7 @@ impl Instance {
     }
 
     /// A tensor's current bytes, borrowed where they are stored.
-    fn tensor_view(&self, name: &str) -> Result<std::borrow::Cow<'_, [u8]>, RuntimeError> {
+    pub(super) fn tensor_view(&self, name: &str) -> Result<std::borrow::Cow<'_, [u8]>, RuntimeError> {
         let t = self.tensor(name)?;
         let size = self.mem_size(t)?;
         match self.place(t)? {
@@ -238,7 +184,7 @@ impl Instance {
         }
     }
 
-    fn tensor_slice_mut(&mut self, name: &str) -> Result<&mut [u8], RuntimeError> {
+    pub(super) fn tensor_slice_mut(&mut self, name: &str) -> Result<&mut [u8], RuntimeError> {
         let t = self.tensor(name)?.clone();
         let size = self.mem_size(&t)?;
         match self.place(&t)? {
@@ -265,32 +211,6 @@ impl Instance {
             return Err(RuntimeError::InputSize { name: name.into(), got: len, want, dtype: t.dtype.name(), shape: t.shape });
         }
         self.tensor_slice_mut(name)
-    }
-
-    /// Run every routine of the program in order.
-    pub fn forward(&mut self) -> Result<(), RuntimeError> {
-        self.forward_with(&mut |_, m, cmds| m.run(cmds))
-    }
-
-    /// [`Instance::forward`], with each TPU routine run by `tpu(routine index, machine, commands)`
-    /// (a debugger or checker stepping the machine itself).
-    pub fn forward_with(
-        &mut self,
-        tpu: &mut dyn FnMut(usize, &mut Machine, &CommandStream) -> Result<(), ExecError>,
-    ) -> Result<(), RuntimeError> {
-        for i in 0..self.routine_count() {
-            self.run_routine_with(i, tpu)?;
-        }
-        Ok(())
-    }
-
-    pub fn routine_count(&self) -> usize {
-        self.program().routines.len()
-    }
-
-    /// Whether routine `i` runs on the TPU (else on the host CPU).
-    pub fn routine_is_tpu(&self, i: usize) -> bool {
-        self.program().routines.get(i).is_some_and(|r| matches!(r.kind, RoutineKind::Tpu { .. }))
     }
 
     /// The device address behind base register `r`, when the program uses that region.
@@ -330,41 +250,6 @@ impl Instance {
         Ok(())
     }
 
-    /// Run routine `i` of the program.
-    pub fn run_routine(&mut self, i: usize) -> Result<(), RuntimeError> {
-        self.run_routine_with(i, &mut |_, m, cmds| m.run(cmds))
-    }
-
-    /// [`Instance::run_routine`], with a TPU routine run by `tpu` (see [`Instance::forward_with`]).
-    pub fn run_routine_with(
-        &mut self,
-        i: usize,
-        tpu: &mut dyn FnMut(usize, &mut Machine, &CommandStream) -> Result<(), ExecError>,
-    ) -> Result<(), RuntimeError> {
-        let r = self
-            .program()
-            .routines
-            .get(i)
-            .cloned()
-            .ok_or_else(|| RuntimeError::Device(format!("routine {i} does not exist ({} routines)", self.routine_count())))?;
-        {
-            let r = &r;
-            match &r.kind {
-                RoutineKind::Tpu { .. } => {
-                    let section = r.tpu_section().unwrap_or_default().to_string();
-                    let cmds = self
-                        .loaded
-                        .cmdbufs
-                        .get(&section)
-                        .cloned()
-                        .ok_or_else(|| RuntimeError::Device(format!("section `{section}` not loaded")))?;
-                    tpu(i, &mut self.machine, &cmds).map_err(|source| RuntimeError::Tpu { routine: i, section, source })?;
-                }
-                RoutineKind::Cpu { function, .. } => self.run_cpu(i, r, function)?,
-            }
-        }
-        Ok(())
-    }
 
     /// The tensors `OPTION_OUTPUT_ALL_TENSORS` exports: every tensor-map entry not marked
     /// `overwrote`, in tensor-map order.
@@ -372,38 +257,4 @@ impl Instance {
         self.program().tensor_map.iter().filter(|t| !t.overwrote).map(|t| Ok((t.clone(), self.tensor_bytes(&t.name)?))).collect()
     }
 
-    fn run_cpu(&mut self, i: usize, r: &Routine, function: &str) -> Result<(), RuntimeError> {
-        let f = cpu::lookup(function)
-            .ok_or_else(|| RuntimeError::UnknownCpuFunction { routine: i, function: function.to_string() })?;
-        let mut cx = cpu::CpuContext { routine: r, tensors: self };
-        f.run(&mut cx).map_err(|why| RuntimeError::Cpu { routine: i, function: function.to_string(), why })
-    }
-}
-
-/// The instance's tensors as CPU functions see them.
-impl cpu::TensorStore for Instance {
-    fn desc(&self, name: &str) -> cpu::CpuResult<Tensor> {
-        self.tensor(name).cloned().map_err(|e| e.to_string())
-    }
-
-    fn mem_size(&self, t: &Tensor) -> cpu::CpuResult<usize> {
-        Instance::mem_size(self, t).map_err(|e| e.to_string())
-    }
-
-    fn bytes(&self, name: &str) -> cpu::CpuResult<std::borrow::Cow<'_, [u8]>> {
-        self.tensor_view(name).map_err(|e| e.to_string())
-    }
-
-    fn bytes_mut(&mut self, name: &str) -> cpu::CpuResult<&mut [u8]> {
-        self.tensor_slice_mut(name).map_err(|e| e.to_string())
-    }
-
-    fn materialise(&mut self, name: &str) -> cpu::CpuResult {
-        let t = self.tensor(name).map_err(|e| e.to_string())?;
-        if self.place(t).map_err(|e| e.to_string())? == Place::Host {
-            let size = self.mem_size(t).map_err(|e| e.to_string())?;
-            self.host.entry(name.to_string()).or_insert_with(|| vec![0; size]);
-        }
-        Ok(())
-    }
 }
