@@ -287,7 +287,11 @@ fn run_int8(cv: &Conv, o: &Int8Opts) -> Option<(Vec<u8>, Vec<u8>)> {
                         None => per_tensor_ref(acc, bias as i64, o.relu, o.rs, o.res_signed),
                         Some(q) => {
                             let (m, s) = q[oc as usize];
-                            qm_ref(acc, bias, m, record_shift(chip, s as u8), o.relu)
+                            if record_shift_adds_one(chip, s as u8) {
+                                qm_ref_adding_one(acc, bias, m, s as u8, o.relu)
+                            } else {
+                                qm_ref(acc, bias, m, record_shift(chip, s as u8), o.relu)
+                            }
                         }
                     });
                 }
@@ -354,7 +358,7 @@ proptest! {
             for oc in 0..cv.oc {
                 for oh in 0..g.oh {
                     for ow in 0..g.ow {
-                        let mut acc = acc_bf16(&cv, n, oc, oh, ow, pad_ref(chip, pad));
+                        let mut acc = acc_bf16(&cv, n, oc, oh, ow, pad_ref(pad));
                         if let Some(b) = &bias {
                             acc = trunc_add(acc, b[oc as usize]);
                         }
@@ -518,7 +522,7 @@ proptest! {
         for n in 0..g.n { for oc in 0..cv.oc { for oh in 0..g.oh { for ow in 0..g.ow {
             let mut acc = 0.0;
             for part in &parts {
-                acc = acc_bf16_from(acc, part, n, oc, oh, ow, pad_ref(chip, pad));
+                acc = acc_bf16_from(acc, part, n, oc, oh, ow, pad_ref(pad));
             }
             if let Some(bv) = &bias {
                 acc = trunc_add(acc, bv[oc as usize]);

@@ -220,7 +220,11 @@ fn run_int8(p: &Dw, o: &Opts, qm: bool) -> Option<(Vec<u8>, Vec<u8>)> {
                     let b = bias.map_or(0, |b| b[c as usize]);
                     want.push(if qm {
                         let (m, s) = o.q[c as usize];
-                        qm_ref(acc, b, m, record_shift(chip, s as u8), o.relu)
+                        if record_shift_adds_one(chip, s as u8) {
+                            qm_ref_adding_one(acc, b, m, s as u8, o.relu)
+                        } else {
+                            qm_ref(acc, b, m, record_shift(chip, s as u8), o.relu)
+                        }
                     } else {
                         per_tensor_ref(acc, b as i64, o.relu, o.rs, o.res_signed)
                     });
@@ -284,7 +288,7 @@ proptest! {
             let mut acc = 0f32;
             for ky in 0..g.kh {
                 for kx in 0..g.kw {
-                    let x = g.tap(oh, ow, ky, kx).map_or(pad_ref(chip, pad), |(h, w)| bf(p.x(n, c, h, w)));
+                    let x = g.tap(oh, ow, ky, kx).map_or(pad_ref(pad), |(h, w)| bf(p.x(n, c, h, w)));
                     acc = trunc_add(acc, x * bf(p.w(c, ky, kx)));
                 }
             }

@@ -4,7 +4,7 @@
 
 mod tiu_conv_support;
 
-use cvsim_isa::{Chip, LayoutFamily, TiuDesc};
+use cvsim_isa::{Chip, TiuDesc};
 use cvsim_sim::memory::Lmem;
 use cvsim_sim::tiu;
 use cvsim_sim::ExecErrorKind;
@@ -31,14 +31,14 @@ struct Pool {
     x: Vec<u16>,
 }
 
-/// A generated geometry as the chip pools it. CV18[0-2]x ignore the insertion fields (the vendor
-/// simulator reads neighbouring inputs, not the insert value), so there the descriptor keeps the
+/// A generated geometry as the chip pools it. Max and min pooling ignore the insertion fields on
+/// every chip (the vendor simulator reads neighbouring inputs, not the insert value), so the descriptor keeps the
 /// generated fields while the window and the output size follow the input without insertion; a
 /// prefix of the outputs stays a prefix. None when the kernel no longer fits.
-fn as_pooled(chip: Chip, kind: Kind, g: Geom) -> Option<(Geom, [u32; 4])> {
+fn as_pooled(kind: Kind, g: Geom) -> Option<(Geom, [u32; 4])> {
     let ins = [g.ins_h, g.ins_w, g.ins_h_last, g.ins_w_last];
     // Average pooling inserts on every chip (the fuzzer's average-pooling cases).
-    if chip.layout() != LayoutFamily::Cv18x || kind == Kind::Avg {
+    if kind == Kind::Avg {
         return Some((g, ins));
     }
     let (full_h, full_w) = g.max_out()?;
@@ -66,7 +66,7 @@ fn pool(vals: BoxedStrategy<u16>, bf16: bool) -> impl Strategy<Value = Pool> {
                 || (chip.layout().has_ge_and_min_pool() && !(bf16 && chip.quirks().bf16_min_pool_unreproducible))
         })
         .prop_filter_map("kernel does not fit the input without insertion", |(chip, kind, g)| {
-            as_pooled(chip, kind, g).map(|(g, ins)| (chip, kind, g, ins))
+            as_pooled(kind, g).map(|(g, ins)| (chip, kind, g, ins))
         })
         .prop_flat_map(move |(chip, kind, g, ins)| {
             prop::collection::vec(vals.clone(), (g.n * g.c * g.ih * g.iw) as usize).prop_map(move |x| Pool {
@@ -302,39 +302,40 @@ fn a_result_overlapping_later_input_channels_reads_the_input_as_it_was() {
     }
 }
 
-/// CV18[0-2]x pooling ignores the insertion fields: a window over a row with `conv_opd0_x_ins0`
-/// = 1 reads neighbouring inputs, not the insert value (differential fuzzing against the vendor
-/// simulator), and the output size follows the row without insertion. CV183x inserts.
+/// Max pooling ignores the insertion fields on every chip: a window over a row with
+/// `conv_opd0_x_ins0` = 1 reads neighbouring inputs, not the insert value (differential fuzzing
+/// against the vendor simulator), and the output size follows the row without insertion.
 #[test]
-fn cv18x_pooling_ignores_insertion() {
+fn max_pooling_ignores_insertion() {
     for chip in Chip::ALL {
-        let cv18x = chip.layout() == LayoutFamily::Cv18x;
         let mut p = one_row(chip, Kind::Max, vec![1, 5, 2, 7]);
         p.g.kw = 2;
-        p.g.ow = if cv18x { 3 } else { 6 };
+        p.g.ow = 3;
         p.ins = [0, 1, 0, 0];
         let mut l = random_lmem(chip, 6);
         let (mut d, res) = place(&p, &mut l, 1).unwrap();
         d.opd0_ins_val = 3;
         tiu::exec(chip, &mut l, &d).unwrap_or_else(|e| panic!("{chip}: {e}"));
         let got: Vec<u8> = (0..p.g.ow).map(|w| l.data[res.idx(chip.lanes(), 0, 0, 0, w)]).collect();
-        let want: &[u8] = if cv18x { &[5, 5, 7] } else { &[3, 5, 5, 3, 3, 7] };
-        assert_eq!(got, want, "{chip}");
-        if cv18x {
-            // Four outputs would need the inserted row.
-            d.res0_w = 4;
-            let e = tiu::exec(chip, &mut l, &d).unwrap_err();
-            assert!(matches!(e, ExecErrorKind::Illegal { field: "res0_w", .. }), "{chip}: {e}");
-        }
+        assert_eq!(got, [5, 5, 7], "{chip}");
+        // Four outputs would need the inserted row.
+        d.res0_w = 4;
+        let e = tiu::exec(chip, &mut l, &d).unwrap_err();
+        assert!(matches!(e, ExecErrorKind::Illegal { field: "res0_w", .. }), "{chip}: {e}");
     }
 }
 
-/// The CV18[0-2]x vendor simulator stops on int8 pooling whose result sign differs from its
-/// input's; cvsim names `opt_res0_sign`.
+/// The vendor simulator stops on int8 pooling whose result sign differs from its input's (every
+/// chip); cvsim names `opt_res0_sign`.
 #[test]
-fn cv18x_int8_pooling_keeps_its_input_sign() {
-    for chip in Chip::ALL.into_iter().filter(|c| c.layout() == LayoutFamily::Cv18x) {
-        for kind in [Kind::Max, Kind::Min, Kind::Avg] {
+fn int8_pooling_keeps_its_input_sign() {
+    for chip in Chip::ALL {
+        let kinds: &[Kind] = if chip.layout().has_ge_and_min_pool() {
+            &[Kind::Max, Kind::Min, Kind::Avg]
+        } else {
+            &[Kind::Max, Kind::Avg]
+        };
+        for &kind in kinds {
             let p = one_row(chip, kind, vec![1, 2, 3]);
             let mut l = random_lmem(chip, 4);
             let (mut d, _) = place(&p, &mut l, 1).unwrap();

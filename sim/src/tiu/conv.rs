@@ -216,19 +216,15 @@ pub(crate) fn pad_i8(chip: Chip, d: &TiuDesc) -> i16 {
     }
 }
 
-/// The bf16 pad/insert value of a convolution, depthwise convolution or average pooling. CV183x
-/// holds a bf16 pattern in `opd0_ins_fp`. CV18[0-2]x have only the 16-bit `opd0_ins_val`, which
-/// the vendor reads as an unsigned integer, its value exact in fp32 (not rounded to bf16): with
-/// that, 400 of 400 fuzzed depthwise convolutions with random pad values and padding agree on
-/// CV181x, where the bf16 pattern, or the integer rounded to bf16 either way, leave 16–27 apart.
-/// cvikernel puts 0 there, which every reading takes as 0.
+/// The bf16 pad/insert value of a convolution, depthwise convolution or average pooling: the
+/// 16-bit pad field (CV183x `opd0_ins_fp`, CV18[0-2]x `opd0_ins_val`) read by the vendor as an
+/// unsigned integer, its value exact in fp32 (not the bf16 pattern, nor the integer rounded to
+/// bf16). With that, fuzzed depthwise convolutions and average pools with random pad values and
+/// padding agree on every chip (CV181x 400 of 400; CV183x 30 of 30 that the bf16 reading left
+/// apart). cvikernel puts 0 there, which every reading takes as 0. Max and min pooling read the
+/// field as a bf16 pattern.
 pub(crate) fn bf16_pad(chip: Chip, d: &TiuDesc) -> f32 {
-    let v = d.pad_value(chip);
-    if chip.layout().bf16_pad_field() {
-        bf16::bf16_operand(v as u16)
-    } else {
-        v as u16 as f32
-    }
+    d.pad_value(chip) as u16 as f32
 }
 
 #[inline]
@@ -323,7 +319,7 @@ pub(crate) enum Requant {
     /// `acc + bias16`, ReLU, rounding shift, saturate (`opt_chl_quan = 0`).
     PerTensor { bias: i32 },
     /// `acc + bias32` (wrapping), QM multiply and shift, clamp to int8 (`opt_chl_quan = 1`).
-    Qm { bias: i32, mult: i32, shift: i32 },
+    Qm { bias: i32, mult: i32, shift: i32, adds_one: bool },
 }
 
 /// The int8 epilogue parameters common to every channel.
@@ -391,10 +387,14 @@ impl Int8Out {
                     write(acc, dst, step, |a| arith::saturate8(arith::shr_u32(pre(a) as u32, rs) as i64, signed));
                 }
             }
-            Requant::Qm { bias, mult, shift } => {
+            Requant::Qm { bias, mult, shift, adds_one } => {
                 let chip = self.chip;
                 write(acc, dst, step, |a| {
-                    let v = arith::qm_requantize_i8(a, bias, mult, shift, chip);
+                    let v = if adds_one {
+                        arith::qm_requantize_i8_adding_one(a, bias, mult, shift as u32)
+                    } else {
+                        arith::qm_requantize_i8(a, bias, mult, shift, chip)
+                    };
                     // ReLU after the requantisation (§8 item 12); QM output is signed int8.
                     if relu {
                         v.max(0) as u8
@@ -474,7 +474,13 @@ pub(crate) fn int8_requant(
         .iter()
         .map(|&b| {
             let (bias, m) = if bias { (word(b), b + 4) } else { (0, b) };
-            Requant::Qm { bias, mult: word(m), shift: arith::qm_shift_from_byte(chip, lmem.data[m + 4]) }
+            let raw = lmem.data[m + 4];
+            Requant::Qm {
+                bias,
+                mult: word(m),
+                shift: arith::qm_shift_from_byte(chip, raw),
+                adds_one: arith::qm_shift_adds_one(chip, raw),
+            }
         })
         .collect();
     Ok((out, q))

@@ -34,15 +34,44 @@ pub fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc) -> ExecResult {
     }
 }
 
-/// Shift settings the vendor simulator refuses (it stops on an assertion) for CV18[0-2]x int8
-/// ops with a per-tensor shift; cvsim names the field instead. Found by sweeping the fields with
-/// the oracle; `sim/tests/res_shift.rs` holds the vectors.
+/// Shift settings the vendor simulator refuses (it stops on an assertion) for int8 ops with a
+/// per-tensor shift; cvsim names the field instead. Found by sweeping the fields with the oracle
+/// and by differential fuzzing; `sim/tests/res_shift.rs` and `sim/tests/data/descfuzz.jsonl` hold
+/// the vectors.
 fn check_int8_shift(chip: Chip, d: &TiuDesc, op: TiuOp) -> ExecResult {
-    if chip.layout() != LayoutFamily::Cv18x || d.is_bf16() || d.opt_chl_quan != 0 {
+    if d.is_bf16() || d.opt_chl_quan != 0 {
         return Ok(());
     }
     let rs = d.plain_res_shift();
     let illegal = |field, value: u32, why| Err(ExecErrorKind::Illegal { field, value: value as i64, why });
+    let cv18x = chip.layout() == LayoutFamily::Cv18x;
+    // The right shift's flavour follows the result's sign: arithmetic for a signed result,
+    // logical for an unsigned one (CV183x also for mdsum).
+    let shifting = matches!(
+        op,
+        TiuOp::Conv
+            | TiuOp::DepthwiseConv
+            | TiuOp::AvgPool
+            | TiuOp::Matmul
+            | TiuOp::Mul
+            | TiuOp::Mac
+            | TiuOp::Add
+            | TiuOp::Sub
+    ) || (op == TiuOp::MdSum && !cv18x);
+    if shifting && rs != 0 && (d.opt_shift_typ != 0) != (d.opt_res0_sign != 0) {
+        return illegal(
+            "opt_shift_typ",
+            d.opt_shift_typ,
+            if d.opt_shift_typ != 0 {
+                "an arithmetic right shift needs a signed result (opt_res0_sign = 1)"
+            } else {
+                "a logical right shift needs an unsigned result (opt_res0_sign = 0)"
+            },
+        );
+    }
+    if !cv18x {
+        return Ok(());
+    }
     match op {
         TiuOp::MaxPool | TiuOp::MinPool if rs != 0 => {
             return illegal("opt_res_shift", rs, "max and min pooling take no result shift");
@@ -57,28 +86,6 @@ fn check_int8_shift(chip: Chip, d: &TiuDesc, op: TiuOp) -> ExecResult {
             "opt_res0_sign",
             d.opt_res0_sign,
             "a product is signed exactly when an operand is (opt_opd0_sign or opt_opd1_sign)",
-        );
-    }
-    let shifting = matches!(
-        op,
-        TiuOp::Conv
-            | TiuOp::DepthwiseConv
-            | TiuOp::AvgPool
-            | TiuOp::Matmul
-            | TiuOp::Mul
-            | TiuOp::Mac
-            | TiuOp::Add
-            | TiuOp::Sub
-    );
-    if shifting && rs != 0 && (d.opt_shift_typ != 0) != (d.opt_res0_sign != 0) {
-        return illegal(
-            "opt_shift_typ",
-            d.opt_shift_typ,
-            if d.opt_shift_typ != 0 {
-                "an arithmetic right shift needs a signed result (opt_res0_sign = 1)"
-            } else {
-                "a logical right shift needs an unsigned result (opt_res0_sign = 0)"
-            },
         );
     }
     Ok(())
@@ -111,7 +118,25 @@ fn check_signs_and_strides(chip: Chip, d: &TiuDesc, op: TiuOp) -> ExecResult {
             "a sum or product is signed exactly when an operand is (opt_opd0_sign or opt_opd1_sign)",
         );
     }
-    if !d.is_bf16() && d.opt_chl_quan != 0 && op == TiuOp::Conv && d.opt_opd0_sign == 0 && d.opt_opd1_sign == 0 {
+    // CV183x runs one with a signed result, except with ReLU (`assert_res0_sign(!res0_sign)`).
+    if !d.is_bf16()
+        && !cv18x
+        && d.opt_chl_quan != 0
+        && op == TiuOp::Conv
+        && d.opt_opd0_sign == 0
+        && d.opt_opd1_sign == 0
+        && d.opt_relu_typ != 0
+        && d.opt_res0_sign != 0
+    {
+        return illegal(
+            "opt_res0_sign",
+            1,
+            "a per-channel quantised convolution of unsigned operands with ReLU has an unsigned result",
+        );
+    }
+    // CV18[0-2]x only: the CV183x vendor simulator runs such a convolution.
+    if !d.is_bf16() && cv18x && d.opt_chl_quan != 0 && op == TiuOp::Conv && d.opt_opd0_sign == 0 && d.opt_opd1_sign == 0
+    {
         return illegal(
             "opt_opd0_sign",
             0,
@@ -126,30 +151,38 @@ fn check_signs_and_strides(chip: Chip, d: &TiuDesc, op: TiuOp) -> ExecResult {
     {
         return illegal("opt_relu_typ", d.opt_relu_typ, "ReLU needs an 8-bit result (opt_res0_seg = 1)");
     }
+    // Pooling keeps its input's signedness (every chip); so does CV183x's mdsum.
+    if !d.is_bf16()
+        && (matches!(op, TiuOp::MaxPool | TiuOp::MinPool | TiuOp::AvgPool) || op == TiuOp::MdSum && !cv18x)
+        && d.opt_opd0_sign != d.opt_res0_sign
+    {
+        return illegal(
+            "opt_res0_sign",
+            d.opt_res0_sign,
+            "pooling and mdsum keep the input's signedness (opt_opd0_sign)",
+        );
+    }
+    if !d.is_bf16() && matches!(op, TiuOp::Max | TiuOp::Min | TiuOp::Ge) {
+        // Every chip. A constant operand's sign bit counts too.
+        if d.opt_opd0_sign != d.opt_res0_sign {
+            return illegal(
+                "opt_opd0_sign",
+                d.opt_opd0_sign,
+                "max, min and ge keep the operands' signedness (opt_res0_sign)",
+            );
+        }
+        if d.opt_opd1_sign != d.opt_res0_sign {
+            return illegal(
+                "opt_opd1_sign",
+                d.opt_opd1_sign,
+                "max, min and ge keep the operands' signedness (opt_res0_sign)",
+            );
+        }
+    }
     if !cv18x && !d.is_bf16() {
         return Ok(());
     }
     if !d.is_bf16() {
-        if matches!(op, TiuOp::MaxPool | TiuOp::MinPool | TiuOp::AvgPool) && d.opt_opd0_sign != d.opt_res0_sign {
-            return illegal("opt_res0_sign", d.opt_res0_sign, "pooling keeps its input's signedness (opt_opd0_sign)");
-        }
-        if matches!(op, TiuOp::Max | TiuOp::Min | TiuOp::Ge) {
-            // A constant operand's sign bit counts too.
-            if d.opt_opd0_sign != d.opt_res0_sign {
-                return illegal(
-                    "opt_opd0_sign",
-                    d.opt_opd0_sign,
-                    "max, min and ge keep the operands' signedness (opt_res0_sign)",
-                );
-            }
-            if d.opt_opd1_sign != d.opt_res0_sign {
-                return illegal(
-                    "opt_opd1_sign",
-                    d.opt_opd1_sign,
-                    "max, min and ge keep the operands' signedness (opt_res0_sign)",
-                );
-            }
-        }
         if matches!(op, TiuOp::Mac | TiuOp::Matmul)
             && (d.opt_res0_sign != 0) != (d.opt_opd0_sign != 0 || d.opt_opd1_sign != 0)
         {

@@ -64,7 +64,7 @@ pub fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc) -> ExecResult {
     // insertion fields (a window over an input with `conv_opd0_x_ins0` = 2 reads neighbouring
     // input columns, not the insert value), on every chip. Average pooling inserts.
     let mut plain = d.clone();
-    if kind != Kind::Avg && chip.layout() == cvsim_isa::LayoutFamily::Cv18x {
+    if kind != Kind::Avg {
         (plain.conv_opd0_x_ins0, plain.conv_opd0_y_ins0, plain.conv_opd0_x_ins0_last, plain.conv_opd0_y_ins0_last) =
             (0, 0, 0, 0);
     }

@@ -272,6 +272,22 @@ pub fn wrap32(x: i64) -> i32 {
 /// Per-channel requantisation: acc + bias (wrapping, §9.1), x·2^left (wrapping, §9.2, the count
 /// modulo 32 as the vendor simulator's 32-bit shift takes it), the rounding doubling high
 /// multiply, the round-half-away divide, clamp to int8; relu on the result.
+/// [`qm_ref`] for a CV183x record whose shift byte has bit 5 set (32–63, 96–127): the SRDHM
+/// result shifted right by the byte's low five bits toward −∞, plus one when it is not negative.
+pub fn qm_ref_adding_one(acc: i64, bias: i32, mult: i32, byte: u8, relu: bool) -> u8 {
+    let x = wrap32(wrap32(acc) as i64 + bias as i64);
+    let p = x as i64 * mult as i64;
+    let nudge = if p >= 0 { 1i64 << 30 } else { 1 - (1i64 << 30) };
+    let y = wrap32((p + nudge) / (1i64 << 31)) as i64;
+    let z = ((y >> (byte & 31)) + (y >= 0) as i64).clamp(-128, 127);
+    (if relu { z.max(0) } else { z }) as i8 as u8
+}
+
+/// Whether a record's shift byte takes [`qm_ref_adding_one`] on `chip`.
+pub fn record_shift_adds_one(chip: Chip, byte: u8) -> bool {
+    !chip.layout().signed_shifts() && (byte as i8) > 0 && byte & 0x20 != 0
+}
+
 pub fn qm_ref(acc: i64, bias: i32, mult: i32, shift: i32, relu: bool) -> u8 {
     let x = wrap32(wrap32(acc) as i64 + bias as i64);
     let (left, right) = if shift > 0 { (0u32, shift as u32) } else { ((-shift) as u32, 0u32) };
@@ -340,14 +356,10 @@ pub fn bf(b: u16) -> f32 {
     f32::from_bits((b as u32) << 16)
 }
 
-/// The value a bf16 convolution pads with, from the pad field: a bf16 pattern on CV183x's own
-/// field; elsewhere the 16-bit integer itself.
-pub fn pad_ref(chip: cvsim_isa::Chip, pad: u16) -> f32 {
-    if chip.layout().bf16_pad_field() {
-        bf(pad)
-    } else {
-        pad as f32
-    }
+/// The value a bf16 convolution pads with: the 16-bit pad field as an unsigned integer (every
+/// chip; CV183x holds it in its own field).
+pub fn pad_ref(pad: u16) -> f32 {
+    pad as f32
 }
 
 /// Random bf16 normals in ±[2^-8, 2^8): products span enough binades that fp32 sums round (so
