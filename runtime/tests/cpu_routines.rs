@@ -91,9 +91,6 @@ fn an_unknown_function_names_routine_and_function() {
     let out = TensorSpec::new("out", TaggedAddr::at(4, 0), DType::F32, &[1, 2, 2, 3]);
     let m = model(out, vec![], vec![RoutineSpec::cpu("no_such_op", vec![], &["in"], &["out"])]);
     let err = run(m).err().expect("an unknown function fails");
-    assert!(
-        matches!(&err, RuntimeError::UnknownCpuFunction { routine: 0, function } if function == "no_such_op"),
-        "{err:?}"
-    );
+    assert!(matches!(&err, RuntimeError::UnknownCpuFunction { routine: 0, function } if function == "no_such_op"), "{err:?}");
     assert_eq!(err.to_string(), "routine 0 (CPU `no_such_op`): CPU function `no_such_op` is not implemented");
 }

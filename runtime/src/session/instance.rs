@@ -250,11 +250,9 @@ impl Instance {
         Ok(())
     }
 
-
     /// The tensors `OPTION_OUTPUT_ALL_TENSORS` exports: every tensor-map entry not marked
     /// `overwrote`, in tensor-map order.
     pub fn all_tensors(&self) -> Result<Vec<(Tensor, Vec<u8>)>, RuntimeError> {
         self.program().tensor_map.iter().filter(|t| !t.overwrote).map(|t| Ok((t.clone(), self.tensor_bytes(&t.name)?))).collect()
     }
-
 }

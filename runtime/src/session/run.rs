@@ -33,7 +33,6 @@ impl Instance {
         self.program().routines.get(i).is_some_and(|r| matches!(r.kind, RoutineKind::Tpu { .. }))
     }
 
-
     /// Run routine `i` of the program.
     pub fn run_routine(&mut self, i: usize) -> Result<(), RuntimeError> {
         self.run_routine_with(i, &mut |_, m, cmds| m.run(cmds))
@@ -69,5 +68,4 @@ impl Instance {
         }
         Ok(())
     }
-
 }
