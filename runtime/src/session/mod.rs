@@ -7,7 +7,7 @@
 //! - `run`: running the program's routines in order.
 //! - `cpu_routine`: a CPU routine's function, found in [`crate::cpu::FUNCTIONS`], over the
 //!   instance's tensors.
-//! - [`error`]: [`RuntimeError`].
+//! - [`error`]: what running can fail with ([`RuntimeError`]).
 
 mod cpu_routine;
 pub mod error;
