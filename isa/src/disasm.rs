@@ -275,20 +275,28 @@ fn tdma_operands(d: &TdmaDesc) -> String {
     s
 }
 
+/// The id a command waits for, prefixed by the other engine's letter, or `-`.
+fn wait(cmd: &Command, engine: char) -> String {
+    match cmd.desc.wait_id() {
+        Some(w) if w != 0 => format!("{engine}{w}"),
+        _ => "-".into(),
+    }
+}
+
 /// One line for one command: routine, engine, index, sync ids, operation and operands.
 pub fn line(chip: Chip, routine: &str, index: usize, cmd: &Command) -> String {
     match &cmd.desc {
         Desc::Tiu(d) => format!(
             "{routine} TIU  #{index:<5} id={:<5} wait={:<5} {:<22} {}",
             d.cmd_id_tpu,
-            if d.cmd_id_gdma != 0 { format!("D{}", d.cmd_id_gdma) } else { "-".into() },
+            wait(cmd, 'D'),
             tiu_op_name(chip, d),
             tiu_operands(chip, d)
         ),
         Desc::Tdma(d) => format!(
             "{routine} TDMA #{index:<5} id={:<5} wait={:<5} {:<22} {}",
             d.cmd_id,
-            if d.bar_en != 0 && d.wait_id_tpu != 0 { format!("T{}", d.wait_id_tpu) } else { "-".into() },
+            wait(cmd, 'T'),
             d.op().name(),
             tdma_operands(d)
         ),

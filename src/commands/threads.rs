@@ -10,6 +10,7 @@
 use crate::commands::timing::{load_config, time_program};
 use cvsim_runtime::api::{ForwardStats, ModelHandle, Runtime};
 use cvsim_runtime::cvimodel::RoutineKind;
+use cvsim_sim::timing::chrome::ChromeTrace;
 use cvsim_sim::timing::queue::{simulate, ForwardSpan, SliceKind, Step, Timeline};
 use cvsim_sim::timing::PmuSummary;
 use std::fmt::Write;
@@ -184,27 +185,21 @@ pub fn run(a: &Args) -> Result<(String, bool), String> {
 
 /// The board estimate as Chrome trace events (times in µs): a track per thread.
 fn trace(timeline: &Timeline, label: &dyn Fn(usize) -> String) -> serde_json::Value {
-    let mut events = Vec::new();
+    let mut tr = ChromeTrace::new();
     let threads = timeline.slices.iter().map(|s| s.thread + 1).max().unwrap_or(0);
     for t in 0..threads {
-        events.push(serde_json::json!({
-            "ph": "M", "pid": 0, "tid": t, "name": "thread_name", "args": { "name": format!("thread {t}: {}", label(t)) }
-        }));
+        tr.thread_name(0, t as u32, format!("thread {t}: {}", label(t)));
     }
     for s in &timeline.slices {
-        let name = match s.kind {
-            SliceKind::Wait => format!("wait for TPU (routine {})", s.routine),
-            SliceKind::Tpu => format!("TPU routine {}", s.routine),
-            SliceKind::Cpu => format!("CPU routine {}", s.routine),
+        let (name, cat) = match s.kind {
+            SliceKind::Wait => (format!("wait for TPU (routine {})", s.routine), "wait"),
+            SliceKind::Tpu => (format!("TPU routine {}", s.routine), "tpu"),
+            SliceKind::Cpu => (format!("CPU routine {}", s.routine), "cpu"),
         };
-        events.push(serde_json::json!({
-            "ph": "X", "pid": 0, "tid": s.thread, "name": name,
-            "cat": match s.kind { SliceKind::Wait => "wait", SliceKind::Tpu => "tpu", SliceKind::Cpu => "cpu" },
-            "ts": s.start_ms * 1e3, "dur": (s.end_ms - s.start_ms) * 1e3,
-            "args": { "forward": s.forward },
-        }));
+        let args = serde_json::json!({ "forward": s.forward });
+        tr.slice(0, s.thread as u32, &name, cat, s.start_ms * 1e3, (s.end_ms - s.start_ms) * 1e3, args);
     }
-    serde_json::json!({ "traceEvents": events, "displayTimeUnit": "ms" })
+    tr.finish("ms", None)
 }
 
 fn render(

@@ -3,6 +3,74 @@
 
 pub const TILE: usize = 256;
 
+use super::{write_f32, CpuContext, CpuFunction, CpuResult};
+use crate::cvimodel::DType;
+
+/// The `argmax_v3` routine: inputs data and tile map, outputs the indices and optionally the
+/// maxima (times `scale` for int8); attribute `axis`, the reduced one.
+pub struct ArgmaxV3;
+
+impl CpuFunction for ArgmaxV3 {
+    fn name(&self) -> &'static str {
+        "argmax_v3"
+    }
+
+    fn run(&self, cx: &mut CpuContext<'_>) -> CpuResult {
+        let (data_n, map_n) = (cx.input(0)?, cx.input(1)?);
+        let axis = cx.int_attr("axis")?;
+        let scale = cx.float_attr("scale")?.unwrap_or(1.0);
+        let dt = cx.tensors.desc(data_n)?;
+        if !(0..4).contains(&axis) {
+            return Err(format!("axis {axis} outside 0..4"));
+        }
+        let outer: i64 = dt.shape[..axis as usize].iter().product();
+        let inner = dt.shape[axis as usize];
+        let (outer, inner) = (outer.max(0) as usize, inner.max(0) as usize);
+        let tiles = inner.div_ceil(TILE).max(1);
+        let mut idx = vec![0f32; outer];
+        let mut val = vec![0f32; outer];
+        {
+            let data = cx.tensors.bytes(data_n)?;
+            let map = cx.tensors.bytes(map_n)?;
+            if dt.dtype == DType::I8 {
+                let d: Vec<i8> = data.iter().map(|&b| b as i8).collect();
+                let m: Vec<i8> = map.iter().map(|&b| b as i8).collect();
+                if d.len() < outer * inner || m.len() < outer * tiles {
+                    return Err("data or map smaller than its shape".into());
+                }
+                argmax_v3(&d, &m, outer, inner, |i, x, mx| {
+                    idx[i] = x;
+                    val[i] = mx as i32 as f32 * scale;
+                });
+            } else {
+                let d: Vec<u16> = data.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+                let m: Vec<u16> = map.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+                if d.len() < outer * inner || m.len() < outer * tiles {
+                    return Err("data or map smaller than its shape".into());
+                }
+                argmax_v3(&d, &m, outer, inner, |i, x, mx| {
+                    idx[i] = x;
+                    val[i] = f32::from_bits((mx as u32) << 16);
+                });
+            }
+        }
+        let write = |cx: &mut CpuContext<'_>, name: &str, v: &[f32]| -> CpuResult {
+            let out = cx.tensors.bytes_mut(name)?;
+            if out.len() < v.len() * 4 {
+                return Err(format!("output `{name}` too small"));
+            }
+            write_f32(out, v);
+            Ok(())
+        };
+        let idx_n = cx.output(0)?;
+        write(cx, idx_n, &idx)?;
+        if let Some(vn) = cx.optional_output(1) {
+            write(cx, vn, &val)?;
+        }
+        Ok(())
+    }
+}
+
 /// Element access for the two data formats the routine handles.
 pub trait ArgmaxData: Copy {
     /// The key the vendor compares: int8 as signed bytes; any other format as raw 16-bit

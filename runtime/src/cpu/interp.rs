@@ -2,6 +2,61 @@
 //! (spec `runtime.md` §2.3.3). Where the vendor code would index outside the input (it does not
 //! clamp), the index is clamped instead, so a corrupt model cannot make the host read out of bounds.
 
+use super::{write_f32, CpuContext, CpuFunction, CpuResult};
+use crate::cvimodel::DType;
+
+/// The `interp` routine: one input and one output, resized by the attributes of [`InterpParams`].
+pub struct Interp;
+
+impl CpuFunction for Interp {
+    fn name(&self) -> &'static str {
+        "interp"
+    }
+
+    fn run(&self, cx: &mut CpuContext<'_>) -> CpuResult {
+        let (src, dst) = (cx.input(0)?, cx.output(0)?);
+        let p = InterpParams {
+            shrink_factor: cx.int_attr("shrink_factor")?,
+            zoom_factor: cx.int_attr("zoom_factor")?,
+            pad_beg: cx.int_attr("pad_beg")?,
+            pad_end: cx.int_attr("pad_end")?,
+            height: cx.int_attr("height")?,
+            width: cx.int_attr("width")?,
+            mode: cx.str_attr("coordinate_transformation_mode")?,
+        };
+        let (st, dt) = (cx.tensors.desc(src)?, cx.tensors.desc(dst)?);
+        let [n, c, ih, iw] = st.shape.map(|d| d.max(0) as usize);
+        let (oh, ow) = p.output_size(ih, iw, (dt.shape[2].max(0) as usize, dt.shape[3].max(0) as usize));
+        let planes = n * c;
+        if ih == 0 || iw == 0 || oh == 0 || ow == 0 {
+            return Err("empty input or output".into());
+        }
+        // A copy: input and output may share a region.
+        let inb = cx.tensors.bytes(src)?.into_owned();
+        let out = cx.tensors.bytes_mut(dst)?;
+        if p.is_nearest() {
+            let esz = match st.dtype {
+                DType::I8 | DType::U8 => 1,
+                DType::Bf16 => 2,
+                _ => 4,
+            };
+            if inb.len() < planes * ih * iw * esz || out.len() < planes * oh * ow * esz {
+                return Err("tensor smaller than the resize needs".into());
+            }
+            nearest(&p, &inb, out, planes, esz, (ih, iw), (oh, ow));
+        } else {
+            if inb.len() < planes * ih * iw * 4 || out.len() < planes * oh * ow * 4 {
+                return Err("tensor smaller than the resize needs".into());
+            }
+            let x: Vec<f32> = inb.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+            let mut y = vec![0f32; planes * oh * ow];
+            bilinear(&p, &x, &mut y, planes, (ih, iw), (oh, ow));
+            write_f32(out, &y);
+        }
+        Ok(())
+    }
+}
+
 /// The attributes the routine reads (all mandatory in the vendor code; absent zeros read as 0).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct InterpParams {

@@ -1,5 +1,85 @@
 //! `quant`: fp32 → int8/bf16 quantisation and int8/bf16 → fp32 dequantisation.
 
+use super::{write_f32, CpuContext, CpuFunction, CpuResult};
+use crate::cvimodel::DType;
+
+/// The `quant` routine: attributes `from`, `to` (`NONE` dequantises), `scale`, `threshold`.
+pub struct Quant;
+
+impl CpuFunction for Quant {
+    fn name(&self) -> &'static str {
+        "quant"
+    }
+
+    fn run(&self, cx: &mut CpuContext<'_>) -> CpuResult {
+        let (src, dst) = (cx.input(0)?, cx.output(0)?);
+        let _from = cx.str_attr("from")?;
+        let to = cx.str_attr("to")?;
+        let dequant = to == "NONE";
+        let scale = effective_scale(cx.float_attr("scale")?, cx.float_attr("threshold")?, dequant);
+        let t = &mut *cx.tensors;
+        let (st, dt) = (t.desc(src)?, t.desc(dst)?);
+        let n = st.count().unwrap_or(0) as usize;
+        let (in_len, out_len) = (t.mem_size(&st)?, t.bytes_mut(dst)?.len());
+        // Unwritten host bytes read as zeros; made once, not per block.
+        t.materialise(src)?;
+        if out_len < n * dt.dtype.size() || in_len < n * st.dtype.size() {
+            return Err(format!("tensor sizes do not fit {n} elements"));
+        }
+        match (dequant, st.dtype, dt.dtype) {
+            (false, DType::F32, DType::I8 | DType::Bf16) | (true, DType::I8 | DType::Bf16, DType::F32) => {}
+            (false, DType::F32, d) => return Err(format!("cannot quantise to {}", d.name())),
+            (false, s, _) => return Err(format!("quantises from {}, expected fp32", s.name())),
+            (true, DType::I8 | DType::Bf16, d) => return Err(format!("dequantises to {}, expected fp32", d.name())),
+            (true, s, _) => return Err(format!("cannot dequantise from {}", s.name())),
+        }
+        // A block of elements at a time: whole-tensor f32 and integer copies (the input image is
+        // the largest tensor of most models) would add to the peak memory. Input and output may
+        // share a region, so each block borrows them in turn.
+        const BLOCK: usize = 4096;
+        let (mut f, mut q8, mut q16) = (vec![0f32; BLOCK], vec![0i8; BLOCK], vec![0u16; BLOCK]);
+        for s in (0..n).step_by(BLOCK) {
+            let len = BLOCK.min(n - s);
+            let (f, q8, q16) = (&mut f[..len], &mut q8[..len], &mut q16[..len]);
+            let inb = t.bytes(src)?;
+            let es = st.dtype.size();
+            let inb = &inb[s * es..(s + len) * es];
+            if !dequant {
+                for (x, c) in f.iter_mut().zip(inb.chunks_exact(4)) {
+                    *x = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                }
+                if dt.dtype == DType::I8 {
+                    quantise_i8(f, scale, q8);
+                    let out = &mut t.bytes_mut(dst)?[s..s + len];
+                    for (o, &v) in out.iter_mut().zip(q8.iter()) {
+                        *o = v as u8;
+                    }
+                } else {
+                    quantise_bf16(f, q16);
+                    let out = &mut t.bytes_mut(dst)?[s * 2..(s + len) * 2];
+                    for (o, v) in out.chunks_exact_mut(2).zip(q16.iter()) {
+                        o.copy_from_slice(&v.to_le_bytes());
+                    }
+                }
+            } else {
+                if st.dtype == DType::I8 {
+                    for (q, &b) in q8.iter_mut().zip(inb) {
+                        *q = b as i8;
+                    }
+                    dequantise_i8(q8, scale, f);
+                } else {
+                    for (q, c) in q16.iter_mut().zip(inb.chunks_exact(2)) {
+                        *q = u16::from_le_bytes([c[0], c[1]]);
+                    }
+                    dequantise_bf16(q16, f);
+                }
+                write_f32(&mut t.bytes_mut(dst)?[s * 4..(s + len) * 4], f);
+            }
+        }
+        Ok(())
+    }
+}
+
 /// x86-64 `cvttss2si`-style conversion used by C's `(int)`: values outside the i32 range, ±inf and
 /// NaN give the "integer indefinite" value i32::MIN.
 fn f32_to_i32_x86(v: f32) -> i32 {

@@ -10,6 +10,7 @@
 //! - [`breakdown`]: where a schedule's time goes (by kind, by layer, bus efficiency per TDMA class).
 
 pub mod breakdown;
+pub mod chrome;
 pub mod config;
 pub mod ddr;
 pub mod pmu;

@@ -167,10 +167,11 @@ pub fn schedule_with(
             let mut progressed = false;
             while i < tiu_q.len() {
                 let e = &mut entries[tiu_q[i] as usize];
-                let Desc::Tiu(d) = &cmds[e.index as usize].desc else {
-                    unreachable!("TIU queue holds TIU descriptors")
+                let desc = &cmds[e.index as usize].desc;
+                let Desc::Tiu(d) = desc else { unreachable!("TIU queue holds TIU descriptors") };
+                let Some(ready) = satisfied(desc.wait_id().unwrap_or(0), seg_start, sync, &tdma_max, &tdma_end) else {
+                    break;
                 };
-                let Some(ready) = satisfied(d.cmd_id_gdma as u16, seg_start, sync, &tdma_max, &tdma_end) else { break };
                 e.start = tiu_free.max(ready);
                 e.end = e.start + tiu_cycles(chip, d, &cfg.tiu, clock_hz);
                 tiu_free = e.end;
@@ -183,11 +184,11 @@ pub fn schedule_with(
             }
             while j < tdma_q.len() {
                 let e = &mut entries[tdma_q[j] as usize];
-                let Desc::Tdma(d) = &cmds[e.index as usize].desc else {
-                    unreachable!("TDMA queue holds TDMA descriptors")
+                let desc = &cmds[e.index as usize].desc;
+                let Desc::Tdma(d) = desc else { unreachable!("TDMA queue holds TDMA descriptors") };
+                let Some(ready) = satisfied(desc.wait_id().unwrap_or(0), seg_start, sync, &tiu_max, &tiu_end) else {
+                    break;
                 };
-                let wait = if d.bar_en != 0 { d.wait_id_tpu as u16 } else { 0 };
-                let Some(ready) = satisfied(wait, seg_start, sync, &tiu_max, &tiu_end) else { break };
                 let compressed = if d.compress_en != 0 { compressed_bytes(e.index as usize) } else { None };
                 let cost = tdma_cost(d, &ctx, compressed);
                 e.start = tdma_free.max(ready);
@@ -234,11 +235,7 @@ fn deadlock(cmds: &[Command], entries: &[Entry], segment: usize, tiu: Option<&u3
     let blocked = |pos: Option<&u32>| {
         pos.map(|&p| {
             let e = &entries[p as usize];
-            let wait = match &cmds[e.index as usize].desc {
-                Desc::Tiu(d) => d.cmd_id_gdma as u16,
-                Desc::Tdma(d) => d.wait_id_tpu as u16,
-                Desc::Cpu(_) => 0,
-            };
+            let wait = cmds[e.index as usize].desc.wait_id().unwrap_or(0);
             super::Blocked { index: e.index as usize, id: e.id, waits_for: wait }
         })
     };

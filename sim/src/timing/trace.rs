@@ -2,6 +2,7 @@
 //! slice per descriptor named by its operation, layer markers from the layer ids the descriptors
 //! carry, and the DRAM bandwidth TDMA uses as a counter track. Times are in microseconds.
 
+use super::chrome::ChromeTrace;
 use super::schedule::Schedule;
 use cvsim_isa::disasm::tiu_op_name;
 use cvsim_isa::{Command, Desc, Engine};
@@ -34,50 +35,37 @@ pub fn chrome_trace(s: &Schedule, cmds: &[Command]) -> Value {
 /// The trace of several TPU routines run one after another. CPU routines between them take no
 /// time here: their host time is outside the TPU model (as it is outside the PMU figures).
 pub fn chrome_trace_parts(parts: &[TracePart]) -> Value {
-    let mut ev: Vec<Value> = Vec::new();
-    let meta = |tid: Option<u32>, name: &str, value: String| {
-        let mut m = json!({"ph": "M", "pid": PID, "name": name, "args": {"name": value}});
-        if let Some(t) = tid {
-            m["tid"] = json!(t);
-        }
-        m
-    };
+    let mut tr = ChromeTrace::new();
     let Some(first) = parts.first() else {
-        return json!({"displayTimeUnit": "ns", "traceEvents": ev});
+        return tr.finish("ns", None);
     };
     let (chip, clock_hz) = (first.schedule.chip, first.schedule.clock_hz);
-    ev.push(meta(None, "process_name", format!("{chip} TPU @ {} MHz", clock_hz / 1_000_000)));
-    ev.push(meta(Some(TID_TIU), "thread_name", "TIU".into()));
-    ev.push(meta(Some(TID_TDMA), "thread_name", "TDMA".into()));
-    ev.push(meta(Some(TID_LAYERS), "thread_name", "layers".into()));
-    ev.push(meta(Some(TID_ROUTINES), "thread_name", "routines".into()));
+    tr.process_name(PID, format!("{chip} TPU @ {} MHz", clock_hz / 1_000_000));
+    tr.thread_name(PID, TID_TIU, "TIU".into());
+    tr.thread_name(PID, TID_TDMA, "TDMA".into());
+    tr.thread_name(PID, TID_LAYERS, "layers".into());
+    tr.thread_name(PID, TID_ROUTINES, "routines".into());
     let mut offset = 0u64;
     let mut run = 0u32;
     for p in parts {
-        add_part(&mut ev, p, offset, &mut run);
+        add_part(&mut tr, p, offset, &mut run);
         offset += p.schedule.totals.cycles;
     }
-    json!({
-        "displayTimeUnit": "ns",
-        "otherData": {
-            "chip": chip.name(),
-            "tpu_clock_hz": clock_hz,
-            "cycles": offset,
-            "ms": offset as f64 / clock_hz as f64 * 1e3,
-        },
-        "traceEvents": ev,
-    })
+    let other = json!({
+        "chip": chip.name(),
+        "tpu_clock_hz": clock_hz,
+        "cycles": offset,
+        "ms": offset as f64 / clock_hz as f64 * 1e3,
+    });
+    tr.finish("ns", Some(other))
 }
 
-fn add_part(ev: &mut Vec<Value>, p: &TracePart, offset: u64, run: &mut u32) {
+fn add_part(tr: &mut ChromeTrace, p: &TracePart, offset: u64, run: &mut u32) {
     let (s, cmds) = (p.schedule, p.cmds);
     let us = |cycles: u64| (cycles + offset) as f64 * 1e6 / s.clock_hz as f64;
     let dur = |cycles: u64| cycles as f64 * 1e6 / s.clock_hz as f64;
-    ev.push(json!({
-        "ph": "X", "pid": PID, "tid": TID_ROUTINES, "name": p.name, "cat": "routine",
-        "ts": us(0), "dur": dur(s.totals.cycles),
-        "args": {"cycles": s.totals.cycles, "descriptors": s.entries.len()},
-    }));
+    let args = json!({"cycles": s.totals.cycles, "descriptors": s.entries.len()});
+    tr.slice(PID, TID_ROUTINES, &p.name, "routine", us(0), dur(s.totals.cycles), args);
     for e in &s.entries {
         let desc = &cmds[e.index as usize].desc;
         let (tid, name) = match desc {
@@ -91,10 +79,7 @@ fn add_part(ev: &mut Vec<Value>, p: &TracePart, offset: u64, run: &mut u32) {
             args["dram_read_bytes"] = json!(e.read_bytes);
             args["dram_write_bytes"] = json!(e.write_bytes);
         }
-        ev.push(json!({
-            "ph": "X", "pid": PID, "tid": tid, "name": name, "cat": e.engine.name(),
-            "ts": us(e.start), "dur": dur(e.cycles()), "args": args,
-        }));
+        tr.slice(PID, tid, &name, e.engine.name(), us(e.start), dur(e.cycles()), args);
     }
 
     // Layer markers: each run of consecutive descriptors (command order) with one layer id spans
@@ -115,11 +100,7 @@ fn add_part(ev: &mut Vec<Value>, p: &TracePart, offset: u64, run: &mut u32) {
             None => format!("layer {layer}"),
         };
         let args = json!({"layer": layer, "descriptors": k - first});
-        let id = *run;
-        ev.push(json!({"ph": "b", "pid": PID, "tid": TID_LAYERS, "cat": "layer", "id": id, "name": name, "ts": us(start), "args": args}));
-        ev.push(
-            json!({"ph": "e", "pid": PID, "tid": TID_LAYERS, "cat": "layer", "id": id, "name": name, "ts": us(end)}),
-        );
+        tr.async_slice(PID, TID_LAYERS, *run, &name, "layer", (us(start), us(end)), args);
         *run += 1;
     }
 
@@ -127,7 +108,7 @@ fn add_part(ev: &mut Vec<Value>, p: &TracePart, offset: u64, run: &mut u32) {
     // never overlap and the counter is a step per transfer.
     for e in s.entries.iter().filter(|e| e.engine == Engine::Tdma && e.bytes() > 0) {
         let mbs = e.bytes() as f64 / (e.cycles() as f64 / s.clock_hz as f64) / 1e6;
-        ev.push(json!({"ph": "C", "pid": PID, "name": "DDR bandwidth", "ts": us(e.start), "args": {"MB/s": mbs}}));
-        ev.push(json!({"ph": "C", "pid": PID, "name": "DDR bandwidth", "ts": us(e.end), "args": {"MB/s": 0.0}}));
+        tr.counter(PID, "DDR bandwidth", us(e.start), json!({"MB/s": mbs}));
+        tr.counter(PID, "DDR bandwidth", us(e.end), json!({"MB/s": 0.0}));
     }
 }

@@ -9,6 +9,7 @@
 //! have no branches), and the weights into a dense `[oc][kh][kw][ic]` buffer.
 
 use super::operand::{anchored_to_result, view, Opd};
+use super::ps32::Ps32;
 use super::window::{Dilation, Kernel, Window};
 use crate::arith;
 use crate::bf16;
@@ -544,34 +545,6 @@ pub(crate) fn bf16_bias(
 // ---------------------------------------------------------------------------------------------
 // Result and partial sums
 // ---------------------------------------------------------------------------------------------
-
-/// `ps32_md`: 0 off, 2 first pass, 3 middle pass, 1 last pass (§3.6.1 "Partial sums").
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Ps32 {
-    Off,
-    First,
-    Middle,
-    Last,
-}
-
-impl Ps32 {
-    fn of(d: &TiuDesc) -> Ps32 {
-        match d.ps32_md {
-            0 => Ps32::Off,
-            1 => Ps32::Last,
-            2 => Ps32::First,
-            _ => Ps32::Middle,
-        }
-    }
-    /// Reads the previous partial sum.
-    fn reads(self) -> bool {
-        matches!(self, Ps32::Middle | Ps32::Last)
-    }
-    /// Writes a raw partial sum instead of the final result.
-    fn writes_partial(self) -> bool {
-        matches!(self, Ps32::First | Ps32::Middle)
-    }
-}
 
 /// res0 and its plane bases: one plane for a final result, 4 byte planes (int8) or 2 half-word
 /// planes (bf16) when partial sums are read or written.

@@ -16,37 +16,9 @@ use crate::tiu::eltwise::access::Mem;
 use crate::tiu::eltwise::num::rshift;
 use crate::tiu::eltwise::{check_common, relu_enabled, unsupported};
 use crate::tiu::operand::{default_strides, view, Opd};
+use crate::tiu::ps32::Ps32;
 use cvsim_isa::Operand;
 use cvsim_isa::{Chip, TiuDesc};
-
-/// Partial-sum mode (`ps32_md`).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Ps32 {
-    Off,
-    /// Write the raw 32-bit sum.
-    First,
-    /// Read the 32-bit partial sum, add, write it back.
-    Middle,
-    /// Read the 32-bit partial sum, add, then finish (bias, ReLU, shift, saturate) as mode Off.
-    Last,
-}
-
-impl Ps32 {
-    fn from_field(v: u32) -> Ps32 {
-        match v {
-            0 => Ps32::Off,
-            2 => Ps32::First,
-            3 => Ps32::Middle,
-            _ => Ps32::Last,
-        }
-    }
-    fn reads(self) -> bool {
-        matches!(self, Ps32::Middle | Ps32::Last)
-    }
-    fn finishes(self) -> bool {
-        matches!(self, Ps32::Off | Ps32::Last)
-    }
-}
 
 /// The operands after their bounds checks, with the matrix dimensions.
 struct Geometry {
@@ -105,7 +77,7 @@ pub fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc) -> ExecResult {
         return Err(unsupported("matrix multiply with `opt_opd1_const` = 1".into()));
     }
     let relu = relu_enabled(chip, d)?;
-    let ps32 = Ps32::from_field(d.ps32_md);
+    let ps32 = Ps32::of(d);
     let bias = d.tsk_opd_num == 3;
     if d.is_bf16() {
         if d.opt_res_add != 0 {

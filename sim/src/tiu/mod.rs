@@ -8,6 +8,7 @@ pub mod matmul;
 pub mod mdsum;
 pub mod operand;
 pub mod pool;
+pub mod ps32;
 pub mod window;
 
 use crate::error::{ExecErrorKind, ExecResult};
