@@ -116,6 +116,10 @@ pub struct Quirks {
     /// 1×1 depthwise convolution whose bias planes were laid out for more channels than the
     /// descriptor's C; cvikernel always sets the two equal).
     pub bf16_bias_plane_stride_from_channels: bool,
+    /// A bf16 element-wise multiply whose fp32 product is subnormal writes zero rather than the
+    /// product rounded to bf16 (which can round up to the smallest normal), as the MAC treats it
+    /// (differential fuzzing, `cv183x-tiu_eltwise_bf16-016-s20261208-b52-c36`).
+    pub bf16_mul_flushes_subnormal_product: bool,
 }
 
 /// Bits of a local-memory address below the lane index (`lane << 15 | offset`).
@@ -156,6 +160,7 @@ const fn entry(
             bf16_min_pool_unreproducible: false,
             mdsum: false,
             bf16_bias_plane_stride_from_channels: true,
+            bf16_mul_flushes_subnormal_product: false,
         },
     }
 }
@@ -193,6 +198,7 @@ pub static CHIPS: [ChipParams; 4] = [
         p.quirks.depthwise_qm_ignores_dilation = false;
         p.quirks.mdsum = true;
         p.quirks.bf16_bias_plane_stride_from_channels = false;
+        p.quirks.bf16_mul_flushes_subnormal_product = true;
         p
     },
 ];

@@ -55,8 +55,10 @@ pub(super) fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, op: TiuOp, shape: [
     match op {
         TiuOp::Add => run(data, shape, &a, &b, None, &res, |x, y, _| out(x + y)),
         TiuOp::Sub => run(data, shape, &a, &b, None, &res, |x, y, _| out(x - y)),
-        // A subnormal product is zero, as in the MAC: it never rounds up to the smallest normal.
-        TiuOp::Mul => run(data, shape, &a, &b, None, &res, |x, y, _| out(crate::arith::f32_mul_ftz(x, y))),
+        TiuOp::Mul if chip.quirks().bf16_mul_flushes_subnormal_product => {
+            run(data, shape, &a, &b, None, &res, |x, y, _| out(crate::arith::f32_mul_ftz(x, y)))
+        }
+        TiuOp::Mul => run(data, shape, &a, &b, None, &res, |x, y, _| out(x * y)),
         TiuOp::Mac => {
             let old = HalfOpd::Mem(res.clone());
             run(data, shape, &a, &b, Some(&old), &res, |x, y, acc| out(mac(x, y, acc)))
