@@ -256,16 +256,9 @@ pub fn qm_shift_adds_one(chip: Chip, raw: u8) -> bool {
 /// [`qm_requantize_i8`] for a record whose shift byte [`qm_shift_adds_one`]: `shift` is the
 /// right shift (its low five bits).
 #[inline]
-pub const fn qm_requantize_i8_adding_one(acc: i32, bias: i32, mult: i32, shift: u32) -> i8 {
+pub fn qm_requantize_i8_adding_one(acc: i32, bias: i32, mult: i32, shift: u32) -> i8 {
     let x = srdhm(add_bias_wrapping(acc, bias), mult);
-    let y = (x >> shift) + if x >= 0 { 1 } else { 0 };
-    if y < i8::MIN as i32 {
-        i8::MIN
-    } else if y > i8::MAX as i32 {
-        i8::MAX
-    } else {
-        y as i8
-    }
+    sat_i8((x >> shift) + (x >= 0) as i32)
 }
 
 /// The signed shift held in the shift byte of a per-channel quantisation record

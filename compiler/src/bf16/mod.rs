@@ -254,19 +254,7 @@ impl Bf16<'_> {
                 let bias: Vec<f32> = beta.iter().zip(&mean).zip(&w).map(|((b, m), w)| b - m * w).collect();
                 self.affine(node, input0, &w, &bias)?;
             }
-            Op::GlobalAveragePool => {
-                let x = self.get(input0, &node.name)?;
-                let [_, _, h, w] = self.net.tensors[x].shape;
-                let y = self.output(out)?;
-                self.net.layers.push(Layer::Pool(Pool {
-                    input: x,
-                    output: y,
-                    kind: PoolKind::Mean,
-                    kernel: [h, w],
-                    stride: [1, 1],
-                    pads: Pads::ZERO,
-                }));
-            }
+            Op::GlobalAveragePool => self.mean_over_hw(node, true)?,
             Op::ReduceMean { axes, keepdims } => {
                 let rank = self.g.tensors[input0].shape.len();
                 let mut sorted = axes.clone();
@@ -276,25 +264,7 @@ impl Bf16<'_> {
                         "mean over axes {axes:?} of a rank-{rank} tensor: only over H and W of NCHW"
                     )));
                 }
-                let x = self.get(input0, &node.name)?;
-                let [n, c, h, w] = self.net.tensors[x].shape;
-                let y = self.output(out)?;
-                let pooled = if *keepdims {
-                    y
-                } else {
-                    self.net.tensor(TensorDesc::new(format!("{}_pooled", node.name), [n, c, 1, 1], DType::Bf16, 1.0))
-                };
-                self.net.layers.push(Layer::Pool(Pool {
-                    input: x,
-                    output: pooled,
-                    kind: PoolKind::Mean,
-                    kernel: [h, w],
-                    stride: [1, 1],
-                    pads: Pads::ZERO,
-                }));
-                if pooled != y {
-                    self.net.layers.push(Layer::Reshape { input: pooled, output: y });
-                }
+                self.mean_over_hw(node, *keepdims)?
             }
             Op::AveragePool { kernel, strides, pads: p, count_include_pad } => {
                 if !count_include_pad && p.iter().any(|&v| v > 0) {
@@ -385,6 +355,32 @@ impl Bf16<'_> {
         let clamp = (node.op == Op::Exp).then_some([lo, hi - (hi - lo) / 256.0]);
         let table = Box::new(TableBf16 { scale: 256.0 / (hi - lo), clamp, base: tables.base, slope: tables.slope });
         self.net.layers.push(Layer::LutBf16 { input: x, output: y, table });
+        Ok(())
+    }
+
+    /// The mean over H and W of the first input by one window-sized mean pool, reshaped when the
+    /// output drops those axes.
+    fn mean_over_hw(&mut self, node: &Node, keepdims: bool) -> Result<(), QuantizeError> {
+        let x = self.get(node.inputs[0], &node.name)?;
+        let [n, c, h, w] = self.net.tensors[x].shape;
+        let y = self.output(node.outputs[0])?;
+        let pooled = if keepdims {
+            y
+        } else {
+            let qscale = self.net.tensors[y].qscale;
+            self.net.tensor(TensorDesc::new(format!("{}_pooled", node.name), [n, c, 1, 1], DType::Bf16, qscale))
+        };
+        self.net.layers.push(Layer::Pool(Pool {
+            input: x,
+            output: pooled,
+            kind: PoolKind::Mean,
+            kernel: [h, w],
+            stride: [1, 1],
+            pads: Pads::ZERO,
+        }));
+        if pooled != y {
+            self.net.layers.push(Layer::Reshape { input: pooled, output: y });
+        }
         Ok(())
     }
 

@@ -72,14 +72,38 @@ fn passes(op: &Op) -> bool {
     )
 }
 
+/// How a node treats a scaled input `t`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    /// Divides the scale out of its fp32 weights (conv, FC, per-channel affine by constants).
+    Removes,
+    /// Its output carries the scale on (layers that commute with a positive scale, and a product
+    /// of two activations, which multiplies the scales).
+    PassesOn,
+    /// Needs its input unscaled.
+    Cannot,
+}
+
+/// How `node` reads its input `t` (`None`: any input).
+fn reading(g: &Graph, node: &crate::ir::Node, t: Option<TensorId>) -> Reading {
+    let constant = |i: &TensorId| g.tensors[*i].value.is_some();
+    let first_only = t.is_none_or(|t| node.inputs[0] == t && !node.inputs[1..].contains(&t));
+    match &node.op {
+        Op::Conv { .. } | Op::FullyConnected { .. } | Op::Scale | Op::BatchNormalization { .. }
+            if first_only && node.inputs[1..].iter().all(constant) =>
+        {
+            Reading::Removes
+        }
+        Op::Add | Op::Mul if node.inputs.iter().filter(|i| constant(i)).count() == 1 => Reading::Removes,
+        Op::Mul => Reading::PassesOn,
+        op if passes(op) && first_only => Reading::PassesOn,
+        _ => Reading::Cannot,
+    }
+}
+
 /// Whether `node`'s lowering handles scaled inputs (removes the scale or passes it on).
 pub fn reads_scaled(g: &Graph, node: &crate::ir::Node) -> bool {
-    let constants = node.inputs.iter().filter(|&&i| g.tensors[i].value.is_some()).count();
-    match &node.op {
-        Op::Conv { .. } | Op::FullyConnected { .. } | Op::Scale | Op::BatchNormalization { .. } | Op::Mul => true,
-        Op::Add => constants == 1,
-        op => passes(op),
-    }
+    reading(g, node, None) != Reading::Cannot
 }
 
 /// Whether every reader of `t` removes a scale on it, directly or further down.
@@ -89,16 +113,10 @@ fn absorbed(g: &Graph, consumers: &[Vec<usize>], t: TensorId) -> bool {
     }
     consumers[t].iter().all(|&k| {
         let n = &g.nodes[k];
-        let only_first = n.inputs.iter().skip(1).all(|&i| i != t) && n.inputs[0] == t;
-        let constants_after = n.inputs.iter().skip(1).all(|&i| g.tensors[i].value.is_some());
-        match &n.op {
-            Op::Conv { .. } | Op::FullyConnected { .. } | Op::Scale | Op::BatchNormalization { .. } => {
-                only_first && constants_after
-            }
-            Op::Add | Op::Mul if n.inputs.iter().filter(|&&i| g.tensors[i].value.is_some()).count() == 1 => true,
-            Op::Mul => n.outputs.iter().all(|&o| absorbed(g, consumers, o)),
-            op if passes(op) => only_first && n.outputs.iter().all(|&o| absorbed(g, consumers, o)),
-            _ => false,
+        match reading(g, n, Some(t)) {
+            Reading::Removes => true,
+            Reading::PassesOn => n.outputs.iter().all(|&o| absorbed(g, consumers, o)),
+            Reading::Cannot => false,
         }
     })
 }

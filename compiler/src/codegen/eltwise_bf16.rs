@@ -8,17 +8,12 @@ use super::local::{Arena, Local};
 use super::memory::REGION_WEIGHT;
 use super::softmax::bf16;
 use super::tdma::{g2l_bf16, l2g_bf16, Global};
+use super::tiu::eu::{ADD, MAX, MIN, MUL};
 use super::tiu::{opd0_shape, opd0_strides, opd1_strides, res0_shape, res0_strides};
 use super::{CompileError, LayerCx};
 use crate::lower::{ActBf16, TensorRef};
 use cvsim_isa::TiuDesc;
 use cvsim_runtime::cvimodel::DType;
-
-/// Element-wise op codes (`tsk_eu_typ`, isa.md §3.4).
-const MUL: u32 = 0;
-const ADD: u32 = 2;
-const MAX: u32 = 4;
-const MIN: u32 = 5;
 
 fn bytes(lanes: u32, [n, c, h, w]: [u32; 4]) -> u32 {
     (2 * h * w).div_ceil(16) * 16 * c.div_ceil(lanes) * n

@@ -20,8 +20,9 @@
 //! `SLOPE[k] = exp(k/8) − exp((k−1)/8)`: the exponential interpolated between eighths.
 
 use super::local::{Arena, Local};
-use super::memory::REGION_WEIGHT;
-use super::tdma::{g2l_bf16, g2l_tensor, l2g_bf16, l2l_convert, l2l_lut_idx, Global};
+use super::table_bf16::{interpolate, load_table, Scratch};
+use super::tdma::{g2l_bf16, g2l_tensor, l2g_bf16, l2l_lut_idx, Global};
+use super::tiu::eu::{COPY, MAX, MUL, SUB, XOR};
 use super::tiu::{opd0_shape, opd0_strides, opd1_strides, res0_shape, res0_strides};
 use super::{CompileError, LayerCx};
 use crate::lower::TensorRef;
@@ -138,8 +139,7 @@ pub fn softmax(cx: &mut LayerCx, input: TensorRef, output: TensorRef, scale: f32
     let rows_max = n.min(fit).min(4095);
     let mut arena = Arena::new(cx.lmem);
     let mut alloc = |b: u32| arena.alloc(b).expect("sized to fit");
-    let table_local = |addr| Local { addr, n: 1, c: lanes, h: 32, w: 8, n_str: 512, c_str: 512, h_str: 16, w_str: 2 };
-    let (l_exp, l_pow, l_man) = (table_local(alloc(512)), table_local(alloc(512)), table_local(alloc(512)));
+    let (a_exp, a_pow, a_man) = (alloc(512), alloc(512), alloc(512));
     let rl = rows_max.div_ceil(lanes);
     let a_q = alloc(c.div_ceil(16) * 16 * rl);
     let a_idx = alloc(row_bytes(c) * rl);
@@ -147,10 +147,7 @@ pub fn softmax(cx: &mut LayerCx, input: TensorRef, output: TensorRef, scale: f32
     let a_y = alloc(row_bytes(c) * rl);
     let (a_sum, a_sidx, a_r1, a_r2) = (alloc(16 * rl), alloc(16 * rl), alloc(16 * rl), alloc(16 * rl));
 
-    for (l, off) in [(l_exp, t_exp), (l_pow, t_pow), (l_man, t_man)] {
-        let g = Global { region: REGION_WEIGHT, offset: off, n_str: 512, c_str: 0, h_str: 16 };
-        cx.load(g2l_bf16(cx.chip, &g, &l), &l);
-    }
+    let [l_exp, l_pow, l_man] = [(a_exp, t_exp), (a_pow, t_pow), (a_man, t_man)].map(|(a, t)| load_table(cx, a, t));
     let src = cx.global(input);
     let dst = cx.global(output);
     for r0 in (0..n).step_by(rows_max as usize) {
@@ -160,12 +157,12 @@ pub fn softmax(cx: &mut LayerCx, input: TensorRef, output: TensorRef, scale: f32
         cx.load(g2l_tensor(cx.chip, &qg, &q, true), &q);
         // 16-bit indices: zero the buffer, then each value into the low byte of its slot.
         let idx_bytes = Local::eu_aligned(a_idx, lanes, 1, rows, 1, 2 * c);
-        let mut d = eltwise(cx, 9, false, &idx_bytes, &idx_bytes);
+        let mut d = eltwise(cx, XOR, false, &idx_bytes, &idx_bytes);
         d.opd1_addr = idx_bytes.addr;
         opd1_strides(&mut d, &idx_bytes);
         cx.tiu(d, &[&idx_bytes], &[&idx_bytes]);
         let idx_low = Local { w: c, w_str: 2, ..idx_bytes };
-        let mut d = eltwise(cx, 10, false, &idx_low, &q);
+        let mut d = eltwise(cx, COPY, false, &idx_low, &q);
         d.tsk_opd_num = 1;
         cx.tiu(d, &[&q, &idx_bytes], &[&idx_bytes]);
         let idx = Local::eu_aligned_bf16(a_idx, lanes, 1, rows, 1, c);
@@ -204,13 +201,13 @@ pub fn softmax(cx: &mut LayerCx, input: TensorRef, output: TensorRef, scale: f32
         let r2 = Local::eu_aligned_bf16(a_r2, lanes, 1, rows, 1, 1);
         cx.tiu(lut_bf16(cx, &r1, &sidx, &l_pow), &[&sidx, &l_pow], &[&r1]);
         cx.tiu(lut_bf16(cx, &r2, &sum, &l_man), &[&sum, &l_man], &[&r2]);
-        let mut d = eltwise(cx, 0, true, &r1, &r1);
+        let mut d = eltwise(cx, MUL, true, &r1, &r1);
         d.opd1_addr = r2.addr;
         opd1_strides(&mut d, &r2);
         cx.tiu(d, &[&r1, &r2], &[&r1]);
         // y = e · (1/sum), the reciprocal read with a zero column stride.
         let y = Local::eu_aligned_bf16(a_y, lanes, 1, rows, 1, c);
-        let mut d = eltwise(cx, 0, true, &y, &e);
+        let mut d = eltwise(cx, MUL, true, &y, &e);
         d.opd1_addr = r1.addr;
         let r1_row = Local { w: c, w_str: 0, ..r1 };
         opd1_strides(&mut d, &r1_row);
@@ -250,16 +247,11 @@ pub fn softmax_bf16(cx: &mut LayerCx, input: TensorRef, output: TensorRef) -> Re
     let rl = rows_max.div_ceil(lanes);
     let mut arena = Arena::new(cx.lmem);
     let mut alloc = |b: u32| arena.alloc(b).expect("sized to fit");
-    let table_local = |addr| Local { addr, n: 1, c: lanes, h: 32, w: 8, n_str: 512, c_str: 512, h_str: 16, w_str: 2 };
-    let tl: Vec<Local> = (0..4).map(|_| table_local(alloc(512))).collect();
-    let (l_base, l_slope, l_pow, l_man) = (tl[0], tl[1], tl[2], tl[3]);
+    let a_tables = [0; 4].map(|_| alloc(512));
     let [a_x, a_ib, a_idx, a_e, a_s, a_y] = [0; 6].map(|_| alloc(row * rl));
     let a_i = alloc(c.div_ceil(16) * 16 * rl);
     let [a_max, a_sum, a_sidx, a_r1, a_r2] = [0; 5].map(|_| alloc(16 * rl));
-    for (l, off) in tl.iter().zip(&offs) {
-        let g = Global { region: REGION_WEIGHT, offset: *off, n_str: 512, c_str: 0, h_str: 16 };
-        cx.load(g2l_bf16(cx.chip, &g, l), l);
-    }
+    let [l_base, l_slope, l_pow, l_man] = [0, 1, 2, 3].map(|k| load_table(cx, a_tables[k], offs[k]));
     let (src, dst) = (cx.global(input), cx.global(output));
     for r0 in (0..n).step_by(rows_max as usize) {
         let rows = rows_max.min(n - r0);
@@ -295,54 +287,23 @@ pub fn softmax_bf16(cx: &mut LayerCx, input: TensorRef, output: TensorRef) -> Re
         opd0_shape(&mut d, &x);
         cx.tiu(d, &[&x], &[&mx]);
         // t = max(8·(x − max), −128), in place in x. A sub's result is signed.
-        let mut d = eltwise(cx, 3, true, &x, &x);
+        let mut d = eltwise(cx, SUB, true, &x, &x);
         d.opt_res0_sign = 1;
         (d.opd0_b_str, d.opd1_b_str) = (0, 0);
         d.opd1_addr = mx.addr;
         opd1_strides(&mut d, &Local { w: c, w_str: 0, ..mx });
         cx.tiu(d, &[&x, &mx], &[&x]);
-        let mut d = eltwise(cx, 0, true, &x, &x);
+        let mut d = eltwise(cx, MUL, true, &x, &x);
         d.opt_opd1_const = 1;
         d.opd1_addr = bf16(EXP_STEPS) as u32;
         cx.tiu(d, &[&x], &[&x]);
-        let mut d = eltwise(cx, 4, true, &x, &x);
+        let mut d = eltwise(cx, MAX, true, &x, &x);
         d.opt_opd1_const = 1;
         d.opd1_addr = bf16(-128.0) as u32;
         cx.tiu(d, &[&x], &[&x]);
-        // i = trunc(t) as int8, back to bf16; f = t − i.
-        let i8l = Local::eu_aligned(a_i, lanes, 1, rows, 1, c);
-        cx.l2l(l2l_convert(cx.chip, &x, &i8l, true, true), &x, &i8l);
-        let ib = v(a_ib, c);
-        cx.l2l(l2l_convert(cx.chip, &i8l, &ib, false, false), &i8l, &ib);
-        let mut d = eltwise(cx, 3, true, &ib, &x);
-        d.opt_res0_sign = 1;
-        (d.opd0_b_str, d.opd1_b_str) = (0, 0);
-        d.opd1_addr = ib.addr;
-        opd1_strides(&mut d, &ib);
-        cx.tiu(d, &[&x, &ib], &[&ib]);
-        let f = ib;
-        // The index bytes in the low halves of 16-bit words.
-        let idx_bytes = Local::eu_aligned(a_idx, lanes, 1, rows, 1, 2 * c);
-        let mut d = eltwise(cx, 9, false, &idx_bytes, &idx_bytes);
-        d.opd1_addr = idx_bytes.addr;
-        opd1_strides(&mut d, &idx_bytes);
-        cx.tiu(d, &[&idx_bytes], &[&idx_bytes]);
-        let idx_low = Local { w: c, w_str: 2, ..idx_bytes };
-        let mut d = eltwise(cx, 10, false, &idx_low, &i8l);
-        d.tsk_opd_num = 1;
-        cx.tiu(d, &[&i8l, &idx_bytes], &[&idx_bytes]);
-        let idx = v(a_idx, c);
-        // e = BASE[i] + SLOPE[i]·f.
-        let (e, sl) = (v(a_e, c), v(a_s, c));
-        cx.tiu(lut_bf16(cx, &e, &idx, &l_base), &[&idx, &l_base], &[&e]);
-        cx.tiu(lut_bf16(cx, &sl, &idx, &l_slope), &[&idx, &l_slope], &[&sl]);
-        let mut d = eltwise(cx, 1, true, &e, &sl);
-        d.opt_res_add = 1;
-        d.opt_left_shift = 0;
-        d.res0_b_str = 0;
-        d.opd1_addr = f.addr;
-        opd1_strides(&mut d, &f);
-        cx.tiu(d, &[&sl, &f, &e], &[&e]);
+        // e = BASE[trunc(t)] + SLOPE[trunc(t)]·(t − trunc(t)).
+        let scratch = Scratch { i: a_i, f: a_ib, idx: a_idx, e: a_e, slope: a_s };
+        let e = interpolate(cx, &x, scratch, [&l_base, &l_slope]);
         let y = v(a_y, c);
         normalise(cx, &e, &y, rows, c, [a_sum, a_sidx, a_r1, a_r2], [&l_pow, &l_man]);
         cx.store(l2g_bf16(cx.chip, &y, &g(dst)), &y);
@@ -383,11 +344,11 @@ fn normalise(cx: &mut LayerCx, e: &Local, y: &Local, rows: u32, c: u32, at: [u32
     cx.l2l(l2l_lut_idx(cx.chip, &sum, &sidx), &sum, &sidx);
     cx.tiu(lut_bf16(cx, &r1, &sidx, l_pow), &[&sidx, l_pow], &[&r1]);
     cx.tiu(lut_bf16(cx, &r2, &sum, l_man), &[&sum, l_man], &[&r2]);
-    let mut d = eltwise(cx, 0, true, &r1, &r1);
+    let mut d = eltwise(cx, MUL, true, &r1, &r1);
     d.opd1_addr = r2.addr;
     opd1_strides(&mut d, &r2);
     cx.tiu(d, &[&r1, &r2], &[&r1]);
-    let mut d = eltwise(cx, 0, true, y, e);
+    let mut d = eltwise(cx, MUL, true, y, e);
     d.opd1_addr = r1.addr;
     opd1_strides(&mut d, &Local { w: c, w_str: 0, ..r1 });
     cx.tiu(d, &[e, &r1], &[y]);

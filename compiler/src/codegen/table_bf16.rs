@@ -9,18 +9,11 @@ use super::local::{Arena, Local};
 use super::memory::REGION_WEIGHT;
 use super::softmax::{bf16, eltwise, lut_bf16, table_bytes};
 use super::tdma::{g2l_bf16, l2g_bf16, l2l_convert, Global};
+use super::tiu::eu::{COPY, MAC, MAX, MIN, MUL, SUB, XOR};
 use super::tiu::opd1_strides;
 use super::{CompileError, LayerCx};
 use crate::lower::{TableBf16, TensorRef};
 use cvsim_runtime::cvimodel::DType;
-
-const MUL: u32 = 0;
-const MAC: u32 = 1;
-const SUB: u32 = 3;
-const XOR: u32 = 9;
-const COPY: u32 = 10;
-const MAX: u32 = 4;
-const MIN: u32 = 5;
 
 pub fn lut_bf16_layer(
     cx: &mut LayerCx,
@@ -39,12 +32,7 @@ pub fn lut_bf16_layer(
     let (c_max, h_max) = tile(cx, s, 6, 2 * 512)?;
     let mut arena = Arena::new(cx.lmem);
     let mut alloc = |b: u32| arena.alloc(b).expect("sized to fit");
-    let table_local = |addr| Local { addr, n: 1, c: lanes, h: 32, w: 8, n_str: 512, c_str: 512, h_str: 16, w_str: 2 };
-    let (l_base, l_slope) = (table_local(alloc(512)), table_local(alloc(512)));
-    for (l, off) in [&l_base, &l_slope].into_iter().zip(&offs) {
-        let g = Global { region: REGION_WEIGHT, offset: *off, n_str: 512, c_str: 0, h_str: 16 };
-        cx.load(g2l_bf16(cx.chip, &g, l), l);
-    }
+    let (l_base, l_slope) = (load_table(cx, alloc(512), offs[0]), load_table(cx, alloc(512), offs[1]));
     let buf = Local::eu_aligned_bf16(0, lanes, s[0], c_max, h_max, s[3]).bytes_per_lane();
     let [a_t, a_i, a_f, a_idx, a_e, a_s] = [0; 6].map(|_| alloc(buf));
     let (gx, gy) = (cx.global(input), cx.global(output));
@@ -67,41 +55,68 @@ pub fn lut_bf16_layer(
             d.opt_opd1_const = 1;
             d.opd1_addr = bf16(table.scale) as u32;
             cx.tiu(d, &[&t], &[&t]);
-            // i = trunc(t) as int8, back to bf16; f = t − i.
-            let i8l = Local::eu_aligned(a_i, lanes, s[0], c_t, h_t, s[3]);
-            cx.l2l(l2l_convert(cx.chip, &t, &i8l, true, true), &t, &i8l);
-            let f = v(a_f);
-            cx.l2l(l2l_convert(cx.chip, &i8l, &f, false, false), &i8l, &f);
-            let mut d = eltwise(cx, SUB, true, &f, &t);
-            d.opt_res0_sign = 1;
-            (d.opd0_b_str, d.opd1_b_str) = (0, 0);
-            d.opd1_addr = f.addr;
-            opd1_strides(&mut d, &f);
-            cx.tiu(d, &[&t, &f], &[&f]);
-            // The index bytes in the low halves of 16-bit words.
-            let idx_bytes = Local::eu_aligned(a_idx, lanes, s[0], c_t, h_t, 2 * s[3]);
-            let mut d = eltwise(cx, XOR, false, &idx_bytes, &idx_bytes);
-            d.opd1_addr = idx_bytes.addr;
-            opd1_strides(&mut d, &idx_bytes);
-            cx.tiu(d, &[&idx_bytes], &[&idx_bytes]);
-            let idx_low = Local { w: s[3], w_str: 2, ..idx_bytes };
-            let mut d = eltwise(cx, COPY, false, &idx_low, &i8l);
-            d.tsk_opd_num = 1;
-            cx.tiu(d, &[&i8l, &idx_bytes], &[&idx_bytes]);
-            let idx = v(a_idx);
-            // e = BASE[i] + SLOPE[i]·f.
-            let (e, sl) = (v(a_e), v(a_s));
-            cx.tiu(lut_bf16(cx, &e, &idx, &l_base), &[&idx, &l_base], &[&e]);
-            cx.tiu(lut_bf16(cx, &sl, &idx, &l_slope), &[&idx, &l_slope], &[&sl]);
-            let mut d = eltwise(cx, MAC, true, &e, &sl);
-            d.opt_res_add = 1;
-            d.opt_left_shift = 0;
-            d.res0_b_str = 0;
-            d.opd1_addr = f.addr;
-            opd1_strides(&mut d, &f);
-            cx.tiu(d, &[&sl, &f, &e], &[&e]);
+            let scratch = Scratch { i: a_i, f: a_f, idx: a_idx, e: a_e, slope: a_s };
+            let e = interpolate(cx, &t, scratch, [&l_base, &l_slope]);
             cx.store(l2g_bf16(cx.chip, &e, &gy.at(off)), &e);
         }
     }
     Ok(())
+}
+
+/// Per-lane offsets of [`interpolate`]'s buffers, each the size of the interpolated tile in bf16.
+pub(super) struct Scratch {
+    pub i: u32,
+    pub f: u32,
+    pub idx: u32,
+    pub e: u32,
+    pub slope: u32,
+}
+
+/// `e = BASE[i] + SLOPE[i]·(t − i)` with `i = trunc(t)` as int8, for a bf16 EU-aligned tile `t`
+/// already scaled to table steps: `i` by a TDMA bf16 → int8 move and back, the index bytes in the
+/// low halves of zeroed 16-bit words, two bf16 lookups and a mac. Returns `e` (at `at.e`).
+pub(super) fn interpolate(cx: &mut LayerCx, t: &Local, at: Scratch, [base, slope]: [&Local; 2]) -> Local {
+    let lanes = cx.lanes;
+    let v = |addr| Local::eu_aligned_bf16(addr, lanes, t.n, t.c, t.h, t.w);
+    let i8l = Local::eu_aligned(at.i, lanes, t.n, t.c, t.h, t.w);
+    cx.l2l(l2l_convert(cx.chip, t, &i8l, true, true), t, &i8l);
+    let f = v(at.f);
+    cx.l2l(l2l_convert(cx.chip, &i8l, &f, false, false), &i8l, &f);
+    // A sub's result is signed.
+    let mut d = eltwise(cx, SUB, true, &f, t);
+    d.opt_res0_sign = 1;
+    (d.opd0_b_str, d.opd1_b_str) = (0, 0);
+    d.opd1_addr = f.addr;
+    opd1_strides(&mut d, &f);
+    cx.tiu(d, &[t, &f], &[&f]);
+    let idx_bytes = Local::eu_aligned(at.idx, lanes, t.n, t.c, t.h, 2 * t.w);
+    let mut d = eltwise(cx, XOR, false, &idx_bytes, &idx_bytes);
+    d.opd1_addr = idx_bytes.addr;
+    opd1_strides(&mut d, &idx_bytes);
+    cx.tiu(d, &[&idx_bytes], &[&idx_bytes]);
+    let idx_low = Local { w: t.w, w_str: 2, ..idx_bytes };
+    let mut d = eltwise(cx, COPY, false, &idx_low, &i8l);
+    d.tsk_opd_num = 1;
+    cx.tiu(d, &[&i8l, &idx_bytes], &[&idx_bytes]);
+    let idx = v(at.idx);
+    let (e, sl) = (v(at.e), v(at.slope));
+    cx.tiu(lut_bf16(cx, &e, &idx, base), &[&idx, base], &[&e]);
+    cx.tiu(lut_bf16(cx, &sl, &idx, slope), &[&idx, slope], &[&sl]);
+    let mut d = eltwise(cx, MAC, true, &e, &sl);
+    d.opt_res_add = 1;
+    d.opt_left_shift = 0;
+    d.res0_b_str = 0;
+    d.opd1_addr = f.addr;
+    opd1_strides(&mut d, &f);
+    cx.tiu(d, &[&sl, &f, &e], &[&e]);
+    e
+}
+
+/// A 256-entry bf16 table from the weight region at `offset` into every lane at `addr` (512 bytes
+/// per lane), as the TIU's lookup reads it.
+pub(super) fn load_table(cx: &mut LayerCx, addr: u32, offset: u64) -> Local {
+    let l = Local { addr, n: 1, c: cx.lanes, h: 32, w: 8, n_str: 512, c_str: 512, h_str: 16, w_str: 2 };
+    let g = Global { region: REGION_WEIGHT, offset, n_str: 512, c_str: 0, h_str: 16 };
+    cx.load(g2l_bf16(cx.chip, &g, &l), &l);
+    l
 }

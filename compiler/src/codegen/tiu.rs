@@ -3,6 +3,18 @@
 use super::local::Local;
 use cvsim_isa::TiuDesc;
 
+/// Element-wise operation codes (`tsk_eu_typ` of `tsk_typ` 3, isa.md §3.4).
+pub mod eu {
+    pub const MUL: u32 = 0;
+    pub const MAC: u32 = 1;
+    pub const ADD: u32 = 2;
+    pub const SUB: u32 = 3;
+    pub const MAX: u32 = 4;
+    pub const MIN: u32 = 5;
+    pub const XOR: u32 = 9;
+    pub const COPY: u32 = 10;
+}
+
 pub fn res0_shape(d: &mut TiuDesc, t: &Local) {
     (d.res0_n, d.res0_c, d.res0_h, d.res0_w) = (t.n, t.c, t.h, t.w);
 }

@@ -389,19 +389,13 @@ impl Int8Out {
             }
             Requant::Qm { bias, mult, shift, adds_one } => {
                 let chip = self.chip;
-                write(acc, dst, step, |a| {
-                    let v = if adds_one {
-                        arith::qm_requantize_i8_adding_one(a, bias, mult, shift as u32)
-                    } else {
-                        arith::qm_requantize_i8(a, bias, mult, shift, chip)
-                    };
-                    // ReLU after the requantisation (§8 item 12); QM output is signed int8.
-                    if relu {
-                        v.max(0) as u8
-                    } else {
-                        v as u8
-                    }
-                });
+                // ReLU after the requantisation (§8 item 12); QM output is signed int8.
+                let out = move |v: i8| if relu { v.max(0) as u8 } else { v as u8 };
+                if adds_one {
+                    write(acc, dst, step, |a| out(arith::qm_requantize_i8_adding_one(a, bias, mult, shift as u32)));
+                } else {
+                    write(acc, dst, step, |a| out(arith::qm_requantize_i8(a, bias, mult, shift, chip)));
+                }
             }
         }
     }
