@@ -8,7 +8,7 @@
 //! defaults on every case, so after copying the fitted values into `sim/src/timing/config.rs` the
 //! two sections agree.
 
-use cvsim::calibration::{evaluate, fit, load, report, Grid};
+use cvsim_runtime::timing::calibration::{evaluate, fit, load, report, Grid};
 use cvsim_sim::timing::TimingConfig;
 use std::path::PathBuf;
 

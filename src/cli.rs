@@ -1,10 +1,8 @@
 //! Argument parsing and dispatch.
 
-use crate::commands::{self, tensors};
-use crate::npz;
+use crate::commands;
 use clap::{Parser, Subcommand};
 use cvsim_isa::Chip;
-use cvsim_runtime::session::{Instance, LoadedModel};
 use cvsim_runtime::Model;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,35 +40,7 @@ pub enum Command {
     },
     /// Run a model on inputs from an .npz file and write its outputs to an .npz file; optionally
     /// estimate what the board's PMU would report (--pmu, --pmu-csv, --trace, --timing-only).
-    Run {
-        model: PathBuf,
-        /// Inputs keyed by tensor name, in each tensor's dtype (bf16 as uint16).
-        #[arg(long, required_unless_present = "timing_only")]
-        input: Option<PathBuf>,
-        /// Where to write the outputs, keyed by tensor name.
-        #[arg(long)]
-        output: Option<PathBuf>,
-        /// Also write every tensor of the program (like the vendor's output-all-tensors option).
-        #[arg(long)]
-        dump_all: Option<PathBuf>,
-        /// Program (shape variant) to run.
-        #[arg(long, default_value_t = 0)]
-        program: usize,
-        /// Check the command buffers while emulating: races between TIU and TDMA under the timing
-        /// schedule, reads of unwritten local memory, out-of-range accesses.
-        #[arg(long)]
-        check: bool,
-        /// Host threads one descriptor may be split across (default: the machine's cores); the
-        /// outputs are the same bytes whatever the count, and 1 runs everything on one thread.
-        #[arg(long, value_name = "N")]
-        threads: Option<usize>,
-        /// Deflate the npz members of --output and --dump-all (as np.savez_compressed); without
-        /// it they are stored as np.savez writes them.
-        #[arg(long)]
-        compress: bool,
-        #[command(flatten)]
-        timing: TimingArgs,
-    },
+    Run(commands::run::Args),
     /// Print the timing model's constants in the format --timing-config reads (JSON; a file may
     /// give any subset of the fields).
     TimingConfig {
@@ -142,32 +112,6 @@ pub enum Command {
     Debug(commands::debug::Args),
 }
 
-/// The timing flags of `run`.
-#[derive(clap::Args, Debug, Default)]
-pub struct TimingArgs {
-    /// Print the vendor runtime's PMU summary (TPU_ENABLE_PMU=1) after each TPU routine, from the
-    /// timing model.
-    #[arg(long)]
-    pub pmu: bool,
-    /// Write the per-descriptor and per-layer PMU CSV files PREFIX_des.csv and PREFIX_layer.csv
-    /// (the vendor's TPU_PMUBUF_OUTPUT_FILE; they hold the last TPU routine).
-    #[arg(long, value_name = "PREFIX")]
-    pub pmu_csv: Option<PathBuf>,
-    /// Write a Chrome/Perfetto trace (JSON): TIU and TDMA tracks, layers, DDR bandwidth.
-    #[arg(long, value_name = "FILE.json")]
-    pub trace: Option<PathBuf>,
-    /// Only run the timing model, without computing any data (no --input needed); prints the PMU
-    /// summary unless --pmu-csv or --trace is given.
-    #[arg(long)]
-    pub timing_only: bool,
-    /// Timing constants to override (JSON, as printed by `cvsim timing-config`).
-    #[arg(long, value_name = "FILE")]
-    pub timing_config: Option<PathBuf>,
-    /// Share of DDR bandwidth taken by other bus masters (0 <= x < 1); overrides the config.
-    #[arg(long, value_name = "SHARE")]
-    pub ddr_load: Option<f64>,
-}
-
 fn read(path: &PathBuf) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
 }
@@ -203,73 +147,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, String> {
             print!("{out}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run { model, input, output, dump_all, program, timing, check, compress, threads } => {
-            let how = if compress { npz::Compression::Deflated } else { npz::Compression::Stored };
-            let loaded = LoadedModel::from_file(&model).map_err(|e| format!("{}: {e}", model.display()))?;
-            let mut req = commands::timing::TimingRequest {
-                pmu: timing.pmu,
-                pmu_csv: timing.pmu_csv.clone(),
-                trace: timing.trace.clone(),
-            };
-            if timing.timing_only && !req.any() {
-                req.pmu = true;
-            }
-            let timings = if req.any() {
-                let cfg = commands::timing::load_config(timing.timing_config.as_deref(), timing.ddr_load)?;
-                commands::timing::time_program(&loaded, program, &cfg)
-                    .map_err(|e| format!("{}: {e}", model.display()))?
-            } else {
-                Vec::new()
-            };
-            if timing.timing_only {
-                if output.is_some() || dump_all.is_some() {
-                    return Err("--timing-only computes no data: drop --output and --dump-all".into());
-                }
-                print!("{}", commands::timing::report(&loaded, program, &timings, &req)?);
-                return Ok(ExitCode::SUCCESS);
-            }
-            let input = input.ok_or("--input is required unless --timing-only")?;
-            let mut inst = Instance::new(loaded.clone(), program).map_err(|e| format!("{}: {e}", model.display()))?;
-            let threads = threads.unwrap_or_else(cvsim_sim::par::Workers::host_threads);
-            inst.machine.lmem.workers = cvsim_sim::par::Workers::new(threads);
-            tensors::set_inputs_from_npz(&mut inst, &input)?;
-            let findings = if check {
-                Some(commands::check::forward(&mut inst).map_err(|e| format!("{}: {e}", model.display()))?)
-            } else {
-                inst.forward().map_err(|e| format!("{}: {e}", model.display()))?;
-                None
-            };
-            // The vendor runtime prints a summary as each TPU routine finishes, so before the outputs.
-            print!("{}", commands::timing::report(&loaded, program, &timings, &req)?);
-            let outs = tensors::outputs(&inst)?;
-            match &output {
-                Some(p) => npz::write_with(p, &outs, how)?,
-                None => {
-                    for a in &outs {
-                        let n = a.data.len() / a.elem.size();
-                        let shown: Vec<String> = (0..n.min(16)).map(|i| tensors::format_elem(a, i)).collect();
-                        println!(
-                            "{} {} {:?}: [{}{}]",
-                            a.name,
-                            a.elem.name(),
-                            a.shape,
-                            shown.join(", "),
-                            if n > 16 { ", ..." } else { "" }
-                        );
-                    }
-                }
-            }
-            if let Some(p) = &dump_all {
-                npz::write_with(p, &tensors::all(&inst)?, how)?;
-            }
-            if let Some(f) = &findings {
-                print!("{}", commands::check::render(f));
-                if !f.is_empty() {
-                    return Ok(ExitCode::from(1));
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Run(args) => commands::run::main(args),
         Command::TimingConfig { chip } => {
             print!("{}", commands::timing::config_text(chip));
             Ok(ExitCode::SUCCESS)

@@ -1,7 +1,6 @@
 //! The `cvsim` command line: subcommands over the isa, sim and runtime crates. Each subcommand's
 //! work lives in `commands::*` as functions that return their output, so tests can call them.
 
-pub mod calibration;
 pub mod cli;
 pub mod commands;
 pub mod debugger;

@@ -3,7 +3,7 @@
 //! the bf16 build slower than the int8 build by about what the vendor says. Needs
 //! `../shared/conformance`; reported as ignored when it is absent.
 
-use cvsim::calibration::{evaluate, load, residual, Evaluation};
+use cvsim_runtime::timing::calibration::{evaluate, load, residual, Evaluation, CASES};
 use cvsim_sim::timing::TimingConfig;
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::path::{Path, PathBuf};
@@ -30,7 +30,7 @@ fn main() {
         libtest_mimic::run(&args, vec![t.with_ignored_flag(true)]).exit();
     }
     let mut trials = Vec::new();
-    for c in cvsim::calibration::CASES.iter().filter(|c| c.board.is_some()) {
+    for c in CASES.iter().filter(|c| c.board.is_some()) {
         trials.push(Trial::test(format!("board_figure::{}", c.name), move || {
             let e = get()?;
             let (_, f) = e.rows.iter().find(|(k, _)| k.name == c.name).ok_or("case not evaluated")?;

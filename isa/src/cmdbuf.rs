@@ -57,6 +57,16 @@ pub enum Desc {
     Cpu(Box<CpuDesc>),
 }
 
+/// The sync id a TDMA descriptor waits for: its `wait_id_tpu` when its barrier is enabled, else
+/// none (0). The one statement of the rule; [`crate::CommandStream`] applies it to raw bytes.
+pub const fn tdma_wait_id(bar_en: u32, wait_id_tpu: u32) -> u32 {
+    if bar_en != 0 {
+        wait_id_tpu
+    } else {
+        0
+    }
+}
+
 impl Desc {
     pub fn engine(&self) -> Engine {
         match self {
@@ -77,7 +87,7 @@ impl Desc {
     pub fn wait_id(&self) -> Option<u16> {
         match self {
             Desc::Tiu(d) => Some(d.cmd_id_gdma as u16),
-            Desc::Tdma(d) => Some(if d.bar_en != 0 { d.wait_id_tpu as u16 } else { 0 }),
+            Desc::Tdma(d) => Some(tdma_wait_id(d.bar_en, d.wait_id_tpu) as u16),
             Desc::Cpu(_) => None,
         }
     }

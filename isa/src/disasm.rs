@@ -5,30 +5,17 @@ use crate::cmdbuf::{Command, Desc};
 use crate::codec::Fields;
 use crate::layout::{FieldKind, Layout};
 use crate::op::{Direction, Operand, TdmaKind, TiuKind, TiuOp};
+use crate::region::Region;
 use crate::tdma::{tdma_layout, TdmaDesc};
 use crate::tiu::{tiu_layout, TiuDesc};
 use std::fmt::Write;
-
-/// The tpu-mlir name of the memory region behind each TDMA base register.
-pub fn region_name(sel: u32) -> &'static str {
-    match sel {
-        0 => "shared",
-        1 => "weight",
-        2 => "private",
-        3 => "io3",
-        4 => "io4",
-        5 => "io5",
-        6 => "io6",
-        _ => "io7",
-    }
-}
 
 fn lmem(addr: u32) -> String {
     format!("L{}:{:#06x}", addr >> LMEM_SHIFT, addr & ((1 << LMEM_SHIFT) - 1))
 }
 
 fn gmem(sel: u32, addr: u64) -> String {
-    format!("{}+{:#x}", region_name(sel), addr)
+    format!("{}+{:#x}", Region::of_base_reg(sel).name(), addr)
 }
 
 /// A reserved field whose value differs from what the layout table expects.

@@ -84,7 +84,7 @@ impl SyncFields {
         match engine {
             Engine::Tiu => (read(body, self.tiu_own), read(body, self.tiu_wait)),
             Engine::Tdma => {
-                let wait = if read(body, self.tdma_barrier) != 0 { read(body, self.tdma_wait) } else { 0 };
+                let wait = crate::cmdbuf::tdma_wait_id(read(body, self.tdma_barrier), read(body, self.tdma_wait));
                 (read(body, self.tdma_own), wait)
             }
             Engine::Cpu => (0, 0),

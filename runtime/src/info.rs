@@ -16,7 +16,7 @@ pub struct IoTensor {
     pub shape: [i64; 4],
     pub qscale: f32,
     pub zero_point: i32,
-    pub region: Option<u8>,
+    pub region: Option<cvsim_isa::Region>,
     pub region_offset: u64,
     /// The format name stored in the model, if any.
     pub pixel_format: Option<String>,

@@ -36,7 +36,7 @@ fn output_store_past_its_region_stops_forward() {
     let (bytes, index, ex) = changed_example(|descs| {
         let i = descs
             .iter()
-            .rposition(|d| matches!(d, Desc::Tdma(t) if t.dst_base_reg_sel == REGION_OUTPUT as u32))
+            .rposition(|d| matches!(d, Desc::Tdma(t) if t.dst_base_reg_sel == REGION_OUTPUT.number() as u32))
             .expect("the example stores its output");
         let Desc::Tdma(t) = &mut descs[i] else { unreachable!() };
         t.dst_base_addr_low += 4;

@@ -110,7 +110,7 @@ fn check_case(path: &Path) -> Vec<String> {
             errs.push(format!("program {pi}: implausible memory plan {plan:?}"));
         }
         // Every input and output in an IO region has a buffer at least as large as it.
-        for t in p.inputs().chain(p.outputs()).filter(|t| t.region.is_some_and(|r| r >= 3)) {
+        for t in p.inputs().chain(p.outputs()).filter(|t| t.region.is_some_and(cvsim_isa::Region::is_io)) {
             let buf = plan.io.iter().find(|m| Some(m.region) == t.region);
             let (need, _) = tensor_mem_size(model.chip(), t).unwrap();
             if buf.is_none_or(|b| b.size < need) {

@@ -2,7 +2,7 @@
 //! writer, gives the bytes the functions' own arithmetic gives; a function the runtime does not
 //! implement is a typed error naming the routine and the function.
 
-use cvsim_isa::Chip;
+use cvsim_isa::{Chip, Region};
 use cvsim_runtime::cpu::interp::{bilinear, InterpParams};
 use cvsim_runtime::session::{Instance, LoadedModel, RuntimeError};
 use cvsim_runtime::writer::{ModelSpec, ProgramSpec, RoutineSpec, TaggedAddr, TensorSpec};
@@ -16,7 +16,7 @@ fn attr(key: &str, value: AttrValue) -> CpuAttr {
 /// and the given routines.
 fn model(out: TensorSpec, others: Vec<TensorSpec>, routines: Vec<RoutineSpec>) -> Model {
     let mut spec = ModelSpec::new(Chip::Cv181x, "cpu_only");
-    let input = TensorSpec::new("in", TaggedAddr::at(3, 0), DType::F32, &[1, 2, 2, 3]);
+    let input = TensorSpec::new("in", TaggedAddr::at(region(3), 0), DType::F32, &[1, 2, 2, 3]);
     spec.programs = vec![ProgramSpec {
         batch_num: 1,
         neuron_size: 0,
@@ -50,7 +50,7 @@ fn interp_bilinear_gives_the_functions_bytes() {
         attr("width", AttrValue::Int(5)),
         attr("coordinate_transformation_mode", AttrValue::Str("half_pixel".into())),
     ];
-    let out = TensorSpec::new("out", TaggedAddr::at(4, 0), DType::F32, &[1, 2, 4, 5]);
+    let out = TensorSpec::new("out", TaggedAddr::at(region(4), 0), DType::F32, &[1, 2, 4, 5]);
     let inst = run(model(out, vec![], vec![RoutineSpec::cpu("interp", args, &["in"], &["out"])])).expect("runs");
 
     let p = InterpParams { height: 4, width: 5, mode: "half_pixel".into(), ..Default::default() };
@@ -63,7 +63,7 @@ fn interp_bilinear_gives_the_functions_bytes() {
 #[test]
 fn quant_to_int8_through_a_host_tensor() {
     let q = TensorSpec::new("q", TaggedAddr::None, DType::I8, &[1, 2, 2, 3]);
-    let out = TensorSpec::new("out", TaggedAddr::at(4, 0), DType::F32, &[1, 2, 2, 3]);
+    let out = TensorSpec::new("out", TaggedAddr::at(region(4), 0), DType::F32, &[1, 2, 2, 3]);
     let to_i8 = vec![
         attr("from", AttrValue::Str("FP32".into())),
         attr("to", AttrValue::Str("INT8".into())),
@@ -88,9 +88,13 @@ fn quant_to_int8_through_a_host_tensor() {
 
 #[test]
 fn an_unknown_function_names_routine_and_function() {
-    let out = TensorSpec::new("out", TaggedAddr::at(4, 0), DType::F32, &[1, 2, 2, 3]);
+    let out = TensorSpec::new("out", TaggedAddr::at(region(4), 0), DType::F32, &[1, 2, 2, 3]);
     let m = model(out, vec![], vec![RoutineSpec::cpu("no_such_op", vec![], &["in"], &["out"])]);
     let err = run(m).err().expect("an unknown function fails");
     assert!(matches!(&err, RuntimeError::UnknownCpuFunction { routine: 0, function } if function == "no_such_op"), "{err:?}");
     assert_eq!(err.to_string(), "routine 0 (CPU `no_such_op`): CPU function `no_such_op` is not implemented");
+}
+
+fn region(n: u8) -> Region {
+    Region::new(n).expect("one of the eight regions")
 }

@@ -6,7 +6,7 @@ use cvsim_compiler::example::layout::{Local, FC_N, IC, IH, IW, OC, PH, PW};
 use cvsim_compiler::example::{self, Example, Layer, SplitMix64};
 use cvsim_isa::cmdbuf::encode_cmdbuf;
 use cvsim_isa::disasm::{self, check_reserved};
-use cvsim_isa::{Command, Desc};
+use cvsim_isa::{Command, Desc, Region};
 use cvsim_runtime::{DType, Model, SectionType};
 use cvsim_sim::Machine;
 
@@ -28,15 +28,18 @@ fn model_loads_with_the_expected_interface() {
     let p = m.program(0).unwrap();
     assert_eq!((&p.input_tensors[..], &p.output_tensors[..]), (&[ex.input_name.clone()][..], &[ex.output_name.clone()][..]));
     let i = p.tensor(&ex.input_name).unwrap();
-    assert_eq!((i.region, i.region_offset, i.dtype, i.shape), (Some(3), 0, DType::I8, [1, IC as i64, IH as i64, IW as i64]));
+    assert_eq!(
+        (i.region, i.region_offset, i.dtype, i.shape),
+        (Some(Region::IO_FIRST), 0, DType::I8, [1, IC as i64, IH as i64, IW as i64])
+    );
     let o = p.tensor(&ex.output_name).unwrap();
-    assert_eq!((o.region, o.region_offset, o.dtype, o.shape), (Some(4), 0, DType::I8, [1, FC_N as i64, 1, 1]));
-    assert_eq!(p.tensor(example::SPILL_NAME).unwrap().region, Some(0));
+    assert_eq!((o.region, o.region_offset, o.dtype, o.shape), (Region::io(1), 0, DType::I8, [1, FC_N as i64, 1, 1]));
+    assert_eq!(p.tensor(example::SPILL_NAME).unwrap().region, Some(Region::SHARED));
     assert_eq!(p.shared_gmem as usize, OC * PH * PW);
     let kinds: Vec<_> = m.sections.iter().map(|s| (s.kind, s.name.as_str())).collect();
     assert_eq!(kinds, [(SectionType::Weight, "weight"), (SectionType::Cmdbuf, "subfunc_0")]);
     assert_eq!(&*m.section_data("weight").unwrap(), &ex.params.weight_bytes()[..]);
-    assert!(m.weight_map.iter().all(|w| w.region == Some(1)));
+    assert!(m.weight_map.iter().all(|w| w.region == Some(Region::WEIGHT)));
     // The same seed builds the same file.
     assert_eq!(example::build(0).model_bytes, ex.model_bytes);
     assert_ne!(example::build(1).model_bytes, ex.model_bytes);

@@ -4,7 +4,7 @@
 
 mod common;
 
-use cvsim_isa::Chip;
+use cvsim_isa::{Chip, Region};
 use cvsim_runtime::cvimodel::QuantInfo;
 use cvsim_runtime::writer::{
     encode_cpu_args, ModelSpec, PreprocessHints, ProgramSpec, RoutineSpec, SectionSpec, TaggedAddr, TensorSpec, WeightSpec,
@@ -106,8 +106,8 @@ fn full_spec() -> ModelSpec {
     });
     spec.done_softmax = Some(true);
     spec.weight_map = vec![
-        WeightSpec { name: "w0".into(), addr: TaggedAddr::at(1, 0), size: 16, shape: vec![1, 1, 4, 4], dtype: DType::I8 },
-        WeightSpec { name: "w1".into(), addr: TaggedAddr::at(1, 16), size: 8, shape: vec![], dtype: DType::I32 },
+        WeightSpec { name: "w0".into(), addr: TaggedAddr::at(region(1), 0), size: 16, shape: vec![1, 1, 4, 4], dtype: DType::I8 },
+        WeightSpec { name: "w1".into(), addr: TaggedAddr::at(region(1), 16), size: 8, shape: vec![], dtype: DType::I32 },
     ];
     spec.sections = vec![
         SectionSpec::new(SectionType::Weight, "weight", (0..24).collect()),
@@ -115,19 +115,19 @@ fn full_spec() -> ModelSpec {
         SectionSpec { kind: SectionType::Dmabuf, name: "dma".into(), data: b"abcdabcdabcdabcdabcd".repeat(8), compress: true },
         SectionSpec::new(SectionType::FuncAarch64, "plugin", vec![1, 2, 3]),
     ];
-    let mut input = TensorSpec::new("in", TaggedAddr::at(3, 0), DType::F32, &[1, 3, 4, 4]);
+    let mut input = TensorSpec::new("in", TaggedAddr::at(region(3), 0), DType::F32, &[1, 3, 4, 4]);
     input.pixel_format = Some("BGR_PLANAR".into());
     input.scale = vec![0.5, 0.25, 0.125];
     input.mean = vec![1.0, 2.0, 3.0];
     input.aligned = true;
-    let mut q = TensorSpec::new("in_q", TaggedAddr::at(2, 0), DType::I8, &[1, 3, 4, 4]).with_qscale(48.5, 0.0);
+    let mut q = TensorSpec::new("in_q", TaggedAddr::at(region(2), 0), DType::I8, &[1, 3, 4, 4]).with_qscale(48.5, 0.0);
     q.stride = Some(vec![48, 16, 4, 1]);
-    let mut act = TensorSpec::new("act", TaggedAddr::at(0, 0x40), DType::Bf16, &[1, 8, 1, 1]);
+    let mut act = TensorSpec::new("act", TaggedAddr::at(region(0), 0x40), DType::Bf16, &[1, 8, 1, 1]);
     act.overwrote = true;
     act.quant = quant(0.75);
     act.id = 7;
     let none = TensorSpec::new("virtual", TaggedAddr::None, DType::U16, &[2, 2, 2, 2]);
-    let out = TensorSpec::new("out", TaggedAddr::at(4, 0), DType::I8, &[1, 10, 1, 1]).with_qscale(0.125, 0.0);
+    let out = TensorSpec::new("out", TaggedAddr::at(region(4), 0), DType::I8, &[1, 10, 1, 1]).with_qscale(0.125, 0.0);
     let args = vec![
         CpuAttr { key: "from".into(), value: AttrValue::Str("FP32".into()) },
         CpuAttr { key: "scale".into(), value: AttrValue::Float(48.5) },
@@ -174,7 +174,10 @@ fn every_field_reads_back() {
     assert_eq!(m.mlir_version.as_deref(), Some("cvsim-test"));
     assert_eq!(m.done_softmax, Some(true));
     assert_eq!(m.weight_map.len(), 2);
-    assert_eq!((m.weight_map[0].region, m.weight_map[0].region_offset, &m.weight_map[0].shape), (Some(1), 0, &vec![1, 1, 4, 4]));
+    assert_eq!(
+        (m.weight_map[0].region, m.weight_map[0].region_offset, &m.weight_map[0].shape),
+        (Some(Region::WEIGHT), 0, &vec![1, 1, 4, 4])
+    );
     assert_eq!((m.weight_map[1].offset, m.weight_map[1].dtype, m.weight_map[1].shape.len()), ((1 << 40) | 16, DType::I32, 0));
 
     // Sections back to back after the body, in order.
@@ -197,7 +200,10 @@ fn every_field_reads_back() {
         assert_eq!((p.batch_num, p.neuron_size, p.shared_gmem, p.private_gmem), (want.batch_num, want.neuron_size, 256, 48));
         assert_eq!((&p.input_tensors, &p.output_tensors), (&want.input_tensors, &want.output_tensors));
         let i = p.tensor("in").unwrap();
-        assert_eq!((i.region, i.region_offset, i.dtype, i.shape, i.size), (Some(3), 0, DType::F32, [1, 3, 4, 4], 192));
+        assert_eq!(
+            (i.region, i.region_offset, i.dtype, i.shape, i.size),
+            (Some(Region::IO_FIRST), 0, DType::F32, [1, 3, 4, 4], 192)
+        );
         assert_eq!(
             (i.pixel_format.as_deref(), i.aligned, &i.scale[..], &i.mean[..]),
             (Some("BGR_PLANAR"), true, &[0.5, 0.25, 0.125][..], &[1.0, 2.0, 3.0][..])
@@ -251,11 +257,9 @@ fn refuses_what_the_reader_rejects() {
         f(&mut s);
         s.to_bytes().unwrap_err()
     };
-    let e = err(&|s| s.programs[1].tensor_map[2].addr = TaggedAddr::at(1, 0));
+    let e = err(&|s| s.programs[1].tensor_map[2].addr = TaggedAddr::at(region(1), 0));
     assert!(matches!(e, WriteError::Tensor { program: 1, index: 2, .. }) && e.to_string().contains("region 1"), "{e}");
-    let e = err(&|s| s.programs[0].tensor_map[0].addr = TaggedAddr::at(8, 0));
-    assert!(e.to_string().contains("3-bit region tag"), "{e}");
-    let e = err(&|s| s.programs[0].tensor_map[0].addr = TaggedAddr::at(3, 1 << 40));
+    let e = err(&|s| s.programs[0].tensor_map[0].addr = TaggedAddr::at(region(3), 1 << 40));
     assert!(e.to_string().contains("40-bit"), "{e}");
     let e = err(&|s| s.programs[0].tensor_map[0].shape = vec![1; 5]);
     assert!(e.to_string().contains("5 dims"), "{e}");
@@ -285,7 +289,7 @@ fn refuses_what_the_reader_rejects() {
     assert!(matches!(e, WriteError::Section { ref name, .. } if name == "weight"), "{e}");
     let e = err(&|s| s.version = Version { major: 1, minor: 5, sub_minor: 0 });
     assert!(matches!(e, WriteError::Version { .. }), "{e}");
-    let e = err(&|s| s.weight_map[1].addr = TaggedAddr::at(9, 0));
+    let e = err(&|s| s.weight_map[1].addr = TaggedAddr::at(region(1), 1 << 40));
     assert!(matches!(e, WriteError::Weight { index: 1, .. }), "{e}");
     // An older major version with a higher minor is what the runtime accepts.
     let mut s = full_spec();
@@ -297,9 +301,9 @@ fn refuses_what_the_reader_rejects() {
 fn tagged_addresses_round_trip() {
     for (addr, raw) in [
         (TaggedAddr::None, -1),
-        (TaggedAddr::at(0, 0), 0),
-        (TaggedAddr::at(3, 0x1234), (3 << 40) | 0x1234),
-        (TaggedAddr::at(7, (1 << 40) - 1), (7 << 40) | ((1 << 40) - 1)),
+        (TaggedAddr::at(region(0), 0), 0),
+        (TaggedAddr::at(region(3), 0x1234), (3 << 40) | 0x1234),
+        (TaggedAddr::at(region(7), (1 << 40) - 1), (7 << 40) | ((1 << 40) - 1)),
     ] {
         assert_eq!(addr.encode(), Ok(raw));
         assert_eq!(TaggedAddr::decode(raw), Ok(addr));
@@ -362,7 +366,7 @@ fn dtype() -> impl Strategy<Value = DType> {
 fn addr(allow_weight: bool) -> impl Strategy<Value = TaggedAddr> {
     prop_oneof![
         1 => Just(TaggedAddr::None),
-        6 => (0u8..=7, 0u64..(1 << 40)).prop_map(move |(r, o)| TaggedAddr::at(if r == 1 && !allow_weight { 2 } else { r }, o)),
+        6 => (0u8..=7, 0u64..(1 << 40)).prop_map(move |(r, o)| TaggedAddr::at(region(if r == 1 && !allow_weight { 2 } else { r }), o)),
     ]
 }
 
@@ -533,7 +537,7 @@ fn model_spec() -> impl Strategy<Value = ModelSpec> {
                 .map(|(name, addr, size, shape, dtype): (String, TaggedAddr, u32, Vec<i64>, DType)| {
                     let (addr, offset) = match addr {
                         TaggedAddr::At { region, offset } => {
-                            (TaggedAddr::at(region, offset % (buffer + 1)), offset % (buffer + 1))
+                            (TaggedAddr::At { region, offset: offset % (buffer + 1) }, offset % (buffer + 1))
                         }
                         TaggedAddr::None => (addr, 0),
                     };
@@ -643,4 +647,8 @@ fn example_models_carry_what_the_vendor_runtime_reads() {
             assert!(t.pixel_format.is_some() || !t.aligned);
         }
     }
+}
+
+fn region(n: u8) -> Region {
+    Region::new(n).expect("one of the eight regions")
 }

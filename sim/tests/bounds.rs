@@ -6,7 +6,7 @@
 mod tdma_support;
 
 use cvsim_isa::cmdbuf::encode_descs;
-use cvsim_isa::{Chip, CommandStream, Desc, TdmaDesc, TiuDesc};
+use cvsim_isa::{Chip, CommandStream, Desc, Region, TdmaDesc, TiuDesc};
 use cvsim_sim::{ExecError, ExecErrorKind, Machine};
 use tdma_support::{desc, set_dst, set_src};
 
@@ -19,8 +19,8 @@ const IO_LEN: usize = 0x100;
 
 fn machine() -> Machine {
     let mut m = Machine::new(CHIP);
-    m.gmem.add_region("weight", WEIGHT_BASE, WEIGHT_LEN);
-    m.gmem.add_region("io3", IO_BASE, IO_LEN);
+    m.gmem.add_region(Region::WEIGHT.name(), WEIGHT_BASE, WEIGHT_LEN);
+    m.gmem.add_region(Region::IO_FIRST.name(), IO_BASE, IO_LEN);
     m.gmem.base_regs[1] = WEIGHT_BASE;
     m.gmem.base_regs[3] = IO_BASE;
     for (i, b) in m.gmem.regions[0].data.iter_mut().enumerate() {

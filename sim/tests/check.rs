@@ -2,7 +2,7 @@
 //! back, as a model's would be): a correct one gives no finding; a race, an uninitialised read, an
 //! out-of-region write and a wrong operand are each reported naming the descriptors, bytes and layer.
 
-use cvsim_isa::{Chip, Command, CommandStream, Desc, Engine, TdmaDesc, TiuDesc};
+use cvsim_isa::{Chip, Command, CommandStream, Desc, Engine, Region, TdmaDesc, TiuDesc};
 use cvsim_sim::check::{Checker, Finding};
 use cvsim_sim::{ExecErrorKind, Machine};
 
@@ -81,7 +81,7 @@ fn roundtrip(cmds: &[Command]) -> CommandStream {
 fn machine() -> Machine {
     let mut m = Machine::new(CHIP);
     m.gmem.add_region("io", IO, 0x1000);
-    m.gmem.add_region("weight", WEIGHT, 0x1000);
+    m.gmem.add_region(Region::WEIGHT.name(), WEIGHT, 0x1000);
     m.gmem.base_regs[0] = IO;
     m.gmem.base_regs[1] = WEIGHT;
     m

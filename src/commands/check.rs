@@ -1,23 +1,9 @@
-//! `cvsim run --check`: the forward pass under the command-buffer checker (`cvsim_sim::check`).
+//! `cvsim run --check`: the findings of the command-buffer checker (`cvsim_runtime::check`), as
+//! text.
 
-use crate::commands::timing::layer_names;
-use cvsim_runtime::session::Instance;
-use cvsim_sim::check::{Checker, Finding};
+pub use cvsim_runtime::check::forward;
+use cvsim_sim::check::Finding;
 use std::fmt::Write;
-
-/// Run the instance's program with every TPU routine checked; the findings in routine order, each
-/// descriptor's layer named by the tensor it stores where one is known (`timing::layer_names`).
-pub fn forward(inst: &mut Instance) -> Result<Vec<Finding>, String> {
-    let mut checker = Checker::new(&inst.machine);
-    let program = inst.program().clone();
-    let chip = inst.loaded.model.chip();
-    let r = inst.forward_with(&mut |routine, m, cmds| {
-        let names = layer_names(&program, chip, cmds.commands());
-        checker.run(m, cmds, routine, &|layer| names.get(&layer).cloned())
-    });
-    r.map_err(|e| e.to_string())?;
-    Ok(checker.findings)
-}
 
 /// One line per finding, prefixed with its routine, then a count.
 pub fn render(findings: &[Finding]) -> String {

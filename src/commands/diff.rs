@@ -213,7 +213,7 @@ pub fn diff(inst: &mut Instance, inputs: &[Array], reference: &[Array], tol: Tol
         } else {
             match t.region {
                 Some(reg) => {
-                    let start = inst.machine.gmem.base_regs[reg as usize].wrapping_add(t.region_offset) & 0xFFFF_FFFF;
+                    let start = inst.machine.gmem.base_regs[reg.index()].wrapping_add(t.region_offset) & 0xFFFF_FFFF;
                     let end = start + inst.mem_size(t).map_err(|e| e.to_string())? as u64;
                     let hits: Vec<&Store> = log.stores.iter().filter(|s| s.start < end && start < s.end).collect();
                     match hits.last() {

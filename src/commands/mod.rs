@@ -9,6 +9,7 @@ pub mod diff;
 pub mod disasm;
 pub mod example;
 pub mod mem;
+pub mod run;
 pub mod tensors;
 pub mod threads;
 pub mod timing;

@@ -1,10 +1,12 @@
 //! The debugger's command language: one command per line, parsed into [`Cmd`].
 
+use cvsim_isa::Region;
+
 /// An address a breakpoint can watch for writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Addr {
     /// Base register (region) `region` plus `offset`, as the disassembler prints `io4+0x10`.
-    Global { region: u32, offset: u64 },
+    Global { region: Region, offset: u64 },
     /// Byte `offset` of lane `lane`, as `LANE:OFFSET`.
     Local { lane: u32, offset: u32 },
 }
@@ -12,7 +14,7 @@ pub enum Addr {
 impl std::fmt::Display for Addr {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Addr::Global { region, offset } => write!(f, "{}+{offset:#x}", cvsim_isa::disasm::region_name(*region)),
+            Addr::Global { region, offset } => write!(f, "{}+{offset:#x}", region.name()),
             Addr::Local { lane, offset } => write!(f, "L{lane}:{offset:#06x}"),
         }
     }
@@ -93,7 +95,7 @@ pub enum Cmd {
         format: Format,
     },
     Global {
-        region: u32,
+        region: Region,
         offset: u64,
         len: usize,
         format: Format,
@@ -136,18 +138,17 @@ fn num32(s: &str, what: &str) -> Result<u32, String> {
     u32::try_from(num(s, what)?).map_err(|_| format!("{what} `{s}` is too large"))
 }
 
-fn region(s: &str) -> Result<u32, String> {
-    let named = (0..8).find(|&r| cvsim_isa::disasm::region_name(r) == s);
-    match named {
+fn region(s: &str) -> Result<Region, String> {
+    match Region::from_name(s) {
         Some(r) => Ok(r),
-        None => match s.parse::<u32>() {
-            Ok(r) if r < 8 => Ok(r),
+        None => match s.parse::<u8>().ok().and_then(Region::new) {
+            Some(r) => Ok(r),
             _ => Err(format!("unknown region `{s}` (shared, weight, private, io3..io7 or 0..7)")),
         },
     }
 }
 
-fn global_addr(s: &str) -> Result<(u32, u64), String> {
+fn global_addr(s: &str) -> Result<(Region, u64), String> {
     let (r, o) = s.split_once('+').ok_or_else(|| format!("global address `{s}` is not REGION+OFFSET"))?;
     Ok((region(r)?, num(o, "offset")?))
 }
@@ -294,7 +295,7 @@ mod tests {
         assert_eq!(parse("break 1:0x10").unwrap(), Some(Cmd::Break(Break::Desc { routine: Some(1), index: 16 })));
         assert_eq!(
             parse("break write io4+0x8").unwrap(),
-            Some(Cmd::Break(Break::Write(Addr::Global { region: 4, offset: 8 })))
+            Some(Cmd::Break(Break::Write(Addr::Global { region: Region::io(1).unwrap(), offset: 8 })))
         );
         assert_eq!(
             parse("break write L3:0x300").unwrap(),
@@ -312,11 +313,11 @@ mod tests {
         );
         assert_eq!(
             parse("global shared+0 10 i8").unwrap(),
-            Some(Cmd::Global { region: 0, offset: 0, len: 10, format: Format::I8 })
+            Some(Cmd::Global { region: Region::SHARED, offset: 0, len: 10, format: Format::I8 })
         );
         assert_eq!(
             parse("global 1+0x10 bf16").unwrap(),
-            Some(Cmd::Global { region: 1, offset: 16, len: 64, format: Format::Bf16 })
+            Some(Cmd::Global { region: Region::WEIGHT, offset: 16, len: 64, format: Format::Bf16 })
         );
     }
 

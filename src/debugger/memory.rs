@@ -3,8 +3,8 @@
 
 use super::command::{Addr, Format};
 use cvsim_isa::chip::LMEM_SHIFT;
-use cvsim_isa::disasm::region_name;
 use cvsim_isa::Operand;
+use cvsim_isa::Region;
 use cvsim_sim::memory::{LTensor, Label};
 use cvsim_sim::Machine;
 use std::fmt::Write;
@@ -17,7 +17,7 @@ const MAX_BYTES: usize = 1 << 20;
 pub fn check_addr(m: &Machine, a: Addr) -> Result<(), String> {
     match a {
         Addr::Global { region, offset } => {
-            let d = m.gmem.device_addr(region, offset);
+            let d = m.gmem.device_addr(region.number() as u32, offset);
             m.gmem.locate(d, 1).map(|_| ()).ok_or_else(|| not_allocated(a, d))
         }
         Addr::Local { lane, offset } => check_local(m, lane, offset),
@@ -120,7 +120,7 @@ pub fn local(
 }
 
 /// `len` bytes of global memory from base register `region` + `offset`, 16 bytes a line.
-pub fn global(m: &Machine, region: u32, offset: u64, len: usize, format: Format) -> Result<String, String> {
+pub fn global(m: &Machine, region: Region, offset: u64, len: usize, format: Format) -> Result<String, String> {
     let a = Addr::Global { region, offset };
     if len > MAX_BYTES {
         return Err(format!("{len} bytes is more than {MAX_BYTES}: print less"));
@@ -128,7 +128,7 @@ pub fn global(m: &Machine, region: u32, offset: u64, len: usize, format: Format)
     if len % format.size() != 0 {
         return Err(format!("{len} bytes is not a whole number of bf16 values"));
     }
-    let d = m.gmem.device_addr(region, offset);
+    let d = m.gmem.device_addr(region.number() as u32, offset);
     let (r, start) = m
         .gmem
         .locate(d, len.max(1) as u64)
@@ -137,7 +137,7 @@ pub fn global(m: &Machine, region: u32, offset: u64, len: usize, format: Format)
     let mut o = String::new();
     let per_line = 16 / format.size();
     for (k, row) in bytes.chunks(16).enumerate() {
-        let _ = write!(o, "{}+{:#06x}:", region_name(region), offset + 16 * k as u64);
+        let _ = write!(o, "{}+{:#06x}:", region.name(), offset + 16 * k as u64);
         for v in row.chunks(format.size()).take(per_line) {
             let _ = write!(o, " {}", value(v, format));
         }
@@ -174,16 +174,16 @@ mod tests {
     #[test]
     fn global_bytes_through_a_base_register() {
         let mut m = Machine::new(Chip::Cv181x);
-        let r = m.gmem.add_region("io3", 0x1000, 20);
+        let r = m.gmem.add_region(Region::IO_FIRST.name(), 0x1000, 20);
         m.gmem.base_regs[3] = 0x1000;
         m.gmem.regions[r].data[16..20].copy_from_slice(&[0x80, 0x3F, 0x00, 0xC0]);
         assert_eq!(
-            global(&m, 3, 0, 20, Format::Hex).unwrap(),
+            global(&m, Region::IO_FIRST, 0, 20, Format::Hex).unwrap(),
             "io3+0x0000: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00\nio3+0x0010: 80 3f 00 c0\n"
         );
-        assert_eq!(global(&m, 3, 16, 4, Format::Bf16).unwrap(), "io3+0x0010:         1        -2\n");
-        assert!(global(&m, 3, 16, 5, Format::Hex).is_err());
-        assert!(global(&m, 3, 17, 4, Format::Hex).is_err());
-        assert!(global(&m, 4, 0, 1, Format::Hex).is_err());
+        assert_eq!(global(&m, Region::IO_FIRST, 16, 4, Format::Bf16).unwrap(), "io3+0x0010:         1        -2\n");
+        assert!(global(&m, Region::IO_FIRST, 16, 5, Format::Hex).is_err());
+        assert!(global(&m, Region::IO_FIRST, 17, 4, Format::Hex).is_err());
+        assert!(global(&m, Region::io(1).unwrap(), 0, 1, Format::Hex).is_err());
     }
 }

@@ -286,7 +286,7 @@ impl<'a> Debugger<'a> {
         let local = m.lmem.trace.as_ref().map(|t| Footprint::of(&m.lmem, &t.borrow(), desc.writes(m.chip)).writes);
         self.breaks.iter().position(|b| match *b {
             Break::Write(Addr::Global { region, offset }) => {
-                let a = m.gmem.device_addr(region, offset);
+                let a = m.gmem.device_addr(region.number() as u32, offset);
                 global.is_some_and(|(s, len)| s <= a && a < s + len)
             }
             Break::Write(Addr::Local { lane, offset }) => {

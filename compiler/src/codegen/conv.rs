@@ -18,11 +18,11 @@
 //! ([`reduction_chunks`]).
 
 use super::local::{eu_bytes, Arena, Local};
-use super::memory::REGION_WEIGHT;
 use super::tdma::{g2l_bf16, g2l_tensor, l2g_bf16, l2g_tensor, Global};
 use super::tiu::{opd0_shape, opd0_strides, res0_shape, res0_strides};
 use super::{CompileError, LayerCx};
 use crate::lower::{ChannelQuant, Conv, ConvBf16, FullyConnected, Pads, Pool, TensorRef};
+use cvsim_isa::Region;
 use cvsim_isa::{Chip, TiuDesc};
 use cvsim_runtime::cvimodel::DType;
 
@@ -493,7 +493,7 @@ fn tiled(cx: &mut LayerCx, sp: Spec) -> Result<(), CompileError> {
     let src = cx.global(input);
     let dst = cx.global(pool.map_or(table.map_or(output, |t| t.2), |p| p.output));
     if let Some((tl, off, _)) = table {
-        let tg = Global { region: REGION_WEIGHT, offset: off, n_str: 0, c_str: 0, h_str: 256 };
+        let tg = Global { region: Region::WEIGHT, offset: off, n_str: 0, c_str: 0, h_str: 256 };
         cx.load(g2l_tensor(cx.chip, &tg, &tl, true), &tl);
     }
     let mut tiles = Vec::new();
@@ -584,7 +584,7 @@ fn tiled(cx: &mut LayerCx, sp: Spec) -> Result<(), CompileError> {
             let (wl, ql) = weights_of(k, t);
             // Output channel c's weights are [kh·kw][ic]; a chunk takes ic_t of each row.
             let wg = Global {
-                region: REGION_WEIGHT,
+                region: Region::WEIGHT,
                 offset: w_off + t.oc0 as u64 * per_oc as u64 + (t.ic0 * e) as u64,
                 n_str: oc * per_oc,
                 c_str: per_oc,
@@ -598,7 +598,7 @@ fn tiled(cx: &mut LayerCx, sp: Spec) -> Result<(), CompileError> {
             if new_channels {
                 if g.bf16 {
                     let pg = Global {
-                        region: REGION_WEIGHT,
+                        region: Region::WEIGHT,
                         offset: p_off + (t.oc0 * 2) as u64,
                         n_str: oc * 2,
                         c_str: 2,
@@ -607,7 +607,7 @@ fn tiled(cx: &mut LayerCx, sp: Spec) -> Result<(), CompileError> {
                     cx.load(g2l_bf16(cx.chip, &pg, &ql), &ql);
                 } else {
                     let qg = Global::dense(
-                        REGION_WEIGHT,
+                        Region::WEIGHT,
                         p_off + (t.oc0 as u64) * QM_RECORD as u64,
                         oc,
                         1,

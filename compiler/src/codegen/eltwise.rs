@@ -3,11 +3,11 @@
 //! optional rescale (isa.md §3.6.5). Tiles: channels in multiples of the lane count, then rows.
 
 use super::local::{eu_bytes, Arena, Local};
-use super::memory::REGION_WEIGHT;
 use super::tdma::{g2l_tensor, l2g_tensor, Global};
 use super::tiu::{opd0_shape, opd0_strides, opd1_strides, res0_shape, res0_strides};
 use super::{CompileError, LayerCx};
 use crate::lower::{Rescale, TensorRef};
+use cvsim_isa::Region;
 use cvsim_isa::TiuDesc;
 use cvsim_runtime::cvimodel::DType;
 
@@ -97,7 +97,7 @@ pub fn lut(cx: &mut LayerCx, input: TensorRef, output: TensorRef, table: &[i8; 2
     let buf = eu_bytes(lanes, s[0], c_max, h_max, s[3]);
     let (a_x, a_y) = (arena.alloc(buf).expect("fits"), arena.alloc(buf).expect("fits"));
     let tl = Local { addr: a_t, n: 1, c: lanes, h: 1, w: 256, n_str: 256, c_str: 256, h_str: 256, w_str: 1 };
-    let tg = Global { region: REGION_WEIGHT, offset: t_off, n_str: 0, c_str: 0, h_str: 256 };
+    let tg = Global { region: Region::WEIGHT, offset: t_off, n_str: 0, c_str: 0, h_str: 256 };
     cx.load(g2l_tensor(cx.chip, &tg, &tl, true), &tl);
     let (src, dst) = (cx.global(input), cx.global(output));
     for (c0, c_t, h0, h_t) in tiles(s, c_max, h_max) {

@@ -5,13 +5,13 @@
 
 use super::conv::scale_bf16_desc;
 use super::local::{Arena, Local};
-use super::memory::REGION_WEIGHT;
 use super::softmax::bf16;
 use super::tdma::{g2l_bf16, l2g_bf16, Global};
 use super::tiu::eu::{ADD, MAX, MIN, MUL};
 use super::tiu::{opd0_shape, opd0_strides, opd1_strides, res0_shape, res0_strides};
 use super::{CompileError, LayerCx};
 use crate::lower::{ActBf16, TensorRef};
+use cvsim_isa::Region;
 use cvsim_isa::TiuDesc;
 use cvsim_runtime::cvimodel::DType;
 
@@ -120,7 +120,7 @@ fn run(
         let w: Vec<u8> = (0..c_max).flat_map(|_| bf16(alpha).to_le_bytes()).collect();
         let w_off = cx.w.add(format!("{name}_scale_filter_bf16"), &w, [1, c_max as i64, 1, 1], DType::Bf16);
         let wl = Local::eu_aligned_bf16(arena.alloc(affine_bytes[0]).expect("fits"), lanes, 1, c_max, 1, 1);
-        cx.load(g2l_bf16(cx.chip, &Global::dense(REGION_WEIGHT, w_off, c_max, 1, 2), &wl), &wl);
+        cx.load(g2l_bf16(cx.chip, &Global::dense(Region::WEIGHT, w_off, c_max, 1, 2), &wl), &wl);
         let (hi, lo) = ((beta.to_bits() >> 16) as u16, beta.to_bits() as u16);
         let mut biases: Vec<Local> = Vec::new();
         for c in [c_max, s[1] % c_max] {
@@ -142,7 +142,7 @@ fn run(
                 h_str: 2,
                 w_str: 2,
             };
-            let bg = Global { region: REGION_WEIGHT, offset: b_off, n_str: c * 2, c_str: 2, h_str: 2 };
+            let bg = Global { region: Region::WEIGHT, offset: b_off, n_str: c * 2, c_str: 2, h_str: 2 };
             cx.load(g2l_bf16(cx.chip, &bg, &bl), &bl);
             biases.push(bl);
         }

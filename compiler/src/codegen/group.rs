@@ -13,10 +13,10 @@
 use super::conv::{self, Spec, QM_RECORD};
 use super::eltwise::{add_descs, lut_desc};
 use super::local::{Arena, Local};
-use super::memory::REGION_WEIGHT;
 use super::tdma::{g2l_tensor, l2g_tensor, Global};
 use super::{CompileError, LayerCx};
 use crate::lower::{DType, Layer, Network, TensorRef};
+use cvsim_isa::Region;
 use cvsim_runtime::cvimodel::DType as FileDType;
 
 /// One convolution of a chain and the table applied to its result, if any.
@@ -436,13 +436,13 @@ pub fn lower(cx: &mut LayerCx, g: &Group) -> Result<(), CompileError> {
         let c = &code[i];
         cx.index = c.conv;
         let (wl, ql, tl) = &locals[i];
-        let wg = Global::dense(REGION_WEIGHT, c.sp.w_off, c.shape.oc, wl.h, wl.w);
+        let wg = Global::dense(Region::WEIGHT, c.sp.w_off, c.shape.oc, wl.h, wl.w);
         cx.load(g2l_tensor(cx.chip, &wg, wl, true), wl);
-        let qg = Global::dense(REGION_WEIGHT, c.sp.p_off, c.shape.oc, 1, QM_RECORD as u32);
+        let qg = Global::dense(Region::WEIGHT, c.sp.p_off, c.shape.oc, 1, QM_RECORD as u32);
         cx.load(g2l_tensor(cx.chip, &qg, ql, false), ql);
         if let (Some(tl), Some(off), Some((l, _, _))) = (tl, table_offs[i], c.table) {
             cx.index = l;
-            let tg = Global { region: REGION_WEIGHT, offset: off, n_str: 0, c_str: 0, h_str: 256 };
+            let tg = Global { region: Region::WEIGHT, offset: off, n_str: 0, c_str: 0, h_str: 256 };
             cx.load(g2l_tensor(cx.chip, &tg, tl, true), tl);
         }
     };

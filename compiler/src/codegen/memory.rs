@@ -5,20 +5,15 @@
 //! place in the concat's output.
 
 use crate::lower::{Layer, Network, TensorRef};
+use cvsim_isa::Region;
 
-pub const REGION_SHARED: u8 = 0;
-pub const REGION_WEIGHT: u8 = 1;
-pub const REGION_PRIVATE: u8 = 2;
-pub const REGION_IO_FIRST: u8 = 3;
-/// The last region a tagged address can name.
-pub const REGION_IO_LAST: u8 = 7;
 /// Alignment of every placed tensor (a DRAM burst start; also what tpu-mlir uses).
 const ALIGN: u64 = 16;
 
 /// Where one tensor lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Placement {
-    pub region: u8,
+    pub region: Region,
     pub offset: u64,
     /// A later tensor reuses these bytes (written into the tensor map, so the runtime does not
     /// offer the tensor's final value).
@@ -38,7 +33,7 @@ pub struct MemoryPlan {
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum MemoryError {
-    #[error("the network has {0} inputs and outputs; IO regions 3..=7 hold at most 5")]
+    #[error("the network has {0} inputs and outputs; IO regions {first}..={last} hold at most {count}", first = Region::IO_FIRST, last = Region::IO_LAST, count = Region::IO_COUNT)]
     TooManyIo(usize),
     #[error("network output `{0}` is produced by a Reshape; reshape it after the output instead")]
     ReshapedOutput(String),
@@ -189,14 +184,14 @@ pub fn plan(net: &Network, fused: &[(usize, usize)]) -> Result<MemoryPlan, Memor
     let views = slice_views(net);
     let mut places: Vec<Option<Placement>> = vec![None; n];
     let io: Vec<TensorRef> = net.inputs.iter().chain(&net.outputs).copied().collect();
-    if io.len() > (REGION_IO_LAST - REGION_IO_FIRST + 1) as usize {
+    if io.len() > Region::IO_COUNT {
         return Err(MemoryError::TooManyIo(io.len()));
     }
     for (i, &t) in io.iter().enumerate() {
         if root[t] != t {
             return Err(MemoryError::ReshapedOutput(net.tensors[t].name.clone()));
         }
-        places[t] = Some(Placement { region: REGION_IO_FIRST + i as u8, offset: 0, overwrote: false });
+        places[t] = Some(Placement { region: Region::io(i).expect("counted above"), offset: 0, overwrote: false });
     }
 
     // Lifetimes of the byte owners, in layer indices (inclusive).
@@ -230,7 +225,7 @@ pub fn plan(net: &Network, fused: &[(usize, usize)]) -> Result<MemoryPlan, Memor
     for t in owners {
         let bytes = net.tensors[t].bytes() as u64;
         if private[t] {
-            places[t] = Some(Placement { region: REGION_PRIVATE, offset: private_bytes, overwrote: false });
+            places[t] = Some(Placement { region: Region::PRIVATE, offset: private_bytes, overwrote: false });
             private_bytes += bytes.div_ceil(ALIGN) * ALIGN;
             continue;
         }
@@ -246,7 +241,7 @@ pub fn plan(net: &Network, fused: &[(usize, usize)]) -> Result<MemoryPlan, Memor
             at = at.max(e.div_ceil(ALIGN) * ALIGN);
         }
         shared.push((at, at + bytes, def[t], last[t], t));
-        places[t] = Some(Placement { region: REGION_SHARED, offset: at, overwrote: false });
+        places[t] = Some(Placement { region: Region::SHARED, offset: at, overwrote: false });
     }
     // A tensor is overwritten when a later-defined allocation overlaps its bytes.
     for a in &shared {

@@ -6,13 +6,13 @@
 
 use super::eltwise_bf16::tile;
 use super::local::{Arena, Local};
-use super::memory::REGION_WEIGHT;
 use super::softmax::{bf16, eltwise, lut_bf16, table_bytes};
 use super::tdma::{g2l_bf16, l2g_bf16, l2l_convert, Global};
 use super::tiu::eu::{COPY, MAC, MAX, MIN, MUL, SUB, XOR};
 use super::tiu::opd1_strides;
 use super::{CompileError, LayerCx};
 use crate::lower::{TableBf16, TensorRef};
+use cvsim_isa::Region;
 use cvsim_runtime::cvimodel::DType;
 
 pub fn lut_bf16_layer(
@@ -116,7 +116,7 @@ pub(super) fn interpolate(cx: &mut LayerCx, t: &Local, at: Scratch, [base, slope
 /// per lane), as the TIU's lookup reads it.
 pub(super) fn load_table(cx: &mut LayerCx, addr: u32, offset: u64) -> Local {
     let l = Local { addr, n: 1, c: cx.lanes, h: 32, w: 8, n_str: 512, c_str: 512, h_str: 16, w_str: 2 };
-    let g = Global { region: REGION_WEIGHT, offset, n_str: 512, c_str: 0, h_str: 16 };
+    let g = Global { region: Region::WEIGHT, offset, n_str: 512, c_str: 0, h_str: 16 };
     cx.load(g2l_bf16(cx.chip, &g, &l), &l);
     l
 }

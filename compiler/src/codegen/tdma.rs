@@ -2,12 +2,12 @@
 //! cvikernel fills them (isa.md §4.1, §4.2).
 
 use super::local::Local;
-use cvsim_isa::{Chip, TdmaDesc};
+use cvsim_isa::{Chip, Region, TdmaDesc};
 
 /// A global tensor side: region, offset and (n, c, h) byte strides; W is dense.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Global {
-    pub region: u8,
+    pub region: Region,
     pub offset: u64,
     pub n_str: u32,
     pub c_str: u32,
@@ -16,7 +16,7 @@ pub struct Global {
 
 impl Global {
     /// Dense NCHW int8 of shape (_, c, h, w).
-    pub fn dense(region: u8, offset: u64, c: u32, h: u32, w: u32) -> Global {
+    pub fn dense(region: Region, offset: u64, c: u32, h: u32, w: u32) -> Global {
         Global { region, offset, n_str: c * h * w, c_str: h * w, h_str: w }
     }
 
@@ -34,14 +34,14 @@ fn gaddr(chip: Chip, g: &Global) -> u64 {
 
 fn set_src_global(chip: Chip, d: &mut TdmaDesc, g: &Global) {
     let a = gaddr(chip, g);
-    d.src_base_reg_sel = g.region as u32;
+    d.src_base_reg_sel = g.region.number() as u32;
     d.src_base_addr_low = a as u32;
     d.src_base_addr_high = (a >> 32) as u32;
 }
 
 fn set_dst_global(chip: Chip, d: &mut TdmaDesc, g: &Global) {
     let a = gaddr(chip, g);
-    d.dst_base_reg_sel = g.region as u32;
+    d.dst_base_reg_sel = g.region.number() as u32;
     d.dst_base_addr_low = a as u32;
     d.dst_base_addr_high = (a >> 32) as u32;
 }
@@ -91,7 +91,7 @@ pub fn l2g_tensor(chip: Chip, l: &Local, g: &Global, signed: bool) -> TdmaDesc {
 
 /// Matrix load: a global `rows × cols` matrix with `row_stride` → the local matrix layout `l`
 /// (`sys_dtype = 1`; the source rows go in both `src_n` and `src_c`, isa.md §4.2).
-pub fn g2l_matrix(chip: Chip, region: u8, offset: u64, row_stride: u32, cols: u32, l: &Local) -> TdmaDesc {
+pub fn g2l_matrix(chip: Chip, region: Region, offset: u64, row_stride: u32, cols: u32, l: &Local) -> TdmaDesc {
     let mut d = TdmaDesc::reset(chip);
     d.trans_dir = 0;
     d.sys_dtype = 1;
@@ -106,7 +106,7 @@ pub fn g2l_matrix(chip: Chip, region: u8, offset: u64, row_stride: u32, cols: u3
 }
 
 /// Matrix store: the local matrix `l` → a global `rows × cols` matrix with `row_stride`.
-pub fn l2g_matrix(chip: Chip, l: &Local, cols: u32, region: u8, offset: u64, row_stride: u32) -> TdmaDesc {
+pub fn l2g_matrix(chip: Chip, l: &Local, cols: u32, region: Region, offset: u64, row_stride: u32) -> TdmaDesc {
     let mut d = TdmaDesc::reset(chip);
     d.trans_dir = 1;
     d.sys_dtype = 1;

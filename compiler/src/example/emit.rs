@@ -9,7 +9,7 @@ use super::{Layer, Step};
 use crate::codegen::emitter::Emitter;
 use crate::codegen::tdma::{g2l_matrix, g2l_tensor, l2g_matrix, l2g_tensor, Global};
 use crate::codegen::tiu::{opd0_shape, opd0_strides, res0_shape, res0_strides};
-use cvsim_isa::{Chip, TiuDesc};
+use cvsim_isa::{Chip, Region, TiuDesc};
 
 /// Layer 1: per-channel (QM) conv 3×3, pad 1, with bias records and ReLU (isa.md §3.6.1).
 fn conv(chip: Chip, plan: &Plan) -> TiuDesc {
@@ -129,9 +129,9 @@ pub fn descriptors(chip: Chip, p: &Params) -> Vec<Step> {
 
     let input = Global::dense(REGION_INPUT, G_INPUT, ic, ih, iw);
     e.tdma(Layer::Conv.id(), g2l_tensor(e.chip, &input, &plan.input, true));
-    let filter = Global::dense(REGION_WEIGHT, W_CONV_FILTER, oc, (KH * KW) as u32, ic);
+    let filter = Global::dense(Region::WEIGHT, W_CONV_FILTER, oc, (KH * KW) as u32, ic);
     e.tdma(Layer::Conv.id(), g2l_tensor(e.chip, &filter, &plan.conv_filter, true));
-    let records = Global::dense(REGION_WEIGHT, W_CONV_QUANT, oc, 1, QM_RECORD as u32);
+    let records = Global::dense(Region::WEIGHT, W_CONV_QUANT, oc, 1, QM_RECORD as u32);
     e.tdma(Layer::Conv.id(), g2l_tensor(e.chip, &records, &plan.conv_quant, false));
     e.tiu(Layer::Conv.id(), conv(e.chip, &plan));
 
@@ -140,14 +140,14 @@ pub fn descriptors(chip: Chip, p: &Params) -> Vec<Step> {
     e.tiu(Layer::Add.id(), add_mul(e.chip, &plan, p));
     e.tiu(Layer::Add.id(), add_mac(e.chip, &plan, p));
     // The FC reads its input as a matrix, so the add result goes out through shared memory.
-    let spill = Global::dense(REGION_SHARED, G_SPILL, oc, PH as u32, PW as u32);
+    let spill = Global::dense(Region::SHARED, G_SPILL, oc, PH as u32, PW as u32);
     e.tdma(Layer::Add.id(), l2g_tensor(e.chip, &plan.add_lo, &spill, true));
 
     let k = FC_K as u32;
     let n = FC_N as u32;
-    e.tdma(Layer::Fc.id(), g2l_matrix(e.chip, REGION_SHARED, G_SPILL, k, k, &plan.fc_left));
-    e.tdma(Layer::Fc.id(), g2l_matrix(e.chip, REGION_WEIGHT, W_FC_FILTER, n, n, &plan.fc_right));
-    e.tdma(Layer::Fc.id(), g2l_matrix(e.chip, REGION_WEIGHT, W_FC_BIAS, n, n, &plan.fc_bias));
+    e.tdma(Layer::Fc.id(), g2l_matrix(e.chip, Region::SHARED, G_SPILL, k, k, &plan.fc_left));
+    e.tdma(Layer::Fc.id(), g2l_matrix(e.chip, Region::WEIGHT, W_FC_FILTER, n, n, &plan.fc_right));
+    e.tdma(Layer::Fc.id(), g2l_matrix(e.chip, Region::WEIGHT, W_FC_BIAS, n, n, &plan.fc_bias));
     e.tiu(Layer::Fc.id(), fc(e.chip, &plan, p));
     e.tdma(Layer::Fc.id(), l2g_matrix(e.chip, &plan.fc_out, n, REGION_OUTPUT, G_OUTPUT, n));
     let layer = |id| Layer::ALL.into_iter().find(|l| l.id() == id).expect("every step has an example layer");

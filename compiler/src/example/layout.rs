@@ -2,6 +2,7 @@
 //! offsets, and the local-memory plan with each tensor's strides (isa.md §1.2, §1.3).
 
 pub use crate::codegen::local::Local;
+use cvsim_isa::Region;
 
 /// Input (1, IC, IH, IW).
 pub const IC: usize = 8;
@@ -21,11 +22,9 @@ pub const FC_N: usize = 10;
 /// Bytes of one QM record: int32 bias, uint32 multiplier, shift byte (isa.md §3.6.1).
 pub const QM_RECORD: usize = 9;
 
-/// Memory regions (= TDMA base registers, runtime.md §1.5).
-pub const REGION_SHARED: u8 = 0;
-pub const REGION_WEIGHT: u8 = 1;
-pub const REGION_INPUT: u8 = 3;
-pub const REGION_OUTPUT: u8 = 4;
+/// The IO regions of the network's input and output.
+pub const REGION_INPUT: Region = Region::IO_FIRST;
+pub const REGION_OUTPUT: Region = Region::io(1).expect("there are five IO regions");
 
 /// Offsets inside the WEIGHT section (= region 1), each 16-byte aligned.
 pub const W_CONV_FILTER: u64 = 0;

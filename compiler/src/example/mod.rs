@@ -25,7 +25,7 @@ pub use params::{Params, SplitMix64};
 pub use reference::Activations;
 
 use cvsim_isa::cmdbuf::encode_descs;
-use cvsim_isa::{Chip, Desc};
+use cvsim_isa::{Chip, Desc, Region};
 use cvsim_runtime::cvimodel::{DType, SectionType};
 use cvsim_runtime::writer::{ModelSpec, ProgramSpec, RoutineSpec, SectionSpec, TaggedAddr, TensorSpec, WeightSpec};
 use layout::*;
@@ -146,7 +146,7 @@ fn model_spec(seed: u64, p: &Params, cmdbuf: Vec<u8>) -> ModelSpec {
     spec.mlir_version = Some(format!("cvsim-example-{} seed {seed}", env!("CARGO_PKG_VERSION")));
     let weight = |name: &str, at: u64, size: usize, shape: &[i64], dtype| WeightSpec {
         name: name.into(),
-        addr: TaggedAddr::at(REGION_WEIGHT, at),
+        addr: TaggedAddr::at(Region::WEIGHT, at),
         size: size as u32,
         shape: shape.to_vec(),
         dtype,
@@ -167,7 +167,7 @@ fn model_spec(seed: u64, p: &Params, cmdbuf: Vec<u8>) -> ModelSpec {
         TensorSpec::new(INPUT_NAME, TaggedAddr::at(REGION_INPUT, G_INPUT), DType::I8, &[1, ic, IH as i64, IW as i64])
             .with_qscale(32.0, 0.0);
     let mut spill =
-        TensorSpec::new(SPILL_NAME, TaggedAddr::at(REGION_SHARED, G_SPILL), DType::I8, &[1, oc, PH as i64, PW as i64])
+        TensorSpec::new(SPILL_NAME, TaggedAddr::at(Region::SHARED, G_SPILL), DType::I8, &[1, oc, PH as i64, PW as i64])
             .with_qscale(0.05, 0.0);
     spill.overwrote = true;
     let output = TensorSpec::new(OUTPUT_NAME, TaggedAddr::at(REGION_OUTPUT, G_OUTPUT), DType::I8, &[1, n, 1, 1])

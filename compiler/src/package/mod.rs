@@ -51,7 +51,7 @@ pub fn model_spec(net: &Network, c: &Compiled) -> Result<ModelSpec, PackageError
         .iter()
         .map(|w| WeightSpec {
             name: w.name.clone(),
-            addr: TaggedAddr::at(codegen::memory::REGION_WEIGHT, w.offset),
+            addr: TaggedAddr::at(cvsim_isa::Region::WEIGHT, w.offset),
             size: w.size as u32,
             shape: w.shape.to_vec(),
             dtype: w.dtype,

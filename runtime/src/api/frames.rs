@@ -193,7 +193,7 @@ impl ModelHandle {
                 dst[d..d + row as usize].copy_from_slice(&frame[s..s + row as usize]);
             }
         };
-        let bound = t.region.and_then(|r| p.bound[r as usize]);
+        let bound = t.region.and_then(|r| p.bound[r.index()]);
         match bound {
             Some(base) => {
                 let to = base + t.region_offset + at;

@@ -22,9 +22,10 @@ pub use tensor::{MemType, TensorInfo};
 
 use crate::cvimodel::{Model, ModelError, SectionType};
 use crate::memory::{MemoryOptions, MemoryPlan};
-use crate::session::{Instance, LoadedModel, RuntimeError, REGION_PRIVATE, REGION_SHARED, REGION_WEIGHT};
+use crate::session::{Instance, LoadedModel, RuntimeError};
 use crossbeam::channel::{bounded, Receiver, Sender};
 use cvsim_isa::Chip;
+use cvsim_isa::{Region, RegionKind};
 use cvsim_sim::timing::TimingConfig;
 use device::Device;
 use std::io::{Read, Seek, SeekFrom};
@@ -68,7 +69,7 @@ pub enum ApiError {
     NoTensor { name: String, which: &'static str, known: String },
     #[error("tensor `{name}`: {got} bytes given, its memory is {want} bytes")]
     Size { name: String, got: usize, want: u64 },
-    #[error("tensor `{name}` lives in region {region}; only IO tensors (regions 3..7) can be bound to an address")]
+    #[error("tensor `{name}` lives in region {region}; only IO tensors (regions {first}..{last}) can be bound to an address", first = Region::IO_FIRST, last = Region::IO_LAST)]
     NotIo { name: String, region: String },
     #[error("device address {paddr:#x}..{end:#x} is not inside one buffer allocated on the device", end = paddr + len)]
     BadAddress { paddr: u64, len: u64 },
@@ -413,9 +414,9 @@ struct ProgramState {
     /// Ledger entries this program holds (shared, private, IO buffers).
     allocs: Vec<u64>,
     /// The runtime's own IO buffer per region (freed when the region is bound).
-    io_alloc: [Option<u64>; 8],
+    io_alloc: [Option<u64>; Region::COUNT],
     /// A user buffer bound to the region (zero copy).
-    bound: [Option<u64>; 8],
+    bound: [Option<u64>; Region::COUNT],
     inputs: Vec<TensorInfo>,
     outputs: Vec<TensorInfo>,
     /// Bytes set from host memory, copied into the tensor at forward.
@@ -531,7 +532,7 @@ impl ModelHandle {
             .map_err(RuntimeError::from)?;
         let legacy = model.programs[program].is_legacy_neuron();
         let mut made: Vec<u64> = Vec::new();
-        let mut io_alloc = [None; 8];
+        let mut io_alloc = [None; Region::COUNT];
         let mut failure = None;
         let _allocating = self.rt.alloc_lock();
         let inst = {
@@ -539,23 +540,23 @@ impl ModelHandle {
             let name = model.name.clone();
             let weight = self.shared.weight;
             let result = Instance::new_placed(self.shared.loaded.clone(), program, &mut |r, size| {
-                let got = match r {
-                    REGION_WEIGHT => weight.ok_or(ApiError::BadAddress { paddr: 0, len: size }),
-                    REGION_SHARED if legacy => rt.runtime_alloc(size, AllocKind::Program, name.clone()),
-                    REGION_SHARED => rt.acquire_shared(plan.shared_gmem.max(size)),
-                    REGION_PRIVATE => rt.runtime_alloc(size, AllocKind::Program, name.clone()),
-                    r => {
-                        let t = plan.io.iter().find(|m| m.region as usize == r).map(|m| m.tensor.as_str()).unwrap_or("");
+                let got = match r.kind() {
+                    RegionKind::Weight => weight.ok_or(ApiError::BadAddress { paddr: 0, len: size }),
+                    RegionKind::Shared if legacy => rt.runtime_alloc(size, AllocKind::Program, name.clone()),
+                    RegionKind::Shared => rt.acquire_shared(plan.shared_gmem.max(size)),
+                    RegionKind::Private => rt.runtime_alloc(size, AllocKind::Program, name.clone()),
+                    RegionKind::Io => {
+                        let t = plan.io.iter().find(|m| m.region == r).map(|m| m.tensor.as_str()).unwrap_or("");
                         let p = rt.runtime_alloc(size, AllocKind::Neuron, format!("{name}:{t}"));
                         if let Ok(p) = p {
-                            io_alloc[r] = Some(p);
+                            io_alloc[r.index()] = Some(p);
                         }
                         p
                     }
                 };
                 match got {
                     Ok(p) => {
-                        if r != REGION_WEIGHT {
+                        if r != Region::WEIGHT {
                             made.push(p);
                         }
                         Ok(p)
@@ -594,7 +595,7 @@ impl ModelHandle {
                 return Err(e);
             }
         };
-        Ok(ProgramState { inst, allocs: made, io_alloc, bound: [None; 8], inputs, outputs, staged: Vec::new() })
+        Ok(ProgramState { inst, allocs: made, io_alloc, bound: [None; Region::COUNT], inputs, outputs, staged: Vec::new() })
     }
 
     fn loaded<R>(&self, f: impl FnOnce(&mut ProgramState) -> Result<R, ApiError>) -> Result<R, ApiError> {
@@ -622,8 +623,8 @@ impl ModelHandle {
         self.loaded(|p| {
             let t = find(&p.inputs, name, "inputs").or_else(|_| find(&p.outputs, name, "inputs or outputs"))?.clone();
             let region = match t.region {
-                Some(r) if r >= 3 && t.region_offset == 0 => r as usize,
-                Some(r) if r >= 3 => {
+                Some(r) if r.is_io() && t.region_offset == 0 => r,
+                Some(r) if r.is_io() => {
                     return Err(ApiError::NotIo { name: name.into(), region: format!("{r} at offset {}", t.region_offset) })
                 }
                 r => return Err(ApiError::NotIo { name: name.into(), region: r.map_or("none".into(), |r| r.to_string()) }),
@@ -633,13 +634,13 @@ impl ModelHandle {
             let span = self.rt.device().user_span(paddr, len.max(t.mem_size));
             span.ok_or(ApiError::BadAddress { paddr, len: len.max(t.mem_size) })?;
             p.inst.rebind_region(region, paddr)?;
-            if let Some(own) = p.io_alloc[region].take() {
+            if let Some(own) = p.io_alloc[region.index()].take() {
                 self.rt.runtime_release(own);
                 p.allocs.retain(|&a| a != own);
             }
-            p.bound[region] = Some(paddr);
+            p.bound[region.index()] = Some(paddr);
             for list in [&mut p.inputs, &mut p.outputs] {
-                for t in list.iter_mut().filter(|t| t.region == Some(region as u8)) {
+                for t in list.iter_mut().filter(|t| t.region == Some(region)) {
                     t.paddr = Some(paddr + t.region_offset);
                     t.mem_type = MemType::Device;
                 }
@@ -715,8 +716,8 @@ impl Runtime {
         // Bound regions: the TPU works on the user's buffer. The emulated TPU has its own memory
         // image per instance, so the buffer's bytes are brought in and written back around the
         // pass, all under the device lock's view of that buffer.
-        for r in 3..8 {
-            if let Some(pa) = p.bound[r] {
+        for r in Region::ALL.into_iter().filter(|r| r.is_io()) {
+            if let Some(pa) = p.bound[r.index()] {
                 let dev = self.device();
                 let data = p.inst.region_data_mut(r).expect("bound regions exist");
                 let (start, off) =
@@ -754,8 +755,8 @@ impl Runtime {
                 stats.routine_times.push(took);
             }
         }
-        for r in 3..8 {
-            if let Some(pa) = p.bound[r] {
+        for r in Region::ALL.into_iter().filter(|r| r.is_io()) {
+            if let Some(pa) = p.bound[r.index()] {
                 let mut dev = self.device();
                 let data = p.inst.region_data_mut(r).expect("bound regions exist");
                 let (start, off) =

@@ -40,7 +40,7 @@ pub struct TensorInfo {
     pub mean: Option<[f32; 3]>,
     pub scale: Option<[f32; 3]>,
     /// Memory region (None: host memory only, offset −1) and byte offset in it.
-    pub region: Option<u8>,
+    pub region: Option<cvsim_isa::Region>,
     pub region_offset: u64,
     /// Device address, when the tensor has device memory.
     pub paddr: Option<u64>,
@@ -80,7 +80,7 @@ impl TensorInfo {
             scale: three(&t.scale),
             region: t.region,
             region_offset: t.region_offset,
-            paddr: t.region.and_then(|r| inst.region_base(r as usize)).map(|b| b + t.region_offset),
+            paddr: t.region.and_then(|r| inst.region_base(r)).map(|b| b + t.region_offset),
             mem_type: MemType::System,
         })
     }

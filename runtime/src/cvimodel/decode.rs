@@ -9,9 +9,10 @@ use super::dtype::{DType, QuantType};
 use super::header::Header;
 use super::program::{Program, Routine, RoutineKind};
 use super::section::{Section, SectionType};
-use super::tensor::{split_tagged, PixelFormat, QuantInfo, Tensor, Weight, REGION_WEIGHT};
+use super::tensor::{split_tagged, PixelFormat, QuantInfo, Tensor, Weight};
 use super::{Model, ModelError, Version};
 use crate::generated::model as fb;
+use cvsim_isa::Region;
 use std::sync::Arc;
 
 /// Highest flatbuffer minor version the vendor runtime accepts (it is at 1.4).
@@ -170,7 +171,7 @@ fn tensor(pi: usize, ti: usize, t: &fb::Tensor, body_start: usize) -> Result<Ten
     let bad = |why: String| ModelError::BadTensor { program: pi, index: ti, name: name.clone(), at: table_at, why };
     let dtype = DType::from_code(t.dtype().0).ok_or_else(|| bad(format!("unknown dtype {}", t.dtype().0)))?;
     let tagged = split_tagged(t.offset()).map_err(&bad)?;
-    if let Some((REGION_WEIGHT, _)) = tagged {
+    if let Some((Region::WEIGHT, _)) = tagged {
         // The runtime asserts on this: region 1 is the weight buffer, not a tensor home.
         return Err(bad("lives in region 1 (weights); the runtime rejects tensors there".into()));
     }

@@ -23,10 +23,7 @@ pub use error::ModelError;
 pub use header::{hex, Header, HEADER_BYTES, HEADER_V1_0_BYTES, MAGIC};
 pub use program::{Program, Routine, RoutineKind};
 pub use section::{Section, SectionType, MAX_DECOMPRESSED};
-pub use tensor::{
-    split_tagged, PixelFormat, QuantInfo, Tensor, Weight, REGION_IO_FIRST, REGION_IO_LAST, REGION_OFFSET_MASK, REGION_PRIVATE,
-    REGION_SHARED, REGION_WEIGHT,
-};
+pub use tensor::{split_tagged, PixelFormat, QuantInfo, Tensor, Weight};
 
 use cvsim_isa::{Chip, Command, CommandStream};
 use serde::Serialize;

@@ -1,30 +1,19 @@
 //! Tensors and weights, with their tagged addresses decoded (spec runtime.md §1.5).
 
 use super::dtype::{DType, QuantType};
+use cvsim_isa::{Region, RegionKind};
 use serde::Serialize;
-
-/// Bits 0..40 of a tagged address: the offset inside the region.
-pub const REGION_OFFSET_MASK: u64 = (1 << 40) - 1;
-pub const REGION_SHIFT: u32 = 40;
-
-/// Memory regions (= base register numbers).
-pub const REGION_SHARED: u8 = 0;
-pub const REGION_WEIGHT: u8 = 1;
-pub const REGION_PRIVATE: u8 = 2;
-pub const REGION_IO_FIRST: u8 = 3;
-pub const REGION_IO_LAST: u8 = 7;
 
 /// A decoded tagged address: `None` for −1 ("no memory reserved").
 /// Errors when bits above 42 are set, which no address the compiler writes has.
-pub fn split_tagged(offset: i64) -> Result<Option<(u8, u64)>, String> {
+pub fn split_tagged(offset: i64) -> Result<Option<(Region, u64)>, String> {
     if offset == -1 {
         return Ok(None);
     }
-    let raw = offset as u64;
-    if raw >> 43 != 0 {
-        return Err(format!("offset {offset:#x} is not a tagged address (bits 43..63 set)"));
+    match Region::untag(offset as u64) {
+        Some(at) => Ok(Some(at)),
+        None => Err(format!("offset {offset:#x} is not a tagged address (bits 43..63 set)")),
     }
-    Ok(Some(((raw >> REGION_SHIFT) as u8, raw & REGION_OFFSET_MASK)))
 }
 
 /// The frame formats of `CVI_NN_PIXEL_FORMAT_E`, as named in `Tensor.pixel_format`.
@@ -99,7 +88,7 @@ pub struct Tensor {
     /// The tagged address as stored (−1 = no device memory).
     pub offset: i64,
     /// Bits 40..42 of `offset`; `None` when `offset` is −1.
-    pub region: Option<u8>,
+    pub region: Option<Region>,
     /// Bits 0..39 of `offset` (0 when `offset` is −1).
     pub region_offset: u64,
     pub dtype: DType,
@@ -149,9 +138,11 @@ impl Tensor {
         match self.region {
             None => "-",
             Some(_) if legacy_neuron => "private",
-            Some(r) if r > REGION_PRIVATE => "io_mem",
-            Some(REGION_PRIVATE) => "private",
-            Some(_) => "shared",
+            Some(r) => match r.kind() {
+                RegionKind::Io => "io_mem",
+                RegionKind::Private => "private",
+                RegionKind::Shared | RegionKind::Weight => "shared",
+            },
         }
     }
 }
@@ -161,7 +152,7 @@ impl Tensor {
 pub struct Weight {
     pub name: String,
     pub offset: i64,
-    pub region: Option<u8>,
+    pub region: Option<Region>,
     pub region_offset: u64,
     pub size: u32,
     /// The dims as stored (may be absent or have any rank).
@@ -176,9 +167,10 @@ mod tests {
     #[test]
     fn tagged_addresses() {
         assert_eq!(split_tagged(-1), Ok(None));
-        assert_eq!(split_tagged(0), Ok(Some((0, 0))));
-        assert_eq!(split_tagged((3 << 40) | 0x1234), Ok(Some((3, 0x1234))));
-        assert_eq!(split_tagged((7 << 40) | REGION_OFFSET_MASK as i64), Ok(Some((7, REGION_OFFSET_MASK))));
+        let mask = cvsim_isa::region::OFFSET_MASK;
+        assert_eq!(split_tagged(0), Ok(Some((Region::SHARED, 0))));
+        assert_eq!(split_tagged((3 << 40) | 0x1234), Ok(Some((Region::IO_FIRST, 0x1234))));
+        assert_eq!(split_tagged((7 << 40) | mask as i64), Ok(Some((Region::IO_LAST, mask))));
         assert!(split_tagged(1 << 43).is_err());
         assert!(split_tagged(-2).is_err());
     }

@@ -2,6 +2,7 @@
 
 use super::testutil::*;
 use super::*;
+use cvsim_isa::Region;
 
 fn load(spec: &Spec) -> Result<Model, ModelError> {
     Model::from_bytes(&spec.build())
@@ -17,7 +18,7 @@ fn simple_model_round_trips_into_owned_types() {
     let p = &m.programs[0];
     let out = p.tensor("out").unwrap();
     assert_eq!(out.shape, [1, 10, 1, 1]);
-    assert_eq!((out.region, out.region_offset, out.dtype), (Some(4), 0, DType::F32));
+    assert_eq!((out.region, out.region_offset, out.dtype), (Region::io(1), 0, DType::F32));
     assert_eq!((out.qscale, out.zero_point), (0.5, 3));
     assert_eq!(out.byte_size(), Some(40));
     let s = m.section("subfunc_0").unwrap();
@@ -26,7 +27,7 @@ fn simple_model_round_trips_into_owned_types() {
     assert_eq!(m.decode_cmdbuf(s).unwrap().len(), 5);
     assert_eq!(p.routines[0].tpu_section(), Some("subfunc_0"));
     assert_eq!(m.routine_section(&p.routines[0]), Some(s));
-    assert_eq!(m.weight_map[0].region, Some(1));
+    assert_eq!(m.weight_map[0].region, Some(Region::WEIGHT));
     assert!(matches!(m.section_data("nope"), Err(ModelError::NoSuchSection { .. })));
     assert!(matches!(m.program(1), Err(ModelError::NoSuchProgram { index: 1, count: 1 })));
 }

@@ -14,9 +14,9 @@ mod vpss;
 pub use pool::SharedPool;
 pub use vpss::{vpss_align, vpss_frame_size, VpssAlign};
 
-use crate::cvimodel::{Model, ModelError, Program, SectionType, Tensor, REGION_IO_FIRST, REGION_IO_LAST};
+use crate::cvimodel::{Model, ModelError, Program, SectionType, Tensor};
 use cvsim_isa::dmabuf::{dmabuf_size_of, pmubuf_size_of};
-use cvsim_isa::{Chip, CommandStream};
+use cvsim_isa::{Chip, CommandStream, Region};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -72,7 +72,7 @@ pub enum IoSizeRule {
 /// One IO buffer (`CVI_ALLOC_NEURON`): the first tensor of the tensor map found in the region.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct IoMem {
-    pub region: u8,
+    pub region: Region,
     pub tensor: String,
     pub size: u64,
     pub rule: IoSizeRule,
@@ -232,7 +232,7 @@ pub fn tensor_mem_size(chip: Chip, t: &Tensor) -> Option<(u64, IoSizeRule)> {
 fn io_buffers(chip: Chip, pi: usize, program: &Program) -> Result<Vec<IoMem>, ModelError> {
     let mut out: Vec<IoMem> = Vec::new();
     for (index, t) in program.tensor_map.iter().enumerate() {
-        let Some(region) = t.region.filter(|r| (REGION_IO_FIRST..=REGION_IO_LAST).contains(r)) else { continue };
+        let Some(region) = t.region.filter(|r| r.is_io()) else { continue };
         if out.iter().any(|m| m.region == region) {
             continue; // a later tensor in the region is a view into the first one's buffer
         }
@@ -261,7 +261,7 @@ pub fn vendor_estimate(model: &Model) -> u64 {
         .programs
         .iter()
         .flat_map(|p| &p.tensor_map)
-        .filter(|t| t.region.is_some_and(|r| r >= REGION_IO_FIRST))
+        .filter(|t| t.region.is_some_and(Region::is_io))
         .map(|t| t.byte_size().unwrap_or(0))
         .sum();
     sections + programs + shared + io

@@ -19,7 +19,7 @@ fn simple_model_plan() {
     assert_eq!((p.cmdbufs[0].tiu_descriptors, p.cmdbufs[0].tdma_descriptors), (2, 3));
     assert_eq!(p.shared_gmem, 4096, "100 rounded up to a page");
     assert_eq!(p.private_gmem, 0);
-    let io: Vec<(u8, &str, u64)> = p.io.iter().map(|m| (m.region, m.tensor.as_str(), m.size)).collect();
+    let io: Vec<(u8, &str, u64)> = p.io.iter().map(|m| (m.region.number(), m.tensor.as_str(), m.size)).collect();
     assert_eq!(io, vec![(3, "in", 192), (4, "out", 40)]);
     assert_eq!(p.per_model, 100 + 1216);
     assert_eq!(p.per_instance, 232);

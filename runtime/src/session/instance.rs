@@ -4,15 +4,11 @@
 use super::{LoadedModel, RuntimeError};
 use crate::cvimodel::{Model, Program, SectionType, Tensor};
 use crate::memory::{tensor_mem_size, MemoryOptions, MemoryPlan};
+use cvsim_isa::Region;
 use cvsim_sim::memory::RegionBytes;
 use cvsim_sim::Machine;
 use std::collections::HashMap;
 use std::sync::Arc;
-
-/// Base-register numbers of the memory regions (spec `runtime.md` §1.5).
-pub const REGION_SHARED: usize = 0;
-pub const REGION_WEIGHT: usize = 1;
-pub const REGION_PRIVATE: usize = 2;
 
 /// Where the emulated device places its first allocation; a gap below catches null addresses.
 const DEVICE_BASE: u64 = 0x0100_0000;
@@ -34,7 +30,7 @@ pub struct Instance {
     pub program_index: usize,
     pub machine: Machine,
     /// gmem region index behind each base register, if allocated.
-    pub(super) regions: [Option<usize>; 8],
+    pub(super) regions: [Option<usize>; Region::COUNT],
     /// Bytes of the tensors without device memory, made when first written.
     pub(super) host: HashMap<String, Vec<u8>>,
 }
@@ -64,7 +60,7 @@ impl Instance {
     pub fn new_placed(
         loaded: Arc<LoadedModel>,
         program_index: usize,
-        place: &mut dyn FnMut(usize, u64) -> Result<u64, RuntimeError>,
+        place: &mut dyn FnMut(Region, u64) -> Result<u64, RuntimeError>,
     ) -> Result<Instance, RuntimeError> {
         let model = &loaded.model;
         let count = model.programs.len();
@@ -72,64 +68,59 @@ impl Instance {
         let options = MemoryOptions { program: program_index, ..Default::default() };
         let plan = MemoryPlan::with_streams(model, options, &loaded.cmdbufs)?;
         let chip = model.chip();
-        let mut sizes = [0u64; 8];
-        sizes[REGION_SHARED] = plan.shared_gmem;
-        sizes[REGION_PRIVATE] = plan.private_gmem;
+        let mut sizes = [0u64; Region::COUNT];
+        sizes[Region::SHARED.index()] = plan.shared_gmem;
+        sizes[Region::PRIVATE.index()] = plan.private_gmem;
         // The file's own bytes when stored uncompressed, copied only if written: a second copy
         // of the weights would count against the peak memory a model may use.
         let mut weight = match model.sections.iter().find(|s| s.kind == SectionType::Weight) {
             Some(sec) => Some(model.section_region_bytes(sec)?),
             None => None,
         };
-        sizes[REGION_WEIGHT] = weight.as_ref().map_or(0, |w| w.len() as u64);
+        sizes[Region::WEIGHT.index()] = weight.as_ref().map_or(0, |w| w.len() as u64);
         for io in &plan.io {
-            sizes[io.region as usize] = io.size;
+            sizes[io.region.index()] = io.size;
         }
         // Later tensors of a region are views into its buffer; never let a view reach past it.
         for t in &program.tensor_map {
             if let Some(r) = t.region {
                 let end = t.region_offset + tensor_mem_size(chip, t).map(|s| s.0).unwrap_or(0);
-                if r as usize != REGION_WEIGHT && end > sizes[r as usize] {
-                    if r as usize >= 3 {
+                if r != Region::WEIGHT && end > sizes[r.index()] {
+                    if r.is_io() {
                         return Err(RuntimeError::BadTensor {
                             name: t.name.clone(),
-                            why: format!("ends at {end:#x}, past its IO region {r} buffer of {:#x} bytes", sizes[r as usize]),
+                            why: format!("ends at {end:#x}, past its IO region {r} buffer of {:#x} bytes", sizes[r.index()]),
                         });
                     }
                     return Err(RuntimeError::BadTensor {
                         name: t.name.clone(),
-                        why: format!("ends at {end:#x}, past region {r} ({:#x} bytes)", sizes[r as usize]),
+                        why: format!("ends at {end:#x}, past region {r} ({:#x} bytes)", sizes[r.index()]),
                     });
                 }
             }
         }
         let mut machine = Machine::new(chip);
-        let mut regions = [None; 8];
+        let mut regions = [None; Region::COUNT];
         let legacy = program.neuron_size != 0;
-        for r in 0..8 {
-            if legacy && r == REGION_PRIVATE {
+        for r in Region::ALL {
+            if legacy && r == Region::PRIVATE {
                 continue;
             }
-            let size = if legacy && r == REGION_SHARED { program.neuron_size as u64 } else { sizes[r] };
+            let size = if legacy && r == Region::SHARED { program.neuron_size as u64 } else { sizes[r.index()] };
             if size == 0 {
                 continue;
             }
             let at = place(r, size)?;
-            let name = match r {
-                REGION_SHARED => "shared".to_string(),
-                REGION_WEIGHT => "weight".to_string(),
-                REGION_PRIVATE => "private".to_string(),
-                r => format!("io{r}"),
-            };
-            let data = if r == REGION_WEIGHT { weight.take() } else { None };
+            let data = if r == Region::WEIGHT { weight.take() } else { None };
             let data = data.unwrap_or_else(|| RegionBytes::zeroed(size as usize));
-            regions[r] = Some(machine.gmem.add_region_with(name, at, data));
-            machine.gmem.base_regs[r] = at;
+            regions[r.index()] = Some(machine.gmem.add_region_with(r.name(), at, data));
+            machine.gmem.base_regs[r.index()] = at;
         }
         if legacy {
             // Old mlir-tpu models: regions 0 and 2 are one buffer.
-            regions[REGION_PRIVATE] = regions[REGION_SHARED];
-            machine.gmem.base_regs[REGION_PRIVATE] = machine.gmem.base_regs[REGION_SHARED];
+            let (shared, private) = (Region::SHARED.index(), Region::PRIVATE.index());
+            regions[private] = regions[shared];
+            machine.gmem.base_regs[private] = machine.gmem.base_regs[shared];
         }
         Ok(Instance { loaded, program_index, machine, regions, host: HashMap::new() })
     }
@@ -160,7 +151,7 @@ impl Instance {
         match t.region {
             None => Ok(Place::Host),
             Some(r) => {
-                let idx = self.regions[r as usize].ok_or_else(|| RuntimeError::BadTensor {
+                let idx = self.regions[r.index()].ok_or_else(|| RuntimeError::BadTensor {
                     name: t.name.clone(),
                     why: format!("lives in region {r}, which this program does not allocate"),
                 })?;
@@ -214,23 +205,27 @@ impl Instance {
     }
 
     /// The device address behind base register `r`, when the program uses that region.
-    pub fn region_base(&self, r: usize) -> Option<u64> {
-        self.regions.get(r).copied().flatten().map(|i| self.machine.gmem.regions[i].base)
+    pub fn region_base(&self, r: Region) -> Option<u64> {
+        self.regions[r.index()].map(|i| self.machine.gmem.regions[i].base)
     }
 
     /// The bytes of region `r` as the TPU sees them.
-    pub fn region_data_mut(&mut self, r: usize) -> Option<&mut [u8]> {
-        let i = self.regions.get(r).copied().flatten()?;
+    pub fn region_data_mut(&mut self, r: Region) -> Option<&mut [u8]> {
+        let i = self.regions[r.index()]?;
         Some(&mut self.machine.gmem.regions[i].data[..])
     }
 
     /// Point base register `r` (an IO region) at another device address, as
     /// `CVI_NN_SetTensorPhysicalAddr` does; the region keeps its size.
-    pub fn rebind_region(&mut self, r: usize, paddr: u64) -> Result<(), RuntimeError> {
-        if !(3..8).contains(&r) {
-            return Err(RuntimeError::Device(format!("region {r} is not an IO region; only regions 3..7 can be rebound")));
+    pub fn rebind_region(&mut self, r: Region, paddr: u64) -> Result<(), RuntimeError> {
+        if !r.is_io() {
+            return Err(RuntimeError::Device(format!(
+                "region {r} is not an IO region; only regions {}..{} can be rebound",
+                Region::IO_FIRST,
+                Region::IO_LAST
+            )));
         }
-        let i = self.regions[r].ok_or_else(|| RuntimeError::Device(format!("region {r} is not allocated")))?;
+        let i = self.regions[r.index()].ok_or_else(|| RuntimeError::Device(format!("region {r} is not allocated")))?;
         let len = self.machine.gmem.regions[i].data.len() as u64;
         let end = paddr.checked_add(len).filter(|&e| e <= cvsim_sim::memory::DDR_MASK + 1);
         let clash = self
@@ -246,7 +241,7 @@ impl Instance {
             )));
         }
         self.machine.gmem.regions[i].base = paddr;
-        self.machine.gmem.base_regs[r] = paddr;
+        self.machine.gmem.base_regs[r.index()] = paddr;
         Ok(())
     }
 

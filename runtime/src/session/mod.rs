@@ -16,5 +16,5 @@ pub mod loaded;
 mod run;
 
 pub use error::RuntimeError;
-pub use instance::{Instance, REGION_PRIVATE, REGION_SHARED, REGION_WEIGHT};
+pub use instance::Instance;
 pub use loaded::LoadedModel;

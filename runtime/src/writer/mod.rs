@@ -14,15 +14,10 @@ mod from_model;
 
 use crate::cvimodel::{
     CpuAttr, DType, Model, QuantInfo, RoutineKind, SectionType, Version, HEADER_BYTES, MAGIC, MAX_DECOMPRESSED,
-    REGION_OFFSET_MASK, REGION_WEIGHT,
 };
-use cvsim_isa::Chip;
+use cvsim_isa::{Chip, Region};
 use md5::{Digest, Md5};
 
-/// Bits of a tagged address below the region number (spec runtime.md §1.5).
-const REGION_SHIFT: u32 = REGION_OFFSET_MASK.trailing_ones();
-/// The highest region number a tagged address can carry (3 bits).
-pub const REGION_MAX: u8 = 7;
 /// The header version every current file has; the body's `Version` table is separate.
 pub const HEADER_VERSION: (u8, u8) = (1, 4);
 /// What tpu-mlir writes in the last two header bytes.
@@ -35,11 +30,11 @@ const MAX_DIMS: usize = 4;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TaggedAddr {
     None,
-    At { region: u8, offset: u64 },
+    At { region: Region, offset: u64 },
 }
 
 impl TaggedAddr {
-    pub const fn at(region: u8, offset: u64) -> TaggedAddr {
+    pub const fn at(region: Region, offset: u64) -> TaggedAddr {
         TaggedAddr::At { region, offset }
     }
 
@@ -47,15 +42,10 @@ impl TaggedAddr {
     pub fn encode(self) -> Result<i64, String> {
         match self {
             TaggedAddr::None => Ok(-1),
-            TaggedAddr::At { region, offset } => {
-                if region > REGION_MAX {
-                    return Err(format!("region {region} does not fit the 3-bit region tag (0..={REGION_MAX})"));
-                }
-                if offset > REGION_OFFSET_MASK {
-                    return Err(format!("offset {offset:#x} does not fit the 40-bit region offset"));
-                }
-                Ok(((region as i64) << REGION_SHIFT) | offset as i64)
-            }
+            TaggedAddr::At { region, offset } => match region.tag(offset) {
+                Some(raw) => Ok(raw as i64),
+                None => Err(format!("offset {offset:#x} does not fit the 40-bit region offset")),
+            },
         }
     }
 
@@ -357,7 +347,7 @@ impl ModelSpec {
         for (index, t) in p.tensor_map.iter().enumerate() {
             let bad = |why: String| WriteError::Tensor { program: pi, index, name: t.name.clone(), why };
             t.addr.encode().map_err(bad)?;
-            if let TaggedAddr::At { region: REGION_WEIGHT, .. } = t.addr {
+            if let TaggedAddr::At { region: Region::WEIGHT, .. } = t.addr {
                 return Err(bad("lives in region 1 (weights); the runtime rejects tensors there".into()));
             }
             if t.shape.len() != MAX_DIMS {

@@ -19,7 +19,7 @@ use crate::error::{ExecError, ExecErrorKind, ExecResult};
 use crate::machine::{op_name, Machine, Observer, Step};
 use crate::memory::Touches;
 use crate::timing::{schedule, TimingConfig};
-use cvsim_isa::{Command, CommandStream, Desc, Engine, Operand, TiuOp};
+use cvsim_isa::{Command, CommandStream, Desc, Engine, Operand, Region, TiuOp};
 use footprint::{Footprint, Ranges};
 use std::cell::RefCell;
 use std::fmt;
@@ -340,7 +340,7 @@ impl Checker {
         let sched = schedule(m.chip, cmds, &self.cfg);
         m.lmem.trace = Some(RefCell::new(Touches::default()));
         m.gmem.trace = Some(RefCell::new(Vec::new()));
-        let weight_region = m.gmem.regions.iter().position(|r| r.name == "weight");
+        let weight_region = m.gmem.regions.iter().position(|r| r.name == Region::WEIGHT.name());
         let mut pass = Pass {
             routine,
             written: &mut self.written,

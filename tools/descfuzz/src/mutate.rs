@@ -217,10 +217,9 @@ fn mutate_tiu(chip: Chip, d: &mut cvsim_isa::TiuDesc, rng: &mut SplitMix64, note
     let shift_ok = wild || !(op == Matmul && matches!(d.ps32_md, 2 | 3));
     if !bf16 && d.opt_chl_quan == 0 && shift_ok && matches!(op, Conv | DepthwiseConv | Matmul | Mul | Mac | Add | AvgPool | MdSum) && coin(rng, 2) {
         let hi = field_max(chip, TiuField::opt_res_shift);
-        // Mostly the shifts compilers emit, sometimes any.
-        // cv180x's simulator gives undefined bytes for the tail of a tensor shifted by 33..63
-        // (traces/spec-notes-res-shift-2026-12-07.md): probed only in the rare wild cases.
-        let hi = if chip == Chip::Cv180x && !wild { hi.min(32) } else { hi };
+        // Mostly the shifts compilers emit, sometimes any; shifts without a reference output
+        // (`Quirks::res_shift_over_32_unreproducible`) only in the rare wild cases.
+        let hi = if chip.quirks().res_shift_over_32_unreproducible && !wild { hi.min(32) } else { hi };
         let v = if coin(rng, 4) { rng.range(0, hi as i64) } else { rng.range(0, 16) } as u32;
         set(d, TiuField::opt_res_shift, v, notes);
         // Depthwise and average pooling only round; the shift's flavour follows the result's

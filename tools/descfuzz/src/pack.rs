@@ -7,14 +7,14 @@
 use crate::mutate::Case;
 use crate::templates::Template;
 use cvsim_isa::cmdbuf::encode_descs;
-use cvsim_isa::{Chip, Desc, Direction, TdmaDesc, TdmaKind};
+use cvsim_isa::{Chip, Desc, Direction, Region, TdmaDesc, TdmaKind};
 use cvsim_runtime::writer::{ModelSpec, ProgramSpec, RoutineSpec, SectionSpec, TaggedAddr, TensorSpec};
 use cvsim_runtime::{DType, SectionType};
 
 pub const INPUT: &str = "gmem_in";
 pub const OUTPUT: &str = "gmem_out";
-const REGION_IN: u8 = 3;
-const REGION_OUT: u8 = 4;
+const REGION_IN: Region = Region::IO_FIRST;
+const REGION_OUT: Region = Region::io(1).expect("there are five IO regions");
 /// Blocks keep their template's address modulo this, so alignment-sensitive transfers see the
 /// same alignment.
 pub const BLOCK_ALIGN: u64 = 4096;
@@ -32,14 +32,14 @@ fn global_base(chip: Chip) -> u64 {
     chip.params().gmem_start
 }
 
-fn set_src(d: &mut TdmaDesc, reg: u8, addr: u64) {
-    d.src_base_reg_sel = reg as u32;
+fn set_src(d: &mut TdmaDesc, reg: Region, addr: u64) {
+    d.src_base_reg_sel = reg.number() as u32;
     d.src_base_addr_low = addr as u32;
     d.src_base_addr_high = (addr >> 32) as u32;
 }
 
-fn set_dst(d: &mut TdmaDesc, reg: u8, addr: u64) {
-    d.dst_base_reg_sel = reg as u32;
+fn set_dst(d: &mut TdmaDesc, reg: Region, addr: u64) {
+    d.dst_base_reg_sel = reg.number() as u32;
     d.dst_base_addr_low = addr as u32;
     d.dst_base_addr_high = (addr >> 32) as u32;
 }

@@ -2,6 +2,8 @@
 //! named by the tensors they store, and the reports made from the schedules. Used by the CLI
 //! (`run --pmu`, `--pmu-csv`, `--trace`, `--timing-only`), the Rust API and through it the C ABI.
 
+pub mod calibration;
+
 use crate::cvimodel::{Program, RoutineKind};
 use crate::memory::tensor_mem_size;
 use crate::session::LoadedModel;
@@ -64,7 +66,7 @@ pub fn layer_names(program: &Program, chip: Chip, cmds: &[Command]) -> HashMap<u
         .tensor_map
         .iter()
         .filter_map(|t| {
-            let r = t.region? as u32;
+            let r = t.region?.number() as u32;
             let size = tensor_mem_size(chip, t)?.0;
             (size > 0).then_some((r, t.region_offset, t.region_offset + size, t.name.as_str()))
         })

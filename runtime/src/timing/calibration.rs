@@ -7,8 +7,8 @@
 //! input channels per cycle under `double_conv`, and which of its two documented bus widths the
 //! CV183x board has. No constant is per network.
 
+use crate::Model;
 use cvsim_isa::{Chip, Command};
-use cvsim_runtime::Model;
 use cvsim_sim::timing::{schedule, PmuSummary, TimingConfig};
 use std::fmt::Write;
 use std::path::Path;
@@ -74,18 +74,8 @@ pub const CASES: &[Case] = &[
         board: Some((1.09, "sophgo/tdl_models README")),
         role: Role::Check,
     },
-    Case {
-        name: "squeezenet1_1_cv181x_int8",
-        dir: "networks/squeezenet1_1_cv181x_int8",
-        board: None,
-        role: Role::Report,
-    },
-    Case {
-        name: "mobilenet_v2_cv181x_bf16",
-        dir: "networks/mobilenet_v2_cv181x_bf16",
-        board: None,
-        role: Role::Report,
-    },
+    Case { name: "squeezenet1_1_cv181x_int8", dir: "networks/squeezenet1_1_cv181x_int8", board: None, role: Role::Report },
+    Case { name: "mobilenet_v2_cv181x_bf16", dir: "networks/mobilenet_v2_cv181x_bf16", board: None, role: Role::Report },
 ];
 
 /// Board figures of mobilenet_v2 for the CV180x/CV181x ratio target.
@@ -177,8 +167,7 @@ impl Evaluation {
 
 pub fn evaluate(loaded: &[Loaded], cfg: &TimingConfig) -> Result<Evaluation, String> {
     let rows = loaded.iter().map(|l| Ok((l.case, figures(l, cfg)?))).collect::<Result<Vec<_>, String>>()?;
-    let mut e =
-        Evaluation { rows, ratio_180_181: (0.0, MOBILENET_CV180X_MS / MOBILENET_CV181X_MS), bf16_over_int8: 0.0 };
+    let mut e = Evaluation { rows, ratio_180_181: (0.0, MOBILENET_CV180X_MS / MOBILENET_CV181X_MS), bf16_over_int8: 0.0 };
     e.ratio_180_181.0 = e.ms("mobilenet_v2_cv180x_int8") / e.ms("mobilenet_v2_cv181x_int8");
     e.bf16_over_int8 = e.ms("mobilenet_v2_cv181x_bf16") / e.ms("mobilenet_v2_cv181x_int8");
     Ok(e)
@@ -307,22 +296,13 @@ pub fn report(e: &Evaluation, cfg: &TimingConfig, fitted: Option<(&Point, f64)>)
         );
     }
     let (m, b) = e.ratio_180_181;
-    let _ = writeln!(
-        s,
-        "\nmobilenet_v2 CV180x / CV181x: model {m:.3}, board {b:.3}, residual {} (check).",
-        pct(residual(m, b))
-    );
+    let _ = writeln!(s, "\nmobilenet_v2 CV180x / CV181x: model {m:.3}, board {b:.3}, residual {} (check).", pct(residual(m, b)));
     let _ = writeln!(
         s,
         "mobilenet_v2 CV181x bf16 / int8: model {:.2} (vendor FAQ: roughly 3–4, measured case by case; no board figure).",
         e.bf16_over_int8
     );
-    let _ = writeln!(
-        s,
-        "\nWorst |residual|: fit cases {}, check cases {}.",
-        pct(e.worst(Role::Fit)),
-        pct(e.worst(Role::Check))
-    );
+    let _ = writeln!(s, "\nWorst |residual|: fit cases {}, check cases {}.", pct(e.worst(Role::Fit)), pct(e.worst(Role::Check)));
     let _ = writeln!(s, "\n## Effective config\n\n```json\n{}\n```", cfg.to_json());
     s
 }
