@@ -2,7 +2,8 @@
 //! above all) is a file or folder of the repository. A path with a folder part is looked up from
 //! the repository root and from each crate's source folder, as the document names them in context
 //! (`codegen/memory.rs` under `compiler/src/`); a bare file name (`chip.rs`) must exist somewhere
-//! under those folders. Paths into `../shared` are outside the repository and not checked.
+//! under those folders. Paths into `../shared`, the spec documents it cites by section and the
+//! vendor's own scripts are outside the repository and not checked.
 
 use std::path::{Path, PathBuf};
 
@@ -28,6 +29,10 @@ const BASES: &[&str] = &[
 
 const EXTENSIONS: &[&str] = &[".rs", ".py", ".md", ".toml", ".pyi", ".json", ".sh"];
 
+/// Files the document names that live outside the repository: `../shared/spec/`'s documents and a
+/// script of the vendor's toolchain.
+const OUTSIDE: &[&str] = &["isa.md", "runtime.md", "timing.md", "run_calibration.py"];
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
 }
@@ -42,8 +47,11 @@ fn paths(text: &str) -> Vec<String> {
         for word in span.split_whitespace() {
             let word = word.trim_end_matches([',', ';', ':', ')']);
             let plain = word.chars().all(|c| c.is_ascii_alphanumeric() || "_-./*".contains(c));
-            let looks = word.contains('/') || EXTENSIONS.iter().any(|e| word.ends_with(e));
-            if plain && looks && !word.starts_with("../") && !word.starts_with('/') && !word.contains("//") {
+            // A folder ends with `/`; anything else is a file with a known extension (so that
+            // `beta/alpha` in a formula is not taken for a path).
+            let looks = word.ends_with('/') || EXTENSIONS.iter().any(|e| word.ends_with(e));
+            let outside = word.starts_with("../") || word.starts_with('/') || OUTSIDE.contains(&word);
+            if plain && looks && !outside && !word.contains("//") {
                 out.push(word.to_string());
             }
         }
