@@ -1,5 +1,6 @@
 //! Build script shared by the crates whose tests need something from outside the repository: the
-//! conformance corpus (`../shared/conformance` beside the workspace), a C compiler or `readelf`.
+//! conformance corpus (`../shared/conformance` beside the workspace), the compiler's models
+//! (`../shared/compiler`), a C compiler or `readelf`.
 //! It sets a `cfg` for each one that is missing, and the tests that need it carry
 //! `#[cfg_attr(no_corpus, ignore = "...")]`, so that libtest reports them as ignored, with the
 //! reason, instead of letting them pass without checking anything.
@@ -8,6 +9,7 @@ use std::path::PathBuf;
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(no_corpus)");
+    println!("cargo::rustc-check-cfg=cfg(no_compiler_models)");
     println!("cargo::rustc-check-cfg=cfg(no_cc)");
     println!("cargo::rustc-check-cfg=cfg(no_readelf)");
 
@@ -17,6 +19,12 @@ fn main() {
     println!("cargo::rerun-if-changed={}", corpus.display());
     if !corpus.is_dir() {
         println!("cargo::rustc-cfg=no_corpus");
+    }
+    // The ONNX models, calibration images and vendor builds the compiler's tests read.
+    let models = workspace_root().join("../shared/compiler");
+    println!("cargo::rerun-if-changed={}", models.display());
+    if !models.is_dir() {
+        println!("cargo::rustc-cfg=no_compiler_models");
     }
 
     println!("cargo::rerun-if-env-changed=PATH");

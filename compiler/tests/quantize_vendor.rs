@@ -129,6 +129,7 @@ fn is_vlc_stream(bytes: &[u8]) -> bool {
 }
 
 #[test]
+#[cfg_attr(no_compiler_models, ignore = "needs the compiler models at ../shared/compiler")]
 fn conv_qm_records_and_int8_weights_match_the_vendor() {
     let case = Case::load();
     let vendor = Weights::load("vendor_cv181x_int8.cvimodel");
@@ -171,6 +172,7 @@ fn conv_qm_records_and_int8_weights_match_the_vendor() {
 }
 
 #[test]
+#[cfg_attr(no_compiler_models, ignore = "needs the compiler models at ../shared/compiler")]
 fn int8_lookup_tables_match_the_vendor() {
     let case = Case::load();
     let vendor = Weights::load("vendor_cv181x_int8.cvimodel");
@@ -196,6 +198,7 @@ fn int8_lookup_tables_match_the_vendor() {
 }
 
 #[test]
+#[cfg_attr(no_compiler_models, ignore = "needs the compiler models at ../shared/compiler")]
 fn bf16_softmax_tables_match_the_vendor() {
     for file in ["vendor_cv181x_int8.cvimodel", "vendor_cv181x_bf16.cvimodel"] {
         let vendor = Weights::load(file);
@@ -209,6 +212,7 @@ fn bf16_softmax_tables_match_the_vendor() {
 }
 
 #[test]
+#[cfg_attr(no_compiler_models, ignore = "needs the compiler models at ../shared/compiler")]
 fn bf16_mul_const_slope_table_matches_the_vendor() {
     let case = Case::load();
     let vendor = Weights::load("vendor_cv181x_bf16.cvimodel");
@@ -221,6 +225,7 @@ fn bf16_mul_const_slope_table_matches_the_vendor() {
 }
 
 #[test]
+#[cfg_attr(no_compiler_models, ignore = "needs the compiler models at ../shared/compiler")]
 fn bf16_weights_round_as_the_vendor() {
     let case = Case::load();
     let vendor = Weights::load("vendor_cv181x_bf16.cvimodel");
@@ -246,6 +251,7 @@ fn bf16_weights_round_as_the_vendor() {
 }
 
 #[test]
+#[cfg_attr(no_compiler_models, ignore = "needs the compiler models at ../shared/compiler")]
 fn input_quant_scale_and_tensor_scales_match_the_vendor() {
     let case = Case::load();
     let vendor = Weights::load("vendor_cv181x_int8.cvimodel");
@@ -304,6 +310,7 @@ fn field(line: &str, key: &str) -> u64 {
 }
 
 #[test]
+#[cfg_attr(no_compiler_models, ignore = "needs the compiler models at ../shared/compiler")]
 fn avgpool_and_mul_multipliers_match_the_vendors_descriptors() {
     let case = Case::load();
     let lines = disasm_lines("vendor_cv181x_int8.cvimodel");
@@ -331,6 +338,7 @@ fn avgpool_and_mul_multipliers_match_the_vendors_descriptors() {
 }
 
 #[test]
+#[cfg_attr(no_compiler_models, ignore = "needs the compiler models at ../shared/compiler")]
 fn eltwise_add_multipliers_match_the_vendors_descriptors() {
     // PP-OCRv3's detector adds two int8 activations as mul (input 0 × m0 into 16 bits) then mac
     // (input 1 × m1, accumulate, rounding right shift). Its first such add is
