@@ -311,6 +311,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(no_compiler_models, ignore = "needs the compiler models at ../shared/compiler")]
     fn reproduces_the_cases_preprocessed_input() {
         let dir = std::env::temp_dir().join(format!("cvsim-calib-ds-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -332,6 +333,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(no_compiler_models, ignore = "needs the compiler models at ../shared/compiler")]
     fn vendor_order_and_input_num() {
         let dir = Path::new(CASE).join("calibration");
         let spec = InputSpec { name: "x".into(), shape: vec![1, 3, 224, 224] };
@@ -342,6 +344,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(no_compiler_models, ignore = "needs the compiler models at ../shared/compiler")]
     fn bad_settings_are_errors() {
         let dir = Path::new(CASE).join("calibration");
         let spec = InputSpec { name: "x".into(), shape: vec![1, 3, 224, 224] };
