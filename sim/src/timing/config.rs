@@ -161,6 +161,11 @@ pub const TDMA_DESCRIPTOR_NS: f64 = 200.0;
 /// *Measured* start-up of a decompressing load beyond a plain load's (see
 /// [`TdmaConfig::vlc_start_ns`]).
 pub const TDMA_VLC_START_NS: f64 = 500.0;
+/// TDMA streaming limit in bytes per ns, *measured*: beyond their fixed latency, plain loads of the
+/// vendor's CV183x board trace stream at 6.6 GB/s and stores at 6.8 GB/s, 0.89–0.92 of the 32-bit
+/// DDR3-1866 peak (7.46 GB/s). The loads' rate is taken as the engine's limit (see
+/// [`TdmaConfig::stream_bytes_per_ns`]).
+pub const TDMA_STREAM_BYTES_PER_NS: f64 = 6.6;
 /// TDMA per-descriptor work in TPU cycles (see [`TdmaConfig::descriptor_cycles`]): 0, as the
 /// board trace's fixed latency is accounted for by `descriptor_ns`; kept so that a fit can
 /// split the fixed cost between the DRAM and the TPU clock.
@@ -336,6 +341,11 @@ pub struct TdmaConfig {
     /// Compressed size / raw size of VLC data when the caller does not supply the real size
     /// (timing never reads data). *Assumed*: int8 weights code to about 80% with Golomb-Rice.
     pub compression_ratio: f64,
+    /// The most a TDMA transfer streams in bytes per ns, whatever the DRAM behind it: the engine
+    /// keeps a bounded number of bursts in flight, so its rate is that window over the DRAM round
+    /// trip. *Measured* (see [`TDMA_STREAM_BYTES_PER_NS`]); it binds only where the DRAM is faster
+    /// (the 32-bit CV183x board), so a 16-bit board streams at its own DRAM efficiency.
+    pub stream_bytes_per_ns: f64,
 }
 
 impl Default for TdmaConfig {
@@ -352,6 +362,7 @@ impl Default for TdmaConfig {
             vlc_start_ns: TDMA_VLC_START_NS,
             dram_page_bytes: 2048,
             compression_ratio: 0.8,
+            stream_bytes_per_ns: TDMA_STREAM_BYTES_PER_NS,
         }
     }
 }
@@ -452,6 +463,9 @@ impl TimingConfig {
         }
         if m.max_burst_beats == 0 || m.cw_transpose_burst_beats == 0 || m.lmem_bytes_per_cycle == 0 {
             return bad("tdma", "burst lengths and lmem_bytes_per_cycle must be positive");
+        }
+        if !(m.stream_bytes_per_ns > 0.0 && m.stream_bytes_per_ns.is_finite()) {
+            return bad("tdma.stream_bytes_per_ns", "must be a positive number");
         }
         if !(m.compression_ratio > 0.0 && m.compression_ratio <= 2.0) {
             return bad("tdma.compression_ratio", "must be in (0, 2]");
