@@ -10,7 +10,7 @@
 
 use super::operand::{anchored_to_result, view, Opd};
 use super::ps32::Ps32;
-use super::window::{Dilation, Kernel, Window};
+use super::window::{Bf16, Dilation, Kernel, Window};
 use crate::arith;
 use crate::bf16;
 use crate::fenv::{self, Truncating};
@@ -240,7 +240,8 @@ pub(crate) fn load_i8(lmem: &Lmem, i: usize, signed: bool) -> i16 {
 
 #[inline]
 pub(crate) fn load_u16(lmem: &Lmem, i: usize) -> u16 {
-    u16::from_le_bytes([lmem.data[i], lmem.data[i + 1]])
+    let b: [u8; 2] = lmem.data[i..i + 2].try_into().expect("a two-byte slice");
+    u16::from_le_bytes(b)
 }
 
 /// Two int8 operands in one 32-bit lane, `lo` in the low half: the unit of the int8 kernel,
@@ -1015,7 +1016,7 @@ fn exec_bf16(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, g: &ConvShape, win: &Wind
         bf16::bf16_operand(load_u16(lmem, i))
     })?;
     let pad = bf16_pad(chip, d);
-    let input = win.gather_planes(x.n, &xb, |n, h, w| x.inner(n, h, w), pad, |i| bf16::bf16_operand(load_u16(lmem, i)));
+    let input = win.gather_planes(&x, &xb, pad, &lmem.data, Bf16);
 
     let (plane, row_len) = (win.plane_len(), win.row_len());
     let ic = g.ic as usize;
