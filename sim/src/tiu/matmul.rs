@@ -69,6 +69,9 @@ fn each_col(mem: &Mem, r: usize, cols: usize, cw: usize, mut f: impl FnMut(usize
 /// while a result row stays in cache across the block.
 const K_BLOCK: usize = 16;
 
+/// Sums the vendor simulator shifts together (see the per-tensor epilogue of [`int8`]).
+const MATMUL_SHIFT_GROUP: usize = 4;
+
 pub fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc) -> ExecResult {
     check_common(d)?;
     if d.opt_opd1_const != 0 {
@@ -305,11 +308,16 @@ fn int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, relu: bool, ps32: Ps32, bias: 
     } else {
         let rs = d.plain_res_shift();
         let (round, arith_shift) = (d.opt_rshift_typ != 0, d.opt_shift_typ != 0);
+        // The vendor simulator shifts the result matrix, flattened row by row, four sums at a
+        // time; the up to three sums left over take a shift of 33..=63 modulo 32 (35580 >> 33
+        // gives 17790 there and 0 elsewhere).
+        let tail = acc.len() / MATMUL_SHIFT_GROUP * MATMUL_SHIFT_GROUP;
         // ReLU acts on the 32-bit sum before the shift (§3.6.4); with saturation after it, that is
         // the same as clamping the low end at 0.
-        acc.iter_mut().for_each(|v| {
+        acc.iter_mut().enumerate().for_each(|(f, v)| {
             let x = if relu { (*v).max(0) } else { *v };
-            *v = rshift(x, rs, round, arith_shift).clamp(lo, hi)
+            let s = if rs > 32 && f >= tail { rs - 32 } else { rs };
+            *v = rshift(x, s, round, arith_shift).clamp(lo, hi)
         });
     }
     let data = &mut lmem.data;

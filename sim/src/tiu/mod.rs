@@ -20,6 +20,9 @@ pub fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc) -> ExecResult {
     let op = d.op(chip);
     check_int8_shift(chip, d, op)?;
     check_signs_and_strides(chip, d, op)?;
+    if op == TiuOp::Matmul && !d.is_bf16() {
+        check_matmul_int8_signs(d)?;
+    }
     let Some(info) = op.info() else {
         return Err(ExecErrorKind::Unsupported { what: format!("TIU operation {op:?}") });
     };
@@ -50,7 +53,6 @@ fn check_int8_shift(chip: Chip, d: &TiuDesc, op: TiuOp) -> ExecResult {
         TiuOp::Conv
             | TiuOp::DepthwiseConv
             | TiuOp::AvgPool
-            | TiuOp::Matmul
             | TiuOp::Mul
             | TiuOp::Mac
             | TiuOp::Add
@@ -103,6 +105,47 @@ fn check_int8_shift(chip: Chip, d: &TiuDesc, op: TiuOp) -> ExecResult {
             d.opt_res0_sign,
             "a product is signed exactly when an operand is (opt_opd0_sign or opt_opd1_sign)",
         );
+    }
+    Ok(())
+}
+
+/// The int8 matrix multiply's sign, shift and ReLU settings the vendor simulator stops on, the
+/// same on every chip (`assert_res0_sign`, `assert_shift_type`, `assert_relu`; probed field by
+/// field with `descfuzz probe`): the sum is signed when an operand is, the bias counting when
+/// there is one; a signed sum is written signed unless ReLU is on; a nonzero shift is arithmetic
+/// exactly for a signed sum; ReLU needs a signed operand or a bias.
+fn check_matmul_int8_signs(d: &TiuDesc) -> ExecResult {
+    let illegal = |field, value: u32, why| Err(ExecErrorKind::Illegal { field, value: value as i64, why });
+    let bias = d.tsk_opd_num == 3;
+    let signed = d.opt_opd0_sign != 0 || d.opt_opd1_sign != 0 || (bias && d.opt_opd2_sign != 0);
+    let relu = d.opt_relu_typ != 0;
+    if !signed && d.opt_res0_sign != 0 {
+        return illegal(
+            "opt_res0_sign",
+            1,
+            "a matrix multiply of unsigned operands (and bias) has an unsigned result",
+        );
+    }
+    if signed && d.opt_res0_sign == 0 && !relu {
+        return illegal(
+            "opt_res0_sign",
+            0,
+            "a matrix multiply with a signed operand or bias has a signed result unless ReLU is on",
+        );
+    }
+    if d.opt_res_shift != 0 && (d.opt_shift_typ != 0) != signed {
+        return illegal(
+            "opt_shift_typ",
+            d.opt_shift_typ,
+            if signed {
+                "a matrix multiply with a signed operand or bias shifts arithmetically (1)"
+            } else {
+                "a matrix multiply of unsigned operands (and bias) shifts logically (0)"
+            },
+        );
+    }
+    if !signed && !bias && relu {
+        return illegal("opt_relu_typ", d.opt_relu_typ, "ReLU on a matrix multiply of unsigned operands needs a bias");
     }
     Ok(())
 }
@@ -209,7 +252,7 @@ fn check_signs_and_strides(chip: Chip, d: &TiuDesc, op: TiuOp) -> ExecResult {
         return Ok(());
     }
     if !d.is_bf16() {
-        if matches!(op, TiuOp::Mac | TiuOp::Matmul)
+        if op == TiuOp::Mac
             && (d.opt_res0_sign != 0) != (d.opt_opd0_sign != 0 || d.opt_opd1_sign != 0)
         {
             return illegal(
