@@ -111,6 +111,7 @@ fn exec_int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, win: &Window) -> ExecResu
 
     let (kh, kw) = (win.h.kernel as usize, win.w.kernel as usize);
     let (c_n, oh_n, ow_n) = (x.c as usize, d.res0_h as usize, d.res0_w as usize);
+    let out = out.with_tail(x.n as usize * c_n * oh_n * ow_n);
     // One item per (image, channel): its finished rows. Nothing but the result is written, and
     // it does not overlap the input unless `input` gathered all of it first.
     let compute = |data: &[u8], item: usize, dst: &mut [u8]| {
@@ -123,7 +124,8 @@ fn exec_int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, win: &Window) -> ExecResu
         for oh in 0..oh_n {
             acc.fill(0);
             win.fold_row(&mut acc, plane, oh, |t| w[t] as i32, |a: i32, v: i16, wt| a.wrapping_add(v as i32 * wt));
-            out.finish_row(&acc, requant[c], &mut dst[oh * ow_n..(oh + 1) * ow_n], 1);
+            let flat = ((n as usize * c_n + c) * oh_n + oh) * ow_n;
+            out.finish_row_at(&acc, requant[c], &mut dst[oh * ow_n..(oh + 1) * ow_n], 1, flat);
         }
     };
     let w_step = res.w_str as usize;

@@ -13,6 +13,7 @@ use crate::error::{ExecErrorKind, ExecResult};
 use crate::memory::Label;
 use crate::memory::{LTensor, Lmem};
 use crate::tiu::eltwise::access::Mem;
+use crate::tiu::conv::SHIFT_GROUP;
 use crate::tiu::eltwise::num::rshift;
 use crate::tiu::eltwise::{check_common, relu_enabled, unsupported};
 use crate::tiu::operand::{default_strides, view, Opd};
@@ -69,8 +70,6 @@ fn each_col(mem: &Mem, r: usize, cols: usize, cw: usize, mut f: impl FnMut(usize
 /// while a result row stays in cache across the block.
 const K_BLOCK: usize = 16;
 
-/// Sums the vendor simulator shifts together (see the per-tensor epilogue of [`int8`]).
-const MATMUL_SHIFT_GROUP: usize = 4;
 
 pub fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc) -> ExecResult {
     check_common(d)?;
@@ -311,7 +310,7 @@ fn int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, relu: bool, ps32: Ps32, bias: 
         // The vendor simulator shifts the result matrix, flattened row by row, four sums at a
         // time; the up to three sums left over take a shift of 33..=63 modulo 32 (35580 >> 33
         // gives 17790 there and 0 elsewhere).
-        let tail = acc.len() / MATMUL_SHIFT_GROUP * MATMUL_SHIFT_GROUP;
+        let tail = acc.len() / SHIFT_GROUP * SHIFT_GROUP;
         // ReLU acts on the 32-bit sum before the shift (§3.6.4); with saturation after it, that is
         // the same as clamping the low end at 0.
         acc.iter_mut().enumerate().for_each(|(f, v)| {
