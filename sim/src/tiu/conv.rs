@@ -419,6 +419,22 @@ impl Int8Out {
                     write(acc, dst, step, |a| arith::saturate8(arith::shr_u32(pre(a) as u32, rs) as i64, signed));
                 }
             }
+            Requant::Qm { bias, mult, shift, adds_one } if !signed => {
+                // An unsigned QM result saturates to 0..=255 (ReLU changes nothing then).
+                let chip = self.chip;
+                if adds_one {
+                    let x = move |a: i32| arith::srdhm(arith::add_bias_wrapping(a, bias), mult);
+                    write(acc, dst, step, |a| {
+                        let x = x(a);
+                        ((x >> shift as u32) + (x >= 0) as i32).clamp(0, 255) as u8
+                    });
+                } else {
+                    write(acc, dst, step, |a| {
+                        let v = arith::add_bias_wrapping(a, bias);
+                        arith::multiply_by_quantized_multiplier(v, mult, shift, chip).clamp(0, 255) as u8
+                    });
+                }
+            }
             Requant::Qm { bias, mult, shift, adds_one } => {
                 let chip = self.chip;
                 // ReLU after the requantisation (§8 item 12); QM output is signed int8.
@@ -483,10 +499,6 @@ pub(crate) fn int8_requant(
             d.opt_res_shift
         )));
     }
-    if d.opt_res0_sign == 0 {
-        // The references only produce signed QM output (§3.6.1 "(open) Unsigned QM output").
-        return Err(unsupported("per-channel quantisation with an unsigned result (`opt_res0_sign` = 0)".to_string()));
-    }
     // Records: channel c at lane c % lanes, offset opd2_addr + (c / lanes)·R; the opd2 shape,
     // stride code and b_str are ignored in this mode (§3.6.1).
     let r = if bias { 9 } else { 5 };
@@ -494,7 +506,7 @@ pub(crate) fn int8_requant(
         LTensor { addr: d.opd2_addr, n: 1, c: channels, h: 1, w: r, n_str: 0, c_str: r, h_str: 0, w_str: 1, esz: 1 };
     let t = anchored_to_result(chip.lanes(), d, t, what)?;
     let bases = t.channel_bases(lmem, what)?;
-    let out = Int8Out { relu, signed: true, rshift: 0, arith: true, round: true, chip, tail: None };
+    let out = Int8Out { relu, signed: d.opt_res0_sign != 0, rshift: 0, arith: true, round: true, chip, tail: None };
     let word = |i: usize| i32::from_le_bytes([lmem.data[i], lmem.data[i + 1], lmem.data[i + 2], lmem.data[i + 3]]);
     let q = bases
         .iter()

@@ -94,6 +94,12 @@ fn exec_int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, win: &Window) -> ExecResu
     let xb = x.channel_bases(lmem, Label::new(Operand::Opd0, "depthwise input (opd0)"))?;
     let res = view(chip, d, Opd::Res0, 1);
     let rb = res.channel_bases(lmem, Label::new(Operand::Res0, "depthwise result (res0)"))?;
+    if d.opt_chl_quan != 0 && d.opt_res0_sign == 0 {
+        // No vector or fuzzed case shows what the vendor simulator does with it.
+        return Err(ExecErrorKind::Unsupported {
+            what: "per-channel quantised depthwise convolution with an unsigned result (`opt_res0_sign` = 0)".into(),
+        });
+    }
     let (out, requant) =
         int8_requant(chip, lmem, d, x.c, Label::new(Operand::Opd2, "depthwise bias/quantisation (opd2)"))?;
     let w_signed = d.opt_opd1_sign != 0;

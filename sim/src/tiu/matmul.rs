@@ -12,8 +12,8 @@ use crate::bf16::{bf16_operand, bf16_result};
 use crate::error::{ExecErrorKind, ExecResult};
 use crate::memory::Label;
 use crate::memory::{LTensor, Lmem};
-use crate::tiu::eltwise::access::Mem;
 use crate::tiu::conv::SHIFT_GROUP;
+use crate::tiu::eltwise::access::Mem;
 use crate::tiu::eltwise::num::rshift;
 use crate::tiu::eltwise::{check_common, relu_enabled, unsupported};
 use crate::tiu::operand::{default_strides, view, Opd};
@@ -69,7 +69,6 @@ fn each_col(mem: &Mem, r: usize, cols: usize, cw: usize, mut f: impl FnMut(usize
 /// times local memory (2 MB on CV183x for mobilenet_v2's classifier); a block of rows bounds it
 /// while a result row stays in cache across the block.
 const K_BLOCK: usize = 16;
-
 
 pub fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc) -> ExecResult {
     check_common(d)?;
