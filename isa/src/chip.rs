@@ -120,6 +120,10 @@ pub struct Quirks {
     /// product rounded to bf16 (which can round up to the smallest normal), as the MAC treats it
     /// (differential fuzzing, `cv183x-tiu_eltwise_bf16-016-s20261208-b52-c36`).
     pub bf16_mul_flushes_subnormal_product: bool,
+    /// A bf16 matrix multiply adds its fp32 bias to the sum rounding to nearest, not with the
+    /// MAC's truncating adder (differential fuzzing, `cv183x-tiu_matmul_bf16-008-s46-b6-c7`: one
+    /// bf16 ulp; CV180x cases need the truncating add; `sim/src/tiu/matmul.rs`).
+    pub bf16_matmul_bias_adds_to_nearest: bool,
 }
 
 /// Bits of a local-memory address below the lane index (`lane << 15 | offset`).
@@ -161,6 +165,7 @@ const fn entry(
             mdsum: false,
             bf16_bias_plane_stride_from_channels: true,
             bf16_mul_flushes_subnormal_product: false,
+            bf16_matmul_bias_adds_to_nearest: false,
         },
     }
 }
@@ -199,6 +204,7 @@ pub static CHIPS: [ChipParams; 4] = [
         p.quirks.mdsum = true;
         p.quirks.bf16_bias_plane_stride_from_channels = false;
         p.quirks.bf16_mul_flushes_subnormal_product = true;
+        p.quirks.bf16_matmul_bias_adds_to_nearest = true;
         p
     },
 ];

@@ -382,8 +382,9 @@ fn bf16(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, relu: bool, ps32: Ps32, bias: 
     }
     if bias {
         // An fp32 bias per column in two rows: row 0 the high 16 bits, row 1 the low 16 bits.
-        // No case separates the rounding of this add; the MAC's truncating adder is assumed, as
-        // for the conv bias.
+        // Added with the MAC's truncating adder, as the conv bias, except where the chip rounds
+        // it to nearest.
+        let near = chip.quirks().bf16_matmul_bias_adds_to_nearest;
         let (b, row) = bias_rows(chip, d, esz, 2, lmem)?;
         let data = &lmem.data;
         let rd = |i: usize| u16::from_le_bytes([data[i], data[i + 1]]) as u32;
@@ -392,7 +393,8 @@ fn bf16(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, relu: bool, ps32: Ps32, bias: 
             let i = b.at(0, c, 0, w);
             let v = f32::from_bits(rd(i) << 16 | rd(i + row));
             for m in 0..g.m {
-                acc[m * g.n + col] = arith::f32_add_toward_zero(acc[m * g.n + col], v);
+                let a = &mut acc[m * g.n + col];
+                *a = if near { *a + v } else { arith::f32_add_toward_zero(*a, v) };
             }
         }
     }
