@@ -5,6 +5,7 @@ pub mod arith;
 pub mod bf16;
 pub mod check;
 pub mod error;
+pub mod fenv;
 pub mod machine;
 pub mod memory;
 pub mod par;

@@ -13,6 +13,7 @@ use super::ps32::Ps32;
 use super::window::{Dilation, Kernel, Window};
 use crate::arith;
 use crate::bf16;
+use crate::fenv::{self, Truncating};
 use crate::error::{ExecErrorKind, ExecResult};
 use crate::memory::Label;
 use crate::memory::{LTensor, Lmem};
@@ -674,7 +675,8 @@ fn wide() -> bool {
     }
 }
 
-/// Shortest bf16 output row worth the AVX2 kernel.
+/// Shortest bf16 output row worth the AVX2 kernel: shorter rows run mostly in the loop's scalar
+/// remainder, where the 4-lane baseline code does better (mobilenet_v2's 7- and 14-wide 1×1 layers).
 const WIDE_MIN_ROW: usize = 16;
 
 /// One output channel's bf16 kernel over gathered `[ic][row][col]` fp32 input planes.
@@ -693,15 +695,13 @@ struct Bf16Rows<'a> {
 
 impl Bf16Rows<'_> {
     /// The fp32 sums of one output row whose top kernel row is span row `top`, accumulated
-    /// onto what `acc` holds (zero, or a previous partial sum).
+    /// onto what `acc` holds (zero, or a previous partial sum), by `mac`.
     #[inline(always)]
-    fn sums(&self, top: usize, acc: &mut [f32]) {
+    fn sums_by(&self, top: usize, acc: &mut [f32], mac: impl Fn(f32, f32, f32) -> f32) {
         let Bf16Rows { img, wk, cols, ic, kh, kw, dh, plane, row_len } = *self;
         let n = acc.len();
         // fp32 sum in the order kh → kw → ic (§3.6.1 bf16), each output independently;
         // the loop over outputs is innermost so it vectorises without reordering a sum.
-        // The adds truncate (round toward zero) and subnormal products flush to zero, not
-        // the host references' round-to-nearest (see `arith::f32_add_toward_zero`).
         for ky in 0..kh {
             let r = (top + ky * dh) * row_len;
             for (kx, &cp) in cols.iter().enumerate().take(kw) {
@@ -710,28 +710,41 @@ impl Bf16Rows<'_> {
                     let wv = wk[(ky * kw + kx) * ic + c];
                     let src = &img[c * plane + col..][..n];
                     for (a, &v) in acc.iter_mut().zip(src) {
-                        *a = arith::f32_mac(*a, v, wv);
+                        *a = mac(*a, v, wv);
                     }
                 }
             }
         }
     }
 
-    #[target_feature(enable = "avx2")]
-    #[cfg(target_arch = "x86_64")]
-    unsafe fn sums_avx2(&self, top: usize, acc: &mut [f32]) {
-        self.sums(top, acc)
+    /// The sums with the host's adder set to the TIU's (`fenv`).
+    #[inline(always)]
+    fn sums_truncating(&self, t: Truncating, top: usize, acc: &mut [f32]) {
+        self.sums_by(top, acc, |a, v, w| t.mac(a, v, w))
     }
 
-    fn sums_wide(&self, top: usize, acc: &mut [f32]) {
-        // Rows shorter than a few 8-lane vectors run mostly in the loop's scalar remainder, where
-        // the 4-lane baseline code does better (mobilenet_v2's 7- and 14-wide 1×1 layers).
-        #[cfg(target_arch = "x86_64")]
-        if acc.len() >= WIDE_MIN_ROW && wide() {
-            // SAFETY: the host has AVX2.
-            return unsafe { self.sums_avx2(top, acc) };
+    #[target_feature(enable = "avx2")]
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn sums_truncating_avx2(&self, t: Truncating, top: usize, acc: &mut [f32]) {
+        self.sums_truncating(t, top, acc)
+    }
+
+    /// The sums with the TIU's adder: the adds truncate (round toward zero) and subnormal
+    /// products flush to zero, not the host references' round-to-nearest (see
+    /// `arith::f32_add_toward_zero`). On the host's own adder in that mode where it has one,
+    /// else in software.
+    fn sums(&self, top: usize, acc: &mut [f32]) {
+        let done = fenv::truncating(|t| {
+            #[cfg(target_arch = "x86_64")]
+            if acc.len() >= WIDE_MIN_ROW && wide() {
+                // SAFETY: the host has AVX2.
+                return unsafe { self.sums_truncating_avx2(t, top, acc) };
+            }
+            self.sums_truncating(t, top, acc)
+        });
+        if done.is_none() {
+            self.sums_by(top, acc, arith::f32_mac)
         }
-        self.sums(top, acc)
     }
 }
 
@@ -934,7 +947,7 @@ fn exec_bf16(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, g: &ConvShape, win: &Wind
                 acc.fill(0.0);
             }
             let rows = Bf16Rows { img, wk, cols: &cols, ic, kh, kw, dh, plane, row_len };
-            rows.sums_wide(oh * st_h, &mut acc);
+            rows.sums(oh * st_h, &mut acc);
             let dst = &mut dst[oh * ow_n * out_len..(oh + 1) * ow_n * out_len];
             if finish_early {
                 for (d, &sum) in dst.chunks_exact_mut(2).zip(&acc) {
