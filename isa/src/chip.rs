@@ -120,10 +120,11 @@ pub struct Quirks {
     /// product rounded to bf16 (which can round up to the smallest normal), as the MAC treats it
     /// (differential fuzzing, `cv183x-tiu_eltwise_bf16-016-s20261208-b52-c36`).
     pub bf16_mul_flushes_subnormal_product: bool,
-    /// A bf16 matrix multiply adds its fp32 bias to the sum rounding to nearest, not with the
-    /// MAC's truncating adder (differential fuzzing, `cv183x-tiu_matmul_bf16-008-s46-b6-c7`: one
-    /// bf16 ulp; CV180x cases need the truncating add; `sim/src/tiu/matmul.rs`).
-    pub bf16_matmul_bias_adds_to_nearest: bool,
+    /// A bf16 matrix multiply (not a partial-sum pass) starts its truncating fp32 sum at the bias
+    /// and adds the products to it; otherwise the bias is added to the finished sum (differential
+    /// fuzzing: `cv180x-tiu_matmul_bf16-025-s20261209-b80-c31` and its kind are one ulp off with
+    /// the bias last, CV183x cases with the bias first; `sim/src/tiu/matmul.rs`).
+    pub bf16_matmul_bias_starts_sum: bool,
 }
 
 /// Bits of a local-memory address below the lane index (`lane << 15 | offset`).
@@ -165,7 +166,7 @@ const fn entry(
             mdsum: false,
             bf16_bias_plane_stride_from_channels: true,
             bf16_mul_flushes_subnormal_product: false,
-            bf16_matmul_bias_adds_to_nearest: false,
+            bf16_matmul_bias_starts_sum: true,
         },
     }
 }
@@ -204,7 +205,7 @@ pub static CHIPS: [ChipParams; 4] = [
         p.quirks.mdsum = true;
         p.quirks.bf16_bias_plane_stride_from_channels = false;
         p.quirks.bf16_mul_flushes_subnormal_product = true;
-        p.quirks.bf16_matmul_bias_adds_to_nearest = true;
+        p.quirks.bf16_matmul_bias_starts_sum = false;
         p
     },
 ];

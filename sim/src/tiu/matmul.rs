@@ -332,6 +332,19 @@ fn bf16(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, relu: bool, ps32: Ps32, bias: 
     let esz = 2;
     let (planes, b_str) = if ps32 == Ps32::Off { (1, 0) } else { (2, d.res0_b_str) };
     let g = geometry(chip, d, esz, planes, b_str, lmem)?;
+    // The fp32 bias of each column: two rows, the high 16 bits, then the low 16 bits.
+    let bv: Option<Vec<f32>> = if bias {
+        let (b, row) = bias_rows(chip, d, esz, 2, lmem)?;
+        let data = &lmem.data;
+        let rd = |i: usize| u16::from_le_bytes([data[i], data[i + 1]]) as u32;
+        let at = |col: usize| {
+            let (c, w) = g.col(col);
+            b.at(0, c, 0, w)
+        };
+        Some((0..g.n).map(|col| f32::from_bits(rd(at(col)) << 16 | rd(at(col) + row))).collect())
+    } else {
+        None
+    };
     let data = &mut lmem.data;
     let rd = |i: usize| u16::from_le_bytes([data[i], data[i + 1]]);
     let mut left = vec![0f32; g.m * g.k];
@@ -354,6 +367,15 @@ fn bf16(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, relu: bool, ps32: Ps32, bias: 
     let mut acc = vec![0f32; g.m * g.n];
     if ps32.reads() {
         each(&g.res, g.m, g.n, g.rw, |f, i| acc[f] = f32::from_bits((rd(i) as u32) << 16 | rd(i + bs) as u32));
+    }
+    // CV18[0-2]x start the truncating sum at the bias (the products are then added to it); CV183x
+    // adds it to the finished sum (differential fuzzing: each way leaves the other chip's cases
+    // one ulp or more off).
+    let bias_first = chip.quirks().bf16_matmul_bias_starts_sum && ps32 == Ps32::Off;
+    if let Some(bv) = bv.as_ref().filter(|_| bias_first) {
+        for row in acc.chunks_exact_mut(g.n) {
+            row.copy_from_slice(bv);
+        }
     }
     // The right matrix is widened a block of rows at a time, the blocks taken in `order`, so
     // every sum still sees its products in that order.
@@ -380,21 +402,11 @@ fn bf16(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, relu: bool, ps32: Ps32, bias: 
         });
         return Ok(());
     }
-    if bias {
-        // An fp32 bias per column in two rows: row 0 the high 16 bits, row 1 the low 16 bits.
-        // Added with the MAC's truncating adder, as the conv bias, except where the chip rounds
-        // it to nearest.
-        let near = chip.quirks().bf16_matmul_bias_adds_to_nearest;
-        let (b, row) = bias_rows(chip, d, esz, 2, lmem)?;
-        let data = &lmem.data;
-        let rd = |i: usize| u16::from_le_bytes([data[i], data[i + 1]]) as u32;
-        for col in 0..g.n {
-            let (c, w) = g.col(col);
-            let i = b.at(0, c, 0, w);
-            let v = f32::from_bits(rd(i) << 16 | rd(i + row));
-            for m in 0..g.m {
-                let a = &mut acc[m * g.n + col];
-                *a = if near { *a + v } else { arith::f32_add_toward_zero(*a, v) };
+    if let Some(bv) = bv.as_ref().filter(|_| !bias_first) {
+        // An fp32 bias per column (two rows: the high 16 bits, then the low 16 bits).
+        for row in acc.chunks_exact_mut(g.n) {
+            for (a, &v) in row.iter_mut().zip(bv) {
+                *a = arith::f32_add_toward_zero(*a, v);
             }
         }
     }
