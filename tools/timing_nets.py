@@ -14,6 +14,11 @@ usage:
   timing_nets.py report CVSIM WORKDIR [--config FILE] [--skip NET,...] [--markdown] [--json OUT]
       Predicted against board for every compiled model (and the extra board points below), with
       the summary the targets are stated in. Standard library only.
+  timing_nets.py bounds CVSIM WORKDIR [--markdown]
+      For every compiled model, its DRAM traffic (the bytes its descriptors read and write, from
+      the model's fields alone) and the time that traffic needs at the DDR peak and at the TDMA
+      streaming rate measured on a CV183x board, against the board figure: where a bound exceeds
+      the board figure, the board cannot have run this program, whatever the timing model says.
   timing_nets.py fit CVSIM WORKDIR --grid GRID.json [--config FILE] [--hold NET,...] [--skip NET,...]
       Grid search over the constants GRID.json lists ({"tdma.descriptor_ns": [200, 300], ...},
       dotted paths into `cvsim timing-config`, `*` for every chip: "ddr.*.efficiency") on
@@ -41,10 +46,29 @@ BOARD = {  # ms, from the four csv files
     # the MSRA ResNet-50 strides its 1x1 convs; both are rebuilt here in the Caffe form.
     "googlenet_bvlc": {"cv180x": 119.58, "cv181x": 19.63, "cv182x": 13.94, "cv183x": 5.04},
     "resnet50_v1": {"cv182x": 31.03, "cv183x": 10.19},
+    # BVLC GoogLeNet without its two LRN layers: with the bf16 LRN build, it brackets the board's
+    # program, whose LRN the old compiler split into int8 steps.
+    "googlenet_bvlc_nolrn": {"cv180x": 119.58, "cv181x": 19.63, "cv182x": 13.94, "cv183x": 5.04},
     "efficientnet_b0": {"cv183x": 2.70},
     "vgg16": {"cv183x": 39.54},
+    # Networks torchvision lacks, from the `timm` package (same seeded random weights).
+    "mobilenet_v1": {"cv180x": 37.60, "cv181x": 7.18, "cv182x": 5.30, "cv183x": 1.80},
+    "efficientnet_lite0": {"cv180x": 29.19, "cv181x": 6.91, "cv182x": 5.62, "cv183x": 1.69},
+    "senet_res50": {"cv181x": 53.47, "cv182x": 42.47, "cv183x": 15.57},
+    "inception_v4": {"cv183x": 27.32},
+    "res2net50": {"cv183x": 11.48},
+    "ecanet50": {"cv183x": 15.36},
 }
-SIZE = {"inception_v3": 299}
+SIZE = {"inception_v3": 299, "inception_v4": 299}
+# The tables' names that map onto a timm model: (timm name, constructor arguments). ECA-ResNet-50 as
+# its paper has it (the plain ResNet-50 stem, ECA in every bottleneck) is built from timm's ResNet.
+TIMM = {
+    "mobilenet_v1": "mobilenetv1_100",
+    "efficientnet_lite0": "efficientnet_lite0",
+    "senet_res50": "seresnet50",
+    "inception_v4": "inception_v4",
+    "res2net50": "res2net50_26w_4s",
+}
 # Board points outside WORKDIR: the one exact-file figure (sophgo/tdl_models README, timing.md §5.3).
 EXTRA = [("cls_hand_gesture", "cv181x", "/work/models/tdl_cv181x/cls_hand_gesture_128_128_INT8_cv181x.cvimodel", 1.09)]
 
@@ -179,6 +203,40 @@ def report(argv):
         json.dump(rows, open(argv[argv.index("--json") + 1], "w"), indent=0)
 
 
+# The measured TDMA streaming rate (bytes per ns) of the vendor's CV183x board PMU trace; the
+# default of `tdma.stream_bytes_per_ns`.
+STREAM_BYTES_PER_NS = 6.6
+
+
+def traffic(cvsim, path):
+    """(DRAM bytes moved, DDR peak in bytes per ns) of a model's TPU routines."""
+    r = subprocess.run([cvsim, "timing-report", path, "--json"], capture_output=True, text=True, check=True)
+    total, peak = 0, None
+    for rt in json.loads(r.stdout)["routines"]:
+        for c in rt["tdma"]:
+            if c["class"] != "Move":
+                total += c["useful_bytes"]
+                peak = c["peak_mb_s"] / 1e3
+    return total, peak
+
+
+def bounds(argv):
+    cvsim, work = argv[0], argv[1]
+    md = "--markdown" in argv
+    if md:
+        print("| network | chip | board ms | DRAM MiB | at peak ms | at stream rate ms | board / stream bound |")
+        print("|---|---|---|---|---|---|---|")
+    for net, chip, p, board in models(work):
+        b, peak = traffic(cvsim, p)
+        at_peak = b / peak / 1e6
+        at_stream = b / min(peak, STREAM_BYTES_PER_NS) / 1e6
+        if md:
+            print(f"| {net} | {chip} | {board:.2f} | {b/2**20:.2f} | {at_peak:.2f} | {at_stream:.2f} | {board/at_stream:.2f} |")
+        else:
+            print(f"{net:20s} {chip}  board {board:8.2f} ms  DRAM {b/2**20:8.2f} MiB  at peak {at_peak:8.2f} ms"
+                  f"  at stream rate {at_stream:8.2f} ms  board/bound {board/at_stream:5.2f}")
+
+
 def fit(argv):
     cvsim, work = argv[0], argv[1]
     grid = json.load(open(argv[argv.index("--grid") + 1]))
@@ -222,9 +280,9 @@ def fit(argv):
             print("  " + summary_line(summary(rows)))
 
 
-def bvlc_googlenet(torch):
+def bvlc_googlenet(torch, with_lrn=True):
     """BVLC GoogLeNet as the Caffe deploy file has it: LRN after the first two stages, 5x5
-    branches, no batch norm, ceil-mode pooling, softmax output."""
+    branches, no batch norm, ceil-mode pooling, softmax output (`with_lrn=False` drops the LRNs)."""
     nn = torch.nn
 
     def conv(i, o, k, s=1, p=0):
@@ -257,7 +315,7 @@ def bvlc_googlenet(torch):
             return LrnFn.apply(x)
 
     pool = lambda: nn.MaxPool2d(3, 2, ceil_mode=True)
-    lrn = Lrn
+    lrn = Lrn if with_lrn else nn.Identity
     return nn.Sequential(
         conv(3, 64, 7, 2, 3), pool(), lrn(), conv(64, 64, 1), conv(64, 192, 3, 1, 1), lrn(), pool(),
         Inception(192, 64, 96, 128, 16, 32, 32), Inception(256, 128, 128, 192, 32, 96, 64), pool(),
@@ -294,10 +352,16 @@ def compile_nets(argv):
         if not os.path.exists(onnx):
             torch.manual_seed(0)
             kw = {"aux_logits": False, "init_weights": True} if net in ("googlenet", "inception_v3") else {}
-            if net == "googlenet_bvlc":
-                m = bvlc_googlenet(torch).eval()
+            if net in ("googlenet_bvlc", "googlenet_bvlc_nolrn"):
+                m = bvlc_googlenet(torch, with_lrn=net == "googlenet_bvlc").eval()
             elif net == "resnet50_v1":
                 m = resnet50_v1(torchvision).eval()
+            elif net == "ecanet50":
+                from timm.models.resnet import ResNet, Bottleneck
+                m = ResNet(Bottleneck, [3, 4, 6, 3], block_args=dict(attn_layer="eca")).eval()
+            elif net in TIMM:
+                import timm
+                m = timm.create_model(TIMM[net], pretrained=False).eval()
             else:
                 m = getattr(torchvision.models, net)(weights=None, **kw).eval()
             torch.onnx.export(m, torch.randn(1, 3, s, s), onnx, opset_version=13, input_names=["input"],
@@ -335,7 +399,7 @@ if __name__ == "__main__":
     a = sys.argv[1:]
     if not a:
         raise SystemExit(__doc__)
-    mode = {"compile": compile_nets, "report": report, "fit": fit}.get(a[0])
+    mode = {"compile": compile_nets, "report": report, "fit": fit, "bounds": bounds}.get(a[0])
     if mode:
         mode(a[1:])
     else:

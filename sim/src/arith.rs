@@ -242,6 +242,24 @@ pub const fn qm_requantize_i8(acc: i32, bias: i32, mult: i32, shift: i32, chip: 
     }
 }
 
+/// [`qm_requantize_i8`] for a right shift `e` of 0..=31 (no left shift), in 32- and 64-bit
+/// lane operations only, so a loop over a row of accumulators vectorises: the SRDHM quotient fits
+/// in 32 bits, so the low half of a logical shift is the arithmetic one, and the rounding divide
+/// stays in 32 bits. Same value as [`qm_requantize_i8`] for every input (tested against it).
+#[inline(always)]
+pub fn qm_requantize_i8_right(acc: i32, bias: i32, mult: i32, e: u32) -> i8 {
+    let p = acc.wrapping_add(bias) as i64 * mult as i64;
+    let t = p + if p >= 0 { 1 << 30 } else { 1 - (1 << 30) };
+    // Division by 2^31 toward zero: a negative dividend is biased up before the floor shift.
+    let t = t + if t < 0 { (1 << 31) - 1 } else { 0 };
+    let q = ((t as u64) >> 31) as u32 as i32;
+    let e = e & 31;
+    let mask = ((1u32 << e) - 1) as i32;
+    let threshold = (mask >> 1) + (q < 0) as i32;
+    let y = (q >> e) + ((q & mask) > threshold) as i32;
+    y.clamp(i8::MIN as i32, i8::MAX as i32) as i8
+}
+
 /// CV183x record shift bytes with bit 5 set (32–63 and 96–127): the vendor shifts the SRDHM
 /// result right by the byte's low five bits, rounding toward −∞, and then adds one to a
 /// non-negative result (zero included) instead of rounding. Found by differential fuzzing with
@@ -387,6 +405,33 @@ pub fn f32_add_toward_zero(a: f32, b: f32) -> f32 {
 #[inline]
 pub fn f32_mac(acc: f32, a: f32, b: f32) -> f32 {
     f32_add_toward_zero(acc, f32_mul_ftz(a, b))
+}
+
+#[cfg(test)]
+mod qm_right_tests {
+    use super::*;
+
+    #[test]
+    fn right_shift_form_matches_the_reference() {
+        let mut x = 0x2545_F491u32;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x
+        };
+        let edge = [0, 1, -1, i32::MIN, i32::MAX, 1 << 30, -(1 << 30), 0x4000_0001, -0x3FFF_FFFF];
+        let pick = |n: u32| if n % 4 == 0 { edge[(n as usize / 4) % edge.len()] } else { n as i32 >> (n % 31) };
+        for _ in 0..500_000 {
+            let (acc, bias, mult) = (pick(next()), pick(next()), pick(next()));
+            let e = next() % 32;
+            assert_eq!(
+                qm_requantize_i8_right(acc, bias, mult, e),
+                qm_requantize_i8(acc, bias, mult, e as i32, Chip::Cv181x),
+                "acc {acc} bias {bias} mult {mult} shift {e}"
+            );
+        }
+    }
 }
 
 #[cfg(test)]

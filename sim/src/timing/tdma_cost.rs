@@ -2,7 +2,8 @@
 //! local-memory side.
 //!
 //! - DRAM side: the access pattern of the global tensor ([`super::ddr`]), charged by the beats
-//!   it touches at the effective DDR bandwidth (peak × efficiency × (1 − `ddr_load`)), plus a page
+//!   it touches at the effective DDR bandwidth (peak × efficiency × (1 − `ddr_load`), at most the
+//!   TDMA engine's own streaming rate), plus a page
 //!   switch penalty per discontiguous row that opens a new DRAM page. A G2G copy reads and writes
 //!   over the same bus, so both sides add up.
 //! - Local side: 16-byte local-memory rows through the TDMA's local port (16 bytes per TPU cycle).
@@ -59,7 +60,8 @@ pub struct TdmaCost {
 pub struct TdmaContext<'a> {
     pub cfg: &'a TdmaConfig,
     pub clock_hz: u64,
-    /// Effective DRAM bandwidth for TDMA in bytes per ns: peak × efficiency × (1 − ddr_load).
+    /// Effective DRAM bandwidth for TDMA in bytes per ns: peak × efficiency × (1 − ddr_load),
+    /// capped by the TDMA engine's own streaming limit ([`TdmaConfig::stream_bytes_per_ns`]).
     pub dram_bytes_per_ns: f64,
     /// DRAM time stretch from other bus masters: 1 / (1 − ddr_load).
     pub load_stretch: f64,
@@ -73,7 +75,8 @@ impl<'a> TdmaContext<'a> {
         TdmaContext {
             cfg: &cfg.tdma,
             clock_hz: cfg.clock_hz(chip),
-            dram_bytes_per_ns: ddr.peak_bytes_per_s() * ddr.efficiency / load_stretch / 1e9,
+            dram_bytes_per_ns: (ddr.peak_bytes_per_s() * ddr.efficiency / load_stretch / 1e9)
+                .min(cfg.tdma.stream_bytes_per_ns),
             load_stretch,
         }
     }

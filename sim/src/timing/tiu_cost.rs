@@ -62,12 +62,17 @@ pub fn tiu_work_cycles(chip: Chip, d: &TiuDesc, cfg: &TiuConfig) -> u64 {
 
     match cost {
         TiuCost::Conv => {
-            let per_cycle = if d.double_conv != 0 && !bf16 { *cfg.double_conv_channels.get(chip) as u64 } else { 1 };
             let ic = d.opd0_c.max(1) as u64;
+            let dconv = d.double_conv != 0 && !bf16;
+            let channel_cycles = if dconv && taps == 1 {
+                (ic as f64 / cfg.pointwise_double_conv_channels.get(chip)).ceil() as u64
+            } else {
+                cdiv(ic, if dconv { *cfg.double_conv_channels.get(chip) as u64 } else { 1 })
+            };
             // Input words fetched per tap; with fewer input channels than that the pipeline stalls.
             let fetch = cdiv((e - 1) * x_str / (x_ins + 1) + 1, e) + 1;
             let bubble = if fetch > ic { taps * (fetch - ic) } else { 0 };
-            let lp = min_loop(taps * cdiv(ic, per_cycle) + bubble + bias + shift + ps32);
+            let lp = min_loop(taps * channel_cycles + bubble + bias + shift + ps32);
             sync + n * groups * pix * lp + post
         }
         TiuCost::ExtremumPool => {

@@ -10,7 +10,7 @@
 
 use super::operand::{anchored_to_result, view, Opd};
 use super::ps32::Ps32;
-use super::window::{Dilation, Kernel, Window};
+use super::window::{Bf16, Dilation, Kernel, Window};
 use crate::arith;
 use crate::bf16;
 use crate::error::{ExecErrorKind, ExecResult};
@@ -240,36 +240,68 @@ pub(crate) fn load_i8(lmem: &Lmem, i: usize, signed: bool) -> i16 {
 
 #[inline]
 pub(crate) fn load_u16(lmem: &Lmem, i: usize) -> u16 {
-    u16::from_le_bytes([lmem.data[i], lmem.data[i + 1]])
+    let b: [u8; 2] = lmem.data[i..i + 2].try_into().expect("a two-byte slice");
+    u16::from_le_bytes(b)
 }
 
-/// Gather span rows `rows` of image `n` of opd0 `(N, IC, IH, IW)` into `buf` as `[row][col][ic]`
-/// (appended), pads and inserts filled with `pad`. Channels innermost: a conv tap is then one
-/// contiguous dot product over IC, and with undilated kernels a whole kernel row is.
+/// Two int8 operands in one 32-bit lane, `lo` in the low half: the unit of the int8 kernel,
+/// which multiplies a pair of input channels by a pair of weights in one step.
+#[inline(always)]
+fn pair(lo: i16, hi: i16) -> i32 {
+    (lo as u16 as u32 | (hi as u16 as u32) << 16) as i32
+}
+
+#[inline(always)]
+fn unpair(v: i32) -> (i32, i32) {
+    (v as i16 as i32, (v >> 16) as i16 as i32)
+}
+
+/// Gather span rows `rows` of image `n` of opd0 `(N, IC, IH, IW)` into `buf` as channel pairs
+/// `[ic / 2][row][col]` (columns in the [`Window::col_pos`] order), pads and inserts filled
+/// with `pad`; an odd channel count is completed by a pad channel (its weights are zero). A conv
+/// tap over consecutive outputs then reads consecutive lanes of one pair plane.
 #[allow(clippy::too_many_arguments)]
-fn gather_nhwc_rows<T: Copy>(
+fn gather_pairs(
     x: &LTensor,
     bases: &[usize],
     win: &Window,
-    pad: T,
+    pad: i16,
     n: u32,
     rows: std::ops::Range<usize>,
-    load: &mut impl FnMut(usize) -> T,
-    buf: &mut Vec<T>,
+    load: &impl Fn(usize) -> i16,
+    buf: &mut Vec<i32>,
 ) {
-    let (_, sw) = win.span();
-    let ic = x.c as usize;
-    let start = buf.len();
-    buf.resize(start + rows.len() * sw * ic, pad);
-    let cols = win.w.sources();
-    for (r, p) in rows.clone().enumerate() {
-        let Some(h) = win.h.source(p as u32) else { continue };
-        for (col, src_w) in cols.iter().enumerate() {
-            let Some(w) = *src_w else { continue };
-            let inner = x.inner(n, h, w);
-            let o = start + (r * sw + col) * ic;
-            for (c, dst) in buf[o..o + ic].iter_mut().enumerate() {
-                *dst = load(bases[c] + inner);
+    let row_len = win.row_len();
+    let nr = rows.len();
+    let ic = bases.len();
+    buf.clear();
+    buf.resize(ic.div_ceil(2) * nr * row_len, pair(pad, pad));
+    // (position in a plane row, offset from the row's first element) of every input column.
+    let cols: Vec<(usize, usize)> = win
+        .w
+        .sources()
+        .iter()
+        .enumerate()
+        .filter_map(|(col, s)| s.map(|w| (win.col_pos(col), x.inner(0, 0, w))))
+        .collect();
+    let srcs: Vec<(usize, usize)> =
+        rows.enumerate().filter_map(|(r, p)| win.h.source(p as u32).map(|h| (r, x.inner(n, h, 0)))).collect();
+    // One pair plane at a time, rows in order: the reads walk each channel's rows and the writes
+    // fill the plane in order.
+    for (plane, chans) in buf.chunks_mut(nr * row_len).zip(bases.chunks(2)) {
+        for &(r, row) in &srcs {
+            let dst = &mut plane[r * row_len..(r + 1) * row_len];
+            match *chans {
+                [lo, hi] => {
+                    for &(pos, col) in &cols {
+                        dst[pos] = pair(load(lo + row + col), load(hi + row + col));
+                    }
+                }
+                _ => {
+                    for &(pos, col) in &cols {
+                        dst[pos] = pair(load(chans[0] + row + col), pad);
+                    }
+                }
             }
         }
     }
@@ -385,9 +417,25 @@ impl Int8Out {
     }
 
     /// Finish one row of accumulators of one channel into `dst[o · step]`. The requantisation
-    /// is resolved once per row, so each variant's loop is straight-line code.
-    #[inline]
+    /// is resolved once per row, so each variant's loop is straight-line code (vectorised, and
+    /// compiled for AVX2 where the host has it).
     pub(crate) fn finish_row(&self, acc: &[i32], q: Requant, dst: &mut [u8], step: usize) {
+        #[cfg(target_arch = "x86_64")]
+        if wide() {
+            // SAFETY: the host has AVX2.
+            return unsafe { self.finish_row_avx2(acc, q, dst, step) };
+        }
+        self.finish_row_by(acc, q, dst, step)
+    }
+
+    #[target_feature(enable = "avx2")]
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn finish_row_avx2(&self, acc: &[i32], q: Requant, dst: &mut [u8], step: usize) {
+        self.finish_row_by(acc, q, dst, step)
+    }
+
+    #[inline(always)]
+    fn finish_row_by(&self, acc: &[i32], q: Requant, dst: &mut [u8], step: usize) {
         #[inline(always)]
         fn write(acc: &[i32], dst: &mut [u8], step: usize, f: impl Fn(i32) -> u8) {
             if step == 1 {
@@ -442,6 +490,9 @@ impl Int8Out {
                 let out = move |v: i8| if relu { v.max(0) as u8 } else { v as u8 };
                 if adds_one {
                     write(acc, dst, step, |a| out(arith::qm_requantize_i8_adding_one(a, bias, mult, shift as u32)));
+                } else if (0..32).contains(&shift) {
+                    let e = shift as u32;
+                    write(acc, dst, step, |a| out(arith::qm_requantize_i8_right(a, bias, mult, e)));
                 } else {
                     write(acc, dst, step, |a| out(arith::qm_requantize_i8(a, bias, mult, shift, chip)));
                 }
@@ -598,64 +649,99 @@ fn result_bases(chip: Chip, lmem: &Lmem, d: &TiuDesc, esz: u32, ps: Ps32) -> Exe
 // int8
 // ---------------------------------------------------------------------------------------------
 
-#[inline]
-fn dot_i16(a: &[i16], b: &[i16]) -> i32 {
-    // Products of 8-bit values fit in i32; the sum wraps like a 32-bit accumulator.
-    a.iter().zip(b).fold(0i32, |s, (&x, &y)| s.wrapping_add(x as i32 * y as i32))
-}
-
-/// One output channel's int8 kernel over gathered `[row][col][ic]` input rows.
-struct Int8Rows<'a> {
-    img: &'a [i16],
-    wk: &'a [i16],
-    ic: usize,
+/// One output channel's int8 kernel over gathered channel-pair planes ([`gather_pairs`]).
+/// Integer sums wrap modulo 2^32 whatever their order, so the kernel may add in any order.
+struct Int8Pairs<'a> {
+    img: &'a [i32],
+    /// This channel's weight pairs, `[kh][kw][ic / 2]`.
+    wk: &'a [i32],
+    /// Position in a plane row of each kernel column's first tap.
+    cols: &'a [usize],
+    pairs: usize,
     kh: usize,
-    kw: usize,
     dh: usize,
-    dw: usize,
-    st_w: usize,
+    plane: usize,
     row_len: usize,
 }
 
-impl Int8Rows<'_> {
-    /// The sums of one output row whose top kernel row starts at `top` in `img`.
-    #[inline(always)]
+impl Int8Pairs<'_> {
+    /// The sums of one output row whose top kernel row is plane row `top`.
     fn sums(&self, top: usize, acc: &mut [i32]) {
-        let Int8Rows { img, wk, ic, kh, kw, dh, dw, st_w, row_len } = *self;
-        for (ow, a) in acc.iter_mut().enumerate() {
-            let mut sum = 0i32;
-            let col0 = ow * st_w * ic;
-            for ky in 0..kh {
-                let row = &img[top + ky * dh * row_len..];
-                let wrow = &wk[ky * kw * ic..(ky + 1) * kw * ic];
-                if dw == 1 {
-                    // Undilated: the kernel row's KW·IC inputs are contiguous.
-                    sum = sum.wrapping_add(dot_i16(wrow, &row[col0..col0 + kw * ic]));
-                } else {
-                    for kx in 0..kw {
-                        let c = col0 + kx * dw * ic;
-                        sum = sum.wrapping_add(dot_i16(&wrow[kx * ic..(kx + 1) * ic], &row[c..c + ic]));
-                    }
-                }
-            }
-            *a = sum;
-        }
-    }
-
-    /// [`Int8Rows::sums`] compiled for AVX2 where the host has it (`wide`).
-    #[target_feature(enable = "avx2")]
-    #[cfg(target_arch = "x86_64")]
-    unsafe fn sums_avx2(&self, top: usize, acc: &mut [i32]) {
-        self.sums(top, acc)
-    }
-
-    fn sums_wide(&self, top: usize, acc: &mut [i32]) {
         #[cfg(target_arch = "x86_64")]
         if wide() {
             // SAFETY: the host has AVX2.
             return unsafe { self.sums_avx2(top, acc) };
         }
-        self.sums(top, acc)
+        self.sums_portable(top, acc)
+    }
+
+    fn sums_portable(&self, top: usize, acc: &mut [i32]) {
+        let Int8Pairs { img, wk, cols, pairs, kh, dh, plane, row_len } = *self;
+        acc.fill(0);
+        let n = acc.len();
+        for ky in 0..kh {
+            let r = (top + ky * dh) * row_len;
+            for (kx, &c0) in cols.iter().enumerate() {
+                let wrow = &wk[(ky * cols.len() + kx) * pairs..][..pairs];
+                for (cp, &w) in wrow.iter().enumerate() {
+                    let at = cp * plane + r + c0;
+                    let (wl, wh) = unpair(w);
+                    for (a, &v) in acc.iter_mut().zip(&img[at..at + n]) {
+                        let (l, h) = unpair(v);
+                        *a = a.wrapping_add(l * wl + h * wh);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Eight outputs per 256-bit register, sixteen at a time where the row has them; each step
+    /// multiplies a channel pair of eight inputs by the broadcast weight pair (`vpmaddwd`: two
+    /// products of 9-bit operands, exact in 32 bits).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn sums_avx2(&self, top: usize, acc: &mut [i32]) {
+        use std::arch::x86_64::*;
+        let Int8Pairs { img, wk, cols, pairs, kh, dh, plane, row_len } = *self;
+        let n = acc.len();
+        let mut o = 0;
+        while o < n {
+            let m = (n - o).min(16);
+            // Lanes at and beyond `m` are masked off: neither read nor written.
+            let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+            let mask0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(m as i32), lane);
+            let mask1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(m as i32 - 8), lane);
+            let (mut a0, mut a1) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+            for ky in 0..kh {
+                let r = (top + ky * dh) * row_len;
+                for (kx, &c0) in cols.iter().enumerate() {
+                    let wrow = &wk[(ky * cols.len() + kx) * pairs..][..pairs];
+                    for (cp, &w) in wrow.iter().enumerate() {
+                        let at = cp * plane + r + c0 + o;
+                        let src = &img[at..at + m];
+                        let wv = _mm256_set1_epi32(w);
+                        if m == 16 {
+                            a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(_mm256_loadu_si256(src.as_ptr().cast()), wv));
+                            let hi = _mm256_loadu_si256(src[8..].as_ptr().cast());
+                            a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(hi, wv));
+                        } else {
+                            let lo = _mm256_maskload_epi32(src.as_ptr(), mask0);
+                            a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(lo, wv));
+                            if m > 8 {
+                                let hi = _mm256_maskload_epi32(src[8..].as_ptr(), mask1);
+                                a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(hi, wv));
+                            }
+                        }
+                    }
+                }
+            }
+            let dst = &mut acc[o..o + m];
+            _mm256_maskstore_epi32(dst.as_mut_ptr(), mask0, a0);
+            if m > 8 {
+                _mm256_maskstore_epi32(dst[8..].as_mut_ptr(), mask1, a1);
+            }
+            o += m;
+        }
     }
 }
 
@@ -674,10 +760,6 @@ fn wide() -> bool {
         false
     }
 }
-
-/// Shortest bf16 output row worth the AVX2 kernel: shorter rows run mostly in the loop's scalar
-/// remainder, where the 4-lane baseline code does better (mobilenet_v2's 7- and 14-wide 1×1 layers).
-const WIDE_MIN_ROW: usize = 16;
 
 /// One output channel's bf16 kernel over gathered `[ic][row][col]` fp32 input planes.
 struct Bf16Rows<'a> {
@@ -723,22 +805,83 @@ impl Bf16Rows<'_> {
         self.sums_by(top, acc, |a, v, w| t.mac(a, v, w))
     }
 
+    /// [`Bf16Rows::sums_truncating`] with sixteen outputs held in two 256-bit registers
+    /// through every tap (masked lanes beyond the row), each output's sum in the same order.
+    /// `OVERFLOW`: whether a product may exceed the fp32 range (see [`Truncating::mac`]); when
+    /// no product can, the multiply needs no correction.
     #[target_feature(enable = "avx2")]
     #[cfg(target_arch = "x86_64")]
-    unsafe fn sums_truncating_avx2(&self, t: Truncating, top: usize, acc: &mut [f32]) {
-        self.sums_truncating(t, top, acc)
+    unsafe fn sums_truncating_avx2<const OVERFLOW: bool>(&self, _: Truncating, top: usize, acc: &mut [f32]) {
+        use std::arch::x86_64::*;
+        let Bf16Rows { img, wk, cols, ic, kh, kw, dh, plane, row_len } = *self;
+        let n = acc.len();
+        let sign = _mm256_set1_ps(-0.0);
+        let max = _mm256_set1_ps(f32::MAX);
+        let inf = _mm256_set1_ps(f32::INFINITY);
+        // The product as the TIU makes it: a host product of f32::MAX (only an overflow under
+        // this rounding) is the signed infinity.
+        let product = |v: __m256, w: __m256| {
+            let p = _mm256_mul_ps(v, w);
+            if OVERFLOW {
+                let over = _mm256_cmp_ps::<_CMP_EQ_OQ>(_mm256_andnot_ps(sign, p), max);
+                _mm256_blendv_ps(p, _mm256_or_ps(_mm256_and_ps(p, sign), inf), over)
+            } else {
+                p
+            }
+        };
+        let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        let mut o = 0;
+        while o < n {
+            let m = (n - o).min(16);
+            let mask0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(m as i32), lane);
+            let mask1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(m as i32 - 8), lane);
+            let dst = &mut acc[o..o + m];
+            let mut a0 = _mm256_maskload_ps(dst.as_ptr(), mask0);
+            let mut a1 = if m > 8 { _mm256_maskload_ps(dst[8..].as_ptr(), mask1) } else { _mm256_setzero_ps() };
+            for ky in 0..kh {
+                let r = (top + ky * dh) * row_len;
+                for (kx, &cp) in cols.iter().enumerate().take(kw) {
+                    let wrow = &wk[(ky * kw + kx) * ic..][..ic];
+                    for (c, &w) in wrow.iter().enumerate() {
+                        let at = c * plane + r + cp + o;
+                        let src = &img[at..at + m];
+                        let wv = _mm256_set1_ps(w);
+                        if m == 16 {
+                            a0 = _mm256_add_ps(a0, product(_mm256_loadu_ps(src.as_ptr()), wv));
+                            a1 = _mm256_add_ps(a1, product(_mm256_loadu_ps(src[8..].as_ptr()), wv));
+                        } else {
+                            a0 = _mm256_add_ps(a0, product(_mm256_maskload_ps(src.as_ptr(), mask0), wv));
+                            if m > 8 {
+                                a1 = _mm256_add_ps(a1, product(_mm256_maskload_ps(src[8..].as_ptr(), mask1), wv));
+                            }
+                        }
+                    }
+                }
+            }
+            _mm256_maskstore_ps(dst.as_mut_ptr(), mask0, a0);
+            if m > 8 {
+                _mm256_maskstore_ps(dst[8..].as_mut_ptr(), mask1, a1);
+            }
+            o += m;
+        }
     }
 
     /// The sums with the TIU's adder: the adds truncate (round toward zero) and subnormal
     /// products flush to zero, not the host references' round-to-nearest (see
     /// `arith::f32_add_toward_zero`). On the host's own adder in that mode where it has one,
     /// else in software.
-    fn sums(&self, top: usize, acc: &mut [f32]) {
+    fn sums(&self, top: usize, acc: &mut [f32], overflow: bool) {
         let done = fenv::truncating(|t| {
             #[cfg(target_arch = "x86_64")]
-            if acc.len() >= WIDE_MIN_ROW && wide() {
+            if wide() {
                 // SAFETY: the host has AVX2.
-                return unsafe { self.sums_truncating_avx2(t, top, acc) };
+                return unsafe {
+                    if overflow {
+                        self.sums_truncating_avx2::<true>(t, top, acc)
+                    } else {
+                        self.sums_truncating_avx2::<false>(t, top, acc)
+                    }
+                };
             }
             self.sums_truncating(t, top, acc)
         });
@@ -772,12 +915,19 @@ fn exec_int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, g: &ConvShape, win: &Wind
     };
     let weights = gather_weights(chip, lmem, d, g, 1, w_const, |i| load_i8(lmem, i, w_signed))?;
     let pad = pad_i8(chip, d);
-    let (sh, sw) = win.span();
+    let (sh, _) = win.span();
     let ic = g.ic as usize;
+    let pairs = ic.div_ceil(2);
     let (kh, kw) = (g.kh as usize, g.kw as usize);
     let (dh, dw) = (win.h.dilation as usize, win.w.dilation as usize);
-    let (st_h, st_w) = (win.h.stride as usize, win.w.stride as usize);
-    let row_len = sw * ic;
+    let st_h = win.h.stride as usize;
+    let row_len = win.row_len();
+    let cols: Vec<usize> = (0..kw).map(|kx| win.col_pos(kx * dw)).collect();
+    // Weight pairs `[oc][kh][kw][ic / 2]`, an odd channel count completed by a zero weight.
+    let wpairs: Vec<i32> = weights
+        .chunks(ic.max(1))
+        .flat_map(|tap| tap.chunks(2).map(|w| pair(w[0], w.get(1).copied().unwrap_or(0))))
+        .collect();
     let b_str = d.res0_b_str as usize;
     let w_step = res.w_str as usize;
     // The input is gathered a band of output rows at a time, unless the result may overwrite
@@ -785,13 +935,18 @@ fn exec_int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, g: &ConvShape, win: &Wind
     // also writes byte planes `b_str` beyond the result's own range, so it counts as in place.
     let in_place = ps.writes_partial() || res.may_overlap(&x, lmem.lanes);
     let oh_n = g.oh as usize;
-    let band = if in_place { oh_n } else { (BAND_ELEMS / (st_h * row_len).max(1)).clamp(1, oh_n.max(1)) };
-    let mut whole = Vec::new();
-    if in_place {
-        for n in 0..g.n {
-            gather_nhwc_rows(&x, &xb, win, pad, n, 0..sh, &mut |i| load_i8(lmem, i, x_signed), &mut whole);
-        }
-    }
+    let band = if in_place { oh_n } else { (BAND_ELEMS / 2 / (st_h * row_len * pairs).max(1)).clamp(1, oh_n.max(1)) };
+    let whole: Vec<Vec<i32>> = if in_place {
+        (0..g.n)
+            .map(|n| {
+                let mut buf = Vec::new();
+                gather_pairs(&x, &xb, win, pad, n, 0..sh, &|i| load_i8(lmem, i, x_signed), &mut buf);
+                buf
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let mut banded = Vec::new();
     let ow_n = g.ow as usize;
     // Without a previous partial sum to add, a finished row needs nothing from local memory and
@@ -804,22 +959,22 @@ fn exec_int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, g: &ConvShape, win: &Wind
         for o0 in (0..oh_n).step_by(band) {
             let o1 = (o0 + band).min(oh_n);
             // Span rows the band reads: from its first output row's top to its last one's bottom tap.
-            let (r0, r1) = (o0 * st_h, ((o1 - 1) * st_h + (kh - 1) * dh + 1).min(sh));
-            let img: &[i16] = if in_place {
-                &whole[(n * sh + r0) * row_len..(n * sh + r1) * row_len]
+            let (r0, r1) = if in_place { (0, sh) } else { (o0 * st_h, ((o1 - 1) * st_h + (kh - 1) * dh + 1).min(sh)) };
+            let img: &[i32] = if in_place {
+                &whole[n]
             } else {
-                banded.clear();
-                gather_nhwc_rows(&x, &xb, win, pad, n as u32, r0..r1, &mut |i| load_i8(lmem, i, x_signed), &mut banded);
+                gather_pairs(&x, &xb, win, pad, n as u32, r0..r1, &|i| load_i8(lmem, i, x_signed), &mut banded);
                 &banded
             };
+            let plane = (r1 - r0) * row_len;
             let rows = o1 - o0;
             // One item per output channel: its band of rows, finished bytes or raw sums.
             let compute = |_: &[u8], oc: usize, dst: &mut [u8]| {
-                let wk = &weights[oc * kh * kw * ic..(oc + 1) * kh * kw * ic];
+                let wk = &wpairs[oc * kh * kw * pairs..(oc + 1) * kh * kw * pairs];
+                let kernel = Int8Pairs { img, wk, cols: &cols, pairs, kh, dh, plane, row_len };
                 let mut acc = vec![0i32; ow_n];
                 for (r, oh) in (o0..o1).enumerate() {
-                    let rows = Int8Rows { img, wk, ic, kh, kw, dh, dw, st_w, row_len };
-                    rows.sums_wide((oh * st_h - r0) * row_len, &mut acc);
+                    kernel.sums(oh * st_h - r0, &mut acc);
                     let dst = &mut dst[r * ow_n * out_len..(r + 1) * ow_n * out_len];
                     match out {
                         Some(o) if finish_early => {
@@ -873,6 +1028,7 @@ fn exec_int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, g: &ConvShape, win: &Wind
             };
             let work = (rows * ow_n * kh * kw * ic) as u64;
             workers.compute_then_emit(&mut lmem.data[..], g.oc as usize, rows * ow_n * out_len, work, compute, emit);
+
         }
     }
     lmem.workers = workers;
@@ -912,7 +1068,7 @@ fn exec_bf16(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, g: &ConvShape, win: &Wind
         bf16::bf16_operand(load_u16(lmem, i))
     })?;
     let pad = bf16_pad(chip, d);
-    let input = win.gather_planes(x.n, &xb, |n, h, w| x.inner(n, h, w), pad, |i| bf16::bf16_operand(load_u16(lmem, i)));
+    let input = win.gather_planes(&x, &xb, pad, &lmem.data, Bf16);
 
     let (plane, row_len) = (win.plane_len(), win.row_len());
     let ic = g.ic as usize;
@@ -927,6 +1083,9 @@ fn exec_bf16(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, g: &ConvShape, win: &Wind
     let finish_early = ps == Ps32::Off;
     let out_len = if finish_early { 2 } else { 4 };
     let cols: Vec<usize> = (0..kw).map(|kx| win.col_pos(kx * dw)).collect();
+    // Whether any product of an input and a weight may exceed the fp32 range (NaNs aside).
+    let largest = |v: &[f32]| v.iter().fold(0f32, |m, x| m.max(x.abs()));
+    let overflow = largest(&input) as f64 * largest(&weights) as f64 >= f32::MAX as f64;
     // One item per (image, output channel): every row of it.
     let load = |data: &[u8], i: usize| u16::from_le_bytes([data[i], data[i + 1]]);
     let compute = |data: &[u8], item: usize, dst: &mut [u8]| {
@@ -947,7 +1106,7 @@ fn exec_bf16(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, g: &ConvShape, win: &Wind
                 acc.fill(0.0);
             }
             let rows = Bf16Rows { img, wk, cols: &cols, ic, kh, kw, dh, plane, row_len };
-            rows.sums(oh * st_h, &mut acc);
+            rows.sums(oh * st_h, &mut acc, overflow);
             let dst = &mut dst[oh * ow_n * out_len..(oh + 1) * ow_n * out_len];
             if finish_early {
                 for (d, &sum) in dst.chunks_exact_mut(2).zip(&acc) {

@@ -8,7 +8,7 @@ use super::conv::{
     bf16_bias, bf16_pad, bf16_result, check_common, int8_requant, load_i8, load_u16, nonzero_input, pad_i8, relu,
 };
 use super::operand::{anchored_to_result, same_batch_and_channels, view, Opd};
-use super::window::{Dilation, InputPlanes, Kernel, Window};
+use super::window::{Bf16, Dilation, InputPlanes, Int8, Kernel, Window};
 use crate::arith;
 use crate::bf16;
 use crate::error::{ExecErrorKind, ExecResult};
@@ -113,7 +113,7 @@ fn exec_int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, win: &Window) -> ExecResu
     };
     let weights = gather_weights(chip, lmem, d, 1, w_const, |i| load_i8(lmem, i, w_signed))?;
     let x_signed = d.opt_opd0_sign != 0;
-    let input = InputPlanes::new(win, &x, &xb, &res, lmem.lanes, pad_i8(chip, d), |i| load_i8(lmem, i, x_signed));
+    let input = InputPlanes::new(win, &x, &xb, &res, lmem.lanes, pad_i8(chip, d), &lmem.data, Int8 { signed: x_signed });
 
     let (kh, kw) = (win.h.kernel as usize, win.w.kernel as usize);
     let (c_n, oh_n, ow_n) = (x.c as usize, d.res0_h as usize, d.res0_w as usize);
@@ -122,9 +122,8 @@ fn exec_int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, win: &Window) -> ExecResu
     // it does not overlap the input unless `input` gathered all of it first.
     let compute = |data: &[u8], item: usize, dst: &mut [u8]| {
         let (n, c) = (item / c_n, item % c_n);
-        let load = |i: usize| if x_signed { data[i] as i8 as i16 } else { data[i] as i16 };
         let mut buf = Vec::new();
-        let plane = input.get_into(n as u32, c, &x, &xb, load, &mut buf);
+        let plane = input.get_into(n as u32, c, &x, &xb, data, Int8 { signed: x_signed }, &mut buf);
         let w = &weights[c * kh * kw..(c + 1) * kh * kw];
         let mut acc = vec![0i32; ow_n];
         for oh in 0..oh_n {
@@ -162,16 +161,15 @@ fn exec_bf16(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, win: &Window) -> ExecResu
         bf16::bf16_operand(load_u16(lmem, i))
     })?;
     let pad = bf16_pad(chip, d);
-    let input = InputPlanes::new(win, &x, &xb, &res, lmem.lanes, pad, |i| bf16::bf16_operand(load_u16(lmem, i)));
+    let input = InputPlanes::new(win, &x, &xb, &res, lmem.lanes, pad, &lmem.data, Bf16);
 
     let (kh, kw) = (win.h.kernel as usize, win.w.kernel as usize);
     let (c_n, oh_n, ow_n) = (x.c as usize, d.res0_h as usize, d.res0_w as usize);
     // As for int8: one item per (image, channel), its finished bf16 rows.
     let compute = |data: &[u8], item: usize, dst: &mut [u8]| {
         let (n, c) = (item / c_n, item % c_n);
-        let load = |i: usize| bf16::bf16_operand(u16::from_le_bytes([data[i], data[i + 1]]));
         let mut buf = Vec::new();
-        let plane = input.get_into(n as u32, c, &x, &xb, load, &mut buf);
+        let plane = input.get_into(n as u32, c, &x, &xb, data, Bf16, &mut buf);
         let w = &weights[c * kh * kw..(c + 1) * kh * kw];
         let b = bias.as_ref().map(|b| b[c]);
         let mut acc = vec![0f32; ow_n];

@@ -4,9 +4,9 @@
 //! Each channel plane is gathered once with its padding materialised, then every output row is
 //! folded tap by tap with [`Window::fold_row`].
 
-use super::conv::{bf16_pad, check_common, load_i8, load_u16, nonzero_input, pad_i8, Int8Out, Requant};
+use super::conv::{bf16_pad, check_common, nonzero_input, pad_i8, Int8Out, Requant};
 use super::operand::{same_batch_and_channels, view, Opd};
-use super::window::{Dilation, InputPlanes, Kernel, Window};
+use super::window::{Bf16, Dilation, InputPlanes, Int8, Kernel, Window};
 use crate::arith;
 use crate::bf16;
 use crate::error::{ExecErrorKind, ExecResult};
@@ -87,7 +87,7 @@ fn exec_int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, win: &Window, kind: Kind)
     // Padding and inserts take `opd0_ins_val` (cvikernel puts −128/0 there for max and 127/255
     // for min; the hardware just uses the field).
     let pad = pad_i8(chip, d);
-    let mut input = InputPlanes::new(win, &x, &xb, &res, lmem.lanes, pad, |i| load_i8(lmem, i, signed));
+    let mut input = InputPlanes::new(win, &x, &xb, &res, lmem.lanes, pad, &lmem.data, Int8 { signed });
     let ow = d.res0_w as usize;
     let mut acc = vec![0i32; ow];
     // Average: Σ x·const with the constant read as 8 bits (`opt_opd1_sign`, 0 from cvikernel),
@@ -109,7 +109,7 @@ fn exec_int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, win: &Window, kind: Kind)
     let w_step = res.w_str as usize;
     for n in 0..x.n as usize {
         for c in 0..x.c as usize {
-            let plane = input.get(n as u32, c, &x, &xb, |i| load_i8(lmem, i, signed));
+            let plane = input.get(n as u32, c, &x, &xb, &lmem.data, Int8 { signed });
             for oh in 0..d.res0_h {
                 let oh_u = oh as usize;
                 match kind {
@@ -158,7 +158,7 @@ fn exec_bf16(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, win: &Window, kind: Kind)
         Kind::Avg => bf16_pad(chip, d),
         Kind::Max | Kind::Min => bf16::bf16_operand(d.pad_value(chip) as u16),
     };
-    let mut input = InputPlanes::new(win, &x, &xb, &res, lmem.lanes, pad, |i| bf16::bf16_operand(load_u16(lmem, i)));
+    let mut input = InputPlanes::new(win, &x, &xb, &res, lmem.lanes, pad, &lmem.data, Bf16);
     let ow = d.res0_w as usize;
     let mut acc = vec![0f32; ow];
     // Average: cvikernel divides the constant by kh·kw on the host (the hardware has no divider),
@@ -168,7 +168,7 @@ fn exec_bf16(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, win: &Window, kind: Kind)
     let k = bf16::bf16_operand(d.opd1_addr as u16);
     for n in 0..x.n as usize {
         for c in 0..x.c as usize {
-            let plane = input.get(n as u32, c, &x, &xb, |i| bf16::bf16_operand(load_u16(lmem, i)));
+            let plane = input.get(n as u32, c, &x, &xb, &lmem.data, Bf16);
             for oh in 0..d.res0_h {
                 let oh_u = oh as usize;
                 // Max and min propagate NaN, which is also how ±inf operands read (crate::bf16):

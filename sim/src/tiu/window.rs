@@ -78,29 +78,112 @@ impl Axis {
 /// The rows and columns of the padded input that hold input elements ([`Window::plane_sources`]).
 pub struct PlaneSources {
     rows: Vec<Option<u32>>,
-    /// (position in a plane row, input column) of every column that holds an input element.
-    cols: Vec<(usize, u32)>,
+    /// The plane positions that hold input elements, as runs of evenly spaced input columns.
+    runs: Vec<Run>,
     row_len: usize,
 }
 
 impl PlaneSources {
-    /// Write batch `n`'s channel at `base` into `plane`; pad and insert positions are left as
-    /// they are.
-    fn fill<T: Copy>(
-        &self,
-        plane: &mut [T],
-        n: u32,
-        base: usize,
-        inner: &impl Fn(u32, u32, u32) -> usize,
-        load: &mut impl FnMut(usize) -> T,
-    ) {
+    /// Write batch `n`'s channel at `base` of `x` (in `data`, local memory) into `plane`; pad
+    /// and insert positions are left as they are.
+    fn fill<E: Element>(&self, plane: &mut [E::Out], n: u32, base: usize, x: &LTensor, data: &[u8], e: E) {
         for (r, src_h) in self.rows.iter().enumerate() {
             let Some(h) = *src_h else { continue };
+            let row = base + x.inner(n, h, 0);
             let dst = &mut plane[r * self.row_len..(r + 1) * self.row_len];
-            for &(pos, w) in &self.cols {
-                dst[pos] = load(base + inner(n, h, w));
+            for run in &self.runs {
+                let (src, step) = (row + (run.w * x.w_str) as usize, (run.step * x.w_str) as usize);
+                let dst = &mut dst[run.pos..run.pos + run.len];
+                let bytes = &data[src..src + (run.len - 1) * step + E::SIZE];
+                if step == E::SIZE {
+                    for (d, b) in dst.iter_mut().zip(bytes.chunks_exact(E::SIZE)) {
+                        *d = e.read(b);
+                    }
+                } else {
+                    for (k, d) in dst.iter_mut().enumerate() {
+                        *d = e.read(&bytes[k * step..k * step + E::SIZE]);
+                    }
+                }
             }
         }
+    }
+}
+
+/// An operand element as an executor reads it from local memory bytes.
+pub trait Element: Copy {
+    type Out: Copy;
+    /// Bytes per element in local memory.
+    const SIZE: usize;
+    /// The element held in `bytes` (`SIZE` of them).
+    fn read(self, bytes: &[u8]) -> Self::Out;
+}
+
+/// An int8 element, widened; signed or unsigned per the operand's sign bit.
+#[derive(Clone, Copy, Debug)]
+pub struct Int8 {
+    pub signed: bool,
+}
+
+impl Element for Int8 {
+    type Out = i16;
+    const SIZE: usize = 1;
+    #[inline(always)]
+    fn read(self, bytes: &[u8]) -> i16 {
+        if self.signed {
+            bytes[0] as i8 as i16
+        } else {
+            bytes[0] as i16
+        }
+    }
+}
+
+/// A bf16 operand as the TPU reads it ([`crate::bf16::bf16_operand`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Bf16;
+
+impl Element for Bf16 {
+    type Out = f32;
+    const SIZE: usize = 2;
+    #[inline(always)]
+    fn read(self, bytes: &[u8]) -> f32 {
+        // `bf16_operand` written with selects, so a run of elements converts in vector lanes.
+        let h = u16::from_le_bytes([bytes[0], bytes[1]]) as u32;
+        let e = h & 0x7F80;
+        let bits = if e == 0 { h & 0x8000 } else { h } << 16;
+        f32::from_bits(if e == 0x7F80 { f32::NAN.to_bits() } else { bits })
+    }
+}
+
+/// Consecutive plane positions `pos..pos + len` holding input columns `w, w + step, …`.
+struct Run {
+    pos: usize,
+    w: u32,
+    len: usize,
+    step: u32,
+}
+
+impl Run {
+    /// The runs of `cols` (plane position, input column), ordered by position.
+    fn of(mut cols: Vec<(usize, u32)>) -> Vec<Run> {
+        cols.sort_unstable_by_key(|c| c.0);
+        let mut runs: Vec<Run> = Vec::new();
+        for (pos, w) in cols {
+            if let Some(r) = runs.last_mut() {
+                let next = r.pos + r.len == pos;
+                let last_w = r.w + (r.len as u32 - 1) * r.step;
+                if next && r.len == 1 && w > r.w {
+                    r.step = w - r.w;
+                    r.len = 2;
+                    continue;
+                }
+                if next && r.len > 1 && w == last_w + r.step {
+                    r.len += 1;
+                    continue;
+                }
+            }
+            runs.push(Run { pos, w, len: 1, step: 1 });
+        }
+        runs
     }
 }
 
@@ -121,39 +204,43 @@ pub struct InputPlanes<T> {
 
 impl<T: Copy> InputPlanes<T> {
     /// `x` and `bases` as for [`Window::gather_planes`]; `res` is the result the executor writes.
-    pub fn new(
+    #[allow(clippy::too_many_arguments)]
+    pub fn new<E: Element<Out = T>>(
         win: &Window,
         x: &LTensor,
         bases: &[usize],
         res: &LTensor,
         lanes: u32,
         pad: T,
-        load: impl FnMut(usize) -> T,
+        data: &[u8],
+        e: E,
     ) -> InputPlanes<T> {
         let all = res.may_overlap(x, lanes);
-        let buf = if all { win.gather_planes(x.n, bases, |n, h, w| x.inner(n, h, w), pad, load) } else { Vec::new() };
+        let buf = if all { win.gather_planes(x, bases, pad, data, e) } else { Vec::new() };
         InputPlanes { src: win.plane_sources(), plane: win.plane_len(), channels: bases.len(), pad, all, buf }
     }
 
-    /// Plane `(n, c)`; `x`, `bases` and `load` as given to [`InputPlanes::new`].
-    pub fn get(&mut self, n: u32, c: usize, x: &LTensor, bases: &[usize], mut load: impl FnMut(usize) -> T) -> &[T] {
+    /// Plane `(n, c)`; `x`, `bases`, `data` and `e` as given to [`InputPlanes::new`].
+    pub fn get<E: Element<Out = T>>(&mut self, n: u32, c: usize, x: &LTensor, bases: &[usize], data: &[u8], e: E) -> &[T] {
         if self.all {
             return &self.buf[(n as usize * self.channels + c) * self.plane..][..self.plane];
         }
         self.buf.clear();
         self.buf.resize(self.plane, self.pad);
-        self.src.fill(&mut self.buf, n, bases[c], &|n, h, w| x.inner(n, h, w), &mut load);
+        self.src.fill(&mut self.buf, n, bases[c], x, data, e);
         &self.buf
     }
 
     /// As [`InputPlanes::get`], gathering into the caller's `buf` (one per thread).
-    pub fn get_into<'a>(
+    #[allow(clippy::too_many_arguments)]
+    pub fn get_into<'a, E: Element<Out = T>>(
         &'a self,
         n: u32,
         c: usize,
         x: &LTensor,
         bases: &[usize],
-        mut load: impl FnMut(usize) -> T,
+        data: &[u8],
+        e: E,
         buf: &'a mut Vec<T>,
     ) -> &'a [T] {
         if self.all {
@@ -161,7 +248,7 @@ impl<T: Copy> InputPlanes<T> {
         }
         buf.clear();
         buf.resize(self.plane, self.pad);
-        self.src.fill(buf, n, bases[c], &|n, h, w| x.inner(n, h, w), &mut load);
+        self.src.fill(buf, n, bases[c], x, data, e);
         buf
     }
 }
@@ -296,28 +383,20 @@ impl Window {
     pub fn plane_sources(&self) -> PlaneSources {
         let cols =
             self.w.sources().iter().enumerate().filter_map(|(col, s)| s.map(|w| (self.col_pos(col), w))).collect();
-        PlaneSources { rows: self.h.sources(), cols, row_len: self.row_len() }
+        PlaneSources { rows: self.h.sources(), runs: Run::of(cols), row_len: self.row_len() }
     }
 
-    /// Gather an `(N, C, IH, IW)` operand into planes `[n][c][row][col]` covering the span, pads and
-    /// inserts set to `pad`, columns in the [`Window::col_pos`] order. `bases` are the operand's
-    /// per-channel bases and `inner(n, h, w)` the offset of an element from its channel base;
-    /// `load` reads one element at a `Lmem::data` index.
-    pub fn gather_planes<T: Copy>(
-        &self,
-        n: u32,
-        bases: &[usize],
-        inner: impl Fn(u32, u32, u32) -> usize,
-        pad: T,
-        mut load: impl FnMut(usize) -> T,
-    ) -> Vec<T> {
+    /// Gather the `(N, C, IH, IW)` operand `x` into planes `[n][c][row][col]` covering the span,
+    /// pads and inserts set to `pad`, columns in the [`Window::col_pos`] order. `bases` are the
+    /// operand's per-channel bases in local memory `data`; `e` reads one element.
+    pub fn gather_planes<E: Element>(&self, x: &LTensor, bases: &[usize], pad: E::Out, data: &[u8], e: E) -> Vec<E::Out> {
         let plane = self.plane_len();
         let src = self.plane_sources();
-        let mut buf = vec![pad; n as usize * bases.len() * plane];
-        for ni in 0..n {
+        let mut buf = vec![pad; x.n as usize * bases.len() * plane];
+        for ni in 0..x.n {
             for (c, &base) in bases.iter().enumerate() {
                 let p = (ni as usize * bases.len() + c) * plane;
-                src.fill(&mut buf[p..p + plane], ni, base, &inner, &mut load);
+                src.fill(&mut buf[p..p + plane], ni, base, x, data, e);
             }
         }
         buf
@@ -353,6 +432,20 @@ impl Window {
                     *a = f(*a, v, wt);
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod element_tests {
+    use super::*;
+
+    #[test]
+    fn bf16_read_is_bf16_operand() {
+        for h in 0..=u16::MAX {
+            let got = Bf16.read(&h.to_le_bytes());
+            let want = crate::bf16::bf16_operand(h);
+            assert_eq!(got.to_bits(), want.to_bits(), "{h:04x}");
         }
     }
 }
