@@ -124,6 +124,11 @@ pub struct Quirks {
     /// shift is 33..63 (`traces/spec-notes-res-shift-*.md`), so such shifts have no reference
     /// output to compare with.
     pub res_shift_over_32_unreproducible: bool,
+    /// A bf16 matrix multiply (not a partial-sum pass) starts its truncating fp32 sum at the bias
+    /// and adds the products to it; otherwise the bias is added to the finished sum (differential
+    /// fuzzing: `cv180x-tiu_matmul_bf16-025-s20261209-b80-c31` and its kind are one ulp off with
+    /// the bias last, CV183x cases with the bias first; `sim/src/tiu/matmul.rs`).
+    pub bf16_matmul_bias_starts_sum: bool,
 }
 
 /// Bits of a local-memory address below the lane index (`lane << 15 | offset`).
@@ -166,6 +171,7 @@ const fn entry(
             bf16_bias_plane_stride_from_channels: true,
             bf16_mul_flushes_subnormal_product: false,
             res_shift_over_32_unreproducible: false,
+            bf16_matmul_bias_starts_sum: true,
         },
     }
 }
@@ -217,6 +223,7 @@ pub static CHIPS: [ChipParams; 4] = [
         p.quirks.mdsum = true;
         p.quirks.bf16_bias_plane_stride_from_channels = false;
         p.quirks.bf16_mul_flushes_subnormal_product = true;
+        p.quirks.bf16_matmul_bias_starts_sum = false;
         p
     },
 ];

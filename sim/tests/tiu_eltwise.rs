@@ -3,7 +3,7 @@
 //! errata): random shapes, strides (including zero-stride broadcast), start lanes, signedness,
 //! widths, shifts and constants, on all four chips.
 
-use cvsim_isa::{Chip, LayoutFamily, TiuDesc};
+use cvsim_isa::{Chip, TiuDesc};
 use cvsim_sim::memory::Lmem;
 use cvsim_sim::tiu;
 use cvsim_sim::ExecErrorKind;
@@ -267,11 +267,9 @@ fn int_case() -> impl Strategy<Value = IntCase> {
                     k.res_signed = k.a_signed || k.b_signed;
                 }
                 Op::Mul | Op::Mac => {
-                    // The CV18[0-2]x vendor simulator refuses a product (mul and mac alike) whose
-                    // sign differs from its operands'.
-                    if chip.layout() == LayoutFamily::Cv18x {
-                        k.res_signed = k.a_signed || k.b_signed;
-                    }
+                    // The vendor simulator (every chip) refuses a product, mul and mac alike,
+                    // whose sign differs from its operands' (ReLU aside).
+                    k.res_signed = k.a_signed || k.b_signed;
                 }
                 Op::MulQm => {
                     k.res_wide = false;

@@ -109,25 +109,10 @@ fn case() -> impl Strategy<Value = Case> {
                 quan_m: q >> 1 | 1 << 30,
                 seed,
             };
-            if bf16 {
-                c.signs = [true; 4];
-            } else if chip.layout() == LayoutFamily::Cv18x {
-                // The CV18[0-2]x vendor simulator refuses a product whose sign differs from its
-                // operands': the result is signed exactly when an operand is. QM's result is
-                // signed int8, so one operand is signed there.
-                if kind == Kind::Qm && !c.signs[0] && !c.signs[1] {
-                    c.signs[1] = true;
-                }
-                c.signs[3] = c.signs[0] || c.signs[1];
-            } else if kind != Kind::Qm && !c.signs[0] && !c.signs[1] {
-                // CV183x refuses an arithmetic shift (a signed result's) of unsigned operands.
-                c.signs[3] = false;
-            }
             match kind {
                 // cvikernel forbids ReLU with add-result; the result of QM is signed int8.
                 Kind::Int16Out if c.res_add => c.relu = false,
                 Kind::Qm => {
-                    c.signs[3] = true;
                     c.rs = if chip.layout().signed_shifts() { rs as i32 - 5 } else { rs as i32 * 2 };
                 }
                 Kind::Ps32(m) | Kind::Bf16Ps32(m) if m != 1 => {
@@ -137,8 +122,27 @@ fn case() -> impl Strategy<Value = Case> {
                 }
                 _ => {}
             }
+            if bf16 {
+                c.signs = [true; 4];
+            } else {
+                // The vendor simulator's rules (every chip): the sum is signed when an operand
+                // (or the bias) is, and written signed unless ReLU is on; ReLU on unsigned
+                // operands needs a bias. QM's result is signed int8, so one operand is signed.
+                if kind == Kind::Qm && !c.signs[0] && !c.signs[1] {
+                    c.signs[1] = true;
+                }
+                if !signed_sum(&c) && !c.bias {
+                    c.relu = false;
+                }
+                c.signs[3] = kind == Kind::Qm || signed_sum(&c) && (!c.relu || f[3]);
+            }
             c
         })
+}
+
+/// Whether the int8 sum is signed: an operand is, or the bias is.
+fn signed_sum(t: &Case) -> bool {
+    t.signs[0] || t.signs[1] || (t.bias && t.signs[2])
 }
 
 fn rshr(x: i32, r: u32) -> i32 {
@@ -240,9 +244,8 @@ fn check(t: &Case) -> Result<(), TestCaseError> {
     d.opt_relu_typ = t.relu as u32;
     d.opt_res_add = t.res_add as u32;
     d.opt_left_shift = t.ls;
-    // A per-tensor shift is arithmetic exactly when the result is signed (the vendor refuses the
-    // other pairings).
-    (d.opt_shift_typ, d.opt_rshift_typ) = ((t.kind == Kind::Qm || t.signs[3]) as u32, 1);
+    // A shift is arithmetic exactly when the sum is signed (the vendor refuses the other pairings).
+    (d.opt_shift_typ, d.opt_rshift_typ) = ((t.kind == Kind::Qm || signed_sum(t)) as u32, 1);
     d.opt_res_shift = if t.rs < 0 { (64 + t.rs) as u32 } else { t.rs as u32 };
     d.opt_chl_quan = (t.kind == Kind::Qm) as u32;
     d.quan_m = t.quan_m;

@@ -13,8 +13,8 @@ use super::ps32::Ps32;
 use super::window::{Bf16, Dilation, Kernel, Window};
 use crate::arith;
 use crate::bf16;
-use crate::fenv::{self, Truncating};
 use crate::error::{ExecErrorKind, ExecResult};
+use crate::fenv::{self, Truncating};
 use crate::memory::Label;
 use crate::memory::{LTensor, Lmem};
 use cvsim_isa::Operand;
@@ -346,6 +346,9 @@ fn gather_weights<T: Copy>(
 // int8 epilogue (shared with depthwise)
 // ---------------------------------------------------------------------------------------------
 
+/// Results the vendor simulator requantises together (see [`Int8Out::with_tail`]).
+pub(crate) const SHIFT_GROUP: usize = 4;
+
 /// How one output channel's int32 accumulator becomes an int8 result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Requant {
@@ -366,6 +369,9 @@ pub(crate) struct Int8Out {
     /// `opt_rshift_typ`: rounding (1) or truncating (0) right shift.
     round: bool,
     chip: Chip,
+    /// The flat (n, c, h, w) index from which results take another shift, and that shift: see
+    /// [`Int8Out::with_tail`].
+    tail: Option<(usize, u32)>,
 }
 
 impl Int8Out {
@@ -381,7 +387,33 @@ impl Int8Out {
             arith: d.opt_shift_typ != 0 || d.plain_res_shift() == 0,
             round: d.opt_rshift_typ != 0,
             chip,
+            tail: None,
         })
+    }
+
+    /// The vendor simulator shifts a result of `total` elements, flattened in (n, c, h, w)
+    /// order, four at a time; the up to three left over take a shift of 33..=63 modulo 32
+    /// (differential fuzzing: only those last elements differed, by the sum shifted that much).
+    pub(crate) fn with_tail(self, total: usize) -> Int8Out {
+        if self.rshift > 32 {
+            Int8Out { tail: Some((total / SHIFT_GROUP * SHIFT_GROUP, self.rshift - 32)), ..self }
+        } else {
+            self
+        }
+    }
+
+    /// [`Int8Out::finish_row`] for a row whose first element has flat index `flat`.
+    #[inline]
+    pub(crate) fn finish_row_at(&self, acc: &[i32], q: Requant, dst: &mut [u8], step: usize, flat: usize) {
+        match self.tail {
+            Some((from, shift)) if flat + acc.len() > from => {
+                let k = from.saturating_sub(flat).min(acc.len());
+                self.finish_row(&acc[..k], q, dst, step);
+                let tail = Int8Out { rshift: shift, tail: None, ..*self };
+                tail.finish_row(&acc[k..], q, &mut dst[k * step..], step);
+            }
+            _ => self.finish_row(acc, q, dst, step),
+        }
     }
 
     /// Finish one row of accumulators of one channel into `dst[o · step]`. The requantisation
@@ -434,6 +466,22 @@ impl Int8Out {
                     write(acc, dst, step, |a| arith::saturate8(arith::rshr_u32(pre(a) as u32, rs) as i64, signed));
                 } else {
                     write(acc, dst, step, |a| arith::saturate8(arith::shr_u32(pre(a) as u32, rs) as i64, signed));
+                }
+            }
+            Requant::Qm { bias, mult, shift, adds_one } if !signed => {
+                // An unsigned QM result saturates to 0..=255 (ReLU changes nothing then).
+                let chip = self.chip;
+                if adds_one {
+                    let x = move |a: i32| arith::srdhm(arith::add_bias_wrapping(a, bias), mult);
+                    write(acc, dst, step, |a| {
+                        let x = x(a);
+                        ((x >> shift as u32) + (x >= 0) as i32).clamp(0, 255) as u8
+                    });
+                } else {
+                    write(acc, dst, step, |a| {
+                        let v = arith::add_bias_wrapping(a, bias);
+                        arith::multiply_by_quantized_multiplier(v, mult, shift, chip).clamp(0, 255) as u8
+                    });
                 }
             }
             Requant::Qm { bias, mult, shift, adds_one } => {
@@ -503,10 +551,6 @@ pub(crate) fn int8_requant(
             d.opt_res_shift
         )));
     }
-    if d.opt_res0_sign == 0 {
-        // The references only produce signed QM output (§3.6.1 "(open) Unsigned QM output").
-        return Err(unsupported("per-channel quantisation with an unsigned result (`opt_res0_sign` = 0)".to_string()));
-    }
     // Records: channel c at lane c % lanes, offset opd2_addr + (c / lanes)·R; the opd2 shape,
     // stride code and b_str are ignored in this mode (§3.6.1).
     let r = if bias { 9 } else { 5 };
@@ -514,7 +558,7 @@ pub(crate) fn int8_requant(
         LTensor { addr: d.opd2_addr, n: 1, c: channels, h: 1, w: r, n_str: 0, c_str: r, h_str: 0, w_str: 1, esz: 1 };
     let t = anchored_to_result(chip.lanes(), d, t, what)?;
     let bases = t.channel_bases(lmem, what)?;
-    let out = Int8Out { relu, signed: true, rshift: 0, arith: true, round: true, chip };
+    let out = Int8Out { relu, signed: d.opt_res0_sign != 0, rshift: 0, arith: true, round: true, chip, tail: None };
     let word = |i: usize| i32::from_le_bytes([lmem.data[i], lmem.data[i + 1], lmem.data[i + 2], lmem.data[i + 3]]);
     let q = bases
         .iter()
@@ -857,7 +901,7 @@ fn exec_int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, g: &ConvShape, win: &Wind
         (None, Vec::new())
     } else {
         let (o, q) = int8_requant(chip, lmem, d, g.oc, Label::new(Operand::Opd2, "conv bias/quantisation (opd2)"))?;
-        (Some(o), q)
+        (Some(o.with_tail((g.n * g.oc * g.oh * g.ow) as usize)), q)
     };
     let x_signed = d.opt_opd0_sign != 0;
     let w_signed = d.opt_opd1_sign != 0;
@@ -933,7 +977,9 @@ fn exec_int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, g: &ConvShape, win: &Wind
                     kernel.sums(oh * st_h - r0, &mut acc);
                     let dst = &mut dst[r * ow_n * out_len..(r + 1) * ow_n * out_len];
                     match out {
-                        Some(o) if finish_early => o.finish_row(&acc, requant[oc], dst, 1),
+                        Some(o) if finish_early => {
+                            o.finish_row_at(&acc, requant[oc], dst, 1, ((n * g.oc as usize + oc) * oh_n + oh) * ow_n)
+                        }
                         _ => {
                             for (d, a) in dst.chunks_exact_mut(4).zip(&acc) {
                                 d.copy_from_slice(&a.to_le_bytes());
@@ -970,7 +1016,13 @@ fn exec_int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, g: &ConvShape, win: &Wind
                                 }
                             }
                         }
-                        Some(o) => o.finish_row(&acc, requant[oc], &mut data[at..], w_step),
+                        Some(o) => o.finish_row_at(
+                            &acc,
+                            requant[oc],
+                            &mut data[at..],
+                            w_step,
+                            ((n * g.oc as usize + oc) * oh_n + oh as usize) * ow_n,
+                        ),
                     }
                 }
             };

@@ -94,6 +94,12 @@ fn exec_int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, win: &Window) -> ExecResu
     let xb = x.channel_bases(lmem, Label::new(Operand::Opd0, "depthwise input (opd0)"))?;
     let res = view(chip, d, Opd::Res0, 1);
     let rb = res.channel_bases(lmem, Label::new(Operand::Res0, "depthwise result (res0)"))?;
+    if d.opt_chl_quan != 0 && d.opt_res0_sign == 0 {
+        // No vector or fuzzed case shows what the vendor simulator does with it.
+        return Err(ExecErrorKind::Unsupported {
+            what: "per-channel quantised depthwise convolution with an unsigned result (`opt_res0_sign` = 0)".into(),
+        });
+    }
     let (out, requant) =
         int8_requant(chip, lmem, d, x.c, Label::new(Operand::Opd2, "depthwise bias/quantisation (opd2)"))?;
     let w_signed = d.opt_opd1_sign != 0;
@@ -111,6 +117,7 @@ fn exec_int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, win: &Window) -> ExecResu
 
     let (kh, kw) = (win.h.kernel as usize, win.w.kernel as usize);
     let (c_n, oh_n, ow_n) = (x.c as usize, d.res0_h as usize, d.res0_w as usize);
+    let out = out.with_tail(x.n as usize * c_n * oh_n * ow_n);
     // One item per (image, channel): its finished rows. Nothing but the result is written, and
     // it does not overlap the input unless `input` gathered all of it first.
     let compute = |data: &[u8], item: usize, dst: &mut [u8]| {
@@ -122,7 +129,8 @@ fn exec_int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, win: &Window) -> ExecResu
         for oh in 0..oh_n {
             acc.fill(0);
             win.fold_row(&mut acc, plane, oh, |t| w[t] as i32, |a: i32, v: i16, wt| a.wrapping_add(v as i32 * wt));
-            out.finish_row(&acc, requant[c], &mut dst[oh * ow_n..(oh + 1) * ow_n], 1);
+            let flat = ((n as usize * c_n + c) * oh_n + oh) * ow_n;
+            out.finish_row_at(&acc, requant[c], &mut dst[oh * ow_n..(oh + 1) * ow_n], 1, flat);
         }
     };
     let w_step = res.w_str as usize;

@@ -12,6 +12,7 @@ use crate::bf16::{bf16_operand, bf16_result};
 use crate::error::{ExecErrorKind, ExecResult};
 use crate::memory::Label;
 use crate::memory::{LTensor, Lmem};
+use crate::tiu::conv::SHIFT_GROUP;
 use crate::tiu::eltwise::access::Mem;
 use crate::tiu::eltwise::num::rshift;
 use crate::tiu::eltwise::{check_common, relu_enabled, unsupported};
@@ -305,11 +306,16 @@ fn int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, relu: bool, ps32: Ps32, bias: 
     } else {
         let rs = d.plain_res_shift();
         let (round, arith_shift) = (d.opt_rshift_typ != 0, d.opt_shift_typ != 0);
+        // The vendor simulator shifts the result matrix, flattened row by row, four sums at a
+        // time; the up to three sums left over take a shift of 33..=63 modulo 32 (35580 >> 33
+        // gives 17790 there and 0 elsewhere).
+        let tail = acc.len() / SHIFT_GROUP * SHIFT_GROUP;
         // ReLU acts on the 32-bit sum before the shift (§3.6.4); with saturation after it, that is
         // the same as clamping the low end at 0.
-        acc.iter_mut().for_each(|v| {
+        acc.iter_mut().enumerate().for_each(|(f, v)| {
             let x = if relu { (*v).max(0) } else { *v };
-            *v = rshift(x, rs, round, arith_shift).clamp(lo, hi)
+            let s = if rs > 32 && f >= tail { rs - 32 } else { rs };
+            *v = rshift(x, s, round, arith_shift).clamp(lo, hi)
         });
     }
     let data = &mut lmem.data;
@@ -326,6 +332,19 @@ fn bf16(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, relu: bool, ps32: Ps32, bias: 
     let esz = 2;
     let (planes, b_str) = if ps32 == Ps32::Off { (1, 0) } else { (2, d.res0_b_str) };
     let g = geometry(chip, d, esz, planes, b_str, lmem)?;
+    // The fp32 bias of each column: two rows, the high 16 bits, then the low 16 bits.
+    let bv: Option<Vec<f32>> = if bias {
+        let (b, row) = bias_rows(chip, d, esz, 2, lmem)?;
+        let data = &lmem.data;
+        let rd = |i: usize| u16::from_le_bytes([data[i], data[i + 1]]) as u32;
+        let at = |col: usize| {
+            let (c, w) = g.col(col);
+            b.at(0, c, 0, w)
+        };
+        Some((0..g.n).map(|col| f32::from_bits(rd(at(col)) << 16 | rd(at(col) + row))).collect())
+    } else {
+        None
+    };
     let data = &mut lmem.data;
     let rd = |i: usize| u16::from_le_bytes([data[i], data[i + 1]]);
     let mut left = vec![0f32; g.m * g.k];
@@ -348,6 +367,15 @@ fn bf16(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, relu: bool, ps32: Ps32, bias: 
     let mut acc = vec![0f32; g.m * g.n];
     if ps32.reads() {
         each(&g.res, g.m, g.n, g.rw, |f, i| acc[f] = f32::from_bits((rd(i) as u32) << 16 | rd(i + bs) as u32));
+    }
+    // CV18[0-2]x start the truncating sum at the bias (the products are then added to it); CV183x
+    // adds it to the finished sum (differential fuzzing: each way leaves the other chip's cases
+    // one ulp or more off).
+    let bias_first = chip.quirks().bf16_matmul_bias_starts_sum && ps32 == Ps32::Off;
+    if let Some(bv) = bv.as_ref().filter(|_| bias_first) {
+        for row in acc.chunks_exact_mut(g.n) {
+            row.copy_from_slice(bv);
+        }
     }
     // The right matrix is widened a block of rows at a time, the blocks taken in `order`, so
     // every sum still sees its products in that order.
@@ -374,19 +402,11 @@ fn bf16(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, relu: bool, ps32: Ps32, bias: 
         });
         return Ok(());
     }
-    if bias {
-        // An fp32 bias per column in two rows: row 0 the high 16 bits, row 1 the low 16 bits.
-        // No case separates the rounding of this add; the MAC's truncating adder is assumed, as
-        // for the conv bias.
-        let (b, row) = bias_rows(chip, d, esz, 2, lmem)?;
-        let data = &lmem.data;
-        let rd = |i: usize| u16::from_le_bytes([data[i], data[i + 1]]) as u32;
-        for col in 0..g.n {
-            let (c, w) = g.col(col);
-            let i = b.at(0, c, 0, w);
-            let v = f32::from_bits(rd(i) << 16 | rd(i + row));
-            for m in 0..g.m {
-                acc[m * g.n + col] = arith::f32_add_toward_zero(acc[m * g.n + col], v);
+    if let Some(bv) = bv.as_ref().filter(|_| !bias_first) {
+        // An fp32 bias per column (two rows: the high 16 bits, then the low 16 bits).
+        for row in acc.chunks_exact_mut(g.n) {
+            for (a, &v) in row.iter_mut().zip(bv) {
+                *a = arith::f32_add_toward_zero(*a, v);
             }
         }
     }

@@ -20,6 +20,9 @@ pub fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc) -> ExecResult {
     let op = d.op(chip);
     check_int8_shift(chip, d, op)?;
     check_signs_and_strides(chip, d, op)?;
+    if matches!(op, TiuOp::Matmul | TiuOp::Conv | TiuOp::Add | TiuOp::Mul | TiuOp::Mac) && !d.is_bf16() {
+        check_sum_signs(d, op)?;
+    }
     let Some(info) = op.info() else {
         return Err(ExecErrorKind::Unsupported { what: format!("TIU operation {op:?}") });
     };
@@ -47,15 +50,10 @@ fn check_int8_shift(chip: Chip, d: &TiuDesc, op: TiuOp) -> ExecResult {
     let cv18x = chip.layout() == LayoutFamily::Cv18x;
     let shifting = matches!(
         op,
-        TiuOp::Conv
-            | TiuOp::DepthwiseConv
-            | TiuOp::AvgPool
-            | TiuOp::Matmul
-            | TiuOp::Mul
-            | TiuOp::Mac
-            | TiuOp::Add
-            | TiuOp::Sub
+        TiuOp::Conv | TiuOp::DepthwiseConv | TiuOp::AvgPool | TiuOp::Mul | TiuOp::Mac | TiuOp::Add | TiuOp::Sub
     ) || (op == TiuOp::MdSum && !cv18x);
+    // Convolution, add, mul and mac: `check_sum_signs`.
+    let shifting = shifting && !matches!(op, TiuOp::Conv | TiuOp::Add | TiuOp::Mul | TiuOp::Mac);
     if !cv18x && shifting && rs != 0 {
         // CV183x: an arithmetic shift needs a signed operand (`assert_shift_type(!arith_shift)`),
         // a logical one an unsigned result (`assert_res0_sign(!res0_sign)`).
@@ -97,12 +95,43 @@ fn check_int8_shift(chip: Chip, d: &TiuDesc, op: TiuOp) -> ExecResult {
         }
         _ => {}
     }
-    if op == TiuOp::Mul && (d.opt_res0_sign != 0) != (d.opt_opd0_sign != 0 || d.opt_opd1_sign != 0) {
+    Ok(())
+}
+
+/// The sign, shift and ReLU settings the vendor simulator stops on for an int8 convolution,
+/// matrix multiply (per-tensor or QM), add, mul or mac, the same on every chip (`assert_res0_sign`,
+/// `assert_shift_type`, `assert_relu`; probed field by field with `descfuzz probe`): the sum is
+/// signed when an operand is, the bias counting when there is one; a signed sum is written signed
+/// unless ReLU is on; a nonzero shift is arithmetic exactly for a signed sum; ReLU needs a signed
+/// operand or a bias.
+fn check_sum_signs(d: &TiuDesc, op: TiuOp) -> ExecResult {
+    let illegal = |field, value: u32, why| Err(ExecErrorKind::Illegal { field, value: value as i64, why });
+    let bias = matches!(op, TiuOp::Conv | TiuOp::Matmul) && d.tsk_opd_num == 3;
+    let signed = d.opt_opd0_sign != 0 || d.opt_opd1_sign != 0 || (bias && d.opt_opd2_sign != 0);
+    let relu = d.opt_relu_typ != 0;
+    if !signed && d.opt_res0_sign != 0 {
+        return illegal("opt_res0_sign", 1, "a sum or product of unsigned operands (and bias) has an unsigned result");
+    }
+    if signed && d.opt_res0_sign == 0 && !relu {
         return illegal(
             "opt_res0_sign",
-            d.opt_res0_sign,
-            "a product is signed exactly when an operand is (opt_opd0_sign or opt_opd1_sign)",
+            0,
+            "a sum or product with a signed operand (or bias) has a signed result unless ReLU is on",
         );
+    }
+    if d.opt_res_shift != 0 && (d.opt_shift_typ != 0) != signed {
+        return illegal(
+            "opt_shift_typ",
+            d.opt_shift_typ,
+            if signed {
+                "a sum with a signed operand or bias shifts arithmetically (1)"
+            } else {
+                "a sum of unsigned operands (and bias) shifts logically (0)"
+            },
+        );
+    }
+    if !signed && !bias && relu {
+        return illegal("opt_relu_typ", d.opt_relu_typ, "ReLU on a sum of unsigned operands needs a bias");
     }
     Ok(())
 }
@@ -115,50 +144,18 @@ fn check_signs_and_strides(chip: Chip, d: &TiuDesc, op: TiuOp) -> ExecResult {
     if !d.is_bf16() && op == TiuOp::DepthwiseConv && d.opt_opd1_const == 0 && d.opt_opd1_sign == 0 {
         return illegal("opt_opd1_sign", 0, "depthwise weights are signed");
     }
-    // A sum or product is signed exactly when an operand is (the vendor's `assert_res0_sign`,
-    // seen on every chip for conv, add and sub).
-    // CV18[0-2]x convolutions always have a signed result (`assert_res0_sign(res0_sign)` with
-    // unsigned operands too).
+    // A sum is signed exactly when an operand is (the vendor's `assert_res0_sign`, seen on every
+    // chip for add and sub; convolutions: `check_sum_signs`).
     let cv18x = chip.layout() == LayoutFamily::Cv18x;
-    if !d.is_bf16() && cv18x && op == TiuOp::Conv && d.opt_res0_sign == 0 {
-        return illegal("opt_res0_sign", 0, "a convolution's result is signed");
-    }
     if !d.is_bf16()
         && d.opt_chl_quan == 0
-        && (matches!(op, TiuOp::Add | TiuOp::Sub) || op == TiuOp::Conv && !cv18x)
+        && op == TiuOp::Sub
         && (d.opt_res0_sign != 0) != (d.opt_opd0_sign != 0 || d.opt_opd1_sign != 0)
-        // CV183x lets an add with ReLU write a signed sum as unsigned.
-        && !(!cv18x && op == TiuOp::Add && d.opt_relu_typ != 0 && d.opt_res0_sign == 0)
     {
         return illegal(
             "opt_res0_sign",
             d.opt_res0_sign,
             "a sum or product is signed exactly when an operand is (opt_opd0_sign or opt_opd1_sign)",
-        );
-    }
-    // CV183x runs one with a signed result, except with ReLU (`assert_res0_sign(!res0_sign)`).
-    if !d.is_bf16()
-        && !cv18x
-        && d.opt_chl_quan != 0
-        && op == TiuOp::Conv
-        && d.opt_opd0_sign == 0
-        && d.opt_opd1_sign == 0
-        && d.opt_relu_typ != 0
-        && d.opt_res0_sign != 0
-    {
-        return illegal(
-            "opt_res0_sign",
-            1,
-            "a per-channel quantised convolution of unsigned operands with ReLU has an unsigned result",
-        );
-    }
-    // CV18[0-2]x only: the CV183x vendor simulator runs such a convolution.
-    if !d.is_bf16() && cv18x && d.opt_chl_quan != 0 && op == TiuOp::Conv && d.opt_opd0_sign == 0 && d.opt_opd1_sign == 0
-    {
-        return illegal(
-            "opt_opd0_sign",
-            0,
-            "a per-channel quantised convolution has a signed result, so a signed operand",
         );
     }
     // `check_tensor_arith_reg`: ReLU on a 16-bit element-wise result (every chip).
@@ -209,15 +206,6 @@ fn check_signs_and_strides(chip: Chip, d: &TiuDesc, op: TiuOp) -> ExecResult {
         return Ok(());
     }
     if !d.is_bf16() {
-        if matches!(op, TiuOp::Mac | TiuOp::Matmul)
-            && (d.opt_res0_sign != 0) != (d.opt_opd0_sign != 0 || d.opt_opd1_sign != 0)
-        {
-            return illegal(
-                "opt_res0_sign",
-                d.opt_res0_sign,
-                "a product is signed exactly when an operand is (opt_opd0_sign or opt_opd1_sign)",
-            );
-        }
         // Partial sums written for a later descriptor are raw: no ReLU and no shift yet.
         if op == TiuOp::Matmul && matches!(d.ps32_md, 2 | 3) {
             if d.opt_relu_typ != 0 {

@@ -100,7 +100,12 @@ fn exec_int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, win: &Window, kind: Kind)
             b as i32
         }
     };
-    let avg_out = if kind == Kind::Avg { Some(Int8Out::shift_only(chip, d)?) } else { None };
+    let (oh_n, ow_n) = (d.res0_h as usize, d.res0_w as usize);
+    let avg_out = if kind == Kind::Avg {
+        Some(Int8Out::shift_only(chip, d)?.with_tail(x.n as usize * x.c as usize * oh_n * ow_n))
+    } else {
+        None
+    };
     let w_step = res.w_str as usize;
     for n in 0..x.n as usize {
         for c in 0..x.c as usize {
@@ -125,7 +130,10 @@ fn exec_int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, win: &Window, kind: Kind)
                 }
                 let dst = &mut lmem.data[rb[c] + res.inner(n as u32, oh, 0)..];
                 match avg_out {
-                    Some(o) => o.finish_row(&acc, Requant::PerTensor { bias: 0 }, dst, w_step),
+                    Some(o) => {
+                        let flat = ((n * x.c as usize + c) * oh_n + oh_u) * ow_n;
+                        o.finish_row_at(&acc, Requant::PerTensor { bias: 0 }, dst, w_step, flat)
+                    }
                     // Max/min: the window's largest/smallest element, written as stored.
                     None => {
                         for (o, &a) in acc.iter().enumerate() {

@@ -12,6 +12,7 @@ mod fuzz;
 mod mutate;
 mod oracle;
 mod pack;
+mod probe;
 mod templates;
 mod vectors;
 
@@ -19,7 +20,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 fn usage() -> ExitCode {
-    eprintln!("usage: descfuzz example [SEED...] [--work DIR]\n       descfuzz fuzz --chip C --seed S --cases N [--family F] [--per-model K] [--record FILE.jsonl] [--work DIR]\n       descfuzz vectors FILE.jsonl [--set TIU_FIELD=VALUE]");
+    eprintln!("usage: descfuzz example [SEED...] [--work DIR]\n       descfuzz fuzz --chip C --seed S --cases N [--family F] [--per-model K] [--record FILE.jsonl] [--work DIR]\n       descfuzz vectors FILE.jsonl [--set TIU_FIELD=VALUE]\n       descfuzz probe FILE.jsonl --grid FIELD=V,V/FIELD=V,V [--line K] [--work DIR]");
     ExitCode::from(2)
 }
 
@@ -88,6 +89,24 @@ fn main() -> ExitCode {
                     Some(None) => return usage(),
                 };
                 vectors::run(std::path::Path::new(f), set)
+            }
+            _ => return usage(),
+        },
+        "probe" => match free.as_slice() {
+            [f] => {
+                let vectors = opts.get("vectors").map_or_else(|| PathBuf::from("../shared/conformance/vectors"), PathBuf::from);
+                let line = match opts.get("line").map(|s| s.parse::<usize>()) {
+                    None => None,
+                    Some(Ok(k)) => Some(k),
+                    Some(Err(_)) => return usage(),
+                };
+                probe::run(&probe::Options {
+                    file: std::path::Path::new(f),
+                    line,
+                    grid: opts.get("grid").map_or("", |s| s.as_str()),
+                    vectors: &vectors,
+                    work: &work,
+                })
             }
             _ => return usage(),
         },

@@ -52,42 +52,46 @@ pub fn load(root: &Path, chip: Chip) -> Result<Vec<Template>, String> {
         let family = f.file_stem().unwrap().to_string_lossy().into_owned();
         let text = std::fs::read_to_string(&f).map_err(|e| format!("{}: {e}", f.display()))?;
         for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-            let at = || format!("{}:{}", f.display(), i + 1);
-            let v: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("{}: {e}", at()))?;
-            let s = |k: &str| v[k].as_str().unwrap_or("").to_string();
-            let p = &v["params"];
-            let sub = ["xfer", "eltwise", "pool", "mode", "op", "kind"]
-                .iter()
-                .find_map(|k| p[*k].as_str())
-                .unwrap_or("")
-                .to_string();
-            let buf = hex(&s("cmdbuf_hex")).map_err(|e| format!("{}: {e}", at()))?;
-            let (_, cmds) = parse_cmdbuf(&buf, Some(chip)).map_err(|e| format!("{}: {e}", at()))?;
-            let regions = |k: &str| -> Result<Vec<(u64, Vec<u8>)>, String> {
-                v[k].as_array()
-                    .ok_or_else(|| format!("{}: no {k}", at()))?
-                    .iter()
-                    .map(|r| Ok((r["addr"].as_u64().ok_or("addr")?, hex(r["hex"].as_str().ok_or("hex")?)?)))
-                    .collect()
-            };
-            let init = regions("gmem_init")?;
-            let records = p["quant_record_bytes"].as_u64().and_then(|rb| {
-                let ch = p["oc"].as_u64().or(p["c"].as_u64())?;
-                let i = init.iter().position(|(_, b)| b.len() as u64 == ch * rb)?;
-                Some((i, rb as usize))
-            });
-            out.push(Template {
-                records,
-                id: s("id"),
-                family: family.clone(),
-                sub,
-                descs: cmds.into_iter().map(|c| c.desc).collect(),
-                init,
-                expect: regions("gmem_expect")?.into_iter().map(|(a, b)| (a, b.len())).collect(),
-            });
+            out.push(from_line(chip, &family, line).map_err(|e| format!("{}:{}: {e}", f.display(), i + 1))?);
         }
     }
     Ok(out)
+}
+
+/// One vector line (the vendor's vectors, or a case `fuzz --record` wrote) as a template.
+pub fn from_line(chip: Chip, family: &str, line: &str) -> Result<Template, String> {
+    let v: serde_json::Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
+    let s = |k: &str| v[k].as_str().unwrap_or("").to_string();
+    let p = &v["params"];
+    let sub = ["xfer", "eltwise", "pool", "mode", "op", "kind", "sub"]
+        .iter()
+        .find_map(|k| p[*k].as_str())
+        .unwrap_or("")
+        .to_string();
+    let buf = hex(&s("cmdbuf_hex"))?;
+    let (_, cmds) = parse_cmdbuf(&buf, Some(chip)).map_err(|e| e.to_string())?;
+    let regions = |k: &str| -> Result<Vec<(u64, Vec<u8>)>, String> {
+        v[k].as_array()
+            .ok_or_else(|| format!("no {k}"))?
+            .iter()
+            .map(|r| Ok((r["addr"].as_u64().ok_or("addr")?, hex(r["hex"].as_str().ok_or("hex")?)?)))
+            .collect()
+    };
+    let init = regions("gmem_init")?;
+    let records = p["quant_record_bytes"].as_u64().and_then(|rb| {
+        let ch = p["oc"].as_u64().or(p["c"].as_u64())?;
+        let i = init.iter().position(|(_, b)| b.len() as u64 == ch * rb)?;
+        Some((i, rb as usize))
+    });
+    Ok(Template {
+        records,
+        id: s("id"),
+        family: family.to_string(),
+        sub,
+        descs: cmds.into_iter().map(|c| c.desc).collect(),
+        init,
+        expect: regions("gmem_expect")?.into_iter().map(|(a, b)| (a, b.len())).collect(),
+    })
 }
 
 /// CV183x mdsum has no vendor vector: one template per element-wise int8 copy vector, its copy

@@ -8,6 +8,7 @@ use crate::arith;
 use crate::error::{ExecErrorKind, ExecResult};
 use crate::memory::Label;
 use crate::memory::Lmem;
+use crate::tiu::conv::SHIFT_GROUP;
 use crate::tiu::operand::{view, Opd};
 use cvsim_isa::Operand;
 use cvsim_isa::{Chip, TiuDesc, TiuOp};
@@ -34,7 +35,9 @@ pub(super) fn exec(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, op: TiuOp, shape: [
     // The vendor simulator asserts `!relu` when the result is unsigned (errata §9.10), CV183x
     // only when the operands are unsigned too.
     let signed_operand = d.opt_opd0_sign != 0 || d.opt_opd1_sign != 0;
-    if relu && !res_signed && (chip.layout() == cvsim_isa::LayoutFamily::Cv18x || !signed_operand) {
+    // (Add, mul and mac: `tiu::check_sum_signs`, the same rule on every chip.)
+    let checked = matches!(op, TiuOp::Add | TiuOp::Mul | TiuOp::Mac);
+    if relu && !res_signed && !checked && (chip.layout() == cvsim_isa::LayoutFamily::Cv18x || !signed_operand) {
         return Err(ExecErrorKind::Illegal {
             field: "opt_relu_typ",
             value: 1,
@@ -135,14 +138,37 @@ struct Shifted<'a> {
 
 impl Shifted<'_> {
     fn run<const R: bool, const A: bool>(self, op: TiuOp, sh: Shift<R, A>) {
+        if sh.0 <= 32 {
+            return self.run_with(op, |x| sh.apply(x));
+        }
+        // The vendor simulator shifts four results at a time; the up to three left over at the
+        // end (in n, c, h, w order, the order `run` visits) take a shift of 33..=63 modulo 32,
+        // as in the convolutions (`conv::Int8Out::with_tail`).
+        let total = self.shape.iter().map(|&v| v as usize).product::<usize>();
+        let from = total / SHIFT_GROUP * SHIFT_GROUP;
+        let tail = Shift::<R, A>(sh.0 - 32);
+        let k = std::cell::Cell::new(0usize);
+        self.run_with(op, |x| {
+            let i = k.get();
+            k.set(i + 1);
+            if i >= from {
+                tail.apply(x)
+            } else {
+                sh.apply(x)
+            }
+        })
+    }
+
+    #[inline(always)]
+    fn run_with(self, op: TiuOp, sh: impl Fn(i32) -> i32) {
         let Shifted { data, shape, a, b, old, res, ls } = self;
         match op {
-            TiuOp::Mul => run(data, shape, a, b, None, res, |x, y, _| res.sat(sh.apply(x.wrapping_mul(y)))),
+            TiuOp::Mul => run(data, shape, a, b, None, res, |x, y, _| res.sat(sh(x.wrapping_mul(y)))),
             TiuOp::Mac => run(data, shape, a, b, Some(old), res, |x, y, acc| {
-                res.sat(sh.apply(x.wrapping_mul(y).wrapping_add(arith::shl_wrapping_i32(acc, ls))))
+                res.sat(sh(x.wrapping_mul(y).wrapping_add(arith::shl_wrapping_i32(acc, ls))))
             }),
-            TiuOp::Add => run(data, shape, a, b, None, res, |x, y, _| res.sat(sh.apply(x.wrapping_add(y)))),
-            _ => run(data, shape, a, b, None, res, |x, y, _| res.sat(sh.apply(x.wrapping_sub(y)))),
+            TiuOp::Add => run(data, shape, a, b, None, res, |x, y, _| res.sat(sh(x.wrapping_add(y)))),
+            _ => run(data, shape, a, b, None, res, |x, y, _| res.sat(sh(x.wrapping_sub(y)))),
         }
     }
 }
