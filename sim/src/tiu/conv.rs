@@ -923,11 +923,14 @@ fn exec_int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, g: &ConvShape, win: &Wind
     let st_h = win.h.stride as usize;
     let row_len = win.row_len();
     let cols: Vec<usize> = (0..kw).map(|kx| win.col_pos(kx * dw)).collect();
-    // Weight pairs `[oc][kh][kw][ic / 2]`, an odd channel count completed by a zero weight.
-    let wpairs: Vec<i32> = weights
-        .chunks(ic.max(1))
-        .flat_map(|tap| tap.chunks(2).map(|w| pair(w[0], w.get(1).copied().unwrap_or(0))))
-        .collect();
+    // One channel's weight pairs `[kh][kw][ic / 2]`, an odd channel count completed by a zero
+    // weight; made per item, so no second copy of every weight is held.
+    let weight_pairs = |oc: usize| -> Vec<i32> {
+        weights[oc * kh * kw * ic..(oc + 1) * kh * kw * ic]
+            .chunks(ic.max(1))
+            .flat_map(|tap| tap.chunks(2).map(|w| pair(w[0], w.get(1).copied().unwrap_or(0))))
+            .collect()
+    };
     let b_str = d.res0_b_str as usize;
     let w_step = res.w_str as usize;
     // The input is gathered a band of output rows at a time, unless the result may overwrite
@@ -970,8 +973,8 @@ fn exec_int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, g: &ConvShape, win: &Wind
             let rows = o1 - o0;
             // One item per output channel: its band of rows, finished bytes or raw sums.
             let compute = |_: &[u8], oc: usize, dst: &mut [u8]| {
-                let wk = &wpairs[oc * kh * kw * pairs..(oc + 1) * kh * kw * pairs];
-                let kernel = Int8Pairs { img, wk, cols: &cols, pairs, kh, dh, plane, row_len };
+                let wk = weight_pairs(oc);
+                let kernel = Int8Pairs { img, wk: &wk, cols: &cols, pairs, kh, dh, plane, row_len };
                 let mut acc = vec![0i32; ow_n];
                 for (r, oh) in (o0..o1).enumerate() {
                     kernel.sums(oh * st_h - r0, &mut acc);
