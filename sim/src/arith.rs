@@ -407,19 +407,24 @@ pub fn f32_mac(acc: f32, a: f32, b: f32) -> f32 {
     f32_add_toward_zero(acc, f32_mul_ftz(a, b))
 }
 
+/// A deterministic 32-bit xorshift sequence for the tests' random operands.
+#[cfg(test)]
+pub(crate) fn xorshift32(mut x: u32) -> impl FnMut() -> u32 {
+    move || {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        x
+    }
+}
+
 #[cfg(test)]
 mod qm_right_tests {
     use super::*;
 
     #[test]
     fn right_shift_form_matches_the_reference() {
-        let mut x = 0x2545_F491u32;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x
-        };
+        let mut next = xorshift32(0x2545_F491);
         let edge = [0, 1, -1, i32::MIN, i32::MAX, 1 << 30, -(1 << 30), 0x4000_0001, -0x3FFF_FFFF];
         let pick = |n: u32| if n % 4 == 0 { edge[(n as usize / 4) % edge.len()] } else { n as i32 >> (n % 31) };
         for _ in 0..500_000 {
@@ -457,13 +462,7 @@ mod fp32_accumulation_tests {
     #[test]
     fn truncating_add_matches_exact_arithmetic() {
         // Compare with the exact sum computed in f64 (exact for these operands) truncated to f32.
-        let mut x = 0x1234_5678u32;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x
-        };
+        let mut next = xorshift32(0x1234_5678);
         for _ in 0..100_000 {
             // Exponents within 2^4 of each other keep the f64 sum exact.
             let a = f32::from_bits((next() & 0x07FF_FFFF) | 0x3C00_0000) * if next() & 1 == 0 { 1.0 } else { -1.0 };

@@ -111,13 +111,7 @@ mod tests {
 
     #[test]
     fn mac_matches_the_software_rules() {
-        let mut x = 0x9E37_79B9u32;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x
-        };
+        let mut next = arith::xorshift32(0x9E37_79B9);
         let cases: Vec<(f32, f32, f32)> = (0..400_000)
             .map(|_| (operand(next(), false), operand(next(), true), operand(next(), true)))
             .chain([

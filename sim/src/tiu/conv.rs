@@ -240,8 +240,7 @@ pub(crate) fn load_i8(lmem: &Lmem, i: usize, signed: bool) -> i16 {
 
 #[inline]
 pub(crate) fn load_u16(lmem: &Lmem, i: usize) -> u16 {
-    let b: [u8; 2] = lmem.data[i..i + 2].try_into().expect("a two-byte slice");
-    u16::from_le_bytes(b)
+    u16::from_le_bytes([lmem.data[i], lmem.data[i + 1]])
 }
 
 /// Two int8 operands in one 32-bit lane, `lo` in the low half: the unit of the int8 kernel,
@@ -307,9 +306,9 @@ fn gather_pairs(
     }
 }
 
-/// Elements of gathered input one band of output rows may take (64 KiB of i16): gathering the
+/// Channel pairs of gathered input one band of output rows may take (64 KiB): gathering the
 /// whole input widened would hold a second copy of it (0.45 MB on a mobilenet_v2 layer).
-const BAND_ELEMS: usize = 32 * 1024;
+const BAND_PAIRS: usize = 16 * 1024;
 
 /// Weights as `[oc][kh][kw][ic]`: from opd1 `(IC, OC, KH, KW)` through its stride code (1 = the
 /// weight layout, §1.3), or the scalar of `opt_opd1_const` for every tap.
@@ -938,7 +937,7 @@ fn exec_int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, g: &ConvShape, win: &Wind
     // also writes byte planes `b_str` beyond the result's own range, so it counts as in place.
     let in_place = ps.writes_partial() || res.may_overlap(&x, lmem.lanes);
     let oh_n = g.oh as usize;
-    let band = if in_place { oh_n } else { (BAND_ELEMS / 2 / (st_h * row_len * pairs).max(1)).clamp(1, oh_n.max(1)) };
+    let band = if in_place { oh_n } else { (BAND_PAIRS / (st_h * row_len * pairs).max(1)).clamp(1, oh_n.max(1)) };
     let whole: Vec<Vec<i32>> = if in_place {
         (0..g.n)
             .map(|n| {
@@ -1031,7 +1030,6 @@ fn exec_int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, g: &ConvShape, win: &Wind
             };
             let work = (rows * ow_n * kh * kw * ic) as u64;
             workers.compute_then_emit(&mut lmem.data[..], g.oc as usize, rows * ow_n * out_len, work, compute, emit);
-
         }
     }
     lmem.workers = workers;

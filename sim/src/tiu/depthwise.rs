@@ -113,7 +113,8 @@ fn exec_int8(chip: Chip, lmem: &mut Lmem, d: &TiuDesc, win: &Window) -> ExecResu
     };
     let weights = gather_weights(chip, lmem, d, 1, w_const, |i| load_i8(lmem, i, w_signed))?;
     let x_signed = d.opt_opd0_sign != 0;
-    let input = InputPlanes::new(win, &x, &xb, &res, lmem.lanes, pad_i8(chip, d), &lmem.data, Int8 { signed: x_signed });
+    let input =
+        InputPlanes::new(win, &x, &xb, &res, lmem.lanes, pad_i8(chip, d), &lmem.data, Int8 { signed: x_signed });
 
     let (kh, kw) = (win.h.kernel as usize, win.w.kernel as usize);
     let (c_n, oh_n, ow_n) = (x.c as usize, d.res0_h as usize, d.res0_w as usize);

@@ -221,7 +221,15 @@ impl<T: Copy> InputPlanes<T> {
     }
 
     /// Plane `(n, c)`; `x`, `bases`, `data` and `e` as given to [`InputPlanes::new`].
-    pub fn get<E: Element<Out = T>>(&mut self, n: u32, c: usize, x: &LTensor, bases: &[usize], data: &[u8], e: E) -> &[T] {
+    pub fn get<E: Element<Out = T>>(
+        &mut self,
+        n: u32,
+        c: usize,
+        x: &LTensor,
+        bases: &[usize],
+        data: &[u8],
+        e: E,
+    ) -> &[T] {
         if self.all {
             return &self.buf[(n as usize * self.channels + c) * self.plane..][..self.plane];
         }
@@ -389,7 +397,14 @@ impl Window {
     /// Gather the `(N, C, IH, IW)` operand `x` into planes `[n][c][row][col]` covering the span,
     /// pads and inserts set to `pad`, columns in the [`Window::col_pos`] order. `bases` are the
     /// operand's per-channel bases in local memory `data`; `e` reads one element.
-    pub fn gather_planes<E: Element>(&self, x: &LTensor, bases: &[usize], pad: E::Out, data: &[u8], e: E) -> Vec<E::Out> {
+    pub fn gather_planes<E: Element>(
+        &self,
+        x: &LTensor,
+        bases: &[usize],
+        pad: E::Out,
+        data: &[u8],
+        e: E,
+    ) -> Vec<E::Out> {
         let plane = self.plane_len();
         let src = self.plane_sources();
         let mut buf = vec![pad; x.n as usize * bases.len() * plane];
